@@ -64,8 +64,9 @@ class TestDriver {
 
   // Programs rings, filter and interrupts; gives every RX buffer but one to
   // the device; enables TX and RX.
+  enum class Wait { kForAck, kNo };
   bool Open(uint32_t rx_ctrl = kNicRxUnicast | kNicRxBroadcast,
-            uint32_t int_mask = kAllInterrupts) {
+            uint32_t int_mask = kAllInterrupts, Wait wait = Wait::kForAck) {
     tx_tail_ = tx_clean_ = rx_next_ = 0;
     regs_.tx_ring_base.store(tx_ring_offset());
     regs_.tx_ring_size.store(ring_size_);
@@ -82,6 +83,10 @@ class TestDriver {
     regs_.rx_ctrl.store(rx_ctrl);
     regs_.int_mask_set.fetch_or(int_mask);
     regs_.ctrl.store(kNicCtrlTxEnable | kNicCtrlRxEnable);
+    if (wait == Wait::kNo) {
+      Ring();
+      return true;
+    }
     return Commit();
   }
 

@@ -1,0 +1,145 @@
+// The TAP backend: real frames between the Linux network stack and the NIC's
+// rings. Needs root (CAP_NET_ADMIN) and /dev/net/tun; skips otherwise.
+#include "runtime/hw/nic/tap_backend.h"
+
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "runtime/hw/nic/nic.h"
+#include "tests/runtime/hw/nic/test_driver.h"
+
+namespace umbra::hw::nic {
+namespace {
+
+using testing::MakeFrame;
+using testing::TestDriver;
+
+constexpr uint64_t kNicMac = 0x010000000002;
+constexpr uint16_t kTestEthertype = 0x88B5;  // IEEE local experimental
+
+std::string Subnet() { return "10.213." + std::to_string(getpid() % 200) + "."; }
+std::string TapName(const char* tag) { return std::string("umbt") + tag + std::to_string(getpid() % 100000); }
+
+class TapTest : public ::testing::Test {
+ protected:
+  // Creates the TAP-backed NIC, or skips when the machine cannot.
+  void Bring(TapOptions options) {
+    auto tap = TapBackend::Create(options);
+    if (!tap && tap.error().code == Errc::kUnavailable) {
+      GTEST_SKIP() << "cannot create a TAP device (needs root and /dev/net/tun): "
+                   << tap.error().message;
+    }
+    ASSERT_TRUE(tap.has_value()) << tap.error().ToString();
+    tap_ = tap->get();
+    auto nic = Nic::Create({.name = "nic-tap", .permanent_mac = kNicMac}, std::move(*tap));
+    ASSERT_TRUE(nic.has_value());
+    nic_ = std::move(*nic);
+    driver_ = std::make_unique<TestDriver>(nic_->registers(), nic_->dma(), nic_->doorbell().fd(),
+                                           nic_->interrupt().fd());
+    nic_->Start();
+    ASSERT_TRUE(driver_->Open(kNicRxUnicast | kNicRxBroadcast));
+  }
+
+  // Waits for the ARP request Linux sends before its first packet to `ip`.
+  bool SawArpRequestFor(const std::string& ip) {
+    in_addr target;
+    inet_pton(AF_INET, ip.c_str(), &target);
+    for (int i = 0; i < 100; ++i) {
+      auto f = driver_->ReceiveOne(3000);
+      if (!f) return false;
+      if (f->size() < 42 || (*f)[12] != std::byte{0x08} || (*f)[13] != std::byte{0x06}) continue;
+      if (std::memcmp(f->data() + 38, &target, 4) == 0) return true;
+    }
+    return false;
+  }
+
+  static void SendUdp(const std::string& ip) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(s, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(9);
+    inet_pton(AF_INET, ip.c_str(), &to.sin_addr);
+    const char msg[] = "hello nic";
+    EXPECT_EQ(sendto(s, msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&to), sizeof to),
+              static_cast<ssize_t>(sizeof msg));
+    close(s);
+  }
+
+  TapBackend* tap_ = nullptr;  // owned by nic_
+  std::unique_ptr<Nic> nic_;
+  std::unique_ptr<TestDriver> driver_;
+};
+
+TEST_F(TapTest, LinuxTrafficArrivesInTheRxRing) {
+  Bring({.name = TapName("r"), .ipv4_address = Subnet() + "1", .prefix_length = 24});
+  if (IsSkipped()) return;
+  SendUdp(Subnet() + "2");
+  EXPECT_TRUE(SawArpRequestFor(Subnet() + "2"));
+  EXPECT_GT(nic_->stats()[kNicStatRxFrames], 0u);
+}
+
+TEST_F(TapTest, TransmittedFramesReachLinux) {
+  Bring({.name = TapName("t"), .ipv4_address = Subnet() + "1", .prefix_length = 24});
+  if (IsSkipped()) return;
+  int s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(kTestEthertype));
+  ASSERT_GE(s, 0);
+  sockaddr_ll addr{};
+  addr.sll_family = AF_PACKET;
+  addr.sll_protocol = htons(kTestEthertype);
+  addr.sll_ifindex = static_cast<int>(if_nametoindex(tap_->name().c_str()));
+  ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  timeval tv{3, 0};
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+
+  auto frame = MakeFrame(0xFFFFFFFFFFFF, kNicMac, kTestEthertype, 100, 0x42);
+  ASSERT_TRUE(driver_->Transmit(frame.data(), frame.size()));
+  driver_->Flush();
+  std::vector<std::byte> got(2048);
+  ssize_t n = recv(s, got.data(), got.size(), 0);
+  close(s);
+  ASSERT_EQ(n, static_cast<ssize_t>(frame.size()));
+  got.resize(n);
+  EXPECT_EQ(got, frame);
+  EXPECT_EQ(nic_->stats()[kNicStatTxFrames], 1u);
+}
+
+// The interface lives in a namespace the test creates; a process in that
+// namespace sends, the NIC receives.
+TEST_F(TapTest, InterfaceInATestNamespace) {
+  const std::string ns = "umbt-ns-" + std::to_string(getpid());
+  if (std::system(("ip netns add " + ns + " 2>/dev/null").c_str()) != 0) {
+    GTEST_SKIP() << "cannot create a network namespace with `ip netns add` (needs root)";
+  }
+  struct NsGuard {
+    std::string ns;
+    ~NsGuard() { std::system(("ip netns del " + ns).c_str()); }
+  } guard{ns};
+  Bring({.name = TapName("n"), .netns = ns, .ipv4_address = Subnet() + "1", .prefix_length = 24});
+  if (IsSkipped()) return;
+  // setns() affects only the calling thread: send from a thread that joins the namespace.
+  std::thread sender([&] {
+    int fd = open(("/var/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(setns(fd, CLONE_NEWNET), 0);
+    close(fd);
+    SendUdp(Subnet() + "2");
+  });
+  sender.join();
+  EXPECT_TRUE(SawArpRequestFor(Subnet() + "2"));
+}
+
+}  // namespace
+}  // namespace umbra::hw::nic
