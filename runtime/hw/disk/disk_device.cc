@@ -1,0 +1,631 @@
+#include "runtime/hw/disk/disk_device.h"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+
+#include "runtime/base/clock.h"
+#include "runtime/hw/disk/image_file.h"
+#include "runtime/hw/disk/write_cache.h"
+
+namespace umbra::hw::disk {
+
+// Single writer (the hardware thread, or a caller holding mu_); readers load
+// relaxed. Add() is a load and a store, not a locked RMW: cheap on the data path.
+struct DiskDevice::Counters {
+  std::atomic<uint64_t> reads{0}, writes{0}, fua_writes{0}, flushes{0}, discards{0},
+      identifies{0}, bytes_read{0}, bytes_written{0}, refused{0}, no_device{0}, io_errors{0},
+      writeback_blocks{0}, evictions{0}, syncs{0}, interrupts{0}, batches{0};
+
+  static void Add(std::atomic<uint64_t>& counter, uint64_t n = 1) {
+    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+};
+
+namespace {
+
+Result<void> CheckOptions(const DiskOptions& o) {
+  if (o.image_path.empty()) return Fail(Errc::kInvalidArgument, "disk " + o.name + ": no image path");
+  if (o.block_size != 512 && o.block_size != 4096) {
+    return Fail(Errc::kInvalidArgument, "disk " + o.name + ": block size must be 512 or 4096");
+  }
+  if (o.max_queue_depth < kMinQueueDepth || o.max_queue_depth > kMaxQueueDepth ||
+      !std::has_single_bit(o.max_queue_depth)) {
+    return Fail(Errc::kInvalidArgument, "disk " + o.name + ": max queue depth must be a power of two in [" +
+                                            std::to_string(kMinQueueDepth) + ", " +
+                                            std::to_string(kMaxQueueDepth) + "]");
+  }
+  if (o.max_transfer_bytes < o.block_size || o.max_transfer_bytes % o.block_size != 0) {
+    return Fail(Errc::kInvalidArgument, "disk " + o.name + ": max transfer must be whole blocks");
+  }
+  if (o.tag_limit == 0 || o.tag_limit > 65536) {
+    return Fail(Errc::kInvalidArgument, "disk " + o.name + ": tag limit must be in [1, 65536]");
+  }
+  if (o.dma_size == 0) return Fail(Errc::kInvalidArgument, "disk " + o.name + ": empty DMA pool");
+  if (o.cache_bytes % o.block_size != 0) {
+    return Fail(Errc::kInvalidArgument, "disk " + o.name + ": cache size must be whole blocks");
+  }
+  return {};
+}
+
+// True when [offset, offset+length) lies inside [0, size) (overflow-safe).
+bool InRange(uint64_t offset, uint64_t length, uint64_t size) {
+  return offset <= size && length <= size - offset;
+}
+
+void CopyName(char* out, size_t size, std::string_view name) {
+  std::memset(out, 0, size);
+  std::memcpy(out, name.data(), std::min(size - 1, name.size()));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<DiskDevice>> DiskDevice::Create(DiskOptions options) {
+  UMBRA_TRY(CheckOptions(options));
+  auto image = UMBRA_TRY(ImageFile::Open(options.image_path, options.block_size, options.capacity_blocks));
+  std::unique_ptr<WriteCache> cache;
+  if (options.cache_bytes != 0) {
+    cache = UMBRA_TRY(WriteCache::Create(options.block_size, options.cache_bytes / options.block_size));
+  }
+  auto region = UMBRA_TRY(ipc::SharedMemory::Create(options.name + "-regs-dma", kDmaPoolOffset + options.dma_size));
+  auto doorbell = UMBRA_TRY(ipc::EventFd::Create());
+  auto interrupt = UMBRA_TRY(ipc::EventFd::Create());
+  auto wake = UMBRA_TRY(ipc::EventFd::Create());
+  auto device = std::unique_ptr<DiskDevice>(
+      new DiskDevice(std::move(options), std::move(image), std::move(cache), std::move(region),
+                     std::move(doorbell), std::move(interrupt), std::move(wake)));
+  std::lock_guard lock(device->mu_);
+  device->PowerOnRegisters();
+  return device;
+}
+
+DiskDevice::DiskDevice(DiskOptions options, std::unique_ptr<ImageFile> image,
+                       std::unique_ptr<WriteCache> cache, std::unique_ptr<ipc::SharedMemory> region,
+                       ipc::EventFd doorbell, ipc::EventFd interrupt, ipc::EventFd wake)
+    : options_(std::move(options)),
+      capacity_blocks_(image->capacity_blocks()),
+      max_transfer_blocks_(options_.max_transfer_bytes / options_.block_size),
+      image_(std::move(image)),
+      cache_(std::move(cache)),
+      region_(std::move(region)),
+      doorbell_(std::move(doorbell)),
+      interrupt_(std::move(interrupt)),
+      wake_(std::move(wake)),
+      regs_(region_->at<DiskRegisters>(0)),
+      tag_busy_(options_.tag_limit, 0),
+      cq_slot_tag_(kMaxQueueDepth, kNoTag),
+      staged_(kMaxQueueDepth),
+      counters_(std::make_unique<Counters>()) {}
+
+DiskDevice::~DiskDevice() { Stop(); }
+
+Resources DiskDevice::resources() const {
+  Resources r;
+  r.region_fd = region_->fd();
+  r.region_size = region_->size();
+  r.registers_offset = 0;
+  r.registers_size = kRegisterWindowSize;
+  r.dma_offset = kDmaPoolOffset;
+  r.dma_size = options_.dma_size;
+  r.doorbell_fd = doorbell_.fd();
+  r.interrupt_fd = interrupt_.fd();
+  return r;
+}
+
+DiskRegisters* DiskDevice::registers() const { return regs_; }
+
+std::span<std::byte> DiskDevice::dma() const {
+  return {region_->data() + kDmaPoolOffset, options_.dma_size};
+}
+
+std::byte* DiskDevice::DmaAt(uint64_t offset) const { return region_->data() + kDmaPoolOffset + offset; }
+
+// ---- lifecycle ----
+
+void DiskDevice::Start() {
+  if (thread_.joinable()) return;
+  stop_.store(false, std::memory_order_release);
+  thread_ = std::thread([this] { Run(); });
+}
+
+void DiskDevice::Stop() {
+  if (!thread_.joinable()) return;
+  stop_.store(true, std::memory_order_release);
+  wake_.Signal();
+  thread_.join();
+}
+
+void DiskDevice::Reset() {
+  std::lock_guard lock(mu_);
+  if (cache_) cache_->Drop();
+  enabled_ = false;
+  sq_offset_ = cq_offset_ = 0;
+  depth_ = sq_head_ = cq_tail_ = cq_head_ = 0;
+  last_bad_sq_tail_ = last_bad_cq_head_ = 0;
+  std::fill(tag_busy_.begin(), tag_busy_.end(), 0);
+  std::fill(cq_slot_tag_.begin(), cq_slot_tag_.end(), kNoTag);
+  PowerOnRegisters();
+  interrupt_.Drain();
+}
+
+void DiskDevice::PowerOnRegisters() {
+  regs_->magic.store(kMagic, std::memory_order_relaxed);
+  regs_->version.store(kVersion, std::memory_order_relaxed);
+  regs_->capacity_blocks.store(capacity_blocks_, std::memory_order_relaxed);
+  regs_->block_size.store(options_.block_size, std::memory_order_relaxed);
+  regs_->max_queue_depth.store(options_.max_queue_depth, std::memory_order_relaxed);
+  regs_->max_transfer_blocks.store(max_transfer_blocks_, std::memory_order_relaxed);
+  regs_->tag_limit.store(options_.tag_limit, std::memory_order_relaxed);
+  regs_->features.store(kFeatureFua | kFeatureDiscard | (cache_ ? kFeatureWriteCache : 0),
+                        std::memory_order_relaxed);
+  regs_->dma_size.store(options_.dma_size, std::memory_order_relaxed);
+  regs_->control.store(0, std::memory_order_relaxed);
+  const uint32_t wc = options_.write_cache_power_on == WriteCachePowerOn::kEnabled ? kWriteCacheEnable : 0;
+  regs_->write_cache.store(wc, std::memory_order_relaxed);
+  last_control_ = 0;
+  last_write_cache_ = wc;
+  cache_on_ = cache_ != nullptr && wc != 0;
+  regs_->sq_offset.store(0, std::memory_order_relaxed);
+  regs_->cq_offset.store(0, std::memory_order_relaxed);
+  regs_->queue_depth.store(0, std::memory_order_relaxed);
+  regs_->reserved0.store(0, std::memory_order_relaxed);
+  regs_->sq_tail.store(0, std::memory_order_relaxed);
+  regs_->sq_head.store(0, std::memory_order_relaxed);
+  regs_->cq_tail.store(0, std::memory_order_relaxed);
+  regs_->cq_head.store(0, std::memory_order_relaxed);
+  // doorbell_wanted reflects the hardware thread's state and is left alone.
+  regs_->int_mask.store(~uint32_t{0}, std::memory_order_relaxed);
+  regs_->int_cause.store(0, std::memory_order_relaxed);
+  regs_->reserved1.store(0, std::memory_order_relaxed);
+  SetStatus((removed_.load(std::memory_order_relaxed) ? kStatusRemoved : 0) | (cache_on_ ? kStatusCacheOn : 0));
+}
+
+void DiskDevice::SetStatus(uint32_t status) { regs_->status.store(status, std::memory_order_release); }
+
+void DiskDevice::Unplug(UnplugMode mode) {
+  std::lock_guard lock(mu_);
+  if (removed_.load(std::memory_order_relaxed)) return;
+  if (cache_ && mode == UnplugMode::kOrderly) WriteBackLocked();
+  if (cache_) cache_->Drop();
+  removed_.store(true, std::memory_order_release);
+  cache_on_ = false;
+  SetStatus(kStatusRemoved | (enabled_ ? kStatusReady : 0));
+  RaiseInterrupt(kIntStatus);
+}
+
+// ---- hardware thread ----
+
+void DiskDevice::Run() {
+  int64_t idle_since = -1;
+  while (!stop_.load(std::memory_order_acquire)) {
+    if (Poll()) {
+      idle_since = -1;
+      continue;
+    }
+    const int64_t now = MonotonicNanos();
+    if (idle_since < 0) idle_since = now;
+    if (now - idle_since < options_.spin_ns) {
+      CpuRelax();
+      continue;
+    }
+    Sleep();
+    idle_since = -1;
+  }
+}
+
+void DiskDevice::Sleep() {
+  // Dekker with the driver: we publish "ring me" and then look for work; it
+  // publishes work (sq_tail, cq_head, control) and then looks at the flag.
+  regs_->doorbell_wanted.store(1, std::memory_order_seq_cst);
+  bool pending;
+  {
+    std::lock_guard lock(mu_);
+    pending = WorkPending();
+  }
+  if (!pending) {
+    pollfd fds[2] = {{doorbell_.fd(), POLLIN, 0}, {wake_.fd(), POLLIN, 0}};
+    while (::poll(fds, 2, -1) < 0 && errno == EINTR) {
+    }
+    doorbell_.Drain();
+    wake_.Drain();
+  }
+  regs_->doorbell_wanted.store(0, std::memory_order_seq_cst);
+}
+
+bool DiskDevice::WorkPending() const {
+  if ((regs_->control.load(std::memory_order_seq_cst) & kControlEnable) != last_control_) return true;
+  if ((regs_->write_cache.load(std::memory_order_seq_cst) & kWriteCacheEnable) != last_write_cache_) return true;
+  if (!enabled_) return false;
+  const uint32_t sq_tail = regs_->sq_tail.load(std::memory_order_seq_cst);
+  const uint32_t cq_head = regs_->cq_head.load(std::memory_order_seq_cst);
+  if (sq_tail == sq_head_ || sq_tail - sq_head_ > depth_) return false;
+  const bool cq_head_valid = cq_head - cq_head_ <= cq_tail_ - cq_head_;
+  return cq_head_valid && cq_tail_ - cq_head != depth_;
+}
+
+bool DiskDevice::Poll() {
+  std::lock_guard lock(mu_);
+  bool progress = CheckControl();
+  progress |= CheckWriteCache();
+  if (enabled_) progress |= ProcessQueue();
+  return progress;
+}
+
+bool DiskDevice::CheckControl() {
+  const uint32_t control = regs_->control.load(std::memory_order_acquire) & kControlEnable;
+  if (control == last_control_) return false;
+  last_control_ = control;
+  if (control != 0) {
+    EnableQueues();
+  } else {
+    DisableQueues();
+  }
+  return true;
+}
+
+void DiskDevice::EnableQueues() {
+  const uint64_t sq = regs_->sq_offset.load(std::memory_order_acquire);
+  const uint64_t cq = regs_->cq_offset.load(std::memory_order_acquire);
+  const uint32_t depth = regs_->queue_depth.load(std::memory_order_acquire);
+  const uint32_t removed = removed_.load(std::memory_order_relaxed) ? kStatusRemoved : 0;
+  const uint32_t cache = cache_on_ ? kStatusCacheOn : 0;
+  const bool ok = depth >= kMinQueueDepth && depth <= options_.max_queue_depth && std::has_single_bit(depth) &&
+                  sq % kQueueAlignment == 0 && cq % kQueueAlignment == 0 &&
+                  InRange(sq, uint64_t{depth} * sizeof(DiskCommand), options_.dma_size) &&
+                  InRange(cq, uint64_t{depth} * sizeof(DiskCompletion), options_.dma_size) &&
+                  (sq + uint64_t{depth} * sizeof(DiskCommand) <= cq ||
+                   cq + uint64_t{depth} * sizeof(DiskCompletion) <= sq);
+  enabled_ = false;
+  if (!ok) {
+    Refuse(FaultKind::kQueueConfig, Status::kInvalidBuffer, DiskCommand{});
+    SetStatus(kStatusConfigError | removed | cache);
+    RaiseInterrupt(kIntStatus);
+    return;
+  }
+  sq_offset_ = sq;
+  cq_offset_ = cq;
+  depth_ = depth;
+  sq_head_ = cq_tail_ = cq_head_ = 0;
+  last_bad_sq_tail_ = last_bad_cq_head_ = 0;
+  std::fill(tag_busy_.begin(), tag_busy_.end(), 0);
+  std::fill(cq_slot_tag_.begin(), cq_slot_tag_.end(), kNoTag);
+  regs_->sq_head.store(0, std::memory_order_release);
+  regs_->cq_tail.store(0, std::memory_order_release);
+  enabled_ = true;
+  SetStatus(kStatusReady | removed | cache);
+  RaiseInterrupt(kIntStatus);
+}
+
+void DiskDevice::DisableQueues() {
+  enabled_ = false;
+  const uint32_t status = regs_->status.load(std::memory_order_relaxed);
+  SetStatus(status & ~(kStatusReady | kStatusConfigError));
+  RaiseInterrupt(kIntStatus);
+}
+
+bool DiskDevice::CheckWriteCache() {
+  const uint32_t wc = regs_->write_cache.load(std::memory_order_acquire) & kWriteCacheEnable;
+  if (wc == last_write_cache_) return false;
+  last_write_cache_ = wc;
+  // Turning the cache off makes what it holds durable first, as on a real disk.
+  if (wc == 0 && cache_ && !cache_->empty()) WriteBackLocked();
+  cache_on_ = wc != 0 && cache_ != nullptr && !removed_.load(std::memory_order_relaxed);
+  const uint32_t status = regs_->status.load(std::memory_order_relaxed);
+  SetStatus(cache_on_ ? status | kStatusCacheOn : status & ~kStatusCacheOn);
+  return true;
+}
+
+bool DiskDevice::AdvanceCqHead(uint32_t cq_head) {
+  if (cq_head == cq_head_) return true;
+  // Valid heads lie in [cq_head_, cq_tail_]: the driver cannot consume
+  // completions that were never posted.
+  if (cq_head - cq_head_ > cq_tail_ - cq_head_) {
+    if (cq_head != last_bad_cq_head_) {
+      last_bad_cq_head_ = cq_head;
+      Refuse(FaultKind::kQueuePointer, Status::kInvalidBuffer, DiskCommand{});
+    }
+    return false;
+  }
+  for (uint32_t p = cq_head_; p != cq_head; ++p) {
+    uint32_t& tag = cq_slot_tag_[p & (depth_ - 1)];
+    if (tag != kNoTag) tag_busy_[tag] = 0;
+    tag = kNoTag;
+  }
+  cq_head_ = cq_head;
+  return true;
+}
+
+bool DiskDevice::ProcessQueue() {
+  const uint32_t sq_tail = regs_->sq_tail.load(std::memory_order_acquire);
+  const uint32_t cq_head = regs_->cq_head.load(std::memory_order_acquire);
+  if (!AdvanceCqHead(cq_head)) return false;
+  const uint32_t pending = sq_tail - sq_head_;
+  if (pending == 0) return false;
+  if (pending > depth_) {
+    if (sq_tail != last_bad_sq_tail_) {
+      last_bad_sq_tail_ = sq_tail;
+      Refuse(FaultKind::kQueuePointer, Status::kInvalidBuffer, DiskCommand{});
+    }
+    return false;
+  }
+  const uint32_t room = depth_ - (cq_tail_ - cq_head_);
+  const uint32_t count = std::min(pending, room);
+  if (count == 0) return false;
+  const auto* sq = reinterpret_cast<const std::byte*>(DmaAt(sq_offset_));
+  for (uint32_t i = 0; i < count; ++i) {
+    DiskCommand command;  // copied out once; the driver may change the slot at any time
+    std::memcpy(&command, sq + ((sq_head_ + i) & (depth_ - 1)) * sizeof(DiskCommand), sizeof command);
+    Staged& staged = staged_[i];
+    staged.busy_tag = kNoTag;
+    const Status status = Execute(command, &staged.busy_tag);
+    staged.completion = DiskCompletion{command.tag, static_cast<uint16_t>(status), 0, command.user_data};
+  }
+  sq_head_ += count;
+  regs_->sq_head.store(sq_head_, std::memory_order_release);
+  Counters::Add(counters_->batches);
+  PostCompletions(count);
+  return true;
+}
+
+void DiskDevice::PostCompletions(uint32_t count) {
+  auto* cq = reinterpret_cast<std::byte*>(DmaAt(cq_offset_));
+  const bool reversed = options_.completion_order == CompletionOrder::kReversedPerBatch;
+  for (uint32_t i = 0; i < count; ++i) {
+    const Staged& staged = staged_[reversed ? count - 1 - i : i];
+    const uint32_t slot = (cq_tail_ + i) & (depth_ - 1);
+    std::memcpy(cq + slot * sizeof(DiskCompletion), &staged.completion, sizeof(DiskCompletion));
+    cq_slot_tag_[slot] = staged.busy_tag;
+  }
+  cq_tail_ += count;
+  regs_->cq_tail.store(cq_tail_, std::memory_order_release);
+  RaiseInterrupt(kIntCompletion);
+}
+
+void DiskDevice::RaiseInterrupt(uint32_t cause) {
+  const uint32_t before = regs_->int_cause.fetch_or(cause, std::memory_order_acq_rel);
+  if ((before & cause) == cause) return;  // still pending: suppressed
+  if ((regs_->int_mask.load(std::memory_order_acquire) & cause) == cause) return;
+  interrupt_.Signal();
+  Counters::Add(counters_->interrupts);
+}
+
+void DiskDevice::Refuse(FaultKind kind, Status status, const DiskCommand& command) {
+  faults_.fetch_add(1, std::memory_order_relaxed);
+  if (kind == FaultKind::kCommand) Counters::Add(counters_->refused);
+  if (options_.on_fault) options_.on_fault(DiskFault{kind, status, command});
+}
+
+// ---- commands ----
+
+Status DiskDevice::Execute(const DiskCommand& command, uint32_t* busy_tag) {
+  if (removed_.load(std::memory_order_relaxed)) {
+    Counters::Add(counters_->no_device);
+    return Status::kNoDevice;
+  }
+  const Status status = Validate(command);
+  if (status != Status::kOk) {
+    Refuse(FaultKind::kCommand, status, command);
+    return status;
+  }
+  tag_busy_[command.tag] = 1;
+  *busy_tag = command.tag;
+  switch (static_cast<Opcode>(command.opcode)) {
+    case Opcode::kRead: return Read(command);
+    case Opcode::kWrite: return Write(command);
+    case Opcode::kFlush: return Flush();
+    case Opcode::kWriteFua: return WriteFua(command);
+    case Opcode::kDiscard: return Discard(command);
+    case Opcode::kIdentify: return Identify(command);
+  }
+  return Status::kInvalidOpcode;  // unreachable: Validate checked the opcode
+}
+
+Status DiskDevice::Validate(const DiskCommand& c) const {
+  // c.opcode is a raw byte from the driver: range-check it before it becomes an Opcode.
+  if (c.opcode < static_cast<uint8_t>(Opcode::kRead) || c.opcode > static_cast<uint8_t>(Opcode::kIdentify)) {
+    return Status::kInvalidOpcode;
+  }
+  const auto opcode = static_cast<Opcode>(c.opcode);
+  bool io = false;
+  switch (opcode) {
+    case Opcode::kRead:
+    case Opcode::kWrite:
+    case Opcode::kWriteFua:
+      io = true;
+      break;
+    case Opcode::kFlush:
+    case Opcode::kDiscard:
+    case Opcode::kIdentify:
+      break;
+  }
+  if (c.tag >= options_.tag_limit) return Status::kInvalidTag;
+  if (tag_busy_[c.tag] != 0) return Status::kDuplicateTag;
+  if (opcode == Opcode::kFlush) return Status::kOk;
+  if (opcode == Opcode::kIdentify) return ValidateBuffer(c, sizeof(DiskIdentify));
+  if (c.num_blocks == 0 || (io && c.num_blocks > max_transfer_blocks_)) return Status::kInvalidBlockCount;
+  if (!InRange(c.lba, c.num_blocks, capacity_blocks_)) return Status::kLbaOutOfRange;
+  if (!io) return Status::kOk;
+  return ValidateBuffer(c, uint64_t{c.num_blocks} * options_.block_size);
+}
+
+Status DiskDevice::ValidateBuffer(const DiskCommand& c, uint64_t length) const {
+  const bool exact = static_cast<Opcode>(c.opcode) != Opcode::kIdentify;
+  if (exact ? c.buffer_length != length : c.buffer_length < length) return Status::kInvalidBuffer;
+  if (!InRange(c.buffer_offset, length, options_.dma_size)) return Status::kInvalidBuffer;
+  if (c.buffer_offset % kBufferAlignment != 0) return Status::kMisaligned;
+  return Status::kOk;
+}
+
+Status DiskDevice::Read(const DiskCommand& c) {
+  const uint64_t length = uint64_t{c.num_blocks} * options_.block_size;
+  std::byte* buffer = DmaAt(c.buffer_offset);
+  if (!image_->Read({buffer, length}, c.lba * options_.block_size)) {
+    Counters::Add(counters_->io_errors);
+    return Status::kIoError;
+  }
+  if (cache_) {
+    const uint32_t bs = options_.block_size;
+    cache_->ForEachInRange(c.lba, c.num_blocks, [&](uint64_t lba, const std::byte* data) {
+      std::memcpy(buffer + (lba - c.lba) * bs, data, bs);
+    });
+  }
+  Counters::Add(counters_->reads);
+  Counters::Add(counters_->bytes_read, length);
+  return Status::kOk;
+}
+
+Status DiskDevice::Write(const DiskCommand& c) {
+  const uint32_t bs = options_.block_size;
+  const uint64_t length = uint64_t{c.num_blocks} * bs;
+  const std::byte* buffer = DmaAt(c.buffer_offset);
+  Counters::Add(counters_->writes);
+  Counters::Add(counters_->bytes_written, length);
+  if (cache_on_ && !cache_->HasRoom(c.num_blocks)) {
+    // Full: write everything back, like a disk evicting dirty lines.
+    Counters::Add(counters_->evictions);
+    if (Status s = WriteBackLocked(); s != Status::kOk) return s;
+  }
+  if (cache_on_ && cache_->HasRoom(c.num_blocks)) {
+    for (uint32_t i = 0; i < c.num_blocks; ++i) std::memcpy(cache_->Put(c.lba + i), buffer + uint64_t{i} * bs, bs);
+    return Status::kOk;
+  }
+  // Cache off (or a write larger than the whole cache): straight to the image,
+  // keeping any cached copies of these blocks in step.
+  if (!image_->Write({buffer, length}, c.lba * bs)) {
+    Counters::Add(counters_->io_errors);
+    return Status::kIoError;
+  }
+  if (cache_) {
+    cache_->ForEachInRange(c.lba, c.num_blocks, [&](uint64_t lba, std::byte* data) {
+      std::memcpy(data, buffer + (lba - c.lba) * bs, bs);
+    });
+  }
+  return Status::kOk;
+}
+
+Status DiskDevice::WriteFua(const DiskCommand& c) {
+  const uint32_t bs = options_.block_size;
+  const uint64_t length = uint64_t{c.num_blocks} * bs;
+  const std::byte* buffer = DmaAt(c.buffer_offset);
+  Counters::Add(counters_->fua_writes);
+  Counters::Add(counters_->bytes_written, length);
+  if (!image_->Write({buffer, length}, c.lba * bs)) {
+    Counters::Add(counters_->io_errors);
+    return Status::kIoError;
+  }
+  // Cached copies of these blocks would otherwise shadow the newer data.
+  if (cache_) {
+    cache_->ForEachInRange(c.lba, c.num_blocks, [&](uint64_t lba, std::byte* data) {
+      std::memcpy(data, buffer + (lba - c.lba) * bs, bs);
+    });
+  }
+  return Synced();
+}
+
+Status DiskDevice::Flush() {
+  Counters::Add(counters_->flushes);
+  if (Status s = WriteBackLocked(); s != Status::kOk) return s;
+  return Synced();
+}
+
+Status DiskDevice::Synced() {
+  if (options_.sync == SyncMode::kNone) return Status::kOk;
+  Counters::Add(counters_->syncs);
+  if (image_->Sync()) return Status::kOk;
+  Counters::Add(counters_->io_errors);
+  return Status::kIoError;
+}
+
+Status DiskDevice::WriteBackLocked() {
+  if (!cache_ || cache_->empty()) return Status::kOk;
+  auto written = cache_->WriteBack(*image_);
+  if (!written) {
+    Counters::Add(counters_->io_errors);
+    return Status::kIoError;
+  }
+  Counters::Add(counters_->writeback_blocks, *written);
+  return Status::kOk;
+}
+
+Status DiskDevice::Discard(const DiskCommand& c) {
+  const uint32_t bs = options_.block_size;
+  Counters::Add(counters_->discards);
+  if (!image_->Discard(c.lba * bs, uint64_t{c.num_blocks} * bs)) {
+    Counters::Add(counters_->io_errors);
+    return Status::kIoError;
+  }
+  if (cache_) {
+    cache_->ForEachInRange(c.lba, c.num_blocks, [&](uint64_t, std::byte* data) { std::memset(data, 0, bs); });
+  }
+  return Status::kOk;
+}
+
+Status DiskDevice::Identify(const DiskCommand& c) {
+  DiskIdentify id{};
+  id.magic = kMagic;
+  id.version = kVersion;
+  id.capacity_blocks = capacity_blocks_;
+  id.block_size = options_.block_size;
+  id.max_queue_depth = options_.max_queue_depth;
+  id.max_transfer_blocks = max_transfer_blocks_;
+  id.tag_limit = options_.tag_limit;
+  id.features = kFeatureFua | kFeatureDiscard | (cache_ ? kFeatureWriteCache : 0);
+  id.write_cache_enabled = cache_on_ ? 1 : 0;
+  id.cache_bytes = options_.cache_bytes;
+  CopyName(id.serial, sizeof id.serial, options_.name);
+  CopyName(id.model, sizeof id.model, "Umbra emulated disk");
+  std::memcpy(DmaAt(c.buffer_offset), &id, sizeof id);
+  Counters::Add(counters_->identifies);
+  return Status::kOk;
+}
+
+// ---- inspection ----
+
+DiskCounters DiskDevice::counters() const {
+  const Counters& c = *counters_;
+  auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  return DiskCounters{get(c.reads),      get(c.writes),     get(c.fua_writes),  get(c.flushes),
+                      get(c.discards),   get(c.identifies), get(c.bytes_read),  get(c.bytes_written),
+                      get(c.refused),    get(c.no_device),  get(c.io_errors),   get(c.writeback_blocks),
+                      get(c.evictions),  get(c.syncs),      get(c.interrupts),  get(c.batches)};
+}
+
+Result<std::vector<std::byte>> DiskDevice::ReadDurable(uint64_t lba, uint32_t blocks) const {
+  if (!InRange(lba, blocks, capacity_blocks_)) return Fail(Errc::kInvalidArgument, "blocks outside the disk");
+  std::vector<std::byte> out(uint64_t{blocks} * options_.block_size);
+  UMBRA_TRY(image_->Read(out, lba * options_.block_size));
+  return out;
+}
+
+Result<std::vector<std::byte>> DiskDevice::ReadCurrent(uint64_t lba, uint32_t blocks) const {
+  auto out = UMBRA_TRY(ReadDurable(lba, blocks));
+  std::lock_guard lock(mu_);
+  if (!cache_) return out;
+  const uint32_t bs = options_.block_size;
+  cache_->ForEachInRange(lba, blocks, [&](uint64_t at, const std::byte* data) {
+    std::memcpy(out.data() + (at - lba) * bs, data, bs);
+  });
+  return out;
+}
+
+bool DiskDevice::IsCached(uint64_t lba) const {
+  std::lock_guard lock(mu_);
+  return cache_ && cache_->Find(lba) != nullptr;
+}
+
+uint64_t DiskDevice::cached_blocks() const {
+  std::lock_guard lock(mu_);
+  return cache_ ? cache_->dirty_blocks() : 0;
+}
+
+Result<void> DiskDevice::WriteBackCache() {
+  std::lock_guard lock(mu_);
+  if (removed_.load(std::memory_order_relaxed)) return Fail(Errc::kNoDevice, "disk " + options_.name + " was unplugged");
+  if (WriteBackLocked() != Status::kOk) return Fail(Errc::kIo, "disk " + options_.name + ": write-back failed");
+  return {};
+}
+
+}  // namespace umbra::hw::disk

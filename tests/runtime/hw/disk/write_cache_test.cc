@@ -1,0 +1,118 @@
+#include "runtime/hw/disk/write_cache.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "runtime/hw/disk/image_file.h"
+
+namespace umbra::hw::disk {
+namespace {
+
+class WriteCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/umbra-cache-test-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+    auto image = ImageFile::Open(dir_ + "/img", 512, 4096);
+    ASSERT_TRUE(image.has_value()) << image.error().ToString();
+    image_ = std::move(*image);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  static void Stamp(std::byte* block, uint64_t lba) {
+    std::memset(block, static_cast<int>(lba & 0xFF), 512);
+    std::memcpy(block, &lba, sizeof lba);
+  }
+  uint64_t StampAt(uint64_t lba) {
+    std::byte block[512];
+    EXPECT_TRUE(image_->Read(block, lba * 512).has_value());
+    uint64_t v;
+    std::memcpy(&v, block, sizeof v);
+    return v;
+  }
+
+  std::string dir_;
+  std::unique_ptr<ImageFile> image_;
+};
+
+TEST_F(WriteCacheTest, PutFindOverwrite) {
+  auto cache = *WriteCache::Create(512, 8);
+  EXPECT_EQ(cache->Find(3), nullptr);
+  Stamp(cache->Put(3), 3);
+  std::byte* first = cache->Find(3);
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(cache->Put(3), first);  // overwriting uses the same slot
+  EXPECT_EQ(cache->dirty_blocks(), 1u);
+  EXPECT_TRUE(cache->HasRoom(7));
+  EXPECT_FALSE(cache->HasRoom(8));
+}
+
+TEST_F(WriteCacheTest, WriteBackWritesEveryBlockAndEmpties) {
+  auto cache = *WriteCache::Create(512, 64);
+  // Out of order, with runs and gaps, including colliding hash buckets.
+  const uint64_t lbas[] = {40, 7, 8, 9, 1000, 3, 41, 2048, 10, 4095};
+  for (uint64_t lba : lbas) Stamp(cache->Put(lba), lba);
+  auto written = cache->WriteBack(*image_);
+  ASSERT_TRUE(written.has_value());
+  EXPECT_EQ(*written, std::size(lbas));
+  EXPECT_TRUE(cache->empty());
+  for (uint64_t lba : lbas) {
+    EXPECT_EQ(StampAt(lba), lba);
+    EXPECT_EQ(cache->Find(lba), nullptr);
+  }
+  EXPECT_EQ(StampAt(11), 0u);
+}
+
+TEST_F(WriteCacheTest, DropForgetsWithoutWriting) {
+  auto cache = *WriteCache::Create(512, 4);
+  Stamp(cache->Put(5), 5);
+  cache->Drop();
+  EXPECT_TRUE(cache->empty());
+  EXPECT_EQ(cache->Find(5), nullptr);
+  EXPECT_EQ(*cache->WriteBack(*image_), 0u);
+  EXPECT_EQ(StampAt(5), 0u);
+  // Reusable after a drop.
+  Stamp(cache->Put(6), 6);
+  EXPECT_NE(cache->Find(6), nullptr);
+}
+
+TEST_F(WriteCacheTest, ForEachInRangeVisitsOnlyTheRange) {
+  auto cache = *WriteCache::Create(512, 16);
+  for (uint64_t lba : {1, 5, 6, 9, 30}) Stamp(cache->Put(lba), lba);
+  std::vector<uint64_t> seen;
+  cache->ForEachInRange(5, 5, [&](uint64_t lba, std::byte*) { seen.push_back(lba); });  // lookup path
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<uint64_t>{5, 6, 9}));
+  seen.clear();
+  cache->ForEachInRange(0, 100, [&](uint64_t lba, std::byte*) { seen.push_back(lba); });  // scan path
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<uint64_t>{1, 5, 6, 9, 30}));
+}
+
+TEST_F(WriteCacheTest, LongRunsAreSplitIntoSeveralVectoredWrites) {
+  auto cache = *WriteCache::Create(512, 3000);
+  for (uint64_t lba = 0; lba < 3000; ++lba) Stamp(cache->Put(2999 - lba), 2999 - lba);
+  ASSERT_EQ(*cache->WriteBack(*image_), 3000u);
+  for (uint64_t lba = 0; lba < 3000; lba += 97) EXPECT_EQ(StampAt(lba), lba);
+  EXPECT_EQ(StampAt(2999), 2999u);
+}
+
+TEST(ImageFileTest, RejectsBadImages) {
+  char dir[] = "/tmp/umbra-image-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string base = dir;
+  EXPECT_EQ(ImageFile::Open(base + "/missing", 512, 0).error().code, Errc::kNotFound);
+  EXPECT_EQ(ImageFile::Open(base + "/x", 1000, 4).error().code, Errc::kInvalidArgument);
+  ASSERT_TRUE(ImageFile::Open(base + "/odd", 512, 3).has_value());
+  std::filesystem::resize_file(base + "/odd", 1000);
+  EXPECT_EQ(ImageFile::Open(base + "/odd", 512, 0).error().code, Errc::kInvalidArgument);
+  EXPECT_EQ(ImageFile::Open(base, 512, 0).error().code, Errc::kIo);  // a directory
+  std::filesystem::remove_all(base);
+}
+
+}  // namespace
+}  // namespace umbra::hw::disk
