@@ -152,7 +152,6 @@ int64_t SoundCard::now_ns() const {
 Result<void> SoundCard::Advance(uint64_t periods) {
   if (options_.clock != ClockMode::kManual) return Fail(Errc::kInvalidArgument, "sound card: Advance needs kManual");
   std::lock_guard lock(mu_);
-  doorbell_.Drain();
   TakeCommands(virtual_ns_);
   const Stream* ref = nullptr;
   for (const auto& s : streams_)
@@ -169,7 +168,6 @@ Result<void> SoundCard::AdvanceTime(int64_t ns) {
     return Fail(Errc::kInvalidArgument, "sound card: AdvanceTime needs kManual");
   if (ns < 0) return Fail(Errc::kInvalidArgument, "sound card: time does not run backwards");
   std::lock_guard lock(mu_);
-  doorbell_.Drain();
   TakeCommands(virtual_ns_);
   virtual_ns_ += ns;
   RunUntil(virtual_ns_);
@@ -182,9 +180,10 @@ Result<void> SoundCard::AdvanceTime(int64_t ns) {
 void SoundCard::Loop() {
   while (!stop_.load(std::memory_order_acquire)) {
     int64_t deadline = -1;
+    bool took_commands = false;
     {
       std::lock_guard lock(mu_);
-      Tick(VirtualNowLocked());
+      took_commands = Tick(VirtualNowLocked());
       int64_t next = -1;
       for (const auto& s : streams_) {
         if (!s->running()) continue;
@@ -193,7 +192,7 @@ void SoundCard::Loop() {
       }
       if (next >= 0) deadline = RealDeadline(next);
     }
-    WaitForWork(deadline);
+    WaitForWork(deadline, took_commands);
   }
 }
 
@@ -204,10 +203,11 @@ bool SoundCard::PendingCommands() const {
   return false;
 }
 
-void SoundCard::WaitForWork(int64_t deadline_ns) {
-  // Commands tend to come in bursts (configure, start, volume): poll the
-  // registers briefly before paying for a blocking wait.
-  int64_t spin_end = MonotonicNanos() + kSpinNanos;
+void SoundCard::WaitForWork(int64_t deadline_ns, bool spin) {
+  // Commands tend to come in bursts (configure, start, drain): after taking
+  // one, poll the registers briefly before paying for a blocking wait. A
+  // wake-up for a period alone goes straight back to sleep.
+  int64_t spin_end = spin ? MonotonicNanos() + kSpinNanos : 0;
   while (MonotonicNanos() < spin_end) {
     if (PendingCommands() || stop_.load(std::memory_order_relaxed)) return;
     CpuRelax();
@@ -244,26 +244,33 @@ int64_t SoundCard::RealDeadline(int64_t virtual_ns) const {
 // ---------------------------------------------------------------------------
 // The device model (under mu_).
 
-void SoundCard::Tick(int64_t now) {
+bool SoundCard::Tick(int64_t now) {
   // Periods that ended before the commands were noticed come first.
   RunUntil(now);
-  TakeCommands(now);
+  return TakeCommands(now);
 }
 
-void SoundCard::TakeCommands(int64_t now) {
-  TakeControl();
-  for (auto& s : streams_) TakeCommand(*s, now);
+bool SoundCard::TakeCommands(int64_t now) {
+  bool took = TakeControl();
+  for (auto& s : streams_) took |= TakeCommand(*s, now);
+  return took;
 }
 
-void SoundCard::TakeControl() {
+bool SoundCard::TakeControl() {
   uint32_t control = regs_->control.exchange(0, std::memory_order_acq_rel);
-  if (control == 0) return;
+  if (control == 0) return false;
   if (control & ~kControlReset) Refuse(SoundError::kBadControl, -1, control);
   if (control & kControlReset) PowerOn();
+  return true;
 }
 
-void SoundCard::TakeCommand(Stream& s, int64_t now) {
+bool SoundCard::TakeCommand(Stream& s, int64_t now) {
   uint32_t command = s.regs->command.exchange(0, std::memory_order_acq_rel);
+  if (command != 0) ExecuteCommand(s, command, now);
+  return command != 0;
+}
+
+void SoundCard::ExecuteCommand(Stream& s, uint32_t command, int64_t now) {
   switch (command) {
     case static_cast<uint32_t>(SoundCommand::kNone):
       return;

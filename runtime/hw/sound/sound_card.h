@@ -108,14 +108,16 @@ class SoundCard final : public Device {
             ipc::EventFd interrupt, ipc::EventFd wake, UniqueFd timer);
 
   void Loop();
-  void WaitForWork(int64_t deadline_ns);
+  void WaitForWork(int64_t deadline_ns, bool spin);
   bool PendingCommands() const;
 
   // Everything below runs under mu_.
-  void Tick(int64_t now);
-  void TakeCommands(int64_t now);
-  void TakeControl();
-  void TakeCommand(Stream& s, int64_t now);
+  // Tick and the Take* functions return whether a command was taken.
+  bool Tick(int64_t now);
+  bool TakeCommands(int64_t now);
+  bool TakeControl();
+  bool TakeCommand(Stream& s, int64_t now);
+  void ExecuteCommand(Stream& s, uint32_t command, int64_t now);
   void StartStream(Stream& s, int64_t now);
   void BeginDrain(Stream& s);
   void StopStream(Stream& s);
