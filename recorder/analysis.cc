@@ -1,0 +1,548 @@
+#include "recorder/analysis.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <numeric>
+#include <tuple>
+
+#include "recorder/json_writer.h"
+
+namespace umbra::recorder {
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+
+int64_t NearestRank(const std::vector<int64_t>& sorted, int percent) {
+  size_t n = sorted.size();
+  size_t rank = (static_cast<size_t>(percent) * n + 99) / 100;  // ceil(p/100 · n)
+  return sorted[std::clamp<size_t>(rank, 1, n) - 1];
+}
+
+// Upper edges 1 µs, 2 µs, 5 µs, 10 µs, … ; the bucket index of `v`.
+int64_t BucketUpper(size_t index) {
+  static constexpr int64_t kSteps[] = {1, 2, 5};
+  int64_t upper = 1000 * kSteps[index % 3];
+  for (size_t i = 0; i < index / 3; ++i) upper *= 10;
+  return upper;
+}
+
+size_t BucketOf(int64_t v) {
+  size_t i = 0;
+  while (BucketUpper(i) < v && i < 40) ++i;
+  return i;
+}
+
+// The per-device state while walking the timeline.
+struct DeviceState {
+  std::optional<int64_t> last_ok_ns;
+  std::optional<size_t> episode;  // index into faults; the latest episode of the device
+  std::array<std::optional<int64_t>, kPhaseCount> open_phase{};
+};
+
+bool InRecovery(const FaultRecord& f) {
+  return f.end == FaultEnd::kUnfinished;
+}
+
+class Walker {
+ public:
+  Walker(const Trace& trace, uint32_t trace_index, Report& report)
+      : trace_(trace), index_(trace_index), report_(report) {}
+
+  void Run() {
+    std::vector<const Event*> order;
+    order.reserve(trace_.events.size());
+    for (const Event& e : trace_.events) order.push_back(&e);
+    std::stable_sort(order.begin(), order.end(),
+                     [](const Event* a, const Event* b) { return a->time_ns < b->time_ns; });
+    for (const Event* e : order) Visit(*e);
+    if (!order.empty()) report_.duration_ns += order.back()->time_ns - order.front()->time_ns;
+  }
+
+ private:
+  DeviceState& State(DeviceId d) { return devices_[d]; }
+
+  FaultRecord* Current(DeviceId d) {
+    auto& s = State(d);
+    return s.episode ? &report_.faults[*s.episode] : nullptr;
+  }
+
+  // Starts an episode unless one is recovering; returns it.
+  FaultRecord& Begin(const Event& e, std::string fault_type, bool start_known) {
+    FaultRecord* cur = Current(e.device);
+    if (cur != nullptr && InRecovery(*cur)) return *cur;
+    DeviceState& s = State(e.device);
+    FaultRecord f;
+    f.trace_index = index_;
+    f.device = e.device;
+    f.device_name = trace_.DeviceName(e.device);
+    f.device_class = trace_.DeviceClass(e.device);
+    f.fault_type = std::move(fault_type);
+    f.start_ns = e.time_ns;
+    f.gap_begin_ns = s.last_ok_ns.value_or(e.time_ns);
+    start_known_.push_back(start_known);
+    report_.faults.push_back(std::move(f));
+    s.episode = report_.faults.size() - 1;
+    s.open_phase = {};
+    return report_.faults.back();
+  }
+
+  void Visit(const Event& e) {
+    std::visit(Overloaded{
+                   [&](const RequestCompleted& c) { OnCompleted(e, c); },
+                   [&](const FaultInjected& f) { OnFault(e, f); },
+                   [&](const DriverExited& x) { OnExited(e, x); },
+                   [&](const Detected& d) { OnDetected(e, d); },
+                   [&](const PhaseBegin& p) { OnPhaseBegin(e, p); },
+                   [&](const PhaseEnd& p) { OnPhaseEnd(e, p); },
+                   [&](const DeviceFailed&) { OnDeviceFailed(e); },
+                   [&](const RequestsDisposed& r) { OnDisposed(e, r); },
+                   [&](const WorkloadVerified& v) { OnVerified(e, v); },
+                   [](const auto&) {},
+               },
+               e.body);
+  }
+
+  void OnCompleted(const Event& e, const RequestCompleted& c) {
+    auto key = std::make_tuple(trace_.DeviceClass(e.device), c.op);
+    RequestGroup& g = requests_[key];
+    uint64_t scale = trace_.header.sampling_rate;
+    if (c.outcome != RequestOutcome::kOk) {
+      g.failed += scale;
+      return;
+    }
+    g.ok += scale;
+    g.bytes += c.size * scale;
+    latencies_[key].push_back(c.latency_ns);
+    DeviceState& s = State(e.device);
+    s.last_ok_ns = e.time_ns;
+    FaultRecord* f = Current(e.device);
+    if (f == nullptr || f->gap_end_ns || e.time_ns <= f->start_ns) return;
+    f->gap_end_ns = e.time_ns;
+    f->gap_ns = e.time_ns - f->gap_begin_ns;
+  }
+
+  void OnFault(const Event& e, const FaultInjected& fi) {
+    FaultRecord* cur = Current(e.device);
+    if (cur != nullptr && InRecovery(*cur)) {
+      ++cur->faults;
+      return;
+    }
+    FaultRecord& f = Begin(e, fi.action, true);
+    f.site = fi.site;
+    f.seed = fi.seed;
+  }
+
+  void OnExited(const Event& e, const DriverExited& x) {
+    std::string how = (x.kind == ExitKind::kSignal ? "signal " : "exit ") + std::to_string(x.value);
+    Begin(e, how, true);
+  }
+
+  void OnDetected(const Event& e, const Detected& d) {
+    FaultRecord& f = Begin(e, DetectionReasonName(d.reason), false);
+    if (f.detected_ns) return;
+    f.detected_ns = e.time_ns;
+    f.reason = d.reason;
+    if (start_known_[&f - report_.faults.data()]) f.detection_latency_ns = e.time_ns - f.start_ns;
+  }
+
+  void OnPhaseBegin(const Event& e, const PhaseBegin& p) {
+    FaultRecord* f = Current(e.device);
+    if (f == nullptr || !InRecovery(*f)) return;
+    State(e.device).open_phase[static_cast<int>(p.phase)] = e.time_ns;
+  }
+
+  void OnPhaseEnd(const Event& e, const PhaseEnd& p) {
+    FaultRecord* f = Current(e.device);
+    auto& open = State(e.device).open_phase[static_cast<int>(p.phase)];
+    if (f == nullptr || !InRecovery(*f) || !open) return;
+    int64_t span = e.time_ns - *open;
+    auto& total = f->phase_ns[static_cast<int>(p.phase)];
+    total = total.value_or(0) + span;
+    f->phases.push_back(PhaseSpan{p.phase, *open, e.time_ns, p.outcome});
+    open.reset();
+    if (p.phase != RecoveryPhase::kResume || p.outcome != PhaseOutcome::kDone) return;
+    f->end = FaultEnd::kRecovered;
+    f->recovered_ns = e.time_ns;
+    f->recovery_ns = e.time_ns - f->detected_ns.value_or(f->start_ns);
+  }
+
+  void OnDeviceFailed(const Event& e) {
+    FaultRecord* f = Current(e.device);
+    if (f == nullptr || !InRecovery(*f)) return;
+    f->end = FaultEnd::kFailed;
+  }
+
+  void OnDisposed(const Event& e, const RequestsDisposed& r) {
+    FaultRecord* f = Current(e.device);
+    if (f == nullptr) return;
+    f->disposed[static_cast<int>(r.disposition)] += r.count;
+  }
+
+  void OnVerified(const Event& e, const WorkloadVerified& v) {
+    report_.verifications.push_back(
+        Verification{index_, trace_.DeviceName(e.device), v.workload, v.outcome, v.detail});
+  }
+
+ public:
+  // Folds the per-op request figures into the report.
+  void Finish() {
+    for (auto& [key, group] : requests_) {
+      group.device_class = std::get<0>(key);
+      group.op = std::get<1>(key);
+      group.latency = Summarize(std::move(latencies_[key]));
+      report_.requests.push_back(std::move(group));
+    }
+  }
+
+ private:
+  const Trace& trace_;
+  const uint32_t index_;
+  Report& report_;
+  std::map<DeviceId, DeviceState> devices_;
+  // Parallel to report_.faults from this walker's first episode on: whether
+  // the episode's start is the fault itself (so detection latency is defined).
+  std::vector<bool> start_known_ = std::vector<bool>(report_.faults.size(), false);
+  std::map<std::tuple<std::string, RequestOp>, RequestGroup> requests_;
+  std::map<std::tuple<std::string, RequestOp>, std::vector<int64_t>> latencies_;
+};
+
+void BuildGroups(Report& report) {
+  std::map<std::pair<std::string, std::string>, std::vector<const FaultRecord*>> by_key;
+  for (const FaultRecord& f : report.faults) by_key[{f.device_class, f.fault_type}].push_back(&f);
+  for (const auto& [key, faults] : by_key) {
+    FaultGroup g;
+    g.device_class = key.first;
+    g.fault_type = key.second;
+    std::vector<int64_t> gap, detection, recovery;
+    std::array<std::vector<int64_t>, kPhaseCount> phases;
+    for (const FaultRecord* f : faults) {
+      ++g.faults;
+      switch (f->end) {
+        case FaultEnd::kRecovered: ++g.recovered; break;
+        case FaultEnd::kFailed: ++g.failed; break;
+        case FaultEnd::kUnfinished: ++g.unfinished; break;
+      }
+      if (f->gap_ns) gap.push_back(*f->gap_ns);
+      if (f->detection_latency_ns) detection.push_back(*f->detection_latency_ns);
+      if (f->recovery_ns) recovery.push_back(*f->recovery_ns);
+      for (int p = 0; p < kPhaseCount; ++p)
+        if (f->phase_ns[p]) phases[p].push_back(*f->phase_ns[p]);
+      for (int d = 0; d < kDispositionCount; ++d) g.disposed[d] += f->disposed[d];
+    }
+    g.gap = Summarize(std::move(gap));
+    g.detection = Summarize(std::move(detection));
+    g.recovery = Summarize(std::move(recovery));
+    for (int p = 0; p < kPhaseCount; ++p) g.phases[p] = Summarize(std::move(phases[p]));
+    report.groups.push_back(std::move(g));
+  }
+}
+
+}  // namespace
+
+const char* FaultEndName(FaultEnd end) {
+  switch (end) {
+    case FaultEnd::kRecovered: return "recovered";
+    case FaultEnd::kFailed: return "failed";
+    case FaultEnd::kUnfinished: return "unfinished";
+  }
+  return "?";
+}
+
+Distribution Summarize(std::vector<int64_t> values) {
+  Distribution d;
+  if (values.empty()) return d;
+  std::sort(values.begin(), values.end());
+  d.count = values.size();
+  d.min = values.front();
+  d.max = values.back();
+  d.median = NearestRank(values, 50);
+  d.p90 = NearestRank(values, 90);
+  d.p99 = NearestRank(values, 99);
+  d.mean = std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(values.size());
+  size_t lo = BucketOf(d.min), hi = BucketOf(d.max);
+  for (size_t i = lo; i <= hi; ++i) d.histogram.push_back({BucketUpper(i), 0});
+  for (int64_t v : values) ++d.histogram[BucketOf(v) - lo].count;
+  return d;
+}
+
+Result<Report> Analyze(std::span<const Trace> traces) {
+  if (traces.empty()) return Fail(Errc::kInvalidArgument, "no trace to analyze");
+  Report report;
+  for (uint32_t i = 0; i < traces.size(); ++i) {
+    const Trace& t = traces[i];
+    ++report.traces;
+    report.events += t.events.size();
+    report.lost_events += t.lost_events;
+    report.sampling_rate = std::max(report.sampling_rate, t.header.sampling_rate);
+    if (t.damage) report.warnings.push_back(t.damage->message);
+    if (t.lost_events > 0)
+      report.warnings.push_back(std::to_string(t.lost_events) +
+                                " events lost (recorder buffers full); figures may be incomplete");
+    Walker walker(t, i, report);
+    walker.Run();
+    walker.Finish();
+  }
+  BuildGroups(report);
+  return report;
+}
+
+Result<Report> Analyze(const Trace& trace) { return Analyze(std::span<const Trace>(&trace, 1)); }
+
+std::string FormatDuration(int64_t ns) {
+  char buf[32];
+  double v = static_cast<double>(ns);
+  if (std::llabs(ns) < 1000)
+    std::snprintf(buf, sizeof buf, "%lld ns", static_cast<long long>(ns));
+  else if (std::llabs(ns) < 1'000'000)
+    std::snprintf(buf, sizeof buf, "%.1f us", v / 1e3);
+  else if (std::llabs(ns) < 1'000'000'000)
+    std::snprintf(buf, sizeof buf, "%.2f ms", v / 1e6);
+  else
+    std::snprintf(buf, sizeof buf, "%.3f s", v / 1e9);
+  return buf;
+}
+
+namespace {
+
+std::string Opt(const std::optional<int64_t>& v) { return v ? FormatDuration(*v) : "-"; }
+
+void AppendRow(std::string& out, const std::vector<std::string>& cells,
+               const std::vector<int>& widths) {
+  for (size_t i = 0; i < cells.size(); ++i) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, i == 0 ? "%-*s" : "  %*s", widths[i], cells[i].c_str());
+    out += buf;
+  }
+  out += '\n';
+}
+
+std::string Table(const std::vector<std::string>& header,
+                  const std::vector<std::vector<std::string>>& rows) {
+  std::vector<int> widths(header.size());
+  for (size_t i = 0; i < header.size(); ++i) widths[i] = static_cast<int>(header[i].size());
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size(); ++i) widths[i] = std::max(widths[i], int(r[i].size()));
+  std::string out;
+  AppendRow(out, header, widths);
+  for (const auto& r : rows) AppendRow(out, r, widths);
+  return out;
+}
+
+std::vector<std::string> DistCells(const Distribution& d) {
+  if (d.count == 0) return {"-", "-", "-", "-"};
+  return {FormatDuration(d.median), FormatDuration(d.p90), FormatDuration(d.p99),
+          FormatDuration(d.max)};
+}
+
+}  // namespace
+
+std::string RenderText(const Report& report) {
+  std::string out;
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "traces %u  events %llu  lost %llu  sampling 1/%u  duration %s  faults %zu\n",
+                report.traces, static_cast<unsigned long long>(report.events),
+                static_cast<unsigned long long>(report.lost_events), report.sampling_rate,
+                FormatDuration(report.duration_ns).c_str(), report.faults.size());
+  out += buf;
+  for (const auto& w : report.warnings) out += "warning: " + w + "\n";
+
+  out += "\nRecovery by class and fault type (median / p90 / p99 / max)\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const FaultGroup& g : report.groups) {
+    std::vector<std::string> r = {g.device_class.empty() ? "-" : g.device_class, g.fault_type,
+                                  std::to_string(g.faults), std::to_string(g.recovered),
+                                  std::to_string(g.failed)};
+    for (const Distribution* d : {&g.gap, &g.detection, &g.recovery}) {
+      auto c = DistCells(*d);
+      r.push_back(c[0] + " / " + c[1] + " / " + c[2] + " / " + c[3]);
+    }
+    rows.push_back(std::move(r));
+  }
+  out += Table({"class", "fault", "n", "ok", "failed", "gap", "detection", "recovery"}, rows);
+
+  out += "\nPer fault\n";
+  rows.clear();
+  for (const FaultRecord& f : report.faults) {
+    std::vector<std::string> r = {f.device_name, f.fault_type, FaultEndName(f.end),
+                                  Opt(f.detection_latency_ns)};
+    for (int p = 0; p < kPhaseCount; ++p) r.push_back(Opt(f.phase_ns[p]));
+    r.push_back(Opt(f.recovery_ns));
+    r.push_back(Opt(f.gap_ns));
+    std::string disp;
+    for (int d = 0; d < kDispositionCount; ++d) disp += (d ? "/" : "") + std::to_string(f.disposed[d]);
+    r.push_back(disp);
+    rows.push_back(std::move(r));
+  }
+  std::vector<std::string> header = {"device", "fault", "end", "detect"};
+  for (int p = 0; p < kPhaseCount; ++p) header.push_back(RecoveryPhaseName(RecoveryPhase(p)));
+  header.push_back("recovery");
+  header.push_back("gap");
+  header.push_back("q/drop/ans/fail/replay");
+  out += Table(header, rows);
+
+  if (!report.requests.empty()) {
+    out += "\nRequests by class and op (latency median / p99 / max)\n";
+    rows.clear();
+    for (const RequestGroup& g : report.requests) {
+      auto c = DistCells(g.latency);
+      rows.push_back({g.device_class.empty() ? "-" : g.device_class, RequestOpName(g.op),
+                      std::to_string(g.ok), std::to_string(g.failed), c[0] + " / " + c[2] + " / " + c[3]});
+    }
+    out += Table({"class", "op", "ok", "failed", "latency"}, rows);
+  }
+  if (!report.verifications.empty()) {
+    out += "\nWorkload verification\n";
+    rows.clear();
+    for (const Verification& v : report.verifications)
+      rows.push_back({v.device_name, v.workload,
+                      v.outcome == VerifyOutcome::kPassed ? "passed" : "FAILED", v.detail});
+    out += Table({"device", "workload", "result", "detail"}, rows);
+  }
+  return out;
+}
+
+namespace {
+
+void WriteOpt(JsonWriter& w, std::string_view key, const std::optional<int64_t>& v) {
+  w.Key(key);
+  if (v)
+    w.Int(*v);
+  else
+    w.Null();
+}
+
+void WriteDistribution(JsonWriter& w, std::string_view key, const Distribution& d) {
+  w.Key(key);
+  w.BeginObject();
+  w.Field("count", d.count);
+  w.Field("min_ns", d.min);
+  w.Field("median_ns", d.median);
+  w.Field("p90_ns", d.p90);
+  w.Field("p99_ns", d.p99);
+  w.Field("max_ns", d.max);
+  w.Field("mean_ns", d.mean);
+  w.Key("histogram");
+  w.BeginArray();
+  for (const HistogramBucket& b : d.histogram) {
+    w.BeginObject();
+    w.Field("le_ns", b.upper_ns);
+    w.Field("count", b.count);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+}
+
+void WriteDisposed(JsonWriter& w, const std::array<uint64_t, kDispositionCount>& disposed) {
+  w.Key("requests");
+  w.BeginObject();
+  for (int d = 0; d < kDispositionCount; ++d) w.Field(DispositionName(Disposition(d)), disposed[d]);
+  w.EndObject();
+}
+
+void WriteFault(JsonWriter& w, const FaultRecord& f) {
+  w.BeginObject();
+  w.Field("trace", uint64_t{f.trace_index});
+  w.Field("device", f.device_name);
+  w.Field("class", f.device_class);
+  w.Field("fault", f.fault_type);
+  w.Field("site", f.site);
+  w.Field("seed", f.seed);
+  w.Field("faults", uint64_t{f.faults});
+  w.Field("end", FaultEndName(f.end));
+  w.Field("start_ns", f.start_ns);
+  w.Key("reason");
+  if (f.reason)
+    w.String(DetectionReasonName(*f.reason));
+  else
+    w.Null();
+  WriteOpt(w, "detection_ns", f.detection_latency_ns);
+  w.Key("phases_ns");
+  w.BeginObject();
+  for (int p = 0; p < kPhaseCount; ++p) WriteOpt(w, RecoveryPhaseName(RecoveryPhase(p)), f.phase_ns[p]);
+  w.EndObject();
+  WriteOpt(w, "recovery_ns", f.recovery_ns);
+  w.Field("gap_begin_ns", f.gap_begin_ns);
+  WriteOpt(w, "gap_end_ns", f.gap_end_ns);
+  WriteOpt(w, "gap_ns", f.gap_ns);
+  WriteDisposed(w, f.disposed);
+  w.EndObject();
+}
+
+}  // namespace
+
+std::string RenderJson(const Report& report) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Field("traces", uint64_t{report.traces});
+  w.Field("events", report.events);
+  w.Field("lost_events", report.lost_events);
+  w.Field("sampling_rate", uint64_t{report.sampling_rate});
+  w.Field("duration_ns", report.duration_ns);
+  w.Key("warnings");
+  w.BeginArray();
+  for (const auto& s : report.warnings) w.String(s);
+  w.EndArray();
+  w.Key("groups");
+  w.BeginArray();
+  for (const FaultGroup& g : report.groups) {
+    w.BeginObject();
+    w.Field("class", g.device_class);
+    w.Field("fault", g.fault_type);
+    w.Field("faults", g.faults);
+    w.Field("recovered", g.recovered);
+    w.Field("failed", g.failed);
+    w.Field("unfinished", g.unfinished);
+    WriteDistribution(w, "gap", g.gap);
+    WriteDistribution(w, "detection", g.detection);
+    WriteDistribution(w, "recovery", g.recovery);
+    w.Key("phases");
+    w.BeginObject();
+    for (int p = 0; p < kPhaseCount; ++p)
+      WriteDistribution(w, RecoveryPhaseName(RecoveryPhase(p)), g.phases[p]);
+    w.EndObject();
+    WriteDisposed(w, g.disposed);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("faults");
+  w.BeginArray();
+  for (const FaultRecord& f : report.faults) WriteFault(w, f);
+  w.EndArray();
+  w.Key("requests");
+  w.BeginArray();
+  for (const RequestGroup& g : report.requests) {
+    w.BeginObject();
+    w.Field("class", g.device_class);
+    w.Field("op", RequestOpName(g.op));
+    w.Field("ok", g.ok);
+    w.Field("failed", g.failed);
+    w.Field("bytes", g.bytes);
+    WriteDistribution(w, "latency", g.latency);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("verifications");
+  w.BeginArray();
+  for (const Verification& v : report.verifications) {
+    w.BeginObject();
+    w.Field("trace", uint64_t{v.trace_index});
+    w.Field("device", v.device_name);
+    w.Field("workload", v.workload);
+    w.Key("passed");
+    w.Bool(v.outcome == VerifyOutcome::kPassed);
+    w.Field("detail", v.detail);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return w.Take() + "\n";
+}
+
+}  // namespace umbra::recorder

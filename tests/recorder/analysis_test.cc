@@ -1,0 +1,228 @@
+#include "recorder/analysis.h"
+
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+
+#include <numeric>
+
+#include "tests/recorder/test_util.h"
+
+namespace umbra::recorder {
+namespace {
+
+using namespace testing;
+
+TEST(SummarizeTest, NearestRankPercentiles) {
+  std::vector<int64_t> v(100);
+  std::iota(v.begin(), v.end(), 1);
+  std::reverse(v.begin(), v.end());
+  Distribution d = Summarize(v);
+  EXPECT_EQ(d.count, 100u);
+  EXPECT_EQ(d.min, 1);
+  EXPECT_EQ(d.median, 50);
+  EXPECT_EQ(d.p90, 90);
+  EXPECT_EQ(d.p99, 99);
+  EXPECT_EQ(d.max, 100);
+  EXPECT_DOUBLE_EQ(d.mean, 50.5);
+  uint64_t total = 0;
+  for (const auto& b : d.histogram) total += b.count;
+  EXPECT_EQ(total, 100u);
+}
+
+TEST(SummarizeTest, HistogramUsesOneTwoFiveBuckets) {
+  Distribution d = Summarize({1500 * kUs, 1800 * kUs, 4 * kMs, 30 * kMs});
+  ASSERT_FALSE(d.histogram.empty());
+  EXPECT_EQ(d.histogram.front().upper_ns, 2 * kMs);
+  EXPECT_EQ(d.histogram.front().count, 2u);
+  EXPECT_EQ(d.histogram[1].upper_ns, 5 * kMs);
+  EXPECT_EQ(d.histogram[1].count, 1u);
+  EXPECT_EQ(d.histogram.back().upper_ns, 50 * kMs);
+  EXPECT_EQ(d.histogram.back().count, 1u);
+  EXPECT_EQ(Summarize({}).count, 0u);
+  Distribution one = Summarize({7});
+  EXPECT_EQ(one.median, 7);
+  EXPECT_EQ(one.p99, 7);
+}
+
+// A net device completes every 100 µs, crashes at 350 µs, and is back at 2.1 ms.
+Trace OneCrash() {
+  TraceBuilder b;
+  DeviceId nic = b.Device("nic0", "net");
+  DeviceId disk = b.Device("disk0", "block");
+  b.Ok(100 * kUs, nic).Ok(200 * kUs, nic).Ok(300 * kUs, nic);
+  b.Ok(320 * kUs, disk);  // another device's completions do not end nic0's gap
+  b.At(350 * kUs, nic, FaultInjected{"nic.tx.entry", "segfault", 42});
+  b.At(360 * kUs, nic, DriverExited{ExitKind::kSignal, 11});
+  b.At(400 * kUs, nic, Detected{DetectionReason::kSignal, 11});
+  b.Phase(nic, RecoveryPhase::kIsolate, 400 * kUs, 450 * kUs);
+  b.Phase(nic, RecoveryPhase::kQuiesce, 450 * kUs, 470 * kUs);
+  b.Phase(nic, RecoveryPhase::kRestart, 470 * kUs, 1470 * kUs);
+  b.At(500 * kUs, nic, RequestsDisposed{Disposition::kDropped, 5});
+  b.Ok(900 * kUs, disk);
+  b.Phase(nic, RecoveryPhase::kProbe, 1470 * kUs, 1600 * kUs);
+  b.Phase(nic, RecoveryPhase::kReplayConfiguration, 1600 * kUs, 1700 * kUs);
+  b.Phase(nic, RecoveryPhase::kReopen, 1700 * kUs, 1750 * kUs);
+  b.Phase(nic, RecoveryPhase::kResubmit, 1750 * kUs, 1800 * kUs);
+  b.At(1780 * kUs, nic, RequestsDisposed{Disposition::kReplayed, 2});
+  b.Phase(nic, RecoveryPhase::kResume, 1800 * kUs, 1810 * kUs);
+  b.Ok(2100 * kUs, nic).Ok(2200 * kUs, nic);
+  // Shuffle file order a little: analysis sorts by time.
+  std::swap(b.trace().events[0], b.trace().events[2]);
+  return b.trace();
+}
+
+TEST(AnalyzeTest, GapDetectionAndPhasesOfOneCrash) {
+  auto report = Analyze(OneCrash());
+  ASSERT_TRUE(report) << report.error().ToString();
+  ASSERT_EQ(report->faults.size(), 1u);
+  const FaultRecord& f = report->faults[0];
+  EXPECT_EQ(f.device_name, "nic0");
+  EXPECT_EQ(f.device_class, "net");
+  EXPECT_EQ(f.fault_type, "segfault");
+  EXPECT_EQ(f.site, "nic.tx.entry");
+  EXPECT_EQ(f.seed, 42u);
+  EXPECT_EQ(f.end, FaultEnd::kRecovered);
+  EXPECT_EQ(f.faults, 1u);
+  EXPECT_EQ(f.reason, DetectionReason::kSignal);
+  EXPECT_EQ(f.detection_latency_ns, 50 * kUs);
+  EXPECT_EQ(f.phase_ns[int(RecoveryPhase::kIsolate)], 50 * kUs);
+  EXPECT_EQ(f.phase_ns[int(RecoveryPhase::kQuiesce)], 20 * kUs);
+  EXPECT_EQ(f.phase_ns[int(RecoveryPhase::kRestart)], 1000 * kUs);
+  EXPECT_EQ(f.phase_ns[int(RecoveryPhase::kProbe)], 130 * kUs);
+  EXPECT_EQ(f.phase_ns[int(RecoveryPhase::kReplayConfiguration)], 100 * kUs);
+  EXPECT_EQ(f.phase_ns[int(RecoveryPhase::kResume)], 10 * kUs);
+  EXPECT_EQ(f.recovery_ns, 1410 * kUs);  // detection → end of resume
+  EXPECT_EQ(f.gap_begin_ns, 300 * kUs);
+  EXPECT_EQ(f.gap_end_ns, 2100 * kUs);
+  EXPECT_EQ(f.gap_ns, 1800 * kUs);
+  EXPECT_EQ(f.disposed[int(Disposition::kDropped)], 5u);
+  EXPECT_EQ(f.disposed[int(Disposition::kReplayed)], 2u);
+  EXPECT_EQ(f.disposed[int(Disposition::kQueued)], 0u);
+  EXPECT_EQ(f.phases.size(), 8u);
+}
+
+TEST(AnalyzeTest, DoubleFaultDuringRestartIsOneEpisodeWithBothAttempts) {
+  TraceBuilder b;
+  DeviceId d = b.Device("disk0", "block");
+  b.Ok(0, d, RequestOp::kWrite);
+  b.At(1 * kMs, d, FaultInjected{"disk.submit", "abort", 1});
+  b.At(1 * kMs + 100 * kUs, d, Detected{DetectionReason::kSignal, 6});
+  b.Phase(d, RecoveryPhase::kRestart, 2 * kMs, 3 * kMs, PhaseOutcome::kAborted);
+  b.At(2500 * kUs, d, FaultInjected{"host", "sigkill", 2});
+  b.Phase(d, RecoveryPhase::kRestart, 3 * kMs, 5 * kMs);
+  b.Phase(d, RecoveryPhase::kResume, 5 * kMs, 6 * kMs);
+  b.Ok(7 * kMs, d, RequestOp::kWrite);
+  auto report = Analyze(b.trace());
+  ASSERT_TRUE(report);
+  ASSERT_EQ(report->faults.size(), 1u);
+  const FaultRecord& f = report->faults[0];
+  EXPECT_EQ(f.faults, 2u);
+  EXPECT_EQ(f.fault_type, "abort");
+  EXPECT_EQ(f.phase_ns[int(RecoveryPhase::kRestart)], 3 * kMs);
+  EXPECT_EQ(f.gap_ns, 7 * kMs);
+  EXPECT_EQ(f.end, FaultEnd::kRecovered);
+}
+
+TEST(AnalyzeTest, CrashWithoutInjectionStartsAtTheExit) {
+  TraceBuilder b;
+  DeviceId d = b.Device("snd0", "sound");
+  b.Ok(1 * kMs, d, RequestOp::kPlayback);
+  b.At(2 * kMs, d, DriverExited{ExitKind::kSignal, 9});
+  b.At(2 * kMs + 70 * kUs, d, Detected{DetectionReason::kSignal, 9});
+  b.At(3 * kMs, d, DeviceFailed{});
+  auto report = Analyze(b.trace());
+  ASSERT_TRUE(report);
+  ASSERT_EQ(report->faults.size(), 1u);
+  const FaultRecord& f = report->faults[0];
+  EXPECT_EQ(f.fault_type, "signal 9");
+  EXPECT_EQ(f.detection_latency_ns, 70 * kUs);
+  EXPECT_EQ(f.end, FaultEnd::kFailed);
+  EXPECT_FALSE(f.gap_ns);  // never served again
+  EXPECT_FALSE(f.recovery_ns);
+  ASSERT_EQ(report->groups.size(), 1u);
+  EXPECT_EQ(report->groups[0].failed, 1u);
+  EXPECT_EQ(report->groups[0].gap.count, 0u);
+}
+
+TEST(AnalyzeTest, DetectionAloneHasNoDetectionLatency) {
+  TraceBuilder b;
+  DeviceId d = b.Device("nic0", "net");
+  b.At(1 * kMs, d, Detected{DetectionReason::kMissedHeartbeat, 0});
+  auto report = Analyze(b.trace());
+  ASSERT_TRUE(report);
+  ASSERT_EQ(report->faults.size(), 1u);
+  EXPECT_EQ(report->faults[0].fault_type, "missed-heartbeat");
+  EXPECT_FALSE(report->faults[0].detection_latency_ns);
+  EXPECT_EQ(report->faults[0].end, FaultEnd::kUnfinished);
+}
+
+Trace ThreeCrashes(int64_t first_gap_ms) {
+  TraceBuilder b;
+  DeviceId nic = b.Device("nic0", "net");
+  int64_t t = 0;
+  for (int i = 0; i < 3; ++i) {
+    b.Ok(t, nic);
+    FullRecovery(b, nic, t + 1);
+    t += (first_gap_ms + i) * kMs;  // gap = first_gap_ms + i
+    b.Ok(t, nic);
+    t += 10 * kMs;
+  }
+  return b.trace();
+}
+
+TEST(AnalyzeTest, GroupsSummarizeGapsPerClassAndFaultType) {
+  auto report = Analyze(ThreeCrashes(1));
+  ASSERT_TRUE(report);
+  ASSERT_EQ(report->faults.size(), 3u);
+  ASSERT_EQ(report->groups.size(), 1u);
+  const FaultGroup& g = report->groups[0];
+  EXPECT_EQ(g.device_class, "net");
+  EXPECT_EQ(g.fault_type, "segfault");
+  EXPECT_EQ(g.faults, 3u);
+  EXPECT_EQ(g.recovered, 3u);
+  EXPECT_EQ(g.gap.min, 1 * kMs);
+  EXPECT_EQ(g.gap.median, 2 * kMs);
+  EXPECT_EQ(g.gap.max, 3 * kMs);
+  EXPECT_EQ(g.detection.median, 50 * kUs);
+  EXPECT_EQ(g.phases[int(RecoveryPhase::kProbe)].median, 10 * kUs);
+
+  std::string text = RenderText(*report);
+  EXPECT_NE(text.find("segfault"), std::string::npos);
+  EXPECT_NE(text.find("2.00 ms"), std::string::npos) << text;
+}
+
+TEST(AnalyzeTest, JsonOutputParsesAndCarriesTheFigures) {
+  auto report = Analyze(ThreeCrashes(1));
+  ASSERT_TRUE(report);
+  google::protobuf::Struct root;
+  auto status = google::protobuf::util::JsonStringToMessage(RenderJson(*report), &root);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  const auto& groups = root.fields().at("groups").list_value();
+  ASSERT_EQ(groups.values_size(), 1);
+  const auto& gap = groups.values(0).struct_value().fields().at("gap").struct_value();
+  EXPECT_EQ(gap.fields().at("median_ns").number_value(), 2e6);
+  EXPECT_EQ(gap.fields().at("count").number_value(), 3);
+  const auto& faults = root.fields().at("faults").list_value();
+  ASSERT_EQ(faults.values_size(), 3);
+  const auto& f0 = faults.values(0).struct_value().fields();
+  EXPECT_EQ(f0.at("gap_ns").number_value(), 1e6);
+  EXPECT_EQ(f0.at("end").string_value(), "recovered");
+  EXPECT_EQ(f0.at("phases_ns").struct_value().fields().at("restart").number_value(), 10e3);
+}
+
+TEST(AnalyzeTest, MergingTracesPoolsTheirFaults) {
+  std::vector<Trace> shards = {ThreeCrashes(1), ThreeCrashes(10)};
+  auto report = Analyze(shards);
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->traces, 2u);
+  ASSERT_EQ(report->faults.size(), 6u);
+  EXPECT_EQ(report->faults[3].trace_index, 1u);
+  ASSERT_EQ(report->groups.size(), 1u);
+  EXPECT_EQ(report->groups[0].faults, 6u);
+  EXPECT_EQ(report->groups[0].gap.max, 12 * kMs);
+  EXPECT_FALSE(Analyze(std::span<const Trace>()));
+}
+
+}  // namespace
+}  // namespace umbra::recorder
