@@ -137,6 +137,21 @@ class TestDriver {
     return frame;
   }
 
+  // Hands the next received frame to `fn(const std::byte*, uint32_t)` without
+  // copying it, then recycles its buffer; false when none is ready.
+  template <class Fn>
+  bool PollRxWith(Fn&& fn) {
+    NicDescriptor& d = rx_ring()[rx_next_];
+    const uint64_t meta = d.meta.load(std::memory_order_acquire);
+    if ((NicDescStatus(meta) & kNicDescStatusDone) == 0) return false;
+    fn(dma_ + d.buffer.load(std::memory_order_relaxed), NicDescLength(meta));
+    d.buffer.store(rx_buffer(rx_next_), std::memory_order_relaxed);
+    d.meta.store(NicDescMeta(kBufferSize, 0, 0), std::memory_order_relaxed);
+    regs_.rx_tail.store(rx_next_, std::memory_order_release);
+    rx_next_ = (rx_next_ + 1) % ring_size_;
+    return true;
+  }
+
   // Waits for a received frame, sleeping on the interrupt eventfd.
   std::optional<std::vector<std::byte>> ReceiveOne(int timeout_ms = 2000) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
