@@ -64,6 +64,7 @@ struct ArgSchema {
   ArgType type;
   std::string_view words;  // kWord: the allowed words, '|'-separated, first is default
   int64_t default_number = 0;  // kNumber and kErrno: the value when omitted
+  int64_t max_number = INT64_MAX;  // kNumber: the largest value accepted
 };
 
 // A catalogue entry: the canonical name and the argument schema.

@@ -343,6 +343,10 @@ class Parser {
         if (arg.lo < 0 && info.kind != ActionKind::kWrongLength) {
           return Error(at, std::string(schema.name) + " cannot be negative");
         }
+        if (arg.hi > schema.max_number) {
+          return Error(at, std::string(schema.name) + " is at most " +
+                               std::to_string(schema.max_number));
+        }
         return {};
       case ArgType::kWord: {
         std::string_view words = schema.words;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
 #include <regex>
 #include <string>
 
@@ -130,6 +132,129 @@ INSTANTIATE_TEST_SUITE_P(
         "host.recovery.probe=kill_during_recovery", "ns::site/name-1=abort",
         "a = 1+ 2% 3* delay ( 1..5 ) -> abort"));
 
+// Random well-formed Specs, built as values: printing then parsing gives them back.
+class RandomSpecs {
+ public:
+  explicit RandomSpecs(uint64_t seed) : rng_(seed) {}
+
+  Spec Next() {
+    Spec spec;
+    if (Pick(2) == 0) spec.seed = rng_();
+    for (int i = Pick(4); i > 0; --i) spec.rules.push_back(NextRule());
+    return spec;
+  }
+
+ private:
+  int Pick(int n) { return static_cast<int>(rng_() % n); }
+  template <class T, size_t N>
+  const T& OneOf(const T (&items)[N]) {
+    return items[Pick(N)];
+  }
+
+  Rule NextRule() {
+    static const char* const kNames[] = {"", "nic0", "nic?", "disk*", "e1000", "hda"};
+    static const char* const kPatterns[] = {"nic.tx.submit", "nic.*", "*", "a?b", "x:y/z-1"};
+    Rule rule;
+    rule.device = OneOf(kNames);
+    rule.driver = OneOf(kNames);
+    rule.pattern = OneOf(kPatterns);
+    bool host = Pick(4) == 0;
+    for (int i = 1 + Pick(3); i > 0; --i) rule.terms.push_back(NextTerm(host));
+    for (const Term& term : rule.terms) {
+      rule.host_side |= GetActionInfo(term.action).side == ActionSide::kHost;
+    }
+    return rule;
+  }
+
+  Term NextTerm(bool host) {
+    int count = 0;
+    const ActionInfo* catalogue = ActionCatalogue(&count);
+    const ActionInfo* info;
+    do {
+      info = &catalogue[Pick(count)];
+    } while (info->kind != ActionKind::kOff && (info->side == ActionSide::kHost) != host);
+    Term term;
+    term.action = info->kind;
+    if (Pick(2) == 0) term.skip = rng_() >> Pick(64);
+    if (Pick(2) == 0) term.pct_e4 = static_cast<uint32_t>(rng_() % (Term::kAlways + 1));
+    if (Pick(2) == 0) term.count = 1 + (rng_() >> Pick(64)) % 1000;
+    int args = info->required_args + Pick(info->max_args - info->required_args + 1);
+    for (int i = 0; i < args; ++i) term.args.push_back(NextArg(*info, info->args[i]));
+    return term;
+  }
+
+  Arg NextArg(const ActionInfo& info, const ArgSchema& schema) {
+    static const char* const kTexts[] = {"hello", "two words", "q\"uote", "back\\slash",
+                                         "42", "-x", "", "a.b:c/d-e_f"};
+    static const char* const kErrnos[] = {"EIO", "ENOMEM", "ETIMEDOUT"};
+    switch (schema.type) {
+      case ArgType::kNumber: {
+        int64_t floor = info.kind == ActionKind::kWrongLength ? -1000 : 0;
+        int64_t lo = floor + static_cast<int64_t>(rng_() % 1000);
+        int64_t hi = Pick(2) == 0 ? lo : lo + static_cast<int64_t>(rng_() % 1000);
+        return Arg::Number(std::min(lo, schema.max_number), std::min(hi, schema.max_number));
+      }
+      case ArgType::kWord: {
+        std::string_view words = schema.words;
+        std::string_view word = words.substr(0, words.find('|'));
+        if (Pick(2) == 0) word = words.substr(words.find('|') + 1);
+        return Arg::Text(std::string(word));
+      }
+      case ArgType::kText:
+        if (Pick(3) == 0) return Arg::Number(7, 7);
+        return Arg::Text(OneOf(kTexts));
+      case ArgType::kErrno:
+        if (Pick(2) == 0) return Arg::Number(1 + Pick(100), 1 + Pick(100) + 100);
+        return Arg::Text(OneOf(kErrnos));
+    }
+    return {};
+  }
+
+  std::mt19937_64 rng_;
+};
+
+TEST(SpecRoundTrip, RandomSpecsPrintAndParseBackEqual) {
+  RandomSpecs specs(2024);
+  for (int i = 0; i < 3000; ++i) {
+    Spec spec = specs.Next();
+    std::string text = FormatSpec(spec);
+    Result<Spec> parsed = ParseSpec(text);
+    ASSERT_TRUE(parsed.has_value()) << text << "\n" << parsed.error().message;
+    ASSERT_EQ(*parsed, spec) << text;
+  }
+}
+
+// Mutated specs never crash the parser: each either parses (and then round
+// trips) or fails with a position inside the text.
+TEST(SpecParser, SurvivesMutatedInput) {
+  const std::string base = "seed=7;[device=nic0,driver=e1*]nic.tx.*=5+10.5%2*delay(1..20)->"
+                           "print(\"a \\\"b\\\"\")->error(EIO)\nhost.r=sigstop(5)";
+  const char kAlphabet[] = "=;+%*()[],.-> \n\"\\#?0123456789abz_x";
+  std::mt19937_64 rng(99);
+  for (int i = 0; i < 20000; ++i) {
+    std::string text = base;
+    for (int edits = 1 + rng() % 4; edits > 0; --edits) {
+      size_t at = rng() % (text.size() + 1);
+      char c = kAlphabet[rng() % (sizeof kAlphabet - 1)];
+      switch (rng() % 3) {
+        case 0: text.insert(at, 1, c); break;
+        case 1: if (at < text.size()) text.erase(at, 1); break;
+        default: if (at < text.size()) text[at] = c; break;
+      }
+    }
+    Result<Spec> spec = ParseSpec(text);
+    if (spec) {
+      Result<Spec> again = ParseSpec(FormatSpec(*spec));
+      ASSERT_TRUE(again.has_value()) << text;
+      ASSERT_EQ(*again, *spec) << text;
+      continue;
+    }
+    auto [line, column] = ErrorPosition(spec.error());
+    ASSERT_GE(line, 1) << spec.error().message;
+    ASSERT_GE(column, 1) << spec.error().message;
+  }
+}
+
 struct BadSpec {
   const char* text;
   int line;
@@ -184,7 +309,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadSpec{"a=99999999999999999999+abort", 1, 3, "too large"},
         BadSpec{"a=wild_dma(0x)", 1, 14, "hex digits"},
         BadSpec{"a=leak(4096)", 1, 8, "leak needs 2 argument"},
-        BadSpec{"a=leak(-1,4)", 1, 8, "cannot be negative"}));
+        BadSpec{"a=leak(-1,4)", 1, 8, "cannot be negative"},
+        BadSpec{"a=exit(0..256)", 1, 8, "code is at most 255"},
+        BadSpec{"a=leak(1,2000000)", 1, 10, "limit_mib is at most 1048576"}));
 
 TEST(SpecErrors, MessageShowsTheLineWithACaret) {
   Result<Spec> spec = ParseSpec("seed=1\nnic.tx=5+10%2*segfalt\n");
