@@ -601,7 +601,7 @@ class DriverHost::Impl {
       KillInstance(inst);
       return;
     }
-    d.instance = inst ? inst->number : instance_counter_;
+    d.instance = inst ? inst->number : instance_counter_.load();
     if (inst) KillInstance(inst);
     current_.reset();
     if (shutting_down_) return;
@@ -943,7 +943,7 @@ class DriverHost::Impl {
   std::shared_ptr<Instance> current_;          // the driver serving the device
   std::shared_ptr<Instance> standby_;          // warm spare, handshake done
   std::vector<std::shared_ptr<Instance>> reaping_;  // killed, exit not yet collected
-  uint64_t instance_counter_ = 0;
+  std::atomic<uint64_t> instance_counter_{0};
   int64_t recovering_since_ns_ = 0;
   bool shutting_down_ = false;
   std::unordered_map<uint64_t, std::shared_ptr<PendingCall>> calls_;
