@@ -22,7 +22,7 @@ namespace umbra {
 
 // The domains of failure a caller can act on. Messages carry the detail.
 enum class Errc {
-  kInvalidArgument,  // the caller passed something malformed
+  kInvalidArgument = 1,  // the caller passed something malformed (0 means success on the wire)
   kParse,            // a file or spec does not parse
   kNotFound,         // a named object or file does not exist
   kAlreadyExists,    // a name is taken

@@ -1,0 +1,22 @@
+// umbra: run drivers under shadows, inject faults, measure recovery.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Umbra: device drivers in their own processes, shadowed so that their crashes go unnoticed."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "umbra 0.1.0");
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "Log what the runtime does");
+  int exit_code = umbra::cli::kExitOk;
+  umbra::cli::AddDemoCommand(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : umbra::cli::kExitUsage;
+  }
+  return exit_code;
+}

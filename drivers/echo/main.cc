@@ -1,0 +1,3 @@
+#include "drivers/echo/echo_driver.h"
+
+UMBRA_DRIVER_MAIN(umbra::drivers::EchoDriver)

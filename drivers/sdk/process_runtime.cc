@@ -1,0 +1,443 @@
+// The driver process's side of the protocol: handshake, event loop, data path,
+// heartbeat, fatal-signal reporting.
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "drivers/sdk/driver.h"
+#include "drivers/sdk/fiber.h"
+#include "runtime/base/clock.h"
+#include "runtime/ipc/control_channel.h"
+#include "runtime/ipc/data_channel.h"
+#include "runtime/ipc/shared_memory.h"
+#include "umbra/control.pb.h"
+
+namespace umbra::sdk {
+namespace {
+
+namespace asio = boost::asio;
+constexpr int kControlFd = 3;
+
+// ---- fatal-signal reporting ----
+// Serialized Crash messages, one per signal, built before anything can crash:
+// the handler only calls send(2), which is async-signal-safe.
+struct CrashNote {
+  char bytes[16];
+  size_t size = 0;
+};
+CrashNote g_crash_notes[65];
+char g_exiting_note[8];
+size_t g_exiting_size = 0;
+constexpr int kFatalSignals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
+
+void OnFatalSignal(int sig) {
+  if (sig > 0 && sig < 65 && g_crash_notes[sig].size > 0) {
+    send(kControlFd, g_crash_notes[sig].bytes, g_crash_notes[sig].size, MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
+  // Die of the same signal, so that the exit status (and a core dump, when
+  // enabled) tell the truth.
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void OnExit() {
+  if (g_exiting_size > 0) send(kControlFd, g_exiting_note, g_exiting_size, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+void InstallCrashReporting() {
+  for (int sig : kFatalSignals) {
+    proto::DriverToHost m;
+    m.mutable_crash()->set_signal(sig);
+    g_crash_notes[sig].size = m.ByteSizeLong();
+    m.SerializeToArray(g_crash_notes[sig].bytes, sizeof g_crash_notes[sig].bytes);
+  }
+  proto::DriverToHost e;
+  e.mutable_exiting();
+  g_exiting_size = e.ByteSizeLong();
+  e.SerializeToArray(g_exiting_note, sizeof g_exiting_note);
+  // The handler needs its own stack: a stack overflow is a fault too.
+  static std::vector<char> alt(64 * 1024);
+  stack_t ss{};
+  ss.ss_sp = alt.data();
+  ss.ss_size = alt.size();
+  sigaltstack(&ss, nullptr);
+  for (int sig : kFatalSignals) {
+    struct sigaction sa {};
+    sa.sa_handler = OnFatalSignal;
+    sa.sa_flags = SA_ONSTACK | SA_RESETHAND | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, nullptr);
+  }
+  std::atexit(OnExit);
+}
+
+class ProcessRuntime final : public Context {
+ public:
+  ProcessRuntime(std::unique_ptr<Driver> driver)
+      : driver_(std::move(driver)),
+        control_(UniqueFd(kControlFd)),
+        fibers_(io_),
+        control_watch_(io_),
+        submit_watch_(io_),
+        interrupt_watch_(io_),
+        heartbeat_(io_) {}
+
+  ~ProcessRuntime() override {
+    control_watch_.release();
+    submit_watch_.release();
+    interrupt_watch_.release();
+  }
+
+  int Run() {
+    if (auto r = Handshake(); !r) {
+      Log(LogLevel::kError, "handshake failed: " + r.error().message);
+      return 2;
+    }
+    control_watch_.assign(control_.fd());
+    WatchControl();
+    StartHeartbeat();
+    io_.run();
+    return exit_code_;
+  }
+
+  // ---- Context ----
+  const DeviceInfo& device() const override { return device_; }
+  std::byte* pool() const override { return data_->pool(); }
+  uint64_t pool_size() const override { return data_->pool_size(); }
+  const HwView& hw() const override { return hw_view_; }
+
+  void Complete(const ipc::Descriptor& req, int32_t status, uint32_t length, uint64_t arg) override {
+    ipc::Descriptor d = req;
+    d.status = status;
+    d.length = length;
+    d.arg = arg;
+    // The ring cannot be full: the host never has more in flight than it holds.
+    if (!data_->complete().TryPush(d)) {
+      pending_completions_.push_back(d);
+      return;
+    }
+    completions_unpublished_ = true;
+  }
+
+  void RingDoorbell() override {
+    if (hw_doorbell_.valid()) hw_doorbell_.Signal();
+  }
+
+  void Log(LogLevel level, std::string_view text) override {
+    proto::DriverToHost m;
+    auto* l = m.mutable_log();
+    l->set_level(static_cast<proto::Log::Level>(level));
+    l->set_text(std::string(text.substr(0, 4096)));
+    (void)control_.Send(m, {}, ipc::Blocking::kDontWait);
+  }
+
+  void Spawn(std::function<void()> fn) override { fibers_.Spawn(std::move(fn)); }
+  void Sleep(int64_t ns) override { fibers_.Sleep(ns); }
+
+  bool WaitInterrupt(int64_t timeout_ns) override {
+    auto* me = fibers_.current();
+    if (me == nullptr) return false;
+    interrupt_waiters_.push_back(me);
+    asio::steady_timer timer(io_, std::chrono::nanoseconds(timeout_ns));
+    bool timed_out = false;
+    timer.async_wait([&, me](const boost::system::error_code& ec) {
+      if (ec) return;
+      timed_out = true;
+      std::erase(interrupt_waiters_, me);
+      fibers_.Resume(me);
+    });
+    fibers_.Suspend();
+    timer.cancel();
+    return !timed_out;
+  }
+
+ private:
+  Result<void> Handshake() {
+    proto::DriverToHost hello;
+    auto* h = hello.mutable_hello();
+    h->set_protocol_version(proto::PROTOCOL_VERSION_CURRENT);
+    h->set_driver_name(std::string(driver_->name()));
+    h->set_driver_version(std::string(driver_->version()));
+    UMBRA_TRY(control_.Send(hello));
+
+    proto::HostToDriver m;
+    std::vector<UniqueFd> fds = UMBRA_TRY(control_.Receive(m));
+    if (m.msg_case() == proto::HostToDriver::kShutdown) std::_Exit(0);
+    if (!m.has_attach()) return Fail(Errc::kProtocol, "expected Attach");
+    const auto& a = m.attach();
+    if (static_cast<size_t>(a.fds_size()) != fds.size()) {
+      return Fail(Errc::kProtocol, "Attach names " + std::to_string(a.fds_size()) +
+                                       " descriptors but carries " + std::to_string(fds.size()));
+    }
+    device_.name = a.device().name();
+    device_.compatible = a.device().compatible();
+    device_.device_class = a.device().device_class();
+    device_.instance = a.device().instance();
+    for (const auto& [k, v] : a.settings()) device_.settings[k] = v;
+    heartbeat_period_ns_ = int64_t{a.heartbeat_period_us()} * 1000;
+    if (heartbeat_period_ns_ <= 0) heartbeat_period_ns_ = 50'000'000;
+
+    UniqueFd region, submit, complete, hw_region, hw_doorbell, hw_interrupt;
+    for (int i = 0; i < a.fds_size(); ++i) {
+      UniqueFd& slot = [&]() -> UniqueFd& {
+        switch (a.fds(i)) {
+          case proto::FD_ROLE_DATA_REGION: return region;
+          case proto::FD_ROLE_SUBMIT_DOORBELL: return submit;
+          case proto::FD_ROLE_COMPLETE_DOORBELL: return complete;
+          case proto::FD_ROLE_HW_REGION: return hw_region;
+          case proto::FD_ROLE_HW_DOORBELL: return hw_doorbell;
+          case proto::FD_ROLE_HW_INTERRUPT: return hw_interrupt;
+          default: return unused_;
+        }
+      }();
+      slot = std::move(fds[i]);
+    }
+    const auto& d = a.data();
+    ipc::DataLayoutInfo layout{.region_size = d.region_size(),
+                               .submit_ring_offset = d.submit_ring_offset(),
+                               .complete_ring_offset = d.complete_ring_offset(),
+                               .ring_entries = d.ring_entries(),
+                               .pool_offset = d.pool_offset(),
+                               .pool_size = d.pool_size(),
+                               .buffer_size = d.buffer_size()};
+    data_ = UMBRA_TRY(ipc::DataChannel::Attach(layout, std::move(region), std::move(submit),
+                                               std::move(complete)));
+    if (hw_region.valid()) {
+      const auto& hl = a.hw();
+      hw_ = UMBRA_TRY(ipc::SharedMemory::Map(std::move(hw_region), hl.region_size()));
+      if (hl.registers_offset() + hl.registers_size() > hw_->size() ||
+          hl.dma_offset() + hl.dma_size() > hw_->size()) {
+        return Fail(Errc::kProtocol, "hardware layout outside its region");
+      }
+      hw_view_ = HwView{hw_->data() + hl.registers_offset(), hl.registers_size(),
+                        hw_->data() + hl.dma_offset(), hl.dma_size()};
+      hw_doorbell_ = ipc::EventFd(std::move(hw_doorbell));
+      hw_interrupt_ = ipc::EventFd(std::move(hw_interrupt));
+    }
+    proto::DriverToHost attached;
+    attached.mutable_attached();
+    UMBRA_TRY(control_.Send(attached));
+    return {};
+  }
+
+  void WatchControl() {
+    control_watch_.async_wait(asio::posix::stream_descriptor::wait_read,
+                              [this](const boost::system::error_code& ec) {
+                                if (ec) return;
+                                for (int i = 0; i < 16; ++i) {
+                                  auto fds = control_.Receive(in_, ipc::Blocking::kDontWait);
+                                  if (!fds) {
+                                    if (fds.error().code == Errc::kUnavailable) break;
+                                    // The host is gone or talks nonsense: nothing to serve.
+                                    std::_Exit(0);
+                                  }
+                                  OnMessage(in_);
+                                }
+                                WatchControl();
+                              });
+  }
+
+  void OnMessage(const proto::HostToDriver& m) {
+    switch (m.msg_case()) {
+      case proto::HostToDriver::kProbe:
+        fibers_.Spawn([this] {
+          Result<void> r = driver_->Probe(*this);
+          proto::DriverToHost done;
+          auto* p = done.mutable_probe_done();
+          if (!r) {
+            p->set_status(static_cast<int32_t>(r.error().code));
+            p->set_message(r.error().message);
+          }
+          (void)control_.Send(done);
+          if (r) StartDataPath();
+        });
+        return;
+      case proto::HostToDriver::kCall: {
+        proto::Call call = m.call();
+        fibers_.Spawn([this, call = std::move(call)] {
+          Result<std::string> r = driver_->OnCall(*this, call.method(), call.body());
+          proto::DriverToHost out;
+          auto* reply = out.mutable_reply();
+          reply->set_id(call.id());
+          if (r) {
+            reply->set_body(std::move(*r));
+          } else {
+            reply->set_status(static_cast<int32_t>(r.error().code));
+            reply->set_message(r.error().message);
+          }
+          (void)control_.Send(out);
+        });
+        return;
+      }
+      case proto::HostToDriver::kRemove:
+      case proto::HostToDriver::kShutdown:
+        driver_->PrepareStop(*this);
+        driver_->Stop(*this);
+        if (m.has_remove()) {
+          proto::DriverToHost out;
+          out.mutable_remove_done();
+          (void)control_.Send(out);
+        }
+        std::_Exit(0);
+      case proto::HostToDriver::kSetFailpoints:
+      case proto::HostToDriver::kQueryFailpoints:
+      case proto::HostToDriver::kAttach:
+      case proto::HostToDriver::MSG_NOT_SET:
+        return;
+    }
+  }
+
+  // ---- data path ----
+
+  void StartDataPath() {
+    submit_watch_.assign(data_->submit_doorbell().fd());
+    if (hw_interrupt_.valid()) {
+      interrupt_watch_.assign(hw_interrupt_.fd());
+      WatchInterrupt();
+    }
+    ServeSubmissions();
+  }
+
+  // Drains the submit ring, spins briefly for more, then sleeps on the doorbell.
+  void ServeSubmissions() {
+    constexpr int64_t kSpinNs = 50'000;
+    auto& ring = data_->submit();
+    int64_t idle_since = 0;
+    for (;;) {
+      ipc::Descriptor d;
+      uint32_t handled = 0;
+      while (handled < 256 && ring.TryPop(d)) {
+        driver_->OnRequest(*this, d);
+        ++handled;
+      }
+      if (handled > 0) {
+        ring.Release();
+        PublishCompletions();
+        idle_since = 0;
+        if (handled == 256) {
+          // Let heartbeats and control messages through between batches.
+          asio::post(io_, [this] { ServeSubmissions(); });
+          return;
+        }
+        continue;
+      }
+      PublishCompletions();
+      if (idle_since == 0) idle_since = MonotonicNanos();
+      if (MonotonicNanos() - idle_since < kSpinNs) {
+        for (int i = 0; i < 32; ++i) CpuRelax();
+        continue;
+      }
+      if (!ring.PrepareToSleep()) continue;
+      break;
+    }
+    submit_watch_.async_wait(asio::posix::stream_descriptor::wait_read,
+                             [this](const boost::system::error_code& ec) {
+                               if (ec) return;
+                               data_->submit_doorbell().Drain();
+                               data_->submit().CancelSleep();
+                               ServeSubmissions();
+                             });
+  }
+
+  void PublishCompletions() {
+    auto& ring = data_->complete();
+    while (!pending_completions_.empty() && ring.TryPush(pending_completions_.front())) {
+      pending_completions_.erase(pending_completions_.begin());
+      completions_unpublished_ = true;
+    }
+    if (!completions_unpublished_) return;
+    completions_unpublished_ = false;
+    if (ring.Publish()) data_->complete_doorbell().Signal();
+  }
+
+  void WatchInterrupt() {
+    interrupt_watch_.async_wait(asio::posix::stream_descriptor::wait_read,
+                                [this](const boost::system::error_code& ec) {
+                                  if (ec) return;
+                                  hw_interrupt_.Drain();
+                                  auto waiters = std::move(interrupt_waiters_);
+                                  interrupt_waiters_.clear();
+                                  for (auto* f : waiters) fibers_.Resume(f);
+                                  driver_->OnInterrupt(*this);
+                                  PublishCompletions();
+                                  WatchInterrupt();
+                                });
+  }
+
+  // ---- heartbeat ----
+
+  void StartHeartbeat() {
+    heartbeat_.expires_after(std::chrono::nanoseconds(heartbeat_period_ns_));
+    heartbeat_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      proto::DriverToHost m;
+      m.mutable_heartbeat()->set_seq(++heartbeat_seq_);
+      (void)control_.Send(m, {}, ipc::Blocking::kDontWait);
+      // Completions produced from timers or fibers are published here too.
+      if (data_) PublishCompletions();
+      StartHeartbeat();
+    });
+  }
+
+  std::unique_ptr<Driver> driver_;
+  asio::io_context io_{1};
+  ipc::ControlChannel control_;
+  FiberScheduler fibers_;
+  DeviceInfo device_;
+  std::unique_ptr<ipc::DataChannel> data_;     // rings + pool shared with the host
+  std::unique_ptr<ipc::SharedMemory> hw_;      // the emulated device's registers + DMA
+  HwView hw_view_;
+  ipc::EventFd hw_doorbell_;
+  ipc::EventFd hw_interrupt_;
+  UniqueFd unused_;
+  asio::posix::stream_descriptor control_watch_;
+  asio::posix::stream_descriptor submit_watch_;
+  asio::posix::stream_descriptor interrupt_watch_;
+  asio::steady_timer heartbeat_;
+  int64_t heartbeat_period_ns_ = 50'000'000;
+  uint64_t heartbeat_seq_ = 0;
+  proto::HostToDriver in_;
+  std::vector<ipc::Descriptor> pending_completions_;
+  bool completions_unpublished_ = false;
+  std::vector<FiberScheduler::Fiber*> interrupt_waiters_;
+  int exit_code_ = 0;
+};
+
+}  // namespace
+
+int RunDriverProcess(int argc, char** argv, std::function<std::unique_ptr<Driver>()> factory) {
+  pid_t host_pid = -1;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a.rfind("--host-pid=", 0) == 0) host_pid = static_cast<pid_t>(std::atoi(argv[i] + 11));
+    if (a == "--no-core") {
+      rlimit none{0, 0};
+      setrlimit(RLIMIT_CORE, &none);
+    }
+  }
+  // Die with the host; and if the host is already gone, do not start.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (host_pid > 0 && getppid() != host_pid) return 1;
+  signal(SIGPIPE, SIG_IGN);
+  InstallCrashReporting();
+  ProcessRuntime runtime(factory());
+  return runtime.Run();
+}
+
+}  // namespace umbra::sdk

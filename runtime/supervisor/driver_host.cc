@@ -1,0 +1,1055 @@
+#include "runtime/supervisor/driver_host.h"
+
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <future>
+#include <optional>
+#include <unordered_map>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include "runtime/base/clock.h"
+#include "runtime/ipc/control_channel.h"
+#include "runtime/supervisor/spawn.h"
+#include "umbra/control.pb.h"
+
+namespace umbra::runtime {
+
+namespace asio = boost::asio;
+using proto::DriverToHost;
+using proto::HostToDriver;
+
+const char* DeviceStateName(DeviceState s) {
+  switch (s) {
+    case DeviceState::kStopped: return "stopped";
+    case DeviceState::kStarting: return "starting";
+    case DeviceState::kRunning: return "running";
+    case DeviceState::kRecovering: return "recovering";
+    case DeviceState::kFailed: return "failed";
+    case DeviceState::kStopping: return "stopping";
+  }
+  return "?";
+}
+
+const char* DetectReasonName(DetectReason r) {
+  switch (r) {
+    case DetectReason::kExit: return "exit";
+    case DetectReason::kSignal: return "signal";
+    case DetectReason::kChannelEof: return "channel-eof";
+    case DetectReason::kProtocolViolation: return "protocol-violation";
+    case DetectReason::kMissedHeartbeat: return "missed-heartbeat";
+    case DetectReason::kRequestDeadline: return "request-deadline";
+    case DetectReason::kProbeFailed: return "probe-failed";
+    case DetectReason::kHandshakeTimeout: return "handshake-timeout";
+    case DetectReason::kSpawnFailed: return "spawn-failed";
+    case DetectReason::kHostRequest: return "host-request";
+  }
+  return "?";
+}
+
+std::string Detection::ToString() const {
+  std::string s = DetectReasonName(reason);
+  if (reason == DetectReason::kExit) s += " code " + std::to_string(code);
+  if (reason == DetectReason::kSignal) s += std::string(" ") + sigabbrev_np(code);
+  if (!detail.empty()) s += ": " + detail;
+  return s;
+}
+
+namespace {
+
+constexpr int64_t kMs = 1'000'000;
+// How long to wait for the exit status after EOF or an Exiting message before
+// settling for the less precise reason.
+constexpr int64_t kExitStatusGraceNs = 50 * kMs;
+// Driver log lines: a burst allowance and a sustained rate, per device.
+constexpr double kLogBurst = 1000;
+constexpr double kLogPerSecond = 500;
+constexpr size_t kMaxLogLine = 4096;
+constexpr size_t kMaxNameLength = 128;
+
+asio::steady_timer::duration Nanos(int64_t ns) { return std::chrono::nanoseconds(ns); }
+
+int WaitPidfd(int pidfd, siginfo_t& info, int flags) {
+  std::memset(&info, 0, sizeof info);
+  return static_cast<int>(syscall(SYS_waitid, P_PIDFD, pidfd, &info, WEXITED | flags, nullptr));
+}
+
+}  // namespace
+
+// One driver process, from spawn to reaping.
+struct Instance {
+  enum class Phase { kSpawned, kStandby, kAttaching, kProbing, kReady, kDead };
+
+  Instance(asio::io_context& io, uint64_t n, SpawnedProcess p, ipc::ControlChannel c)
+      : number(n),
+        pid(p.pid),
+        pidfd(std::move(p.pidfd)),
+        control(std::move(c)),
+        control_watch(io, control.fd()),
+        pid_watch(io, pidfd.get()),
+        deadline(io),
+        exit_grace(io) {}
+  ~Instance() {
+    // The descriptors are owned by `control` and `pidfd`, not by Asio.
+    control_watch.release();
+    pid_watch.release();
+  }
+
+  uint64_t number;
+  pid_t pid;
+  UniqueFd pidfd;                         // exit notification; reaped through it
+  ipc::ControlChannel control;            // host end of the socketpair
+  asio::posix::stream_descriptor control_watch;
+  asio::posix::stream_descriptor pid_watch;
+  asio::steady_timer deadline;            // handshake / probe deadline
+  asio::steady_timer exit_grace;          // waiting for the exit status
+  Phase phase = Phase::kSpawned;
+  bool killed = false;
+  bool reaped = false;
+  bool awaiting_exit = false;
+  std::optional<Detection> fallback;      // used if the exit status does not come
+  int64_t spawned_ns = 0;
+  int64_t last_heartbeat_ns = 0;
+  uint64_t last_heartbeat_seq = 0;
+  DriverToHost msg;                       // reused receive buffer
+};
+
+struct PendingCall {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Result<std::string>> result;
+  uint64_t id = 0;  // assigned on the loop; 0 until sent
+  void Finish(Result<std::string> r) {
+    std::lock_guard lock(mu);
+    if (!result) result = std::move(r);
+    cv.notify_all();
+  }
+};
+
+class DriverHost::Impl {
+ public:
+  Impl(asio::io_context& io, DriverHostOptions options, std::unique_ptr<ipc::DataChannel> data)
+      : io_(io),
+        options_(std::move(options)),
+        data_(std::move(data)),
+        policy_(options_.restart),
+        watchdog_(io),
+        restart_timer_(io),
+        slots_(data_->layout().ring_entries) {
+    for (uint32_t i = 0; i < slots_.size(); ++i) free_slots_.push_back(slots_.size() - 1 - i);
+    for (uint32_t i = 0; i < data_->buffer_count(); ++i) {
+      free_buffers_.push_back(data_->buffer_offset(data_->buffer_count() - 1 - i));
+    }
+    interrupted_.reserve(slots_.size());
+    watchdog_tick_ns_ = std::max<int64_t>(options_.heartbeat_period_ns / 4, 250'000);
+  }
+
+  // ---------------- lifecycle (loop thread) ----------------
+
+  void Start() {
+    if (state_ != DeviceState::kStopped && state_ != DeviceState::kFailed) return;
+    SetState(DeviceState::kStarting);
+    ArmWatchdog();
+    StartInstance();
+  }
+
+  void ResetFailed() {
+    if (state_ != DeviceState::kFailed) return;
+    policy_.Reset();
+    SetState(DeviceState::kStopped);
+    Start();
+  }
+
+  void Kill(int sig) {
+    if (!current_ || current_->phase == Instance::Phase::kDead) return;
+    syscall(SYS_pidfd_send_signal, current_->pidfd.get(), sig, nullptr, 0);
+  }
+
+  void BeginShutdown() {
+    shutting_down_ = true;
+    restart_timer_.cancel();
+    SetState(DeviceState::kStopping);
+    FenceDataPath(Errc::kNoDevice);
+    FailPendingCalls(Errc::kNoDevice, "device stopped");
+    if (standby_) KillInstance(std::move(standby_));
+    if (current_) {
+      auto inst = current_;
+      HostToDriver m;
+      m.mutable_shutdown();
+      (void)inst->control.Send(m, {}, ipc::Blocking::kDontWait);
+      inst->deadline.expires_after(Nanos(options_.shutdown_grace_ns));
+      inst->deadline.async_wait([this, inst](const boost::system::error_code&) {
+        if (!inst->reaped) KillInstance(inst);
+      });
+      reaping_.push_back(inst);
+      current_.reset();
+    }
+    MaybeFinishShutdown();
+  }
+
+  void MaybeFinishShutdown() {
+    if (!shutting_down_ || !reaping_.empty()) return;
+    watchdog_.cancel();
+    SetState(DeviceState::kStopped);
+  }
+
+  // ---------------- spawning and the handshake ----------------
+
+  Result<std::shared_ptr<Instance>> Spawn() {
+    auto [host_end, driver_end] = UMBRA_TRY(ipc::ControlChannel::CreatePair());
+    SpawnRequest req{.binary = binary_,
+                     .args = options_.driver_args,
+                     .control_fd = driver_end.fd(),
+                     .inherit_stdio = options_.inherit_stdio,
+                     .core_dumps = options_.core_dumps};
+    SpawnedProcess p = UMBRA_TRY(SpawnDriver(req));
+    auto inst = std::make_shared<Instance>(io_, ++instance_counter_, std::move(p),
+                                           std::move(host_end));
+    inst->spawned_ns = MonotonicNanos();
+    WatchControl(inst);
+    WatchExit(inst);
+    return inst;
+  }
+
+  void StartInstance() {
+    if (standby_ && standby_->phase == Instance::Phase::kStandby) {
+      current_ = std::move(standby_);
+      SendAttach(current_);
+      return;
+    }
+    if (standby_) KillInstance(std::move(standby_));
+    auto inst = Spawn();
+    if (!inst) {
+      OnDetect(nullptr, Detection{.reason = DetectReason::kSpawnFailed,
+                                  .detail = inst.error().message,
+                                  .at_ns = MonotonicNanos()});
+      return;
+    }
+    current_ = *inst;
+    ArmDeadline(current_, options_.handshake_deadline_ns, "no Hello from the driver");
+  }
+
+  void SpawnStandby() {
+    if (!options_.warm_standby || standby_ || shutting_down_) return;
+    auto inst = Spawn();
+    if (!inst) {
+      spdlog::warn("[{}] cannot spawn a warm standby: {}", options_.device_name,
+                   inst.error().message);
+      return;
+    }
+    standby_ = *inst;
+  }
+
+  void ArmDeadline(const std::shared_ptr<Instance>& inst, int64_t ns, const char* what) {
+    inst->deadline.expires_after(Nanos(ns));
+    inst->deadline.async_wait([this, inst, what](const boost::system::error_code& ec) {
+      if (ec || inst != current_ || inst->phase == Instance::Phase::kReady) return;
+      OnDetect(inst, Detection{.reason = DetectReason::kHandshakeTimeout, .detail = what});
+    });
+  }
+
+  void SendAttach(const std::shared_ptr<Instance>& inst) {
+    HostToDriver m;
+    auto* a = m.mutable_attach();
+    a->set_protocol_version(proto::PROTOCOL_VERSION_CURRENT);
+    auto* dev = a->mutable_device();
+    dev->set_name(options_.device_name);
+    dev->set_compatible(options_.compatible);
+    dev->set_device_class(options_.device_class);
+    dev->set_instance(inst->number);
+    a->set_heartbeat_period_us(static_cast<uint32_t>(options_.heartbeat_period_ns / 1000));
+    const auto& l = data_->layout();
+    auto* d = a->mutable_data();
+    d->set_region_size(l.region_size);
+    d->set_submit_ring_offset(l.submit_ring_offset);
+    d->set_complete_ring_offset(l.complete_ring_offset);
+    d->set_ring_entries(l.ring_entries);
+    d->set_pool_offset(l.pool_offset);
+    d->set_pool_size(l.pool_size);
+    d->set_buffer_size(l.buffer_size);
+    std::vector<int> fds{data_->region().fd(), data_->submit_doorbell().fd(),
+                         data_->complete_doorbell().fd()};
+    a->add_fds(proto::FD_ROLE_DATA_REGION);
+    a->add_fds(proto::FD_ROLE_SUBMIT_DOORBELL);
+    a->add_fds(proto::FD_ROLE_COMPLETE_DOORBELL);
+    if (options_.hw != nullptr) {
+      hw::Resources r = options_.hw->resources();
+      auto* h = a->mutable_hw();
+      h->set_region_size(r.region_size);
+      h->set_registers_offset(r.registers_offset);
+      h->set_registers_size(r.registers_size);
+      h->set_dma_offset(r.dma_offset);
+      h->set_dma_size(r.dma_size);
+      fds.insert(fds.end(), {r.region_fd, r.doorbell_fd, r.interrupt_fd});
+      a->add_fds(proto::FD_ROLE_HW_REGION);
+      a->add_fds(proto::FD_ROLE_HW_DOORBELL);
+      a->add_fds(proto::FD_ROLE_HW_INTERRUPT);
+    }
+    for (const auto& [k, v] : options_.settings) (*a->mutable_settings())[k] = v;
+    a->set_failpoints(options_.failpoints);
+    a->set_seed(options_.seed);
+    inst->phase = Instance::Phase::kAttaching;
+    if (auto r = inst->control.Send(m, fds, ipc::Blocking::kDontWait); !r) {
+      OnDetect(inst, Detection{.reason = DetectReason::kChannelEof, .detail = r.error().message});
+      return;
+    }
+    ArmDeadline(inst, options_.handshake_deadline_ns, "no Attached from the driver");
+  }
+
+  // ---------------- receiving ----------------
+
+  void WatchControl(const std::shared_ptr<Instance>& inst) {
+    inst->control_watch.async_wait(
+        asio::posix::stream_descriptor::wait_read,
+        [this, inst](const boost::system::error_code& ec) {
+          if (ec || inst->phase == Instance::Phase::kDead) return;
+          // Bounded batch per wake-up: a flooding driver cannot starve the loop.
+          for (int i = 0; i < 64; ++i) {
+            auto fds = inst->control.Receive(inst->msg, ipc::Blocking::kDontWait);
+            if (!fds) {
+              if (fds.error().code == Errc::kUnavailable) break;
+              if (fds.error().code == Errc::kNoDevice) {
+                AwaitExitStatus(inst, Detection{.reason = DetectReason::kChannelEof,
+                                                .detail = "control channel closed"});
+                return;
+              }
+              Violation(inst, fds.error().message);
+              return;
+            }
+            if (!fds->empty()) {
+              Violation(inst, "driver sent file descriptors");
+              return;
+            }
+            if (!OnMessage(inst, inst->msg)) return;
+            if (inst->phase == Instance::Phase::kDead) return;
+          }
+          WatchControl(inst);
+        });
+  }
+
+  void WatchExit(const std::shared_ptr<Instance>& inst) {
+    inst->pid_watch.async_wait(asio::posix::stream_descriptor::wait_read,
+                               [this, inst](const boost::system::error_code& ec) {
+                                 if (ec) return;
+                                 OnExited(inst);
+                               });
+  }
+
+  void OnExited(const std::shared_ptr<Instance>& inst) {
+    siginfo_t info;
+    if (WaitPidfd(inst->pidfd.get(), info, WNOHANG) != 0 || info.si_pid == 0) {
+      WatchExit(inst);  // spurious
+      return;
+    }
+    inst->reaped = true;
+    inst->exit_grace.cancel();
+    inst->deadline.cancel();
+    Detection d{.at_ns = MonotonicNanos()};
+    if (info.si_code == CLD_EXITED) {
+      d.reason = DetectReason::kExit;
+      d.code = info.si_status;
+    } else {
+      d.reason = DetectReason::kSignal;
+      d.code = info.si_status;
+    }
+    if (inst->phase != Instance::Phase::kDead) {
+      if (inst->fallback) d.at_ns = inst->fallback->at_ns;
+      OnDetect(inst, d);
+    }
+    std::erase(reaping_, inst);
+    MaybeFinishShutdown();
+  }
+
+  // The process announced its end (EOF, Exiting): the exit status is moments
+  // away; wait a little for it so that the reason is exact.
+  void AwaitExitStatus(const std::shared_ptr<Instance>& inst, Detection fallback) {
+    if (inst->awaiting_exit || inst->phase == Instance::Phase::kDead) return;
+    inst->awaiting_exit = true;
+    fallback.at_ns = MonotonicNanos();
+    inst->fallback = fallback;
+    inst->exit_grace.expires_after(Nanos(kExitStatusGraceNs));
+    inst->exit_grace.async_wait([this, inst](const boost::system::error_code& ec) {
+      if (ec || inst->phase == Instance::Phase::kDead) return;
+      OnDetect(inst, *inst->fallback);
+    });
+  }
+
+  void Violation(const std::shared_ptr<Instance>& inst, std::string what) {
+    ++stats_.protocol_violations;
+    OnDetect(inst, Detection{.reason = DetectReason::kProtocolViolation, .detail = std::move(what)});
+  }
+
+  static bool ValidName(const std::string& s) {
+    return !s.empty() && s.size() <= kMaxNameLength &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+  }
+
+  // Returns false when the instance was declared dead.
+  bool OnMessage(const std::shared_ptr<Instance>& inst, const DriverToHost& m) {
+    using Phase = Instance::Phase;
+    switch (m.msg_case()) {
+      case DriverToHost::kHello: {
+        if (inst->phase != Phase::kSpawned) return Violation(inst, "Hello twice"), false;
+        const auto& h = m.hello();
+        if (h.protocol_version() != proto::PROTOCOL_VERSION_CURRENT) {
+          return Violation(inst, "protocol version " + std::to_string(h.protocol_version()) +
+                                     ", expected " +
+                                     std::to_string(proto::PROTOCOL_VERSION_CURRENT)),
+                 false;
+        }
+        if (!ValidName(h.driver_name()) || h.driver_version().size() > kMaxNameLength) {
+          return Violation(inst, "bad driver name or version in Hello"), false;
+        }
+        driver_name_ = h.driver_name();
+        inst->deadline.cancel();
+        if (inst == standby_) {
+          inst->phase = Phase::kStandby;
+          return true;
+        }
+        SendAttach(inst);
+        return inst->phase != Phase::kDead;
+      }
+      case DriverToHost::kAttached: {
+        if (inst->phase != Phase::kAttaching) return Violation(inst, "unexpected Attached"), false;
+        inst->phase = Phase::kProbing;
+        HostToDriver p;
+        p.mutable_probe();
+        if (auto r = inst->control.Send(p, {}, ipc::Blocking::kDontWait); !r) {
+          return Violation(inst, r.error().message), false;
+        }
+        ArmDeadline(inst, options_.probe_deadline_ns, "probe did not finish in time");
+        return true;
+      }
+      case DriverToHost::kProbeDone: {
+        if (inst->phase != Phase::kProbing) return Violation(inst, "unexpected ProbeDone"), false;
+        if (m.probe_done().status() != 0) {
+          OnDetect(inst, Detection{.reason = DetectReason::kProbeFailed,
+                                   .code = m.probe_done().status(),
+                                   .detail = m.probe_done().message().substr(0, kMaxLogLine)});
+          return false;
+        }
+        OnReady(inst);
+        return true;
+      }
+      case DriverToHost::kReply: return OnReply(inst, m.reply());
+      case DriverToHost::kHeartbeat: {
+        if (inst->phase == Phase::kSpawned || inst->phase == Phase::kStandby) {
+          return Violation(inst, "heartbeat before attach"), false;
+        }
+        if (m.heartbeat().seq() <= inst->last_heartbeat_seq) {
+          return Violation(inst, "heartbeat sequence went backwards"), false;
+        }
+        inst->last_heartbeat_seq = m.heartbeat().seq();
+        inst->last_heartbeat_ns = MonotonicNanos();
+        ++stats_.heartbeats;
+        return true;
+      }
+      case DriverToHost::kLog: OnLog(m.log()); return true;
+      case DriverToHost::kStats: {
+        if (m.stats().counters_size() > 256) return Violation(inst, "too many counters"), false;
+        std::lock_guard lock(mu_);
+        driver_counters_.clear();
+        for (const auto& [k, v] : m.stats().counters()) {
+          if (!ValidName(k)) continue;
+          driver_counters_[k] = v;
+        }
+        return true;
+      }
+      case DriverToHost::kCrash: {
+        const int sig = m.crash().signal();
+        if (sig <= 0 || sig >= 65) return Violation(inst, "crash with a bad signal number"), false;
+        OnDetect(inst, Detection{.reason = DetectReason::kSignal, .code = sig,
+                                 .detail = "reported by the driver's signal handler"});
+        return false;
+      }
+      case DriverToHost::kExiting:
+        AwaitExitStatus(inst, Detection{.reason = DetectReason::kExit,
+                                        .detail = "driver called exit()"});
+        return true;
+      case DriverToHost::kRemoveDone:
+      case DriverToHost::kFailpointsSet:
+      case DriverToHost::kFailpointCounts:
+        return OnControlAnswer(inst, m);
+      case DriverToHost::MSG_NOT_SET:
+        return Violation(inst, "empty message"), false;
+    }
+    return Violation(inst, "unknown message"), false;
+  }
+
+  bool OnControlAnswer(const std::shared_ptr<Instance>& inst, const DriverToHost& m) {
+    // Failpoint answers are correlated like replies; they carry their id.
+    uint64_t id = 0;
+    std::string body;
+    int32_t status = 0;
+    std::string message;
+    if (m.has_failpoints_set()) {
+      id = m.failpoints_set().id();
+      status = m.failpoints_set().status();
+      message = m.failpoints_set().message();
+    } else if (m.has_failpoint_counts()) {
+      id = m.failpoint_counts().id();
+      body = m.failpoint_counts().SerializeAsString();
+    } else {
+      return true;  // RemoveDone: nothing waits on it yet
+    }
+    proto::Reply r;
+    r.set_id(id);
+    r.set_status(status);
+    r.set_message(message);
+    r.set_body(body);
+    return OnReply(inst, r);
+  }
+
+  bool OnReply(const std::shared_ptr<Instance>& inst, const proto::Reply& r) {
+    auto it = calls_.find(r.id());
+    if (it == calls_.end()) return Violation(inst, "reply with unknown id " + std::to_string(r.id())), false;
+    auto call = std::move(it->second);
+    calls_.erase(it);
+    if (r.status() == 0) {
+      call->Finish(r.body());
+    } else {
+      const int s = r.status();
+      Errc code = (s > 0 && s <= static_cast<int>(Errc::kInternal)) ? static_cast<Errc>(s)
+                                                                   : Errc::kInternal;
+      call->Finish(Fail(code, r.message().substr(0, kMaxLogLine)));
+    }
+    return true;
+  }
+
+  void OnLog(const proto::Log& log) {
+    const int64_t now = MonotonicNanos();
+    log_tokens_ = std::min(kLogBurst, log_tokens_ + (now - log_refill_ns_) * kLogPerSecond / 1e9);
+    log_refill_ns_ = now;
+    if (log_tokens_ < 1) {
+      ++stats_.log_lines_suppressed;
+      return;
+    }
+    log_tokens_ -= 1;
+    ++stats_.log_lines;
+    std::string text = log.text().substr(0, kMaxLogLine);
+    for (char& c : text) {
+      if (static_cast<unsigned char>(c) < 0x20 && c != '\t') c = ' ';
+    }
+    auto level = spdlog::level::info;
+    switch (log.level()) {
+      case proto::Log::LEVEL_TRACE: level = spdlog::level::trace; break;
+      case proto::Log::LEVEL_DEBUG: level = spdlog::level::debug; break;
+      case proto::Log::LEVEL_WARN: level = spdlog::level::warn; break;
+      case proto::Log::LEVEL_ERROR: level = spdlog::level::err; break;
+      default: break;
+    }
+    spdlog::log(level, "[{}] {}", options_.device_name, text);
+    if (listener_) listener_->OnDriverLog(static_cast<int>(log.level()), text);
+  }
+
+  void OnReady(const std::shared_ptr<Instance>& inst) {
+    inst->deadline.cancel();
+    inst->phase = Instance::Phase::kReady;
+    inst->last_heartbeat_ns = MonotonicNanos();
+    int64_t recovery_ns = 0;
+    if (recovering_since_ns_ > 0) {
+      recovery_ns = MonotonicNanos() - recovering_since_ns_;
+      recovering_since_ns_ = 0;
+    }
+    {
+      std::lock_guard lock(mu_);
+      up_since_ns_ = MonotonicNanos();
+      stats_.last_recovery_ns = recovery_ns;
+      rings_live_ = true;
+    }
+    SetState(DeviceState::kRunning);
+    if (listener_) listener_->OnDriverReady(inst->number, recovery_ns);
+    if (options_.warm_standby) asio::post(io_, [this] { SpawnStandby(); });
+  }
+
+  // ---------------- detection and recovery ----------------
+
+  void KillInstance(std::shared_ptr<Instance> inst) {
+    if (!inst->killed && !inst->reaped) {
+      // The driver is its own process group leader: take its children too.
+      ::kill(-inst->pid, SIGKILL);
+      syscall(SYS_pidfd_send_signal, inst->pidfd.get(), SIGKILL, nullptr, 0);
+      inst->killed = true;
+    }
+    inst->phase = Instance::Phase::kDead;
+    inst->deadline.cancel();
+    inst->exit_grace.cancel();
+    inst->control_watch.cancel();
+    if (!inst->reaped && std::find(reaping_.begin(), reaping_.end(), inst) == reaping_.end()) {
+      reaping_.push_back(inst);
+    }
+  }
+
+  void OnDetect(const std::shared_ptr<Instance>& inst, Detection d) {
+    if (d.at_ns == 0) d.at_ns = MonotonicNanos();
+    if (inst && inst == standby_) {
+      KillInstance(std::move(standby_));
+      return;
+    }
+    if (inst && inst != current_) {
+      KillInstance(inst);
+      return;
+    }
+    d.instance = inst ? inst->number : instance_counter_.load();
+    if (inst) KillInstance(inst);
+    current_.reset();
+    if (shutting_down_) return;
+    {
+      std::lock_guard lock(mu_);
+      detections_.push_back(d);
+      if (detections_.size() > 64) detections_.erase(detections_.begin());
+    }
+    spdlog::info("[{}] driver instance {} down: {}", options_.device_name, d.instance, d.ToString());
+    if (recovering_since_ns_ == 0) recovering_since_ns_ = d.at_ns;
+    SetState(DeviceState::kRecovering);
+    FenceDataPath(Errc::kInterrupted);
+    FailPendingCalls(Errc::kInterrupted, "driver died during the call: " + d.ToString());
+    if (listener_) listener_->OnDriverDown(d);
+    if (options_.hw != nullptr) options_.hw->Reset();
+
+    auto decision = policy_.OnCrash(MonotonicNanos(), up_since_ns_);
+    if (decision.give_up) {
+      MarkFailed(d);
+      return;
+    }
+    ++stats_.restarts;
+    if (decision.delay_ns == 0) {
+      StartInstance();
+      return;
+    }
+    restart_timer_.expires_after(Nanos(decision.delay_ns));
+    restart_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || shutting_down_ || state_ != DeviceState::kRecovering) return;
+      StartInstance();
+    });
+  }
+
+  void MarkFailed(const Detection& d) {
+    spdlog::error("[{}] restart budget spent ({} restarts in {} s); device failed: {}",
+                  options_.device_name, policy_.options().budget,
+                  policy_.options().window_ns / 1'000'000'000, d.ToString());
+    recovering_since_ns_ = 0;
+    FenceDataPath(Errc::kDeviceFailed);
+    SetState(DeviceState::kFailed);
+    if (standby_) KillInstance(std::move(standby_));
+    if (listener_) listener_->OnDeviceFailed(d);
+  }
+
+  // Stops the data path: every request in flight completes with `code`, and
+  // the rings start empty for the next driver. The client is woken.
+  void FenceDataPath(Errc code) {
+    {
+      std::lock_guard lock(mu_);
+      rings_live_ = false;
+      for (uint32_t i = 0; i < slots_.size(); ++i) {
+        Slot& s = slots_[i];
+        if (s.id == 0) continue;
+        interrupted_.push_back(Completion{.cookie = s.cookie, .status = static_cast<int32_t>(code)});
+        s.id = 0;
+        free_slots_.push_back(i);
+        ++stats_.requests_interrupted;
+      }
+      in_flight_ = 0;
+      data_->ResetRings();
+    }
+    data_->complete_doorbell().Signal();
+  }
+
+  void FailPendingCalls(Errc code, const std::string& why) {
+    auto calls = std::move(calls_);
+    calls_.clear();
+    for (auto& [id, call] : calls) call->Finish(Fail(code, why));
+  }
+
+  void ArmWatchdog() {
+    watchdog_.expires_after(Nanos(watchdog_tick_ns_));
+    watchdog_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || shutting_down_) return;
+      OnWatchdog();
+      ArmWatchdog();
+    });
+  }
+
+  void OnWatchdog() {
+    tick_.fetch_add(1, std::memory_order_relaxed);
+    if (!current_ || current_->phase != Instance::Phase::kReady) return;
+    const int64_t now = MonotonicNanos();
+    if (now - current_->last_heartbeat_ns > 2 * options_.heartbeat_period_ns) {
+      OnDetect(current_, Detection{.reason = DetectReason::kMissedHeartbeat,
+                                   .detail = "no heartbeat for " +
+                                             std::to_string((now - current_->last_heartbeat_ns) / kMs) +
+                                             " ms"});
+      return;
+    }
+    if (std::optional<std::string> late = OldestRequestPastDeadline()) {
+      OnDetect(current_, Detection{.reason = DetectReason::kRequestDeadline, .detail = *late});
+      return;
+    }
+    if (std::optional<std::string> bad = CheckRings()) Violation(current_, *bad);
+  }
+
+  // A driver can scribble over ring indices without ringing any doorbell;
+  // look at them once per tick so that it cannot pass for a hang.
+  std::optional<std::string> CheckRings() {
+    std::lock_guard lock(mu_);
+    if (rings_live_) {
+      data_->complete().Available();
+      if (data_->complete().poisoned() && data_violation_.empty()) {
+        data_violation_ = "completion ring indices corrupted";
+      }
+    }
+    if (data_violation_.empty()) return std::nullopt;
+    rings_live_ = false;
+    return std::exchange(data_violation_, {});
+  }
+
+  std::optional<std::string> OldestRequestPastDeadline() {
+    std::lock_guard lock(mu_);
+    if (in_flight_ == 0) return std::nullopt;
+    const uint64_t now_tick = tick_.load(std::memory_order_relaxed);
+    const uint64_t limit = static_cast<uint64_t>(options_.request_deadline_ns / watchdog_tick_ns_) + 1;
+    for (const Slot& s : slots_) {
+      if (s.id != 0 && now_tick - s.tick > limit) {
+        return "request " + std::to_string(s.id) + " older than " +
+               std::to_string(options_.request_deadline_ns / kMs) + " ms";
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::optional<std::string> TakeDataPathViolation() {
+    std::lock_guard lock(mu_);
+    if (data_violation_.empty()) return std::nullopt;
+    return std::exchange(data_violation_, {});
+  }
+
+  // ---------------- data path (client thread, under mu_) ----------------
+
+  Result<size_t> Submit(std::span<const Request> reqs) {
+    std::lock_guard lock(mu_);
+    if (!rings_live_) return Fail(StateErrc(), StateMessage());
+    auto& ring = data_->submit();
+    const uint32_t tick = static_cast<uint32_t>(tick_.load(std::memory_order_relaxed));
+    size_t n = 0;
+    for (const Request& r : reqs) {
+      const uint32_t cap = std::max(r.capacity, r.length);
+      if (!data_->InPool(r.offset, cap)) {
+        if (n == 0) return Fail(Errc::kInvalidArgument, "request buffer outside the pool");
+        break;
+      }
+      if (free_slots_.empty()) break;
+      const uint32_t slot = free_slots_.back();
+      const uint64_t id = (++id_counter_ << 20) | slot;
+      ipc::Descriptor d{.id = id, .op = r.op, .flags = r.flags, .status = 0,
+                        .offset = r.offset, .length = r.length, .arg = r.arg};
+      if (!ring.TryPush(d)) break;
+      free_slots_.pop_back();
+      slots_[slot] = Slot{.id = id, .cookie = r.cookie, .offset = r.offset, .capacity = cap,
+                          .tick = tick};
+      ++n;
+    }
+    if (n == 0) return size_t{0};
+    in_flight_ += n;
+    stats_.requests_submitted += n;
+    if (ring.Publish()) data_->submit_doorbell().Signal();
+    return n;
+  }
+
+  size_t PollLocked(std::span<Completion> out) {
+    size_t n = 0;
+    while (n < out.size() && !interrupted_.empty()) {
+      out[n++] = interrupted_.front();
+      interrupted_.erase(interrupted_.begin());
+    }
+    if (!rings_live_) return n;
+    auto& ring = data_->complete();
+    ipc::Descriptor d;
+    while (n < out.size() && data_violation_.empty() && ring.TryPop(d)) {
+      const uint32_t slot = static_cast<uint32_t>(d.id & ((1u << 20) - 1));
+      if (slot >= slots_.size() || slots_[slot].id != d.id || d.id == 0) {
+        data_violation_ = "completion for unknown request id " + std::to_string(d.id);
+        break;
+      }
+      Slot& s = slots_[slot];
+      if (d.length > s.capacity) {
+        data_violation_ = "completion length " + std::to_string(d.length) + " exceeds buffer of " +
+                          std::to_string(s.capacity);
+        break;
+      }
+      if (d.status < 0 || d.status > static_cast<int32_t>(Errc::kInternal)) {
+        data_violation_ = "completion with invalid status " + std::to_string(d.status);
+        break;
+      }
+      out[n++] = Completion{.cookie = s.cookie, .status = d.status, .length = d.length, .arg = d.arg};
+      s.id = 0;
+      free_slots_.push_back(slot);
+      --in_flight_;
+      ++stats_.requests_completed;
+    }
+    if (ring.poisoned() && data_violation_.empty()) {
+      data_violation_ = "completion ring indices corrupted";
+    }
+    if (data_->submit().poisoned() && data_violation_.empty()) {
+      data_violation_ = "submit ring indices corrupted";
+    }
+    ring.Release();
+    if (!data_violation_.empty()) {
+      rings_live_ = false;  // stop trusting the rings until recovery
+      asio::post(io_, [this] {
+        if (auto v = TakeDataPathViolation(); v && current_) Violation(current_, *v);
+      });
+    }
+    return n;
+  }
+
+  size_t Poll(std::span<Completion> out) {
+    std::lock_guard lock(mu_);
+    return PollLocked(out);
+  }
+
+  size_t Wait(std::span<Completion> out, int64_t timeout_ns) {
+    const int64_t deadline = MonotonicNanos() + timeout_ns;
+    constexpr int64_t kSpinNs = 50'000;
+    for (;;) {
+      {
+        std::lock_guard lock(mu_);
+        if (size_t n = PollLocked(out); n > 0) return n;
+        if (in_flight_ == 0 && rings_live_) return 0;
+      }
+      const int64_t spin_until = std::min(deadline, MonotonicNanos() + kSpinNs);
+      bool ready = false;
+      while (MonotonicNanos() < spin_until) {
+        for (int i = 0; i < 64; ++i) CpuRelax();
+        std::lock_guard lock(mu_);
+        if (!interrupted_.empty() || (rings_live_ && data_->complete().Available() > 0) ||
+            !rings_live_) {
+          ready = true;
+          break;
+        }
+      }
+      if (ready) continue;
+      const int64_t now = MonotonicNanos();
+      if (now >= deadline) return 0;
+      {
+        std::lock_guard lock(mu_);
+        if (rings_live_ && !data_->complete().PrepareToSleep()) continue;
+      }
+      data_->complete_doorbell().Wait(deadline - now);
+      {
+        std::lock_guard lock(mu_);
+        if (rings_live_) data_->complete().CancelSleep();
+      }
+    }
+  }
+
+  Errc StateErrc() const {
+    switch (state_.load()) {
+      case DeviceState::kFailed: return Errc::kDeviceFailed;
+      case DeviceState::kStopped:
+      case DeviceState::kStopping: return Errc::kNoDevice;
+      case DeviceState::kStarting:
+      case DeviceState::kRecovering:
+      case DeviceState::kRunning: return Errc::kUnavailable;
+    }
+    return Errc::kUnavailable;
+  }
+  std::string StateMessage() const {
+    return options_.device_name + " is " + DeviceStateName(state_.load());
+  }
+
+  // ---------------- control path ----------------
+
+  Result<std::string> Call(uint32_t method, std::string body, int64_t timeout_ns) {
+    auto call = std::make_shared<PendingCall>();
+    asio::post(io_, [this, call, method, body = std::move(body)]() mutable {
+      if (state_ != DeviceState::kRunning || !current_) {
+        call->Finish(Fail(StateErrc(), StateMessage()));
+        return;
+      }
+      const uint64_t my_id = ++call_counter_;
+      HostToDriver m;
+      auto* c = m.mutable_call();
+      c->set_id(my_id);
+      c->set_method(method);
+      c->set_body(std::move(body));
+      if (auto r = current_->control.Send(m, {}, ipc::Blocking::kDontWait); !r) {
+        call->Finish(std::unexpected(r.error()));
+        return;
+      }
+      calls_[my_id] = call;
+      std::lock_guard lock(call->mu);
+      call->id = my_id;
+    });
+    std::unique_lock lock(call->mu);
+    if (!call->cv.wait_for(lock, std::chrono::nanoseconds(timeout_ns), [&] { return call->result.has_value(); })) {
+      const uint64_t my_id = call->id;
+      lock.unlock();
+      asio::post(io_, [this, my_id] { calls_.erase(my_id); });
+      return Fail(Errc::kTimeout, "call " + std::to_string(method) + " to " +
+                                      options_.device_name + " timed out");
+    }
+    return std::move(*call->result);
+  }
+
+  void SetState(DeviceState s) {
+    {
+      std::lock_guard lock(state_mu_);
+      state_ = s;
+    }
+    state_cv_.notify_all();
+  }
+
+  Result<void> WaitForState(DeviceState want, int64_t timeout_ns) {
+    std::unique_lock lock(state_mu_);
+    if (state_cv_.wait_for(lock, std::chrono::nanoseconds(timeout_ns), [&] { return state_ == want; })) {
+      return {};
+    }
+    return Fail(Errc::kTimeout, options_.device_name + " did not become " + DeviceStateName(want) +
+                                    " (it is " + DeviceStateName(state_) + ")");
+  }
+
+  struct Slot {
+    uint64_t id = 0;      // 0: free
+    uint64_t cookie = 0;
+    uint32_t offset = 0;
+    uint32_t capacity = 0;
+    uint32_t tick = 0;    // watchdog tick at submission
+  };
+
+  asio::io_context& io_;
+  DriverHostOptions options_;
+  std::string binary_;
+  std::string driver_name_;
+  DriverHostListener* listener_ = nullptr;
+
+  // Kept for the device's whole life: each driver instance maps the same region.
+  std::unique_ptr<ipc::DataChannel> data_;
+  RestartPolicy policy_;
+  asio::steady_timer watchdog_;
+  asio::steady_timer restart_timer_;
+  int64_t watchdog_tick_ns_;
+
+  std::shared_ptr<Instance> current_;          // the driver serving the device
+  std::shared_ptr<Instance> standby_;          // warm spare, handshake done
+  std::vector<std::shared_ptr<Instance>> reaping_;  // killed, exit not yet collected
+  std::atomic<uint64_t> instance_counter_{0};
+  int64_t recovering_since_ns_ = 0;
+  bool shutting_down_ = false;
+  std::unordered_map<uint64_t, std::shared_ptr<PendingCall>> calls_;
+  uint64_t call_counter_ = 0;
+  double log_tokens_ = kLogBurst;
+  int64_t log_refill_ns_ = 0;
+
+  std::mutex state_mu_;
+  std::condition_variable state_cv_;
+  std::atomic<DeviceState> state_{DeviceState::kStopped};
+  std::atomic<uint64_t> tick_{0};
+
+  // Guarded by mu_: the data path and what recovery fences.
+  mutable std::mutex mu_;
+  bool rings_live_ = false;
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_slots_;
+  std::vector<uint32_t> free_buffers_;
+  std::vector<Completion> interrupted_;
+  size_t in_flight_ = 0;
+  uint64_t id_counter_ = 0;
+  std::string data_violation_;
+  int64_t up_since_ns_ = -1;
+  DriverHostStats stats_;
+  std::vector<Detection> detections_;
+  std::map<std::string, uint64_t> driver_counters_;
+};
+
+// ---------------- DriverHost ----------------
+
+Result<std::unique_ptr<DriverHost>> DriverHost::Create(asio::io_context& io,
+                                                       DriverHostOptions options) {
+  if (options.device_name.empty()) return Fail(Errc::kInvalidArgument, "device needs a name");
+  std::string binary = UMBRA_TRY(FindDriverBinary(options.driver_binary));
+  auto data = UMBRA_TRY(ipc::DataChannel::Create(options.device_name, options.data));
+  auto impl = std::make_unique<Impl>(io, std::move(options), std::move(data));
+  impl->binary_ = std::move(binary);
+  return std::unique_ptr<DriverHost>(new DriverHost(std::move(impl)));
+}
+
+DriverHost::DriverHost(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DriverHost::~DriverHost() = default;
+
+const std::string& DriverHost::name() const { return impl_->options_.device_name; }
+DeviceState DriverHost::state() const { return impl_->state_.load(); }
+std::vector<Detection> DriverHost::detections() const {
+  std::lock_guard lock(impl_->mu_);
+  return impl_->detections_;
+}
+DriverHostStats DriverHost::stats() const {
+  std::lock_guard lock(impl_->mu_);
+  return impl_->stats_;
+}
+uint64_t DriverHost::instance() const { return impl_->instance_counter_; }
+pid_t DriverHost::driver_pid() const {
+  pid_t pid = -1;
+  std::promise<void> done;
+  asio::post(impl_->io_, [&] {
+    if (impl_->current_) pid = impl_->current_->pid;
+    done.set_value();
+  });
+  done.get_future().wait();
+  return pid;
+}
+void DriverHost::set_listener(DriverHostListener* l) { impl_->listener_ = l; }
+
+void DriverHost::Start() { asio::post(impl_->io_, [this] { impl_->Start(); }); }
+void DriverHost::ResetFailed() { asio::post(impl_->io_, [this] { impl_->ResetFailed(); }); }
+void DriverHost::Kill(int sig) { asio::post(impl_->io_, [this, sig] { impl_->Kill(sig); }); }
+
+Result<void> DriverHost::WaitUntilRunning(int64_t timeout_ns) {
+  return impl_->WaitForState(DeviceState::kRunning, timeout_ns);
+}
+Result<void> DriverHost::WaitForState(DeviceState s, int64_t timeout_ns) {
+  return impl_->WaitForState(s, timeout_ns);
+}
+
+std::optional<uint32_t> DriverHost::AllocBuffer() {
+  std::lock_guard lock(impl_->mu_);
+  if (impl_->free_buffers_.empty()) return std::nullopt;
+  uint32_t off = impl_->free_buffers_.back();
+  impl_->free_buffers_.pop_back();
+  return off;
+}
+void DriverHost::FreeBuffer(uint32_t offset) {
+  std::lock_guard lock(impl_->mu_);
+  impl_->free_buffers_.push_back(offset);
+}
+std::byte* DriverHost::buffer(uint32_t offset) { return impl_->data_->pool() + offset; }
+uint32_t DriverHost::buffer_size() const { return impl_->data_->layout().buffer_size; }
+
+Result<size_t> DriverHost::Submit(std::span<const Request> r) { return impl_->Submit(r); }
+size_t DriverHost::Poll(std::span<Completion> out) { return impl_->Poll(out); }
+size_t DriverHost::Wait(std::span<Completion> out, int64_t t) { return impl_->Wait(out, t); }
+size_t DriverHost::in_flight() const {
+  std::lock_guard lock(impl_->mu_);
+  return impl_->in_flight_;
+}
+
+Result<std::string> DriverHost::Call(uint32_t method, std::string body, int64_t timeout_ns) {
+  return impl_->Call(method, std::move(body), timeout_ns);
+}
+
+void DriverHost::Shutdown() {
+  asio::post(impl_->io_, [this] { impl_->BeginShutdown(); });
+  (void)impl_->WaitForState(DeviceState::kStopped, 10'000'000'000);
+}
+
+}  // namespace umbra::runtime

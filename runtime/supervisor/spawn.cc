@@ -1,0 +1,142 @@
+#include "runtime/supervisor/spawn.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+
+namespace umbra::runtime {
+namespace {
+
+int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+
+std::filesystem::path SelfDir() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::filesystem::path{} : exe.parent_path();
+}
+
+bool IsExecutable(const std::filesystem::path& p) {
+  return ::access(p.c_str(), X_OK) == 0 && std::filesystem::is_regular_file(p);
+}
+
+}  // namespace
+
+Result<SpawnedProcess> SpawnDriver(const SpawnRequest& request) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  struct Cleanup {
+    posix_spawn_file_actions_t* a;
+    posix_spawnattr_t* b;
+    ~Cleanup() {
+      posix_spawn_file_actions_destroy(a);
+      posix_spawnattr_destroy(b);
+    }
+  } cleanup{&actions, &attr};
+
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (!request.inherit_stdio) {
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  }
+  // dup2 onto fd 3 clears close-on-exec; if the fd is already 3, dup2 would be
+  // a no-op that keeps the flag, so go through a spare descriptor then.
+  posix_spawn_file_actions_adddup2(&actions, request.control_fd, kDriverControlFd);
+
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
+
+  std::vector<std::string> argv_store{request.binary};
+  argv_store.push_back("--host-pid=" + std::to_string(getpid()));
+  if (!request.core_dumps) argv_store.push_back("--no-core");
+  for (const auto& a : request.args) argv_store.push_back(a);
+  std::vector<char*> argv;
+  for (auto& a : argv_store) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  // A scrubbed environment: nothing of the host's leaks into the driver.
+  std::string env_lang = "LANG=C";
+  char* envp[] = {env_lang.data(), nullptr};
+
+  int control = request.control_fd;
+  UniqueFd spare;
+  if (control == kDriverControlFd) {
+    spare.reset(fcntl(control, F_DUPFD_CLOEXEC, 10));
+    if (!spare) return FailErrno("dup control fd");
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    if (!request.inherit_stdio) {
+      posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+      posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    }
+    posix_spawn_file_actions_adddup2(&actions, spare.get(), kDriverControlFd);
+  }
+
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, request.binary.c_str(), &actions, &attr, argv.data(), envp);
+  if (rc != 0) return FailErrno("spawn " + request.binary, rc);
+  int pidfd = PidfdOpen(pid);
+  if (pidfd < 0) {
+    int err = errno;
+    kill(pid, SIGKILL);
+    return FailErrno("pidfd_open", err);
+  }
+  fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+  return SpawnedProcess{pid, UniqueFd(pidfd)};
+}
+
+Result<std::string> FindDriverBinary(const std::string& name) {
+  namespace fs = std::filesystem;
+  if (name.find('/') != std::string::npos) {
+    if (IsExecutable(name)) return name;
+    return Fail(Errc::kNotFound, "driver binary " + name + " does not exist or is not executable");
+  }
+  std::vector<fs::path> dirs;
+  if (const char* env = std::getenv("UMBRA_DRIVER_PATH")) {
+    std::string s = env;
+    size_t start = 0;
+    while (start <= s.size()) {
+      size_t end = s.find(':', start);
+      if (end == std::string::npos) end = s.size();
+      if (end > start) dirs.emplace_back(s.substr(start, end - start));
+      start = end + 1;
+    }
+  }
+  std::vector<fs::path> roots;
+  if (const char* build = std::getenv("UMBRA_BUILD_DIR")) roots.emplace_back(build);
+  fs::path self = SelfDir();
+  if (!self.empty()) {
+    dirs.push_back(self);
+    // Walk up from the executable to find the build tree's drivers/ folder.
+    for (fs::path p = self; !p.empty() && p != p.root_path(); p = p.parent_path()) {
+      roots.push_back(p);
+    }
+  }
+  // "umbra-driver-echo" lives in drivers/echo/ of the build tree.
+  std::string folder = name;
+  if (folder.rfind("umbra-driver-", 0) == 0) folder = folder.substr(13);
+  for (const auto& r : roots) dirs.push_back(r / "drivers" / folder);
+  for (const auto& d : dirs) {
+    fs::path candidate = d / name;
+    if (IsExecutable(candidate)) return candidate.string();
+  }
+  return Fail(Errc::kNotFound, "driver binary '" + name +
+                                   "' not found (searched UMBRA_DRIVER_PATH, next to the "
+                                   "executable and the build tree)");
+}
+
+}  // namespace umbra::runtime

@@ -1,0 +1,416 @@
+// DriverHost with real driver processes: the echo driver and a faulty one.
+#include "runtime/supervisor/driver_host.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "drivers/echo/echo_driver.h"
+#include "runtime/base/clock.h"
+#include "runtime/supervisor/supervisor.h"
+
+namespace umbra::runtime {
+namespace {
+
+constexpr int64_t kMs = 1'000'000;
+constexpr int64_t kSec = 1'000'000'000;
+
+enum FaultOp : uint16_t {
+  kSegfault = 10, kAbort = 11, kSelfKill = 12, kExit = 13, kHang = 14, kForgeId = 15,
+  kOverlongCompletion = 16, kCorruptRing = 17, kGarbageDatagram = 18, kOversizedDatagram = 19,
+  kLogFlood = 20, kDuplicateCompletion = 21, kUnknownReply = 22, kSelfStop = 23, kBadStatus = 24,
+};
+
+DriverHostOptions Options(const char* name, const char* binary = UMBRA_FAULTY_DRIVER) {
+  DriverHostOptions o;
+  o.device_name = name;
+  o.compatible = "umbra,echo";
+  o.device_class = "test";
+  o.driver_binary = binary;
+  o.data = {.ring_entries = 64, .buffer_size = 256, .buffer_count = 64};
+  o.restart.budget = 1000;
+  o.restart.backoff_initial_ns = 0;
+  return o;
+}
+
+int CountOpenFds() {
+  int n = 0;
+  DIR* d = opendir("/proc/self/fd");
+  while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+int CountMappings() {
+  std::ifstream maps("/proc/self/maps");
+  int n = 0;
+  std::string line;
+  while (std::getline(maps, line)) ++n;
+  return n;
+}
+
+// Children of this process that are zombies.
+int CountZombieChildren() {
+  int zombies = 0;
+  DIR* d = opendir("/proc");
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::ifstream stat(std::string("/proc/") + e->d_name + "/stat");
+    std::string all((std::istreambuf_iterator<char>(stat)), {});
+    size_t close = all.rfind(')');
+    if (close == std::string::npos) continue;
+    char state = 0;
+    int ppid = 0;
+    if (sscanf(all.c_str() + close + 2, "%c %d", &state, &ppid) == 2 && ppid == getpid() &&
+        state == 'Z') {
+      ++zombies;
+    }
+  }
+  closedir(d);
+  return zombies;
+}
+
+class DriverHostTest : public ::testing::Test {
+ protected:
+  DriverHost& Start(DriverHostOptions o) {
+    auto host = sup_.AddDevice(std::move(o));
+    EXPECT_TRUE(host.has_value()) << host.error().ToString();
+    (*host)->Start();
+    auto r = (*host)->WaitUntilRunning(10 * kSec);
+    EXPECT_TRUE(r.has_value()) << r.error().ToString();
+    return **host;
+  }
+
+  // Sends one request and waits for its completion.
+  Completion RoundTrip(DriverHost& h, uint16_t op, uint64_t arg = 0, int64_t timeout = 5 * kSec) {
+    uint32_t buf = *h.AllocBuffer();
+    std::memset(h.buffer(buf), 0x5a, 16);
+    Request r{.op = op, .offset = buf, .length = 16, .capacity = 16, .arg = arg, .cookie = 77};
+    auto n = h.Submit({&r, 1});
+    Completion c{.cookie = 0, .status = -1};
+    if (!n || *n != 1) {
+      h.FreeBuffer(buf);
+      c.status = n ? -2 : static_cast<int32_t>(n.error().code);
+      return c;
+    }
+    const int64_t deadline = MonotonicNanos() + timeout;
+    while (MonotonicNanos() < deadline && h.Wait({&c, 1}, deadline - MonotonicNanos()) == 0) {
+    }
+    h.FreeBuffer(buf);
+    return c;
+  }
+
+  // Waits until the device served a fresh echo after a fault.
+  void ExpectServingAgain(DriverHost& h) {
+    ASSERT_TRUE(h.WaitUntilRunning(10 * kSec).has_value());
+    Completion c = RoundTrip(h, drivers::EchoDriver::kEcho);
+    EXPECT_EQ(c.status, 0);
+    EXPECT_EQ(c.cookie, 77u);
+  }
+
+  Supervisor sup_;
+};
+
+TEST_F(DriverHostTest, EchoServesBothChannels) {
+  DriverHost& h = Start(Options("echo0", UMBRA_ECHO_DRIVER));
+  uint32_t buf = *h.AllocBuffer();
+  for (int i = 0; i < 100; ++i) h.buffer(buf)[i] = std::byte(i);
+  Request r{.op = drivers::EchoDriver::kEcho, .offset = buf, .length = 100, .capacity = 100,
+            .cookie = 5};
+  ASSERT_EQ(*h.Submit({&r, 1}), 1u);
+  Completion c;
+  ASSERT_EQ(h.Wait({&c, 1}, 5 * kSec), 1u);
+  EXPECT_EQ(c.cookie, 5u);
+  EXPECT_EQ(c.status, 0);
+  EXPECT_EQ(c.length, 100u);
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(h.buffer(buf)[i], ~std::byte(i)) << i;
+
+  ASSERT_TRUE(h.Call(drivers::EchoDriver::kSetTag, "blue", kSec).has_value());
+  EXPECT_EQ(*h.Call(drivers::EchoDriver::kGetTag, "", kSec), "blue");
+  EXPECT_EQ(*h.Call(drivers::EchoDriver::kGetCount, "", kSec), "1");
+  auto bad = h.Call(99, "", kSec);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code, Errc::kInvalidArgument);
+}
+
+TEST_F(DriverHostTest, ManyRequestsInFlightCompleteInAnyBatching) {
+  DriverHost& h = Start(Options("echo0", UMBRA_ECHO_DRIVER));
+  std::vector<Request> reqs;
+  for (uint64_t i = 0; i < 64; ++i) {
+    reqs.push_back({.op = drivers::EchoDriver::kNop, .cookie = i});
+  }
+  uint64_t seen = 0;
+  for (int round = 0; round < 100; ++round) {
+    size_t sent = 0;
+    while (sent < reqs.size()) sent += *h.Submit(std::span(reqs).subspan(sent));
+    size_t got = 0;
+    Completion out[64];
+    while (got < reqs.size()) {
+      size_t n = h.Wait(out, 5 * kSec);
+      ASSERT_GT(n, 0u);
+      for (size_t i = 0; i < n; ++i) {
+        seen += out[i].cookie;
+        ASSERT_EQ(out[i].status, 0);
+      }
+      got += n;
+    }
+  }
+  EXPECT_EQ(seen, 100u * (63 * 64 / 2));
+}
+
+struct CrashCase {
+  const char* name;
+  uint16_t op;
+  uint64_t arg;
+  DetectReason reason;
+  int code;
+};
+
+class CrashTest : public DriverHostTest, public ::testing::WithParamInterface<CrashCase> {};
+
+TEST_P(CrashTest, DetectedWithTheRightReasonAndServingAgainAtRandomPoints) {
+  const CrashCase& cc = GetParam();
+  DriverHost& h = Start(Options("dev0"));
+  std::mt19937 rng(42);
+  for (int round = 0; round < 5; ++round) {
+    // A stream of requests with the fatal one somewhere in the middle.
+    const int before = std::uniform_int_distribution<int>(0, 20)(rng);
+    std::vector<Request> reqs;
+    for (int i = 0; i < before; ++i) reqs.push_back({.op = drivers::EchoDriver::kNop, .cookie = uint64_t(i)});
+    reqs.push_back({.op = cc.op, .arg = cc.arg, .cookie = 1000});
+    for (int i = 0; i < 5; ++i) reqs.push_back({.op = drivers::EchoDriver::kNop, .cookie = uint64_t(2000 + i)});
+    const size_t detections_before = h.detections().size();
+    ASSERT_EQ(*h.Submit(reqs), reqs.size());
+    size_t done = 0, interrupted = 0;
+    Completion out[64];
+    const int64_t deadline = MonotonicNanos() + 10 * kSec;
+    while (done < reqs.size() && MonotonicNanos() < deadline) {
+      size_t n = h.Wait(out, kSec);
+      for (size_t i = 0; i < n; ++i) {
+        if (out[i].status == static_cast<int32_t>(Errc::kInterrupted)) ++interrupted;
+        else EXPECT_EQ(out[i].status, 0);
+      }
+      done += n;
+    }
+    ASSERT_EQ(done, reqs.size()) << "every request completes, some as interrupted";
+    EXPECT_GE(interrupted, 1u) << "the fatal request itself was in flight";
+    ASSERT_TRUE(h.WaitUntilRunning(10 * kSec).has_value());
+    auto d = h.detections();
+    ASSERT_EQ(d.size(), detections_before + 1);
+    EXPECT_EQ(d.back().reason, cc.reason) << d.back().ToString();
+    EXPECT_EQ(d.back().code, cc.code) << d.back().ToString();
+    ExpectServingAgain(h);
+  }
+  EXPECT_EQ(h.stats().restarts, 5u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Faults, CrashTest,
+    ::testing::Values(CrashCase{"segfault", kSegfault, 0, DetectReason::kSignal, SIGSEGV},
+                      CrashCase{"abort", kAbort, 0, DetectReason::kSignal, SIGABRT},
+                      CrashCase{"sigkill", kSelfKill, 0, DetectReason::kSignal, SIGKILL},
+                      CrashCase{"exit0", kExit, 0, DetectReason::kExit, 0},
+                      CrashCase{"exit1", kExit, 1, DetectReason::kExit, 1}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(DriverHostTest, HangInAHandlerIsDetectedByTheHeartbeatAndKilled) {
+  auto o = Options("dev0");
+  o.heartbeat_period_ns = 20 * kMs;
+  o.request_deadline_ns = 60 * kSec;  // only the heartbeat can see this one
+  DriverHost& h = Start(std::move(o));
+  const int64_t t0 = MonotonicNanos();
+  Completion c = RoundTrip(h, kHang);
+  EXPECT_EQ(c.status, static_cast<int32_t>(Errc::kInterrupted));
+  auto d = h.detections();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reason, DetectReason::kMissedHeartbeat) << d[0].ToString();
+  // Two periods, plus the watchdog's tick and scheduling noise.
+  EXPECT_LT(d[0].at_ns - t0, 2 * 20 * kMs + 40 * kMs);
+  ExpectServingAgain(h);
+}
+
+TEST_F(DriverHostTest, StoppedDriverIsDetectedAsAHang) {
+  auto o = Options("dev0");
+  o.heartbeat_period_ns = 5 * kMs;  // the smallest supported period
+  DriverHost& h = Start(std::move(o));
+  h.Kill(SIGSTOP);
+  ASSERT_TRUE(h.WaitForState(DeviceState::kRecovering, 5 * kSec).has_value());
+  ExpectServingAgain(h);
+  EXPECT_EQ(h.detections().at(0).reason, DetectReason::kMissedHeartbeat);
+}
+
+TEST_F(DriverHostTest, RequestOlderThanItsDeadlineIsAHang) {
+  auto o = Options("dev0");
+  o.heartbeat_period_ns = 10 * kSec;  // only the deadline can see this one
+  o.request_deadline_ns = 100 * kMs;
+  DriverHost& h = Start(std::move(o));
+  Completion c = RoundTrip(h, kHang);
+  EXPECT_EQ(c.status, static_cast<int32_t>(Errc::kInterrupted));
+  EXPECT_EQ(h.detections().at(0).reason, DetectReason::kRequestDeadline);
+  ExpectServingAgain(h);
+}
+
+struct HostileCase {
+  const char* name;
+  uint16_t op;
+};
+
+class HostileTest : public DriverHostTest, public ::testing::WithParamInterface<HostileCase> {};
+
+TEST_P(HostileTest, HostSurvivesAndRecoversTheDriver) {
+  DriverHost& h = Start(Options("dev0"));
+  uint64_t arg = 0;
+  if (GetParam().op == kCorruptRing) {
+    // Distance from the pool back to the completion ring header, from the
+    // layout the host chose (both rings precede the pool).
+    ipc::DataChannelOptions o{.ring_entries = 64, .buffer_size = 256, .buffer_count = 64};
+    auto probe = ipc::DataChannel::Create("layout", o);
+    arg = (*probe)->layout().pool_offset - (*probe)->layout().complete_ring_offset;
+  }
+  RoundTrip(h, GetParam().op, arg);
+  // Some misbehaviour is only visible when the host next reads the ring.
+  RoundTrip(h, drivers::EchoDriver::kNop);
+  ASSERT_TRUE(h.WaitUntilRunning(10 * kSec).has_value());
+  auto d = h.detections();
+  ASSERT_GE(d.size(), 1u) << "the misbehaviour was noticed";
+  EXPECT_EQ(d[0].reason, DetectReason::kProtocolViolation) << d[0].ToString();
+  EXPECT_GE(h.stats().protocol_violations, 1u);
+  ExpectServingAgain(h);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Misbehaviour, HostileTest,
+    ::testing::Values(HostileCase{"forged_id", kForgeId},
+                      HostileCase{"overlong_completion", kOverlongCompletion},
+                      HostileCase{"corrupt_ring", kCorruptRing},
+                      HostileCase{"garbage_datagram", kGarbageDatagram},
+                      HostileCase{"oversized_datagram", kOversizedDatagram},
+                      HostileCase{"duplicate_completion", kDuplicateCompletion},
+                      HostileCase{"unknown_reply", kUnknownReply},
+                      HostileCase{"bad_status", kBadStatus}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(DriverHostTest, LogFloodIsRateLimitedAndTheDriverKeepsServing) {
+  DriverHost& h = Start(Options("dev0"));
+  Completion c = RoundTrip(h, kLogFlood);
+  EXPECT_EQ(c.status, 0);
+  ExpectServingAgain(h);
+  // Let the loop read the flood.
+  for (int i = 0; i < 100 && h.stats().log_lines + h.stats().log_lines_suppressed < 20000; ++i) {
+    usleep(20'000);
+  }
+  EXPECT_GT(h.stats().log_lines_suppressed, 0u);
+  EXPECT_LE(h.stats().log_lines, 2000u);
+  EXPECT_TRUE(h.detections().empty());
+}
+
+TEST_F(DriverHostTest, RestartBudgetSpentMarksTheDeviceFailedUntilResetFailed) {
+  auto o = Options("dev0");
+  o.restart.budget = 3;
+  o.restart.window_ns = 60 * kSec;
+  DriverHost& h = Start(std::move(o));
+  for (int i = 0; i < 3; ++i) {
+    RoundTrip(h, kAbort);
+    ASSERT_TRUE(h.WaitUntilRunning(10 * kSec).has_value());
+  }
+  RoundTrip(h, kAbort);
+  ASSERT_TRUE(h.WaitForState(DeviceState::kFailed, 10 * kSec).has_value());
+  Request r{.op = drivers::EchoDriver::kNop};
+  auto refused = h.Submit({&r, 1});
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, Errc::kDeviceFailed);
+  EXPECT_NE(refused.error().message.find("failed"), std::string::npos);
+  auto call = h.Call(drivers::EchoDriver::kGetTag, "", kSec);
+  ASSERT_FALSE(call.has_value());
+  EXPECT_EQ(call.error().code, Errc::kDeviceFailed);
+  EXPECT_EQ(h.detections().back().reason, DetectReason::kSignal);
+
+  h.ResetFailed();
+  ExpectServingAgain(h);
+}
+
+TEST_F(DriverHostTest, ProbeFailureCountsAgainstTheBudget) {
+  auto o = Options("dev0");
+  o.settings["probe"] = "fail";
+  o.restart.budget = 2;
+  auto host = sup_.AddDevice(std::move(o));
+  (*host)->Start();
+  ASSERT_TRUE((*host)->WaitForState(DeviceState::kFailed, 10 * kSec).has_value());
+  EXPECT_EQ((*host)->detections().back().reason, DetectReason::kProbeFailed);
+}
+
+TEST_F(DriverHostTest, WarmStandbyTakesOverAfterACrash) {
+  auto o = Options("dev0");
+  o.warm_standby = true;
+  DriverHost& h = Start(std::move(o));
+  for (int i = 0; i < 5; ++i) {
+    usleep(50'000);  // let the standby finish its handshake
+    RoundTrip(h, kSegfault);
+    ExpectServingAgain(h);
+  }
+  EXPECT_EQ(h.stats().restarts, 5u);
+}
+
+TEST_F(DriverHostTest, ThousandCrashCyclesLeakNoFdsMappingsOrZombies) {
+  DriverHost& h = Start(Options("dev0"));
+  ExpectServingAgain(h);
+  const int fds = CountOpenFds();
+  const int maps = CountMappings();
+  for (int i = 0; i < 1000; ++i) {
+    RoundTrip(h, i % 2 ? kSegfault : kSelfKill);
+    ASSERT_TRUE(h.WaitUntilRunning(10 * kSec).has_value()) << "cycle " << i;
+  }
+  ExpectServingAgain(h);
+  // Reaping is asynchronous: give the last ones a moment.
+  for (int i = 0; i < 100 && (CountOpenFds() != fds || CountZombieChildren() != 0); ++i) usleep(10'000);
+  EXPECT_EQ(CountOpenFds(), fds);
+  EXPECT_EQ(CountMappings(), maps);
+  EXPECT_EQ(CountZombieChildren(), 0);
+  EXPECT_EQ(h.stats().restarts, 1000u);
+}
+
+TEST_F(DriverHostTest, NoFalseHangDetectionWhileBothCoresAreSaturated) {
+  if (std::getenv("UMBRA_SKIP_SLOW")) GTEST_SKIP() << "UMBRA_SKIP_SLOW is set";
+  DriverHost& h = Start(Options("dev0", UMBRA_ECHO_DRIVER));  // default 50 ms period
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> hogs;
+  for (unsigned i = 0; i < std::max(2u, std::thread::hardware_concurrency()); ++i) {
+    hogs.emplace_back([&] {
+      volatile uint64_t x = 0;
+      while (!stop.load(std::memory_order_relaxed)) x = x + 1;
+    });
+  }
+  const int64_t end = MonotonicNanos() + 30 * kSec;
+  int served = 0;
+  while (MonotonicNanos() < end) {
+    Completion c = RoundTrip(h, drivers::EchoDriver::kEcho);
+    served += c.status == 0;
+    usleep(10'000);
+  }
+  stop = true;
+  for (auto& t : hogs) t.join();
+  EXPECT_TRUE(h.detections().empty()) << h.detections().front().ToString();
+  EXPECT_GT(served, 100);
+}
+
+TEST_F(DriverHostTest, ShutdownStopsTheDriverAndFailsNewRequests) {
+  DriverHost& h = Start(Options("dev0", UMBRA_ECHO_DRIVER));
+  pid_t pid = h.driver_pid();
+  ASSERT_GT(pid, 0);
+  h.Shutdown();
+  EXPECT_EQ(h.state(), DeviceState::kStopped);
+  EXPECT_NE(kill(pid, 0), 0) << "the driver process is gone and reaped";
+  Request r{.op = drivers::EchoDriver::kNop};
+  EXPECT_EQ(h.Submit({&r, 1}).error().code, Errc::kNoDevice);
+}
+
+}  // namespace
+}  // namespace umbra::runtime

@@ -1,0 +1,115 @@
+// A driver that misbehaves on request: every way a buggy or hostile driver can
+// hurt its host, one op each. Used by the supervisor tests.
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "drivers/echo/echo_driver.h"
+#include "runtime/ipc/spsc_ring.h"
+
+namespace {
+
+using umbra::ipc::Descriptor;
+
+class FaultyDriver : public umbra::drivers::EchoDriver {
+ public:
+  enum FaultOp : uint16_t {
+    kSegfault = 10,
+    kAbort = 11,
+    kSelfKill = 12,
+    kExit = 13,
+    kHang = 14,
+    kForgeId = 15,
+    kOverlongCompletion = 16,
+    kCorruptRing = 17,
+    kGarbageDatagram = 18,
+    kOversizedDatagram = 19,
+    kLogFlood = 20,
+    kDuplicateCompletion = 21,
+    kUnknownReply = 22,
+    kSelfStop = 23,
+    kBadStatus = 24,
+  };
+
+  std::string_view name() const override { return "faulty"; }
+
+  umbra::Result<void> Probe(umbra::sdk::Context& ctx) override {
+    auto it = ctx.device().settings.find("probe");
+    if (it != ctx.device().settings.end() && it->second == "fail") {
+      return umbra::Fail(umbra::Errc::kIo, "probe told to fail");
+    }
+    if (it != ctx.device().settings.end() && it->second == "hang") {
+      for (;;) ctx.Sleep(1'000'000'000);
+    }
+    return EchoDriver::Probe(ctx);
+  }
+
+  void OnRequest(umbra::sdk::Context& ctx, const Descriptor& req) override {
+    switch (req.op) {
+      case kSegfault: {
+        volatile int* p = nullptr;
+        *p = 1;
+        break;
+      }
+      case kAbort: std::abort();
+      case kSelfKill: kill(getpid(), SIGKILL); break;
+      case kExit: std::exit(static_cast<int>(req.arg));
+      case kHang: {
+        volatile bool forever = true;
+        while (forever) {
+        }
+        break;
+      }
+      case kForgeId: {
+        Descriptor forged = req;
+        forged.id ^= 0x5a5a0000000ull;
+        ctx.Complete(forged, 0, 0);
+        return;
+      }
+      case kOverlongCompletion: ctx.Complete(req, 0, 1u << 30); return;
+      case kCorruptRing: {
+        // The test passes the distance from the pool back to the completion
+        // ring's header; write an impossible producer index there.
+        auto* header = reinterpret_cast<umbra::ipc::RingHeader*>(ctx.pool() - req.arg);
+        header->head.store(0xdead0000u, std::memory_order_release);
+        return;
+      }
+      case kGarbageDatagram: {
+        const char junk[] = "\xff\xff\xff\xff garbage";
+        send(3, junk, sizeof junk, MSG_NOSIGNAL);
+        break;
+      }
+      case kOversizedDatagram: {
+        std::string big(200 * 1024, 'x');
+        send(3, big.data(), big.size(), MSG_NOSIGNAL);
+        break;
+      }
+      case kLogFlood:
+        for (int i = 0; i < 20000; ++i) ctx.Log(umbra::sdk::LogLevel::kInfo, "flood " + std::to_string(i));
+        ctx.Complete(req, 0, 0);
+        return;
+      case kDuplicateCompletion:
+        ctx.Complete(req, 0, 0);
+        ctx.Complete(req, 0, 0);
+        return;
+      case kUnknownReply: {
+        // A Reply for a call nobody made: field 5 (reply) { id = 999 }.
+        const unsigned char msg[] = {0x2a, 0x03, 0x08, 0xe7, 0x07};
+        send(3, msg, sizeof msg, MSG_NOSIGNAL);
+        break;
+      }
+      case kSelfStop: raise(SIGSTOP); break;
+      case kBadStatus: ctx.Complete(req, -77, 0); return;
+      default: EchoDriver::OnRequest(ctx, req); return;
+    }
+    EchoDriver::OnRequest(ctx, req);
+  }
+};
+
+}  // namespace
+
+UMBRA_DRIVER_MAIN(FaultyDriver)
