@@ -158,6 +158,14 @@ void Nic::SetLink(LinkState state) {
   Raise(kNicIntLinkChange);
 }
 
+uint32_t Nic::RunOnce() {
+  if (doorbell_.Drain() > 0) HandleDoorbell();
+  std::lock_guard lock(tx_mu_);
+  uint32_t total = 0;
+  while (uint32_t n = ProcessTx()) total += n;
+  return total;
+}
+
 // ---------------------------------------------------------------------------
 // The hardware thread.
 
@@ -173,7 +181,7 @@ void Nic::Run() {
     bool worked;
     {
       std::lock_guard lock(tx_mu_);
-      worked = ProcessTx();
+      worked = ProcessTx() > 0;
     }
     if (worked) {
       idle_since = now;
@@ -352,17 +360,17 @@ void Nic::LatchInterruptMask() {
   }
 }
 
-bool Nic::ProcessTx() {
-  if (!tx_.enabled) return false;
+uint32_t Nic::ProcessTx() {
+  if (!tx_.enabled) return 0;
   const uint32_t tail = regs_->tx_tail.load(std::memory_order_acquire);
   if (tail >= tx_.ring_size) {
     if (tail != tx_.last_bad_tail) {
       tx_.last_bad_tail = tail;
       Fault(NicFault::kRingIndex, tail);
     }
-    return false;
+    return 0;
   }
-  if (tail == tx_.head) return false;
+  if (tail == tx_.head) return 0;
 
   NicDescriptor* ring = reinterpret_cast<NicDescriptor*>(dma_ + tx_.ring_base);
   std::array<FrameView, kTxBatch> frames;
@@ -418,7 +426,7 @@ bool Nic::ProcessTx() {
   }
   if (errors > 0) AddStat(kNicStatTxErrors, errors);
   Raise(kNicIntTxDone);
-  return true;
+  return n;
 }
 
 // ---------------------------------------------------------------------------

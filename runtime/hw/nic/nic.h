@@ -112,6 +112,12 @@ class Nic final : public Device, private FrameSink {
   // Plugs the cable in or pulls it out: updates status, raises kNicIntLinkChange.
   void SetLink(LinkState state);
 
+  // One pass of the hardware thread's work on the caller's thread: apply a
+  // pending doorbell, then send what the TX ring holds. For benchmarks that
+  // measure the device's own cost and for single-threaded tests; call it only
+  // while the hardware thread is stopped. Returns the TX descriptors handled.
+  uint32_t RunOnce();
+
  private:
   // Everything the transmit side uses; guarded by tx_mu_.
   struct TxState {
@@ -155,8 +161,8 @@ class Nic final : public Device, private FrameSink {
   void LatchRxRing();
   void LatchAddressFilter();
   void LatchInterruptMask();
-  // Sends up to one batch of TX descriptors; false when there was nothing.
-  bool ProcessTx();
+  // Sends up to one batch of TX descriptors; returns how many it handled.
+  uint32_t ProcessTx();
 
   // Power-on values into every register and the internal state; callers hold
   // tx_mu_ and rx_mu_.

@@ -359,6 +359,25 @@ TEST(NicPairTest, TwoNicsOnOneWireExchangeFrames) {
   EXPECT_EQ((*b)->stats()[kNicStatRxFrames], 200u);
 }
 
+TEST(NicRunOnceTest, DeviceWorkOnTheCallersThread) {
+  auto ports = WirePort::CreatePair();
+  ASSERT_TRUE(ports.has_value());
+  auto nic = Nic::Create({.permanent_mac = kNicMac}, std::move(ports->first));
+  auto peer = PeerEndpoint::Create(std::move(ports->second));
+  ASSERT_TRUE(nic.has_value() && peer.has_value());
+  TestDriver d((*nic)->registers(), (*nic)->dma(), (*nic)->doorbell().fd(),
+               (*nic)->interrupt().fd());
+  ASSERT_TRUE(d.Open(kNicRxUnicast, TestDriver::kAllInterrupts, TestDriver::Wait::kNo));
+  EXPECT_EQ((*nic)->RunOnce(), 0u);
+  EXPECT_EQ((*nic)->snapshot().ctrl_enables, kNicCtrlTxEnable | kNicCtrlRxEnable);
+  auto frame = MakeFrame(kPeerMac, kNicMac, 0x88B5, 60);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(d.Transmit(frame.data(), frame.size()) || i >= 63);
+  d.Flush();
+  EXPECT_EQ((*nic)->RunOnce(), 63u);  // a 64-slot ring holds 63
+  EXPECT_EQ((*peer)->received(), 63u);
+  EXPECT_EQ(d.ReapTx(), 63u);
+}
+
 TEST(NicCreateTest, RefusesBadOptions) {
   auto ports = WirePort::CreatePair();
   ASSERT_TRUE(ports.has_value());
