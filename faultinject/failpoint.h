@@ -80,6 +80,17 @@ enum class ArmSide {
   kHost,    // the host-side rules (sigkill, sigstop …): the campaign engine's registry
 };
 
+// The armed rules of one process and the state of every site it has seen.
+//
+//   FailpointRegistry registry;  // or FailpointRegistry::Global()
+//   UMBRA_TRY(registry.Arm(UMBRA_TRY(ParseSpec("x=2+error")), "nic0", "nic"));
+//   registry.Evaluate("x");      // off, off, then error(EIO) on every hit
+//
+// It acquires nothing that can fail, so it has a plain constructor rather
+// than Create().
+//
+// Thread safety: all methods are thread-safe (one mutex). Actions are carried
+// out after the mutex is released, so a hanging site blocks no other.
 class FailpointRegistry {
  public:
   // Receives the lines `print` writes. The default writes them to stderr.

@@ -139,13 +139,13 @@ TEST(FailpointActions, ClobberedChunkHeaderIsCaughtByGlibcAndAborts) {
 }
 
 TEST(FailpointActions, HangSpinsUntilKilled) {
-  ChildOutcome outcome = HitInChild("site=hang", 300);
+  ChildOutcome outcome = HitInChild("site=hang", 500);
   EXPECT_TRUE(outcome.timed_out) << "the child ended on its own";
   EXPECT_EQ(outcome.state, 'R') << "a hang spins on the CPU";
 }
 
 TEST(FailpointActions, DeadlockBlocksUntilKilled) {
-  ChildOutcome outcome = HitInChild("site=deadlock", 300);
+  ChildOutcome outcome = HitInChild("site=deadlock", 500);
   EXPECT_TRUE(outcome.timed_out) << "the child ended on its own";
   EXPECT_EQ(outcome.state, 'S') << "a deadlock sleeps in the kernel on the lock";
 }
