@@ -26,7 +26,10 @@
 //      the frame length, advances rx_head and raises kNicIntRx. The ring is
 //      empty for the device when rx_head == rx_tail, so keep one slot unused.
 //   5. Interrupts: wait on the interrupt eventfd; read-and-acknowledge causes
-//      with `int_cause.exchange(0)` (or clear bits with fetch_and).
+//      with `int_cause.exchange(0)` (or clear bits with fetch_and), THEN
+//      clean the rings, then wait again. The device does not signal again
+//      while an enabled cause is pending, so acknowledging before looking at
+//      the rings is what guarantees no completion is missed.
 //
 // Every value the driver writes is copied out once and validated; a bad one is
 // refused (the device keeps its previous value or marks the descriptor with
