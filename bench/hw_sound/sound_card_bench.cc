@@ -7,7 +7,7 @@
 //                        (copy-out, volume, pointers, interrupt bits)
 //   BM_ManualSpeaker     manual clock, WAV speaker writing to /dev/null
 //   BM_ManualVolume      as BM_ManualNullSink with the volume at 50%
-//   BM_SpedUpSpeaker     the hardware thread at 200x real time, a driver
+//   BM_SpedUpSpeaker     the hardware thread at 50x real time, a driver
 //                        thread woken by the period interrupt, WAV speaker to
 //                        /dev/null; process CPU time (both threads)
 //
@@ -144,7 +144,7 @@ void BM_ManualVolume(benchmark::State& state) { RunManual(state, false, 50); }
 BENCHMARK(BM_ManualVolume);
 
 void BM_SpedUpSpeaker(benchmark::State& state) {
-  const double kSpeed = 200.0;
+  const double kSpeed = 50.0;
   auto card = MakeCard(ClockMode::kRealTime, kSpeed, true);
   if (!card) return state.SkipWithError("card");
   SoundRegs* regs = card->registers();

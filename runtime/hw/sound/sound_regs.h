@@ -77,7 +77,9 @@ inline constexpr uint64_t kSoundBufferAlign = 16;
 inline constexpr uint32_t kSoundMaxVolume = 100;
 
 // SoundStreamRegs::command: written by the driver, cleared by the card when it
-// takes the command (it does `command.exchange(0)`).
+// takes the command (it does `command.exchange(0)`). One command at a time: a
+// driver waits until `command` reads 0 before writing the next one, or the
+// earlier one may be overwritten before the card saw it.
 enum class SoundCommand : uint32_t {
   kNone = 0,
   kStart = 1,  // validate the configuration, reset pointers to 0, run

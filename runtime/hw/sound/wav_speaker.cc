@@ -33,13 +33,14 @@ void WavSpeaker::Begin(const AudioFormat& format, uint64_t position) {
     position = 0;  // the file starts with the first stream
   }
   format_mismatch_ = !(format == writer_->format());
+  stream_frame_bytes_ = format.frame_bytes();
   uint64_t now = frames();
   if (position > now) AddSilence(position - now, SilenceReason::kStopped);
 }
 
 void WavSpeaker::Play(std::span<const std::byte> frames) {
   if (!writer_) return;
-  uint64_t n = frames.size() / writer_->format().frame_bytes();
+  uint64_t n = frames.size() / stream_frame_bytes_;
   if (format_mismatch_) return AddSilence(n, SilenceReason::kFormatMismatch);
   Check(writer_->Write(frames));
   frames_.fetch_add(n, std::memory_order_relaxed);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -202,6 +203,52 @@ TEST(SoundCard, CaptureReproducesTheSource) {
   EXPECT_EQ(d.stream(SoundStream::kCapture).xruns.load(), 0u);
 }
 
+TEST(SoundCard, CaptureRestartedAfterResetResumesAtTheClockPosition) {
+  WavFile src = GenerateTestSignal(kFormat, kPeriod * 100);
+  Bench b = MakeCard("capture-reset", ClockMode::kManual, 1.0, WavMicrophone::FromWav(src, SourceEnd::kSilence));
+  TestDriver d(*b.card);
+  d.Configure(SoundStream::kCapture, kFormat, kPeriod, kPeriods, 0);
+  d.Command(SoundStream::kCapture, SoundCommand::kStart);
+  ASSERT_TRUE(b.card->Advance(5));
+  b.card->Reset();  // the driver died; 20 ms pass before the next one starts capturing
+  ASSERT_TRUE(b.card->AdvanceTime(20'000'000));
+  d.Configure(SoundStream::kCapture, kFormat, kPeriod, kPeriods, 0);
+  d.Command(SoundStream::kCapture, SoundCommand::kStart);
+  ASSERT_TRUE(b.card->Advance(3));
+  const uint64_t start = d.stream(SoundStream::kCapture).start_frame.load();
+  EXPECT_EQ(start, 5 * kPeriod + 960);
+  WavFile captured{kFormat, {}};
+  d.DrainCapture(captured);
+  ASSERT_EQ(captured.frames(), 3u * kPeriod);
+  // Stream frame p after the restart is source frame start + p.
+  EXPECT_EQ(0, std::memcmp(captured.data.data(), src.data.data() + start * kFormat.frame_bytes(), captured.data.size()));
+}
+
+TEST(SoundCard, SpeakerLogsAStreamInAnotherFormatAsSilence) {
+  Bench b = MakeCard("format-change", ClockMode::kManual);
+  TestDriver d(*b.card);
+  WavFile src = GenerateTestSignal(kFormat, kPeriod * 10);
+  d.Configure(SoundStream::kPlayback, kFormat, kPeriod, kPeriods, 0);
+  d.FillPlayback(src);
+  d.Command(SoundStream::kPlayback, SoundCommand::kStart);
+  ASSERT_TRUE(b.card->Advance(2));
+  d.Command(SoundStream::kPlayback, SoundCommand::kStop);
+  ASSERT_TRUE(b.card->Advance(0));  // one command at a time: wait until it is taken
+  AudioFormat mono{48000, 1, SoundFormat::kS16Le};
+  d.Configure(SoundStream::kPlayback, mono, kPeriod, kPeriods, 0);
+  d.FillPlayback(GenerateTestSignal(mono, kPeriod * 10));
+  d.Command(SoundStream::kPlayback, SoundCommand::kStart);
+  ASSERT_TRUE(b.card->Advance(2));
+  EXPECT_EQ(b.card->faults(), 0u);
+  EXPECT_EQ(d.state(SoundStream::kPlayback), SoundStreamState::kRunning);
+  EXPECT_EQ(d.stream(SoundStream::kPlayback).hw_ptr.load(), 2u * kPeriod);
+  WavFile out = ReadOutput(b);
+  EXPECT_EQ(out.format, kFormat);
+  ASSERT_EQ(out.frames(), 4u * kPeriod);
+  std::vector<SilenceRange> expected{{2 * kPeriod, 4 * kPeriod, SilenceReason::kFormatMismatch}};
+  EXPECT_EQ(b.speaker->silences(), expected);
+}
+
 TEST(SoundCard, CaptureLoopsTheSourceWhenAskedTo) {
   WavFile src = GenerateTestSignal(kFormat, kPeriod * 3 + 10);
   Bench b = MakeCard("capture-loop", ClockMode::kManual, 1.0, WavMicrophone::FromWav(src, SourceEnd::kLoop));
@@ -345,7 +392,7 @@ TEST(SoundCard, ManualAndSpedUpClocksGiveIdenticalFiles) {
   Bench fast = MakeCard("same-fast", ClockMode::kRealTime, 4.0);
   fast.card->Start();
   TestDriver d(*fast.card);
-  const uint32_t kRing = 32;  // 160 ms of audio: 40 ms of real slack at 4x
+  const uint32_t kRing = 64;  // 320 ms of audio: 80 ms of real slack at 4x
   d.Configure(SoundStream::kPlayback, kFormat, kPeriod, kRing, 0);
   d.FillPlayback(src);
   d.regs().int_mask.store(kIntAll & ~(kIntPlaybackPeriod | kIntStopped));

@@ -71,7 +71,9 @@ class TestDriver {
     uint64_t fb = src.format.frame_bytes();
     uint64_t ring = uint64_t{r.period_frames.load()} * r.periods.load();
     if (ring == 0) return 0;
-    uint64_t hw = r.hw_ptr.load(std::memory_order_acquire);
+    // A stopped stream restarts at position 0; hw_ptr still shows the old one.
+    bool stopped = r.state.load() == static_cast<uint32_t>(SoundStreamState::kStopped);
+    uint64_t hw = stopped ? 0 : r.hw_ptr.load(std::memory_order_acquire);
     uint64_t from = std::max(r.appl_ptr.load(), hw);
     uint64_t to = std::min(hw + ring, src.frames());
     if (to <= from) return 0;
