@@ -147,7 +147,8 @@ NicSnapshot Nic::snapshot() const {
 
 NicStats Nic::stats() const {
   NicStats s;
-  for (uint32_t i = 0; i < kNicStatCount; ++i) s.counters[i] = stats_[i].load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < kNicStatCount; ++i)
+    s.counters[i] = stats_[i].load(std::memory_order_relaxed);
   return s;
 }
 
@@ -501,7 +502,8 @@ void Nic::DeliverFrames(std::span<const FrameView> frames) {
   if (missed > 0) AddStat(kNicStatRxMissed, missed);
   if (filtered > 0) AddStat(kNicStatRxFiltered, filtered);
   if (errors > 0) AddStat(kNicStatRxErrors, errors);
-  uint32_t causes = (received > 0 ? kNicIntRx : 0u) | (missed > 0 && receiving ? kNicIntRxMissed : 0u);
+  uint32_t causes =
+      (received > 0 ? kNicIntRx : 0u) | (missed > 0 && receiving ? kNicIntRxMissed : 0u);
   if (causes != 0) Raise(causes);
 }
 

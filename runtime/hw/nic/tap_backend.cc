@@ -118,8 +118,8 @@ Result<std::unique_ptr<TapBackend>> TapBackend::Create(TapOptions options) {
   ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
   std::strncpy(ifr.ifr_name, options.name.c_str(), IFNAMSIZ - 1);
   if (ioctl(fd.get(), TUNSETIFF, &ifr) != 0) {
-    return Fail(Errc::kUnavailable, "tap: cannot create " + options.name + " (needs CAP_NET_ADMIN): " +
-                                        std::strerror(errno));
+    return Fail(Errc::kUnavailable, "tap: cannot create " + options.name +
+                                        " (needs CAP_NET_ADMIN): " + std::strerror(errno));
   }
   if (options.netns.empty()) {
     UMBRA_TRY(ConfigureHere(options));
@@ -127,7 +127,8 @@ Result<std::unique_ptr<TapBackend>> TapBackend::Create(TapOptions options) {
     UMBRA_TRY(ConfigureInNamespace(options));
   }
   auto wake = UMBRA_TRY(ipc::EventFd::Create());
-  std::unique_ptr<TapBackend> tap(new TapBackend(std::move(options), std::move(fd), std::move(wake)));
+  std::unique_ptr<TapBackend> tap(
+      new TapBackend(std::move(options), std::move(fd), std::move(wake)));
   tap->reader_ = std::thread([t = tap.get()] { t->ReadLoop(); });
   return tap;
 }

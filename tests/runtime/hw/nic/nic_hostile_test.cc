@@ -232,7 +232,9 @@ TEST_F(NicHostileTest, RandomScribblesNeverHurtTheHost) {
     switch (v % 4) {
       case 0: words[rng() % nwords].store(static_cast<uint32_t>(rng())); break;
       case 1: words[rng() % nwords].store(static_cast<uint32_t>(rng() % 128)); break;
-      case 2: ring_words[rng() % nring].store(rng() % 4 == 0 ? rng() : 4096 + rng() % (4u << 20)); break;
+      case 2:  // descriptors: mostly plausible pool offsets, some garbage
+        ring_words[rng() % nring].store(rng() % 4 == 0 ? rng() : 4096 + rng() % (4u << 20));
+        break;
       case 3: driver_->Ring(); break;
     }
     if (i % 16 == 0) (void)peer_->Send(frame);

@@ -303,6 +303,16 @@ TEST_F(NicTest, SnapshotAfterReprogrammingEqualsSnapshotBeforeReset) {
   EXPECT_EQ(nic_->snapshot(), before);
 }
 
+TEST_F(NicTest, AnIdleDeviceSleepsAndAsksForTheDoorbell) {
+  ASSERT_TRUE(driver_->Open());
+  ASSERT_TRUE(TestDriver::SpinUntil([&] { return nic_->registers().device_idle.load() == 1; }));
+  // Flush() sees device_idle and rings; the sleeping device wakes and sends.
+  auto frame = MakeFrame(kPeerMac, kNicMac, 0x88B5, 60);
+  ASSERT_TRUE(driver_->Transmit(frame.data(), frame.size()));
+  driver_->Flush();
+  EXPECT_EQ(PeerReceive(), frame);
+}
+
 TEST_F(NicTest, StatisticsOutliveTheDriver) {
   ASSERT_TRUE(driver_->Open());
   SendFromPeer(MakeFrame(kNicMac, kPeerMac, 0x0800, 60));

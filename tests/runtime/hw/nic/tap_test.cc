@@ -30,7 +30,9 @@ constexpr uint64_t kNicMac = 0x010000000002;
 constexpr uint16_t kTestEthertype = 0x88B5;  // IEEE local experimental
 
 std::string Subnet() { return "10.213." + std::to_string(getpid() % 200) + "."; }
-std::string TapName(const char* tag) { return std::string("umbt") + tag + std::to_string(getpid() % 100000); }
+std::string TapName(const char* tag) {
+  return std::string("umbt") + tag + std::to_string(getpid() % 100000);
+}
 
 class TapTest : public ::testing::Test {
  protected:

@@ -36,8 +36,12 @@ class TestDriver {
     return tx_buffer(ring_size_) + uint64_t{i} * kBufferSize;
   }
   uint64_t dma_bytes_needed() const { return rx_buffer(ring_size_); }
-  NicDescriptor* tx_ring() const { return reinterpret_cast<NicDescriptor*>(dma_ + tx_ring_offset()); }
-  NicDescriptor* rx_ring() const { return reinterpret_cast<NicDescriptor*>(dma_ + rx_ring_offset()); }
+  NicDescriptor* tx_ring() const {
+    return reinterpret_cast<NicDescriptor*>(dma_ + tx_ring_offset());
+  }
+  NicDescriptor* rx_ring() const {
+    return reinterpret_cast<NicDescriptor*>(dma_ + rx_ring_offset());
+  }
 
   void Ring() const {
     const uint64_t one = 1;
