@@ -160,17 +160,32 @@ void TapBackend::ReadLoop() {
     if (::poll(fds, 2, -1) < 0 && errno != EINTR) return;
     if ((fds[1].revents & POLLIN) != 0) return;
     size_t n = 0;
+    bool gone = false;
     while (n < kReadBatch) {
       std::byte* buf = buffers.data() + n * kReadBufferSize;
       ssize_t got = ::read(fd_.get(), buf, kReadBufferSize);
-      if (got <= 0) break;
-      frames[n++] = FrameView(buf, static_cast<size_t>(got));
+      if (got > 0) {
+        frames[n++] = FrameView(buf, static_cast<size_t>(got));
+        continue;
+      }
+      // The interface was deleted under us (e.g. its namespace went away):
+      // stop reading rather than spin on an fd that stays readable.
+      gone = got == 0 || (errno != EAGAIN && errno != EINTR);
+      break;
     }
-    if (n == 0) continue;
-    rx_frames_.fetch_add(n, std::memory_order_relaxed);
-    std::lock_guard lock(mu_);
-    if (sink_ != nullptr) sink_->DeliverFrames(std::span<const FrameView>(frames.data(), n));
+    if (n == 0 && (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) gone = true;
+    if (n > 0) Deliver(std::span<const FrameView>(frames.data(), n));
+    if (gone) {
+      interface_gone_.store(true, std::memory_order_relaxed);
+      return;
+    }
   }
+}
+
+void TapBackend::Deliver(std::span<const FrameView> frames) {
+  rx_frames_.fetch_add(frames.size(), std::memory_order_relaxed);
+  std::lock_guard lock(mu_);
+  if (sink_ != nullptr) sink_->DeliverFrames(frames);
 }
 
 }  // namespace umbra::hw::nic

@@ -54,12 +54,16 @@ class TapBackend final : public NicBackend {
   const std::string& name() const { return options_.name; }
   uint64_t tx_dropped() const { return tx_dropped_.load(std::memory_order_relaxed); }
   uint64_t rx_frames() const { return rx_frames_.load(std::memory_order_relaxed); }
+  // The interface disappeared (deleted, or its namespace went away); the
+  // backend no longer receives, and transmits are dropped.
+  bool interface_gone() const { return interface_gone_.load(std::memory_order_relaxed); }
 
  private:
   TapBackend(TapOptions options, UniqueFd fd, ipc::EventFd wake)
       : options_(std::move(options)), fd_(std::move(fd)), wake_(std::move(wake)) {}
 
   void ReadLoop();
+  void Deliver(std::span<const FrameView> frames);
 
   const TapOptions options_;
   const UniqueFd fd_;         // the TAP queue; closing it deletes the interface
@@ -70,6 +74,7 @@ class TapBackend final : public NicBackend {
 
   std::atomic<uint64_t> tx_dropped_{0};
   std::atomic<uint64_t> rx_frames_{0};
+  std::atomic<bool> interface_gone_{false};
   std::thread reader_;  // reads the TAP fd; joined in the destructor
 };
 

@@ -10,6 +10,7 @@
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -118,6 +119,73 @@ TEST_F(TapTest, TransmittedFramesReachLinux) {
   EXPECT_EQ(nic_->stats()[kNicStatTxFrames], 1u);
 }
 
+uint16_t Ipv4Checksum(const std::byte* header, size_t length) {
+  uint32_t sum = 0;
+  for (size_t i = 0; i + 1 < length; i += 2) {
+    sum += (std::to_integer<uint32_t>(header[i]) << 8) | std::to_integer<uint32_t>(header[i + 1]);
+  }
+  while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+void Put16(std::byte* p, uint16_t v) {
+  p[0] = std::byte(v >> 8);
+  p[1] = std::byte(v);
+}
+
+// A UDP datagram built by hand and sent through the TX ring is delivered by
+// the Linux IP stack to an ordinary socket.
+TEST_F(TapTest, UdpFromTheNicReachesALinuxSocket) {
+  Bring({.name = TapName("u"), .ipv4_address = Subnet() + "1", .prefix_length = 24});
+  if (IsSkipped()) return;
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(s, 0);
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  inet_pton(AF_INET, (Subnet() + "1").c_str(), &local.sin_addr);
+  ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&local), sizeof local), 0);
+  socklen_t len = sizeof local;
+  ASSERT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&local), &len), 0);
+  timeval tv{3, 0};
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, tap_->name().c_str(), IFNAMSIZ - 1);
+  ASSERT_EQ(ioctl(s, SIOCGIFHWADDR, &ifr), 0);
+  uint64_t tap_mac = 0;
+  for (int i = 5; i >= 0; --i) tap_mac = (tap_mac << 8) | uint8_t(ifr.ifr_hwaddr.sa_data[i]);
+
+  const std::string payload = "through the emulated NIC";
+  auto frame = MakeFrame(tap_mac, kNicMac, 0x0800, 20 + 8 + payload.size(), 0);
+  std::byte* ip = frame.data() + kNicEthHeaderSize;
+  ip[0] = std::byte{0x45};
+  Put16(ip + 2, static_cast<uint16_t>(20 + 8 + payload.size()));
+  Put16(ip + 6, 0x4000);  // don't fragment
+  ip[8] = std::byte{64};
+  ip[9] = std::byte{17};  // UDP
+  in_addr src;
+  inet_pton(AF_INET, (Subnet() + "2").c_str(), &src);
+  std::memcpy(ip + 12, &src, 4);
+  std::memcpy(ip + 16, &local.sin_addr, 4);
+  Put16(ip + 10, Ipv4Checksum(ip, 20));
+  std::byte* udp = ip + 20;
+  Put16(udp, 5555);
+  std::memcpy(udp + 2, &local.sin_port, 2);
+  Put16(udp + 4, static_cast<uint16_t>(8 + payload.size()));  // checksum 0: none
+  std::memcpy(udp + 8, payload.data(), payload.size());
+
+  ASSERT_TRUE(driver_->Transmit(frame.data(), frame.size()));
+  driver_->Flush();
+  char got[128] = {};
+  sockaddr_in from{};
+  socklen_t from_len = sizeof from;
+  ssize_t n = recvfrom(s, got, sizeof got, 0, reinterpret_cast<sockaddr*>(&from), &from_len);
+  close(s);
+  ASSERT_EQ(n, static_cast<ssize_t>(payload.size()));
+  EXPECT_EQ(std::string(got, n), payload);
+  EXPECT_EQ(from.sin_addr.s_addr, src.s_addr);
+  EXPECT_EQ(ntohs(from.sin_port), 5555);
+}
+
 // The interface lives in a namespace the test creates; a process in that
 // namespace sends, the NIC receives.
 TEST_F(TapTest, InterfaceInATestNamespace) {
@@ -141,6 +209,30 @@ TEST_F(TapTest, InterfaceInATestNamespace) {
   });
   sender.join();
   EXPECT_TRUE(SawArpRequestFor(Subnet() + "2"));
+  nic_.reset();  // before the namespace goes
+}
+
+// Deleting the namespace deletes the interface under the backend: it must
+// notice and stop, not spin on a dead fd, and the NIC keeps working.
+TEST_F(TapTest, NamespaceDeletedUnderTheBackend) {
+  const std::string ns = "umbt-nd-" + std::to_string(getpid());
+  if (std::system(("ip netns add " + ns + " 2>/dev/null").c_str()) != 0) {
+    GTEST_SKIP() << "cannot create a network namespace with `ip netns add` (needs root)";
+  }
+  Bring({.name = TapName("d"), .netns = ns, .ipv4_address = Subnet() + "1", .prefix_length = 24});
+  if (IsSkipped()) {
+    std::system(("ip netns del " + ns).c_str());
+    return;
+  }
+  ASSERT_EQ(std::system(("ip netns del " + ns).c_str()), 0);
+  EXPECT_TRUE(TestDriver::SpinUntil([&] { return tap_->interface_gone(); }));
+  auto frame = MakeFrame(0xFFFFFFFFFFFF, kNicMac, kTestEthertype, 60);
+  ASSERT_TRUE(driver_->Transmit(frame.data(), frame.size()));
+  driver_->Flush();
+  EXPECT_TRUE(TestDriver::SpinUntil([&] {
+    driver_->ReapTx();
+    return driver_->TxIdle();
+  }));
 }
 
 }  // namespace
