@@ -232,6 +232,27 @@ void FailpointRegistry::set_log_sink(LogSink sink) {
   log_sink_ = std::move(sink);
 }
 
+std::string FormatSiteTable(const std::vector<SiteStats>& rows) {
+  size_t width = 4;  // "SITE"
+  for (const SiteStats& row : rows) width = std::max(width, row.name.size());
+  auto pad = [](std::string text, size_t to) {
+    text.resize(std::max(text.size(), to), ' ');
+    return text;
+  };
+  auto right = [](std::string text, size_t to) {
+    return std::string(to > text.size() ? to - text.size() : 0, ' ') + text;
+  };
+  std::string out = pad("SITE", width) + "  " + right("HITS", 10) + "  " + right("TRIGGERS", 10) +
+                    "  RULE\n";
+  for (const SiteStats& row : rows) {
+    out += pad(row.name, width) + "  " + right(std::to_string(row.hits), 10) + "  " +
+           right(std::to_string(row.triggers), 10) + "  " + (row.rule.empty() ? "-" : row.rule);
+    if (!row.declared) out += " (undeclared)";
+    out += '\n';
+  }
+  return out;
+}
+
 Action CarryOut(std::string_view site, const Trigger& trigger,
                 const FailpointRegistry::LogSink& log) {
   switch (trigger.action) {

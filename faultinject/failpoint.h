@@ -179,6 +179,11 @@ class FailpointRegistry {
   LogSink log_sink_;                        // guarded by mu_
 };
 
+// The `umbra failpoints list` table: one row per site, columns SITE, HITS,
+// TRIGGERS, RULE ("-" when none applies); a site hit but never declared is
+// marked with a trailing " (undeclared)".
+std::string FormatSiteTable(const std::vector<SiteStats>& rows);
+
 // Carries out an executed action (segfault, abort, hang, deadlock, delay,
 // exit, leak, corrupt_heap, print) and returns none, or converts a
 // site-interpreted one into its Action. Host-side actions return none.

@@ -88,7 +88,7 @@ class Parser {
     msg += "\n  ";
     msg += text_.substr(line_start, line_end - line_start);
     msg += "\n  ";
-    msg += std::string(column - 1, ' ');
+    for (size_t i = line_start; i < at; ++i) msg += text_[i] == '\t' ? '\t' : ' ';
     msg += '^';
     return Fail(Errc::kParse, std::move(msg));
   }

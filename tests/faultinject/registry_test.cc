@@ -243,6 +243,12 @@ TEST(FailpointRegistry, ListShowsDeclaredSitesAndCounts) {
   EXPECT_EQ(rows[3].name, "nic.undeclared");
   EXPECT_FALSE(rows[3].declared);
   EXPECT_EQ(rows[3].hits, 1u);
+  EXPECT_EQ(FormatSiteTable(rows),
+            "SITE                   HITS    TRIGGERS  RULE\n"
+            "nic.probe                 0           0  -\n"
+            "nic.rx.complete           0           0  -\n"
+            "nic.tx.submit             3           2  nic.tx.*=1+error\n"
+            "nic.undeclared            1           0  - (undeclared)\n");
   registry.ResetCounts();
   EXPECT_EQ(registry.List()[2].hits, 0u);
 }

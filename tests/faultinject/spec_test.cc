@@ -322,6 +322,15 @@ TEST(SpecErrors, MessageShowsTheLineWithACaret) {
             "                ^");
 }
 
+TEST(SpecErrors, CaretFollowsTabsInTheLine) {
+  Result<Spec> spec = ParseSpec("\tx =\tbogus");
+  ASSERT_FALSE(spec.has_value());
+  EXPECT_EQ(spec.error().message,
+            "spec:1:6: unknown action 'bogus'\n"
+            "  \tx =\tbogus\n"
+            "  \t   \t^");
+}
+
 TEST(Glob, MatchesStarsAndQuestionMarks) {
   EXPECT_TRUE(GlobMatch("nic.*", "nic.tx.submit"));
   EXPECT_TRUE(GlobMatch("*", ""));
