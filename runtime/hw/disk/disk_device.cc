@@ -138,8 +138,15 @@ void DiskDevice::Stop() {
   thread_.join();
 }
 
+std::unique_lock<std::mutex> DiskDevice::LockFromOutside() const {
+  waiters_.fetch_add(1, std::memory_order_acq_rel);
+  std::unique_lock lock(mu_);
+  waiters_.fetch_sub(1, std::memory_order_acq_rel);
+  return lock;
+}
+
 void DiskDevice::Reset() {
-  std::lock_guard lock(mu_);
+  auto lock = LockFromOutside();
   if (cache_) cache_->Drop();
   enabled_ = false;
   sq_offset_ = cq_offset_ = 0;
@@ -186,7 +193,7 @@ void DiskDevice::PowerOnRegisters() {
 void DiskDevice::SetStatus(uint32_t status) { regs_->status.store(status, std::memory_order_release); }
 
 void DiskDevice::Unplug(UnplugMode mode) {
-  std::lock_guard lock(mu_);
+  auto lock = LockFromOutside();
   if (removed_.load(std::memory_order_relaxed)) return;
   if (cache_ && mode == UnplugMode::kOrderly) WriteBackLocked();
   if (cache_) cache_->Drop();
@@ -201,6 +208,10 @@ void DiskDevice::Unplug(UnplugMode mode) {
 void DiskDevice::Run() {
   int64_t idle_since = -1;
   while (!stop_.load(std::memory_order_acquire)) {
+    if (waiters_.load(std::memory_order_acquire) != 0) {
+      CpuRelax();
+      continue;
+    }
     if (Poll()) {
       idle_since = -1;
       continue;
@@ -602,7 +613,7 @@ Result<std::vector<std::byte>> DiskDevice::ReadDurable(uint64_t lba, uint32_t bl
 
 Result<std::vector<std::byte>> DiskDevice::ReadCurrent(uint64_t lba, uint32_t blocks) const {
   auto out = UMBRA_TRY(ReadDurable(lba, blocks));
-  std::lock_guard lock(mu_);
+  auto lock = LockFromOutside();
   if (!cache_) return out;
   const uint32_t bs = options_.block_size;
   cache_->ForEachInRange(lba, blocks, [&](uint64_t at, const std::byte* data) {
@@ -612,17 +623,17 @@ Result<std::vector<std::byte>> DiskDevice::ReadCurrent(uint64_t lba, uint32_t bl
 }
 
 bool DiskDevice::IsCached(uint64_t lba) const {
-  std::lock_guard lock(mu_);
+  auto lock = LockFromOutside();
   return cache_ && cache_->Find(lba) != nullptr;
 }
 
 uint64_t DiskDevice::cached_blocks() const {
-  std::lock_guard lock(mu_);
+  auto lock = LockFromOutside();
   return cache_ ? cache_->dirty_blocks() : 0;
 }
 
 Result<void> DiskDevice::WriteBackCache() {
-  std::lock_guard lock(mu_);
+  auto lock = LockFromOutside();
   if (removed_.load(std::memory_order_relaxed)) return Fail(Errc::kNoDevice, "disk " + options_.name + " was unplugged");
   if (WriteBackLocked() != Status::kOk) return Fail(Errc::kIo, "disk " + options_.name + ": write-back failed");
   return {};

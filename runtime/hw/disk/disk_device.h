@@ -198,6 +198,8 @@ class DiskDevice final : public Device {
   void PowerOnRegisters();
   void SetStatus(uint32_t status);
   std::byte* DmaAt(uint64_t offset) const;
+  // mu_, taken ahead of the hardware thread (for calls from other threads).
+  std::unique_lock<std::mutex> LockFromOutside() const;
 
   const DiskOptions options_;
   const uint64_t capacity_blocks_;
@@ -230,6 +232,9 @@ class DiskDevice final : public Device {
 
   std::atomic<bool> removed_{false};
   std::atomic<bool> stop_{false};
+  // Callers waiting for mu_ (Reset, Unplug, helpers): the hardware thread
+  // steps back so a driver that keeps it busy cannot starve them.
+  mutable std::atomic<uint32_t> waiters_{0};
   std::atomic<uint64_t> faults_{0};
   std::unique_ptr<Counters> counters_;  // atomics, written by the hardware thread
   std::thread thread_;                  // the hardware thread; joined by Stop()

@@ -2,11 +2,13 @@
 
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <set>
 #include <thread>
 
+#include "runtime/ipc/shared_memory.h"
 #include "tests/runtime/hw/disk/disk_fixture.h"
 
 namespace umbra::hw::disk {
@@ -373,6 +375,35 @@ TEST_F(DiskDeviceTest, StopAndStartAgainKeepsServing) {
   disk_->Stop();
   disk_->Start();
   EXPECT_EQ(Read(1, 1), Pattern(1, 1, 1));
+}
+
+// The driver is another process: it maps the region from the fd in
+// resources() and uses only the datasheet and the two eventfds.
+TEST_F(DiskDeviceTest, DriverInAnotherProcessProgramsTheDiskThroughItsOwnMapping) {
+  StartDisk(Options());
+  const Resources r = disk_->resources();
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto region = ipc::SharedMemory::Map(UniqueFd(dup(r.region_fd)), r.region_size);
+    if (!region) _exit(10);
+    auto* regs = (*region)->at<DiskRegisters>(r.registers_offset);
+    TestDriver d(regs, {(*region)->data() + r.dma_offset, r.dma_size}, r.doorbell_fd, r.interrupt_fd);
+    if (regs->magic.load() != kMagic || !d.Enable(16)) _exit(11);
+    const uint64_t at = d.DataOffset(0);
+    std::memset(d.Buffer(at), 0xAB, 2 * 4096);
+    if (d.Run(TestDriver::Io(Opcode::kWrite, 1, 50, 2, at, 2 * 4096)) != Status::kOk) _exit(12);
+    if (d.Run(TestDriver::Io(Opcode::kFlush, 2, 0, 0, 0, 0)) != Status::kOk) _exit(13);
+    std::memset(d.Buffer(at), 0, 4096);
+    if (d.Run(TestDriver::Io(Opcode::kRead, 3, 51, 1, at, 4096)) != Status::kOk) _exit(14);
+    if (d.Buffer(at)[4095] != std::byte{0xAB}) _exit(15);
+    _exit(0);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(WIFEXITED(wstatus));
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0);
+  EXPECT_EQ(Durable(50, 2), std::vector<std::byte>(2 * 4096, std::byte{0xAB}));
 }
 
 }  // namespace
