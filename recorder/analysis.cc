@@ -44,6 +44,10 @@ struct DeviceState {
   std::array<std::optional<int64_t>, kPhaseCount> open_phase{};
 };
 
+// Request figures per (device class, op), with the raw latencies.
+using RequestAccumulator =
+    std::map<std::tuple<std::string, RequestOp>, std::pair<RequestGroup, std::vector<int64_t>>>;
+
 bool InRecovery(const FaultRecord& f) {
   return f.end == FaultEnd::kUnfinished;
 }
@@ -108,7 +112,7 @@ class Walker {
   }
 
   void OnCompleted(const Event& e, const RequestCompleted& c) {
-    auto key = std::make_tuple(trace_.DeviceClass(e.device), c.op);
+    auto key = std::make_tuple(e.device, c.op);
     RequestGroup& g = requests_[key];
     uint64_t scale = trace_.header.sampling_rate;
     if (c.outcome != RequestOutcome::kOk) {
@@ -189,13 +193,15 @@ class Walker {
   }
 
  public:
-  // Folds the per-op request figures into the report.
-  void Finish() {
+  // Adds this trace's request figures to `acc`, pooling the devices of a class.
+  void Finish(RequestAccumulator& acc) {
     for (auto& [key, group] : requests_) {
-      group.device_class = std::get<0>(key);
-      group.op = std::get<1>(key);
-      group.latency = Summarize(std::move(latencies_[key]));
-      report_.requests.push_back(std::move(group));
+      auto& [g, latencies] = acc[{trace_.DeviceClass(std::get<0>(key)), std::get<1>(key)}];
+      g.ok += group.ok;
+      g.failed += group.failed;
+      g.bytes += group.bytes;
+      auto& from = latencies_[key];
+      latencies.insert(latencies.end(), from.begin(), from.end());
     }
   }
 
@@ -207,8 +213,8 @@ class Walker {
   // Parallel to report_.faults from this walker's first episode on: whether
   // the episode's start is the fault itself (so detection latency is defined).
   std::vector<bool> start_known_ = std::vector<bool>(report_.faults.size(), false);
-  std::map<std::tuple<std::string, RequestOp>, RequestGroup> requests_;
-  std::map<std::tuple<std::string, RequestOp>, std::vector<int64_t>> latencies_;
+  std::map<std::tuple<DeviceId, RequestOp>, RequestGroup> requests_;
+  std::map<std::tuple<DeviceId, RequestOp>, std::vector<int64_t>> latencies_;
 };
 
 void BuildGroups(Report& report) {
@@ -273,6 +279,7 @@ Distribution Summarize(std::vector<int64_t> values) {
 Result<Report> Analyze(std::span<const Trace> traces) {
   if (traces.empty()) return Fail(Errc::kInvalidArgument, "no trace to analyze");
   Report report;
+  RequestAccumulator requests;
   for (uint32_t i = 0; i < traces.size(); ++i) {
     const Trace& t = traces[i];
     ++report.traces;
@@ -285,7 +292,14 @@ Result<Report> Analyze(std::span<const Trace> traces) {
                                 " events lost (recorder buffers full); figures may be incomplete");
     Walker walker(t, i, report);
     walker.Run();
-    walker.Finish();
+    walker.Finish(requests);
+  }
+  for (auto& [key, entry] : requests) {
+    RequestGroup& g = entry.first;
+    g.device_class = std::get<0>(key);
+    g.op = std::get<1>(key);
+    g.latency = Summarize(std::move(entry.second));
+    report.requests.push_back(std::move(g));
   }
   BuildGroups(report);
   return report;

@@ -30,6 +30,8 @@ namespace umbra::recorder {
 
 Result<void> ExportChrome(const Trace& trace, std::ostream& out);
 
+// `report` is Analyze(trace), or a merged report whose trace 0 is `trace`: the
+// throughput plots mark the faults of trace 0; the tables show all faults.
 Result<void> WriteHtmlReport(const Trace& trace, const Report& report, std::ostream& out);
 
 // Successful completions per second of `device`, in bins of `bin_ns` from

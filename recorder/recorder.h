@@ -24,7 +24,9 @@
 // concurrently. Events with strings (FaultInjected, WorkloadVerified,
 // RunMarker) and RegisterDevice take a mutex; they are rare. Flush() may be
 // called from any thread. Close() must be called once producers have stopped:
-// an event recorded while Close runs may be lost.
+// an event recorded while Close runs may be lost. A thread's first event on a
+// recorder registers its buffer under the mutex; a thread that alternates
+// between recorders pays a map lookup at each switch.
 #pragma once
 
 #include <atomic>
@@ -74,13 +76,13 @@ class Recorder {
   // --- per-request events (sampled) -----------------------------------------
   void RequestSubmitted(DeviceId device, RequestOp op, uint64_t size) {
     if (!on()) return;
-    PushSampled({0, device, detail::RecordKind::kRequestSubmitted, Code(op), 0, 0, size, 0});
+    PushSampled(0, {0, device, detail::RecordKind::kRequestSubmitted, Code(op), 0, 0, size, 0});
   }
   void RequestCompleted(DeviceId device, RequestOp op, uint64_t size, int64_t latency_ns,
                         RequestOutcome outcome) {
     if (!on()) return;
-    PushSampled({0, device, detail::RecordKind::kRequestCompleted, Code(op), Code(outcome), 0,
-                 size, latency_ns});
+    PushSampled(1, {0, device, detail::RecordKind::kRequestCompleted, Code(op), Code(outcome), 0,
+                    size, latency_ns});
   }
 
   // --- lifecycle, detection, recovery (never sampled) -----------------------
@@ -158,9 +160,9 @@ class Recorder {
     r.time_ns = MonotonicNanos();
     Buffer()->Push(r);
   }
-  void PushSampled(detail::Record r) {
+  void PushSampled(int stream, detail::Record r) {
     detail::ThreadBuffer* b = Buffer();
-    if (!b->Sample(options_.sampling_rate)) return;
+    if (!b->Sample(stream, options_.sampling_rate)) return;
     r.time_ns = MonotonicNanos();
     b->Push(r);
   }

@@ -59,10 +59,12 @@ class ThreadBuffer {
     return true;
   }
 
-  // Producer side: true when this event should be kept under 1-in-`rate` sampling.
-  bool Sample(uint32_t rate) {
-    if (++sample_tick_ < rate) return false;
-    sample_tick_ = 0;
+  // Producer side: true when this event of sampled stream `stream` (0:
+  // submissions, 1: completions) should be kept under 1-in-`rate` sampling.
+  // Each stream has its own tick so alternating kinds are not biased.
+  bool Sample(int stream, uint32_t rate) {
+    if (++sample_tick_[stream] < rate) return false;
+    sample_tick_[stream] = 0;
     return true;
   }
 
@@ -82,7 +84,7 @@ class ThreadBuffer {
   // Producer-owned line.
   alignas(64) std::atomic<uint64_t> tail_{0};
   uint64_t cached_head_ = 0;
-  uint32_t sample_tick_ = 0;
+  uint32_t sample_tick_[2] = {0, 0};
   std::atomic<uint64_t> lost_{0};
   // Consumer-owned line.
   alignas(64) std::atomic<uint64_t> head_{0};

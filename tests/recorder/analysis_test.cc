@@ -1,11 +1,10 @@
 #include "recorder/analysis.h"
 
-#include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
 #include <numeric>
 
+#include "tests/recorder/json_value.h"
 #include "tests/recorder/test_util.h"
 
 namespace umbra::recorder {
@@ -195,20 +194,20 @@ TEST(AnalyzeTest, GroupsSummarizeGapsPerClassAndFaultType) {
 TEST(AnalyzeTest, JsonOutputParsesAndCarriesTheFigures) {
   auto report = Analyze(ThreeCrashes(1));
   ASSERT_TRUE(report);
-  google::protobuf::Struct root;
-  auto status = google::protobuf::util::JsonStringToMessage(RenderJson(*report), &root);
-  ASSERT_TRUE(status.ok()) << status.ToString();
-  const auto& groups = root.fields().at("groups").list_value();
-  ASSERT_EQ(groups.values_size(), 1);
-  const auto& gap = groups.values(0).struct_value().fields().at("gap").struct_value();
-  EXPECT_EQ(gap.fields().at("median_ns").number_value(), 2e6);
-  EXPECT_EQ(gap.fields().at("count").number_value(), 3);
-  const auto& faults = root.fields().at("faults").list_value();
-  ASSERT_EQ(faults.values_size(), 3);
-  const auto& f0 = faults.values(0).struct_value().fields();
-  EXPECT_EQ(f0.at("gap_ns").number_value(), 1e6);
-  EXPECT_EQ(f0.at("end").string_value(), "recovered");
-  EXPECT_EQ(f0.at("phases_ns").struct_value().fields().at("restart").number_value(), 10e3);
+  Json root = Json::Parse(RenderJson(*report));
+  const Json& groups = root["groups"];
+  ASSERT_EQ(groups.array.size(), 1u);
+  const Json& gap = groups[0]["gap"];
+  EXPECT_EQ(gap["median_ns"].number, 2e6);
+  EXPECT_EQ(gap["count"].number, 3);
+  const Json& faults = root["faults"];
+  ASSERT_EQ(faults.array.size(), 3u);
+  const Json& f0 = faults[0];
+  EXPECT_EQ(f0["gap_ns"].number, 1e6);
+  EXPECT_EQ(f0["end"].string, "recovered");
+  EXPECT_EQ(f0["phases_ns"]["restart"].number, 10e3);
+  EXPECT_EQ(f0["reason"].string, "signal");
+  EXPECT_EQ(root["verifications"].kind, Json::Kind::kArray);
 }
 
 TEST(AnalyzeTest, MergingTracesPoolsTheirFaults) {
@@ -222,6 +221,10 @@ TEST(AnalyzeTest, MergingTracesPoolsTheirFaults) {
   EXPECT_EQ(report->groups[0].faults, 6u);
   EXPECT_EQ(report->groups[0].gap.max, 12 * kMs);
   EXPECT_FALSE(Analyze(std::span<const Trace>()));
+  // Request figures of both shards pool into one row per class and op.
+  ASSERT_EQ(report->requests.size(), 1u);
+  EXPECT_EQ(report->requests[0].device_class, "net");
+  EXPECT_EQ(report->requests[0].ok, 12u);
 }
 
 }  // namespace

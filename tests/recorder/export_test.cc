@@ -1,20 +1,18 @@
 #include "recorder/export.h"
 
-#include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <set>
 #include <sstream>
 
+#include "tests/recorder/json_value.h"
 #include "tests/recorder/test_util.h"
 
 namespace umbra::recorder {
 namespace {
 
 using namespace testing;
-using google::protobuf::Value;
 
 // Two devices; nic0 crashes twice, disk0 keeps running.
 Trace Timeline() {
@@ -35,46 +33,41 @@ Trace Timeline() {
   return b.trace();
 }
 
-const Value& Field(const Value& v, const std::string& key) {
-  return v.struct_value().fields().at(key);
-}
+const Json& Field(const Json& v, const std::string& key) { return v[key]; }
 
-bool Has(const Value& v, const std::string& key) {
-  return v.struct_value().fields().contains(key);
-}
+bool Has(const Json& v, const std::string& key) { return v.Has(key); }
 
 TEST(ExportChromeTest, EveryEventHasTheRequiredTraceEventFields) {
   std::ostringstream out;
   ASSERT_TRUE(ExportChrome(Timeline(), out));
-  google::protobuf::Struct root;
-  auto status = google::protobuf::util::JsonStringToMessage(out.str(), &root);
-  ASSERT_TRUE(status.ok()) << status.ToString();
-  const auto& events = root.fields().at("traceEvents").list_value();
-  ASSERT_GT(events.values_size(), 0);
+  Json root = Json::Parse(out.str());
+  const auto& events = root["traceEvents"].array;
+  ASSERT_GT(events.size(), 0u);
 
   std::set<std::string> phases_seen, process_names;
   std::multiset<std::string> slices, instants;
   int counters = 0;
-  for (const Value& e : events.values()) {
+  for (const Json& e : events) {
     for (const char* key : {"name", "ph", "pid", "tid"}) ASSERT_TRUE(Has(e, key)) << key;
-    const std::string ph = Field(e, "ph").string_value();
-    EXPECT_EQ(Field(e, "pid").kind_case(), Value::kNumberValue);
-    EXPECT_EQ(Field(e, "tid").kind_case(), Value::kNumberValue);
+    const std::string ph = Field(e, "ph").string;
+    EXPECT_EQ(Field(e, "name").kind, Json::Kind::kString);
+    EXPECT_EQ(Field(e, "pid").kind, Json::Kind::kNumber);
+    EXPECT_EQ(Field(e, "tid").kind, Json::Kind::kNumber);
     phases_seen.insert(ph);
     if (ph == "M") {
-      if (Field(e, "name").string_value() == "process_name")
-        process_names.insert(Field(Field(e, "args"), "name").string_value());
+      if (Field(e, "name").string == "process_name")
+        process_names.insert(Field(Field(e, "args"), "name").string);
       continue;
     }
     ASSERT_TRUE(Has(e, "ts"));
-    EXPECT_GE(Field(e, "ts").number_value(), 0);
+    EXPECT_GE(Field(e, "ts").number, 0);
     if (ph == "X") {
       ASSERT_TRUE(Has(e, "dur"));
-      EXPECT_GE(Field(e, "dur").number_value(), 0);
-      slices.insert(Field(e, "name").string_value());
+      EXPECT_GE(Field(e, "dur").number, 0);
+      slices.insert(Field(e, "name").string);
     } else if (ph == "i") {
       EXPECT_TRUE(Has(e, "s"));
-      instants.insert(Field(e, "name").string_value());
+      instants.insert(Field(e, "name").string);
     } else if (ph == "C") {
       ++counters;
       EXPECT_TRUE(Has(Field(e, "args"), "ops_per_s"));
@@ -101,18 +94,33 @@ TEST(ExportChromeTest, PhaseSliceHasTheRecordedDuration) {
   b.Phase(d, RecoveryPhase::kProbe, 1 * kMs, 3500 * kUs);
   std::ostringstream out;
   ASSERT_TRUE(ExportChrome(b.trace(), out));
-  google::protobuf::Struct root;
-  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(out.str(), &root).ok());
+  Json root = Json::Parse(out.str());
   bool found = false;
-  for (const Value& e : root.fields().at("traceEvents").list_value().values()) {
-    if (Field(e, "ph").string_value() != "X") continue;
+  for (const Json& e : root["traceEvents"].array) {
+    if (Field(e, "ph").string != "X") continue;
     found = true;
-    EXPECT_EQ(Field(e, "name").string_value(), "probe");
-    EXPECT_DOUBLE_EQ(Field(e, "dur").number_value(), 2500.0);  // µs
-    EXPECT_DOUBLE_EQ(Field(e, "ts").number_value(), 0.0);
-    EXPECT_EQ(Field(e, "pid").number_value(), 1);
+    EXPECT_EQ(Field(e, "name").string, "probe");
+    EXPECT_DOUBLE_EQ(Field(e, "dur").number, 2500.0);  // µs
+    EXPECT_DOUBLE_EQ(Field(e, "ts").number, 0.0);
+    EXPECT_EQ(Field(e, "pid").number, 1);
   }
   EXPECT_TRUE(found);
+}
+
+TEST(ExportChromeTest, NamesWithQuotesAndControlCharactersStayValidJson) {
+  TraceBuilder b;
+  DeviceId d = b.Device("we\"ird\\dev\n", "net");
+  b.At(5 * kUs, d, FaultInjected{"site\t\x01", "seg\"fault", 1});
+  std::ostringstream out;
+  ASSERT_TRUE(ExportChrome(b.trace(), out));
+  Json root = Json::Parse(out.str());
+  std::set<std::string> names;
+  for (const Json& e : root["traceEvents"].array) {
+    names.insert(e["name"].string);
+    if (e["name"].string == "process_name") names.insert(e["args"]["name"].string);
+  }
+  EXPECT_TRUE(names.contains("we\"ird\\dev\n (net)"));
+  EXPECT_TRUE(names.contains("fault: seg\"fault"));
 }
 
 std::string Html() {

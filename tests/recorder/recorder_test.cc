@@ -149,6 +149,27 @@ TEST(RecorderTest, SamplingKeepsOneInNAndTheRateIsInTheHeader) {
   EXPECT_EQ(report->requests[0].ok, 100u);  // scaled back
 }
 
+TEST(RecorderTest, SamplingOfAlternatingSubmitAndCompleteKeepsBoth) {
+  TempDir dir;
+  auto rec = Recorder::Create({.path = dir.File("t.trace"), .sampling_rate = 2});
+  ASSERT_TRUE(rec);
+  DeviceId d = (*rec)->RegisterDevice("disk0", "block");
+  for (int i = 0; i < 100; ++i) {
+    (*rec)->RequestSubmitted(d, RequestOp::kRead, 4096);
+    (*rec)->RequestCompleted(d, RequestOp::kRead, 4096, 100, RequestOutcome::kOk);
+  }
+  ASSERT_TRUE((*rec)->Close());
+  auto trace = ReadTrace(dir.File("t.trace"));
+  ASSERT_TRUE(trace);
+  size_t submitted = 0, completed = 0;
+  for (const Event& e : trace->events) {
+    submitted += std::holds_alternative<RequestSubmitted>(e.body);
+    completed += std::holds_alternative<RequestCompleted>(e.body);
+  }
+  EXPECT_EQ(submitted, 50u);
+  EXPECT_EQ(completed, 50u);
+}
+
 TEST(RecorderTest, OffRecorderRecordsNothing) {
   Recorder& off = Recorder::Off();
   EXPECT_FALSE(off.on());
