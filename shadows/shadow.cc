@@ -163,7 +163,10 @@ void Shadow::RunRecovery(uint64_t generation) {
     std::lock_guard lock(mu_);
     if (generation != generation_) return false;
     if (!r) {
-      spdlog::warn("[{}] shadow: recovery step failed: {}", device_name(), r.error().ToString());
+      const Errc code = r.error().code;
+      if (code == Errc::kInterrupted || code == Errc::kUnavailable) return false;  // died again
+      spdlog::warn("[{}] shadow: recovery step failed, restarting the driver: {}", device_name(),
+                   r.error().ToString());
       host_.Kill(SIGKILL);
       return false;
     }

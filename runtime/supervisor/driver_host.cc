@@ -618,10 +618,12 @@ class DriverHost::Impl {
     spdlog::info("[{}] driver instance {} down: {}", options_.device_name, d.instance, d.ToString());
     if (recovering_since_ns_ == 0) recovering_since_ns_ = d.at_ns;
     SetState(DeviceState::kRecovering);
+    // Quiesce the device, tell the listener, and only then fail what was in
+    // flight: whoever sees a failed call can already tell it was a crash.
+    if (options_.hw != nullptr) options_.hw->Reset();
+    if (listener_) listener_->OnDriverDown(d);
     FenceDataPath(Errc::kInterrupted);
     FailPendingCalls(Errc::kInterrupted, "driver died during the call: " + d.ToString());
-    if (listener_) listener_->OnDriverDown(d);
-    if (options_.hw != nullptr) options_.hw->Reset();
 
     auto decision = policy_.OnCrash(MonotonicNanos(), up_since_ns_);
     if (decision.give_up) {
