@@ -310,32 +310,37 @@ class DriverHost::Impl {
   // ---------------- receiving ----------------
 
   void WatchControl(const std::shared_ptr<Instance>& inst) {
-    inst->control_watch.async_wait(
-        asio::posix::stream_descriptor::wait_read,
-        [this, inst](const boost::system::error_code& ec) {
-          if (ec || inst->phase == Instance::Phase::kDead) return;
-          // Bounded batch per wake-up: a flooding driver cannot starve the loop.
-          for (int i = 0; i < 64; ++i) {
-            auto fds = inst->control.Receive(inst->msg, ipc::Blocking::kDontWait);
-            if (!fds) {
-              if (fds.error().code == Errc::kUnavailable) break;
-              if (fds.error().code == Errc::kNoDevice) {
-                AwaitExitStatus(inst, Detection{.reason = DetectReason::kChannelEof,
-                                                .detail = "control channel closed"});
-                return;
-              }
-              Violation(inst, fds.error().message);
-              return;
-            }
-            if (!fds->empty()) {
-              Violation(inst, "driver sent file descriptors");
-              return;
-            }
-            if (!OnMessage(inst, inst->msg)) return;
-            if (inst->phase == Instance::Phase::kDead) return;
-          }
-          WatchControl(inst);
-        });
+    inst->control_watch.async_wait(asio::posix::stream_descriptor::wait_read,
+                                   [this, inst](const boost::system::error_code& ec) {
+                                     if (ec || inst->phase == Instance::Phase::kDead) return;
+                                     if (ReadPending(inst)) WatchControl(inst);
+                                   });
+  }
+
+  // Handles the datagrams waiting on the control channel, a bounded batch so
+  // that a flooding driver cannot starve the loop. False when the instance is
+  // dead (or its channel closed) and must not be watched again.
+  bool ReadPending(const std::shared_ptr<Instance>& inst) {
+    for (int i = 0; i < 64; ++i) {
+      auto fds = inst->control.Receive(inst->msg, ipc::Blocking::kDontWait);
+      if (!fds) {
+        if (fds.error().code == Errc::kUnavailable) return true;
+        if (fds.error().code == Errc::kNoDevice) {
+          AwaitExitStatus(inst, Detection{.reason = DetectReason::kChannelEof,
+                                          .detail = "control channel closed"});
+          return false;
+        }
+        Violation(inst, fds.error().message);
+        return false;
+      }
+      if (!fds->empty()) {
+        Violation(inst, "driver sent file descriptors");
+        return false;
+      }
+      if (!OnMessage(inst, inst->msg)) return false;
+      if (inst->phase == Instance::Phase::kDead) return false;
+    }
+    return true;
   }
 
   void WatchExit(const std::shared_ptr<Instance>& inst) {
@@ -613,10 +618,12 @@ class DriverHost::Impl {
     spdlog::info("[{}] driver instance {} down: {}", options_.device_name, d.instance, d.ToString());
     if (recovering_since_ns_ == 0) recovering_since_ns_ = d.at_ns;
     SetState(DeviceState::kRecovering);
+    // Quiesce the device, tell the listener, and only then fail what was in
+    // flight: whoever sees a failed call can already tell it was a crash.
+    if (options_.hw != nullptr) options_.hw->Reset();
+    if (listener_) listener_->OnDriverDown(d);
     FenceDataPath(Errc::kInterrupted);
     FailPendingCalls(Errc::kInterrupted, "driver died during the call: " + d.ToString());
-    if (listener_) listener_->OnDriverDown(d);
-    if (options_.hw != nullptr) options_.hw->Reset();
 
     auto decision = policy_.OnCrash(MonotonicNanos(), up_since_ns_);
     if (decision.give_up) {
@@ -673,6 +680,7 @@ class DriverHost::Impl {
   }
 
   void ArmWatchdog() {
+    watchdog_due_ns_ = MonotonicNanos() + watchdog_tick_ns_;
     watchdog_.expires_after(Nanos(watchdog_tick_ns_));
     watchdog_.async_wait([this](const boost::system::error_code& ec) {
       if (ec || shutting_down_) return;
@@ -685,6 +693,14 @@ class DriverHost::Impl {
     tick_.fetch_add(1, std::memory_order_relaxed);
     if (!current_ || current_->phase != Instance::Phase::kReady) return;
     const int64_t now = MonotonicNanos();
+    // A tick that comes late means this thread was starved of CPU; the driver
+    // probably was too, so judge it on the next tick instead.
+    if (now - watchdog_due_ns_ > options_.heartbeat_period_ns / 2) return;
+    // Heartbeats may be waiting unread if the loop was busy: read them first.
+    if (now - current_->last_heartbeat_ns > 2 * options_.heartbeat_period_ns) {
+      auto inst = current_;
+      if (!ReadPending(inst) || inst != current_) return;
+    }
     if (now - current_->last_heartbeat_ns > 2 * options_.heartbeat_period_ns) {
       OnDetect(current_, Detection{.reason = DetectReason::kMissedHeartbeat,
                                    .detail = "no heartbeat for " +
@@ -939,6 +955,7 @@ class DriverHost::Impl {
   asio::steady_timer watchdog_;
   asio::steady_timer restart_timer_;
   int64_t watchdog_tick_ns_;
+  int64_t watchdog_due_ns_ = 0;
 
   std::shared_ptr<Instance> current_;          // the driver serving the device
   std::shared_ptr<Instance> standby_;          // warm spare, handshake done

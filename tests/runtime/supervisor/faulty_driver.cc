@@ -48,6 +48,19 @@ class FaultyDriver : public umbra::drivers::EchoDriver {
     return EchoDriver::Probe(ctx);
   }
 
+  // Crashes while a shadow replays the tag into instances listed in the
+  // "crash_replay_on" setting ("2,3"): a double fault during recovery.
+  umbra::Result<std::string> OnCall(umbra::sdk::Context& ctx, uint32_t method,
+                                    std::string_view body) override {
+    auto it = ctx.device().settings.find("crash_replay_on");
+    if (method == kSetTag && it != ctx.device().settings.end()) {
+      const std::string me = std::to_string(ctx.device().instance);
+      std::string list = "," + it->second + ",";
+      if (list.find("," + me + ",") != std::string::npos) std::abort();
+    }
+    return EchoDriver::OnCall(ctx, method, body);
+  }
+
   void OnRequest(umbra::sdk::Context& ctx, const Descriptor& req) override {
     switch (req.op) {
       case kSegfault: {
