@@ -324,5 +324,33 @@ TEST(FailpointRegistry, ConcurrentHitsAreAllCounted) {
   EXPECT_EQ(rows[0].triggers + rows[1].triggers, seen.load());
 }
 
+// The host re-arms a live driver: hits racing with Arm/Disarm see either the
+// old or the new spec, never a torn one (run under TSan).
+TEST(FailpointRegistry, RearmingWhileOtherThreadsHit) {
+  FailpointRegistry registry;
+  Spec errors = MustParse("seed=1;x=error(1)");
+  Spec forged = MustParse("seed=2;x=forged_id");
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&] {
+      while (!stop.load()) {
+        Action a = registry.Hit("x");
+        bool ok = a == Action{} || a == Action{SiteFault::kError, 1} ||
+                  a == Action{SiteFault::kForgedId, 0};
+        bad += !ok;
+      }
+    });
+  }
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_TRUE(registry.Arm(i % 2 == 0 ? errors : forged, "dev0", "drv"));
+    if (i % 7 == 0) registry.Disarm();
+  }
+  stop = true;
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+
 }  // namespace
 }  // namespace umbra::faultinject
