@@ -1,6 +1,7 @@
 #include "runtime/hw/sound/sound_card.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -412,6 +413,43 @@ TEST(SoundCard, ManualAndSpedUpClocksGiveIdenticalFiles) {
   EXPECT_EQ(d.stream(SoundStream::kPlayback).xruns.load(), 0u) << "the driver fell behind: a loaded machine?";
   EXPECT_EQ(a.data, src.data);
   EXPECT_EQ(b.data, a.data);
+}
+
+// The driver in its own process, knowing only the region fd, the eventfds and
+// the datasheet: the atomics and the DMA ring work across the process boundary.
+TEST(SoundCard, DriverInAnotherProcessPlaysTheInput) {
+  WavFile src = GenerateTestSignal(kFormat, kPeriod * 150 + 5);
+  Bench b = MakeCard("child-driver", ClockMode::kRealTime, 4.0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The child: no gtest assertions, only an exit status.
+    TestDriver d(*b.card);  // maps the memfd again, through its fd
+    d.Configure(SoundStream::kPlayback, kFormat, kPeriod, 64, 0);
+    d.FillPlayback(src);
+    d.regs().int_mask.store(kIntAll & ~(kIntPlaybackPeriod | kIntStopped));
+    d.Command(SoundStream::kPlayback, SoundCommand::kStart);
+    bool drain_sent = false;
+    for (int waits = 0; waits < 100000; ++waits) {
+      if (drain_sent && d.state(SoundStream::kPlayback) == SoundStreamState::kStopped) ::_exit(0);
+      d.WaitInterrupt(100);
+      d.FillPlayback(src);
+      if (!drain_sent && d.stream(SoundStream::kPlayback).appl_ptr.load() == src.frames() &&
+          d.stream(SoundStream::kPlayback).command.load() == 0) {
+        d.Command(SoundStream::kPlayback, SoundCommand::kDrain);
+        drain_sent = true;
+      }
+    }
+    ::_exit(1);
+  }
+  b.card->Start();
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  b.card->Stop();
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child driver did not finish";
+  TestDriver d(*b.card);
+  EXPECT_EQ(d.stream(SoundStream::kPlayback).xruns.load(), 0u) << "the driver fell behind: a loaded machine?";
+  EXPECT_EQ(ReadOutput(b).data, src.data);
 }
 
 TEST(SoundCard, RealTimeClockIsPacedByTheSampleClock) {
