@@ -127,9 +127,23 @@ void Nic::Stop() {
 }
 
 void Nic::Reset() {
-  std::lock_guard tx_lock(tx_mu_);
-  std::lock_guard rx_lock(rx_mu_);
-  PowerOnLocked();
+  host_waiting_.fetch_add(1, std::memory_order_acq_rel);
+  {
+    std::lock_guard tx_lock(tx_mu_);
+    std::lock_guard rx_lock(rx_mu_);
+    PowerOnLocked();
+  }
+  host_waiting_.fetch_sub(1, std::memory_order_acq_rel);
+  host_waiting_.notify_all();
+}
+
+// Blocks (futex, no spinning) while a host call waits for the locks; one
+// atomic load when none does.
+void Nic::GiveWayToHost() {
+  uint32_t waiting;
+  while ((waiting = host_waiting_.load(std::memory_order_acquire)) != 0) {
+    host_waiting_.wait(waiting, std::memory_order_acquire);
+  }
 }
 
 NicSnapshot Nic::snapshot() const {
@@ -179,6 +193,7 @@ void Nic::Run() {
       last_doorbell_check = now;
       if (doorbell_.Drain() > 0) HandleDoorbell();
     }
+    GiveWayToHost();
     bool worked;
     {
       std::lock_guard lock(tx_mu_);
@@ -434,6 +449,8 @@ uint32_t Nic::ProcessTx() {
 // Receive, on the backend's thread.
 
 void Nic::DeliverFrames(std::span<const FrameView> frames) {
+  // No GiveWayToHost here: the caller may hold another NIC's locks, and
+  // waiting for this NIC's Reset could close a cycle between two NICs.
   std::lock_guard lock(rx_mu_);
   uint64_t received = 0;
   uint64_t octets = 0;

@@ -171,6 +171,7 @@ class Nic final : public Device, private FrameSink {
   void PublishStats(uint32_t first, uint32_t last);
   void AddStat(NicStat stat, uint64_t n);
   void Raise(uint32_t causes);
+  void GiveWayToHost();
   void Fault(NicFault fault, uint64_t value);
 
   bool RxAccepts(const RxState& rx, FrameView frame) const;
@@ -197,6 +198,11 @@ class Nic final : public Device, private FrameSink {
   std::atomic<uint64_t> faults_{0};
   std::atomic<uint64_t> irq_signals_{0};
   std::array<std::atomic<uint64_t>, kNicStatCount> stats_{};
+
+  // Host calls (Reset) waiting for the locks. The hardware thread re-takes
+  // tx_mu_ in a tight loop and std::mutex is not fair, so it steps aside
+  // (GiveWayToHost, holding no lock) while this is non-zero.
+  std::atomic<uint32_t> host_waiting_{0};
 
   std::atomic<bool> stopping_{false};
   std::thread thread_;  // the hardware thread; joined by Stop()
