@@ -33,6 +33,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -74,15 +75,21 @@ class Recorder {
   DeviceId RegisterDevice(std::string_view name, std::string_view device_class);
 
   // --- per-request events (sampled) -----------------------------------------
-  void RequestSubmitted(DeviceId device, RequestOp op, uint64_t size) {
+  // `time_ns` is the event's MonotonicNanos() when the caller already has it
+  // (it timed the request anyway); kReadClock makes the recorder read the
+  // clock, which is most of the cost of an event.
+  static constexpr int64_t kReadClock = std::numeric_limits<int64_t>::min();
+
+  void RequestSubmitted(DeviceId device, RequestOp op, uint64_t size,
+                        int64_t time_ns = kReadClock) {
     if (!on()) return;
-    PushSampled(0, {0, device, detail::RecordKind::kRequestSubmitted, Code(op), 0, 0, size, 0});
+    PushSampled(0, {time_ns, device, detail::RecordKind::kRequestSubmitted, Code(op), 0, 0, size, 0});
   }
   void RequestCompleted(DeviceId device, RequestOp op, uint64_t size, int64_t latency_ns,
-                        RequestOutcome outcome) {
+                        RequestOutcome outcome, int64_t time_ns = kReadClock) {
     if (!on()) return;
-    PushSampled(1, {0, device, detail::RecordKind::kRequestCompleted, Code(op), Code(outcome), 0,
-                    size, latency_ns});
+    PushSampled(1, {time_ns, device, detail::RecordKind::kRequestCompleted, Code(op),
+                    Code(outcome), 0, size, latency_ns});
   }
 
   // --- lifecycle, detection, recovery (never sampled) -----------------------
@@ -163,7 +170,7 @@ class Recorder {
   void PushSampled(int stream, detail::Record r) {
     detail::ThreadBuffer* b = Buffer();
     if (!b->Sample(stream, options_.sampling_rate)) return;
-    r.time_ns = MonotonicNanos();
+    if (r.time_ns == kReadClock) r.time_ns = MonotonicNanos();
     b->Push(r);
   }
 

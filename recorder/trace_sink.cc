@@ -12,6 +12,7 @@ TraceSink::TraceSink(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(
 }
 
 TraceSink::~TraceSink() {
+  coded_.reset();
   if (stream_) stream_->Flush();
 }
 
@@ -29,7 +30,9 @@ Result<std::unique_ptr<TraceSink>> TraceSink::Create(const std::string& path,
 }
 
 Result<void> TraceSink::Write(const proto::TraceRecord& record) {
-  if (!google::protobuf::util::SerializeDelimitedToZeroCopyStream(record, stream_.get()))
+  if (!coded_) coded_ = std::make_unique<google::protobuf::io::CodedOutputStream>(stream_.get());
+  if (!google::protobuf::util::SerializeDelimitedToCodedStream(record, coded_.get()) ||
+      coded_->HadError())
     return FailErrno("write trace " + path_, stream_->GetErrno());
   return {};
 }
@@ -56,6 +59,7 @@ Result<void> TraceSink::WriteLost(uint64_t count) {
 }
 
 Result<void> TraceSink::Flush() {
+  coded_.reset();  // hands the unused part of the buffer back to stream_
   if (!stream_->Flush()) return FailErrno("flush trace " + path_, stream_->GetErrno());
   return {};
 }

@@ -10,6 +10,7 @@
 // Thread safety: none; one writer.
 #pragma once
 
+#include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl.h>
 
 #include <memory>
@@ -47,6 +48,9 @@ class TraceSink {
   std::string path_;
   // Buffers writes to fd_; destroyed (and flushed) before fd_ closes.
   std::unique_ptr<google::protobuf::io::FileOutputStream> stream_;
+  // Encodes into stream_'s buffer across many records (one per flush, not
+  // one per record); released before stream_ is flushed.
+  std::unique_ptr<google::protobuf::io::CodedOutputStream> coded_;
   proto::TraceRecord scratch_;
 };
 
