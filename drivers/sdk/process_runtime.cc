@@ -22,6 +22,7 @@
 
 #include "drivers/sdk/driver.h"
 #include "drivers/sdk/fiber.h"
+#include "faultinject/failpoint.h"
 #include "runtime/base/clock.h"
 #include "runtime/ipc/control_channel.h"
 #include "runtime/ipc/data_channel.h"
@@ -32,7 +33,15 @@ namespace umbra::sdk {
 namespace {
 
 namespace asio = boost::asio;
+using faultinject::SiteFault;
 constexpr int kControlFd = 3;
+
+// The SDK's failpoint sites: every handler's entry and exit, completions,
+// interrupts and heartbeats. Drivers declare their own on top.
+constexpr std::string_view kSdkSites[] = {
+    "sdk.probe",     "sdk.probe.exit",    "sdk.request", "sdk.request.exit", "sdk.complete",
+    "sdk.call",      "sdk.call.exit",     "sdk.interrupt", "sdk.heartbeat",  "sdk.stop",
+};
 
 // ---- fatal-signal reporting ----
 // Serialized Crash messages, one per signal, built before anything can crash:
@@ -123,6 +132,14 @@ class ProcessRuntime final : public Context {
   const HwView& hw() const override { return hw_view_; }
 
   void Complete(const ipc::Descriptor& req, int32_t status, uint32_t length, uint64_t arg) override {
+    faultinject::Action f = UMBRA_FAILPOINT("sdk.complete");
+    if (f.fault == SiteFault::kDropCompletion) return;
+    if (f.fault == SiteFault::kWrongLength) length += static_cast<uint32_t>(f.value ? f.value : 1 << 20);
+    if (f.fault == SiteFault::kDuplicateId) PushCompletion(req, status, length, arg);
+    PushCompletion(req, status, length, arg);
+  }
+
+  void PushCompletion(const ipc::Descriptor& req, int32_t status, uint32_t length, uint64_t arg) {
     ipc::Descriptor d = req;
     d.status = status;
     d.length = length;
@@ -230,10 +247,22 @@ class ProcessRuntime final : public Context {
       hw_doorbell_ = ipc::EventFd(std::move(hw_doorbell));
       hw_interrupt_ = ipc::EventFd(std::move(hw_interrupt));
     }
+    auto& fp = faultinject::FailpointRegistry::Global();
+    fp.Declare(std::span<const std::string_view>(kSdkSites));
+    if (!a.failpoints().empty()) {
+      if (auto armed = ArmFailpoints(a.failpoints()); !armed) {
+        Log(LogLevel::kError, "failpoints not armed: " + armed.error().message);
+      }
+    }
     proto::DriverToHost attached;
     attached.mutable_attached();
     UMBRA_TRY(control_.Send(attached));
     return {};
+  }
+
+  Result<void> ArmFailpoints(const std::string& text) {
+    faultinject::Spec spec = UMBRA_TRY(faultinject::ParseSpec(text));
+    return faultinject::FailpointRegistry::Global().Arm(spec, device_.name, driver_->name());
   }
 
   void WatchControl() {
@@ -257,7 +286,13 @@ class ProcessRuntime final : public Context {
     switch (m.msg_case()) {
       case proto::HostToDriver::kProbe:
         fibers_.Spawn([this] {
-          Result<void> r = driver_->Probe(*this);
+          Result<void> r;
+          if (auto f = UMBRA_FAILPOINT("sdk.probe"); f.fault == SiteFault::kError) {
+            r = Fail(Errc::kIo, "probe failed (injected)");
+          } else {
+            r = driver_->Probe(*this);
+          }
+          (void)UMBRA_FAILPOINT("sdk.probe.exit");
           proto::DriverToHost done;
           auto* p = done.mutable_probe_done();
           if (!r) {
@@ -271,10 +306,25 @@ class ProcessRuntime final : public Context {
       case proto::HostToDriver::kCall: {
         proto::Call call = m.call();
         fibers_.Spawn([this, call = std::move(call)] {
-          Result<std::string> r = driver_->OnCall(*this, call.method(), call.body());
+          faultinject::Action f = UMBRA_FAILPOINT("sdk.call");
+          Result<std::string> r = f.fault == SiteFault::kError
+                                      ? Fail(Errc::kIo, "call failed (injected)")
+                                      : driver_->OnCall(*this, call.method(), call.body());
+          (void)UMBRA_FAILPOINT("sdk.call.exit");
+          if (f.fault == SiteFault::kMalformedReply) {
+            const char junk[] = "\x2a\xff\xff\xff\xff\x0f";
+            send(kControlFd, junk, sizeof junk - 1, MSG_NOSIGNAL);
+            return;
+          }
+          if (f.fault == SiteFault::kDropCompletion) return;
           proto::DriverToHost out;
           auto* reply = out.mutable_reply();
-          reply->set_id(call.id());
+          reply->set_id(f.fault == SiteFault::kForgedId ? call.id() + 1000003 : call.id());
+          if (f.fault == SiteFault::kDuplicateId) {
+            proto::DriverToHost early;
+            early.mutable_reply()->set_id(call.id());
+            (void)control_.Send(early);
+          }
           if (r) {
             reply->set_body(std::move(*r));
           } else {
@@ -287,6 +337,7 @@ class ProcessRuntime final : public Context {
       }
       case proto::HostToDriver::kRemove:
       case proto::HostToDriver::kShutdown:
+        (void)UMBRA_FAILPOINT("sdk.stop");
         driver_->PrepareStop(*this);
         driver_->Stop(*this);
         if (m.has_remove()) {
@@ -295,8 +346,30 @@ class ProcessRuntime final : public Context {
           (void)control_.Send(out);
         }
         std::_Exit(0);
-      case proto::HostToDriver::kSetFailpoints:
-      case proto::HostToDriver::kQueryFailpoints:
+      case proto::HostToDriver::kSetFailpoints: {
+        proto::DriverToHost out;
+        auto* done = out.mutable_failpoints_set();
+        done->set_id(m.set_failpoints().id());
+        if (auto r = ArmFailpoints(m.set_failpoints().spec()); !r) {
+          done->set_status(static_cast<int32_t>(r.error().code));
+          done->set_message(r.error().message);
+        }
+        (void)control_.Send(out);
+        return;
+      }
+      case proto::HostToDriver::kQueryFailpoints: {
+        proto::DriverToHost out;
+        auto* counts = out.mutable_failpoint_counts();
+        counts->set_id(m.query_failpoints().id());
+        for (const auto& site : faultinject::FailpointRegistry::Global().List()) {
+          auto* row = counts->add_sites();
+          row->set_name(site.name);
+          row->set_hits(site.hits);
+          row->set_triggers(site.triggers);
+        }
+        (void)control_.Send(out);
+        return;
+      }
       case proto::HostToDriver::kAttach:
       case proto::HostToDriver::MSG_NOT_SET:
         return;
@@ -323,7 +396,7 @@ class ProcessRuntime final : public Context {
       ipc::Descriptor d;
       uint32_t handled = 0;
       while (handled < 256 && ring.TryPop(d)) {
-        driver_->OnRequest(*this, d);
+        DispatchRequest(d);
         ++handled;
       }
       if (handled > 0) {
@@ -355,6 +428,34 @@ class ProcessRuntime final : public Context {
                              });
   }
 
+  void DispatchRequest(const ipc::Descriptor& d) {
+    faultinject::Action f = UMBRA_FAILPOINT("sdk.request");
+    switch (f.fault) {
+      case SiteFault::kNone: break;
+      case SiteFault::kError: Complete(d, static_cast<int32_t>(Errc::kIo), 0, 0); return;
+      case SiteFault::kDropCompletion: return;
+      case SiteFault::kForgedId: {
+        ipc::Descriptor forged = d;
+        forged.id ^= 0x3c3c0000000ull;
+        Complete(forged, 0, 0, 0);
+        return;
+      }
+      case SiteFault::kDuplicateId: Complete(d, 0, 0, 0); break;
+      case SiteFault::kWrongLength:
+      case SiteFault::kWildDma:
+        Complete(d, 0, static_cast<uint32_t>(data_->pool_size() + 1 + f.value), 0);
+        return;
+      case SiteFault::kMalformedReply: {
+        const char junk[] = "\xff\xff\xff";
+        send(kControlFd, junk, sizeof junk - 1, MSG_NOSIGNAL);
+        break;
+      }
+      case SiteFault::kBadRegister: break;  // only drivers program registers
+    }
+    driver_->OnRequest(*this, d);
+    (void)UMBRA_FAILPOINT("sdk.request.exit");
+  }
+
   void PublishCompletions() {
     auto& ring = data_->complete();
     while (!pending_completions_.empty() && ring.TryPush(pending_completions_.front())) {
@@ -371,6 +472,11 @@ class ProcessRuntime final : public Context {
                                 [this](const boost::system::error_code& ec) {
                                   if (ec) return;
                                   hw_interrupt_.Drain();
+                                  if (UMBRA_FAILPOINT("sdk.interrupt").fault ==
+                                      SiteFault::kDropCompletion) {
+                                    WatchInterrupt();  // a lost interrupt
+                                    return;
+                                  }
                                   auto waiters = std::move(interrupt_waiters_);
                                   interrupt_waiters_.clear();
                                   for (auto* f : waiters) fibers_.Resume(f);
@@ -386,9 +492,11 @@ class ProcessRuntime final : public Context {
     heartbeat_.expires_after(std::chrono::nanoseconds(heartbeat_period_ns_));
     heartbeat_.async_wait([this](const boost::system::error_code& ec) {
       if (ec) return;
-      proto::DriverToHost m;
-      m.mutable_heartbeat()->set_seq(++heartbeat_seq_);
-      (void)control_.Send(m, {}, ipc::Blocking::kDontWait);
+      if (UMBRA_FAILPOINT("sdk.heartbeat").fault != SiteFault::kDropCompletion) {
+        proto::DriverToHost m;
+        m.mutable_heartbeat()->set_seq(++heartbeat_seq_);
+        (void)control_.Send(m, {}, ipc::Blocking::kDontWait);
+      }
       // Completions produced from timers or fibers are published here too.
       if (data_) PublishCompletions();
       StartHeartbeat();

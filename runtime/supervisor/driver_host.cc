@@ -152,7 +152,8 @@ class DriverHost::Impl {
       free_buffers_.push_back(data_->buffer_offset(data_->buffer_count() - 1 - i));
     }
     interrupted_.reserve(slots_.size());
-    watchdog_tick_ns_ = std::max<int64_t>(options_.heartbeat_period_ns / 4, 250'000);
+    watchdog_tick_ns_ = std::max<int64_t>(
+        std::min(options_.heartbeat_period_ns, options_.request_deadline_ns) / 4, 250'000);
   }
 
   // ---------------- lifecycle (loop thread) ----------------
@@ -886,19 +887,18 @@ class DriverHost::Impl {
 
   // ---------------- control path ----------------
 
-  Result<std::string> Call(uint32_t method, std::string body, int64_t timeout_ns) {
+  // Sends a message made by `build(id)` and waits for the answer correlated
+  // by that id (a Reply, or a failpoint answer).
+  Result<std::string> SendAndWait(std::function<HostToDriver(uint64_t id)> build, int64_t timeout_ns,
+                              const std::string& what) {
     auto call = std::make_shared<PendingCall>();
-    asio::post(io_, [this, call, method, body = std::move(body)]() mutable {
+    asio::post(io_, [this, call, build = std::move(build)]() mutable {
       if (state_ != DeviceState::kRunning || !current_) {
         call->Finish(Fail(StateErrc(), StateMessage()));
         return;
       }
       const uint64_t my_id = ++call_counter_;
-      HostToDriver m;
-      auto* c = m.mutable_call();
-      c->set_id(my_id);
-      c->set_method(method);
-      c->set_body(std::move(body));
+      HostToDriver m = build(my_id);
       if (auto r = current_->control.Send(m, {}, ipc::Blocking::kDontWait); !r) {
         call->Finish(std::unexpected(r.error()));
         return;
@@ -908,14 +908,27 @@ class DriverHost::Impl {
       call->id = my_id;
     });
     std::unique_lock lock(call->mu);
-    if (!call->cv.wait_for(lock, std::chrono::nanoseconds(timeout_ns), [&] { return call->result.has_value(); })) {
+    if (!call->cv.wait_for(lock, std::chrono::nanoseconds(timeout_ns),
+                           [&] { return call->result.has_value(); })) {
       const uint64_t my_id = call->id;
       lock.unlock();
       asio::post(io_, [this, my_id] { calls_.erase(my_id); });
-      return Fail(Errc::kTimeout, "call " + std::to_string(method) + " to " +
-                                      options_.device_name + " timed out");
+      return Fail(Errc::kTimeout, what + " to " + options_.device_name + " timed out");
     }
     return std::move(*call->result);
+  }
+
+  Result<std::string> Call(uint32_t method, std::string body, int64_t timeout_ns) {
+    return SendAndWait(
+        [method, body = std::move(body)](uint64_t id) {
+          HostToDriver m;
+          auto* c = m.mutable_call();
+          c->set_id(id);
+          c->set_method(method);
+          c->set_body(body);
+          return m;
+        },
+        timeout_ns, "call " + std::to_string(method));
   }
 
   void SetState(DeviceState s) {
@@ -1062,6 +1075,40 @@ size_t DriverHost::in_flight() const {
 
 Result<std::string> DriverHost::Call(uint32_t method, std::string body, int64_t timeout_ns) {
   return impl_->Call(method, std::move(body), timeout_ns);
+}
+
+Result<void> DriverHost::SetFailpoints(const std::string& spec, int64_t timeout_ns) {
+  // Armed again in every driver started from now on (SendAttach reads it on the loop).
+  asio::post(impl_->io_, [this, spec] { impl_->options_.failpoints = spec; });
+  auto r = impl_->SendAndWait(
+      [spec](uint64_t id) {
+        HostToDriver m;
+        m.mutable_set_failpoints()->set_id(id);
+        m.mutable_set_failpoints()->set_spec(spec);
+        return m;
+      },
+      timeout_ns, "setting failpoints");
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+Result<std::vector<FailpointCount>> DriverHost::QueryFailpoints(int64_t timeout_ns) {
+  auto r = impl_->SendAndWait(
+      [](uint64_t id) {
+        HostToDriver m;
+        m.mutable_query_failpoints()->set_id(id);
+        return m;
+      },
+      timeout_ns, "querying failpoints");
+  if (!r) return std::unexpected(r.error());
+  proto::FailpointCounts counts;
+  if (!counts.ParseFromString(*r)) return Fail(Errc::kProtocol, "bad failpoint counts");
+  std::vector<FailpointCount> out;
+  for (const auto& site : counts.sites()) {
+    if (!Impl::ValidName(site.name())) return Fail(Errc::kProtocol, "bad failpoint site name");
+    out.push_back({site.name(), site.hits(), site.triggers()});
+  }
+  return out;
 }
 
 void DriverHost::Shutdown() {

@@ -129,6 +129,12 @@ class DriverHostListener {
   virtual void OnDriverLog(int /*level*/, const std::string& /*text*/) {}
 };
 
+struct FailpointCount {
+  std::string site;
+  uint64_t hits = 0;
+  uint64_t triggers = 0;
+};
+
 struct DriverHostStats {
   uint64_t restarts = 0;
   uint64_t requests_submitted = 0;
@@ -191,6 +197,12 @@ class DriverHost {
   // ---- control path (any thread but the loop) ----
 
   Result<std::string> Call(uint32_t method, std::string body, int64_t timeout_ns);
+
+  // Arms a failpoint spec in the running driver and in every driver started
+  // after it (the spec's parse errors come back from the driver).
+  Result<void> SetFailpoints(const std::string& spec, int64_t timeout_ns = 2'000'000'000);
+  // The running driver's failpoint sites with their hit and trigger counts.
+  Result<std::vector<FailpointCount>> QueryFailpoints(int64_t timeout_ns = 2'000'000'000);
 
   // Asks the driver to stop; kills it after the grace period. Blocks until done.
   void Shutdown();
