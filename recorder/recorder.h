@@ -202,7 +202,8 @@ class Recorder {
   std::optional<Error> write_error_;
 
   // Only the writer thread touches these (and Close after joining it).
-  std::unique_ptr<TraceSink> sink_;  // the open trace file
+  // The open trace file, written by the writer thread until Close; null for Off().
+  std::unique_ptr<TraceSink> sink_;
   uint64_t lost_written_ = 0;
   std::atomic<uint64_t> recorded_{0};
   std::thread writer_;
