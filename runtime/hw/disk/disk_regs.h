@@ -30,7 +30,10 @@
 // interrupt eventfd. On the interrupt the driver clears the cause FIRST
 // (int_cause.fetch_and(~kIntCompletion)), then consumes completions up to
 // cq_tail (acquire) and stores the new cq_head; and rings the doorbell if
-// doorbell_wanted is set (the device may be waiting for CQ space).
+// doorbell_wanted is set (the device may be waiting for CQ space). A driver
+// that polls the CQ may leave the cause set while it polls (the device then
+// signals nothing) and acknowledge, then look at the CQ once more, just
+// before it goes back to sleep on the interrupt.
 //
 // All queue indices are free-running 32-bit counters; the slot is
 // index % queue_depth (queue_depth is a power of two). Completions are matched
