@@ -210,4 +210,35 @@ class Recorder {
   bool closed_ = false;
 };
 
+// Records one recovery phase around a scope: PhaseBegin now, PhaseEnd when the
+// scope ends — kAborted unless Done() was called, so an early return from a
+// failed recovery step is recorded as such.
+//
+//   Result<void> Shadow::Restart() {
+//     PhaseScope phase(recorder_, device_, RecoveryPhase::kRestart);
+//     UMBRA_TRY(supervisor_.Spawn());  // returns early: phase aborted
+//     phase.Done();
+//     return {};
+//   }
+//
+// Thread safety: as Recorder; one scope is used by one thread.
+class PhaseScope {
+ public:
+  PhaseScope(Recorder& recorder, DeviceId device, RecoveryPhase phase)
+      : recorder_(recorder), device_(device), phase_(phase) {
+    recorder_.PhaseBegin(device_, phase_);
+  }
+  ~PhaseScope() { recorder_.PhaseEnd(device_, phase_, outcome_); }
+  PhaseScope(const PhaseScope&) = delete;
+  PhaseScope& operator=(const PhaseScope&) = delete;
+
+  void Done() { outcome_ = PhaseOutcome::kDone; }
+
+ private:
+  Recorder& recorder_;  // not owned; outlives the scope
+  const DeviceId device_;
+  const RecoveryPhase phase_;
+  PhaseOutcome outcome_ = PhaseOutcome::kAborted;
+};
+
 }  // namespace umbra::recorder

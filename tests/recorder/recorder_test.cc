@@ -204,6 +204,27 @@ TEST(RecorderTest, CloseIsIdempotentAndLaterEventsAreIgnored) {
   EXPECT_EQ(trace->events.size(), 1u);
 }
 
+TEST(RecorderTest, PhaseScopeEndsAbortedUnlessDone) {
+  TempDir dir;
+  auto rec = Recorder::Create({.path = dir.File("t.trace")});
+  ASSERT_TRUE(rec);
+  DeviceId d = (*rec)->RegisterDevice("nic0", "net");
+  {
+    PhaseScope phase(**rec, d, RecoveryPhase::kProbe);
+  }
+  {
+    PhaseScope phase(**rec, d, RecoveryPhase::kProbe);
+    phase.Done();
+  }
+  ASSERT_TRUE((*rec)->Close());
+  auto trace = ReadTrace(dir.File("t.trace"));
+  ASSERT_TRUE(trace);
+  std::vector<EventBody> want = {
+      PhaseBegin{RecoveryPhase::kProbe}, PhaseEnd{RecoveryPhase::kProbe, PhaseOutcome::kAborted},
+      PhaseBegin{RecoveryPhase::kProbe}, PhaseEnd{RecoveryPhase::kProbe, PhaseOutcome::kDone}};
+  EXPECT_EQ(Bodies(*trace), want);
+}
+
 TEST(RecorderTest, OffRecorderRecordsNothing) {
   Recorder& off = Recorder::Off();
   EXPECT_FALSE(off.on());
