@@ -627,13 +627,18 @@ Result<std::vector<std::byte>> DiskDevice::ReadDurable(uint64_t lba, uint32_t bl
 }
 
 Result<std::vector<std::byte>> DiskDevice::ReadCurrent(uint64_t lba, uint32_t blocks) const {
-  auto out = UMBRA_TRY(ReadDurable(lba, blocks));
-  auto lock = LockFromOutside();
-  if (!cache_) return out;
+  if (!InRange(lba, blocks, capacity_blocks_)) return Fail(Errc::kInvalidArgument, "blocks outside the disk");
   const uint32_t bs = options_.block_size;
-  cache_->ForEachInRange(lba, blocks, [&](uint64_t at, const std::byte* data) {
-    std::memcpy(out.data() + (at - lba) * bs, data, bs);
-  });
+  std::vector<std::byte> out(uint64_t{blocks} * bs);
+  // Image and cache under one lock: a write-back in between would otherwise
+  // leave us with the old image contents and an empty cache.
+  auto lock = LockFromOutside();
+  UMBRA_TRY(image_->Read(out, lba * bs));
+  if (cache_) {
+    cache_->ForEachInRange(lba, blocks, [&](uint64_t at, const std::byte* data) {
+      std::memcpy(out.data() + (at - lba) * bs, data, bs);
+    });
+  }
   return out;
 }
 

@@ -32,6 +32,15 @@ TEST_F(DiskDeviceTest, CreateRejectsBadOptions) {
   EXPECT_EQ(DiskDevice::Create(o).error().code, Errc::kInvalidArgument);
 }
 
+TEST_F(DiskDeviceTest, SecondDiskOnTheSameImageIsRefused) {
+  StartDisk(Options());
+  DiskOptions o = Options();
+  o.name = "disk1";
+  EXPECT_EQ(DiskDevice::Create(o).error().code, Errc::kBusy);
+  disk_.reset();
+  EXPECT_TRUE(DiskDevice::Create(o).has_value());  // free again once the first is gone
+}
+
 TEST_F(DiskDeviceTest, ResourcesDescribeRegistersThenDmaPool) {
   StartDisk(Options());
   const Resources r = disk_->resources();
