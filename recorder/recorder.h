@@ -104,10 +104,11 @@ class Recorder {
       Push({0, device, detail::RecordKind::kDriverExited, Code(kind), 0, 0,
             static_cast<uint64_t>(static_cast<int64_t>(value)), 0});
   }
-  void Detected(DeviceId device, DetectionReason reason, int64_t detail = 0) {
+  // `value`: the exit code or signal number when the reason has one.
+  void Detected(DeviceId device, DetectionReason reason, int64_t value = 0) {
     if (on())
       Push({0, device, detail::RecordKind::kDetected, Code(reason), 0, 0,
-            static_cast<uint64_t>(detail), 0});
+            static_cast<uint64_t>(value), 0});
   }
   void PhaseBegin(DeviceId device, RecoveryPhase phase) {
     if (on()) Push({0, device, detail::RecordKind::kPhaseBegin, Code(phase), 0, 0, 0, 0});
