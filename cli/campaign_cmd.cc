@@ -54,6 +54,7 @@ struct WorkerArgs {
   std::string config;
   std::string worker;
   int64_t after = -1;
+  std::string shard = "0/1";
 };
 
 int Usage(const std::string& message) {
@@ -290,6 +291,12 @@ int RunWorkerCommand(const WorkerArgs& w) {
   if (std::sscanf(w.worker.c_str(), "%u%c%u", &k, &slash, &jobs) != 3 || slash != '/' || jobs == 0 || k >= jobs) {
     return Usage("bad --worker '" + w.worker + "'");
   }
+  unsigned si = 0, sn = 0;
+  if (std::sscanf(w.shard.c_str(), "%u%c%u", &si, &slash, &sn) != 3 || slash != '/' || sn == 0 || si >= sn) {
+    return Usage("bad --shard '" + w.shard + "'");
+  }
+  c->shard_index = si;
+  c->shard_count = sn;
   if (auto r = fc::Resolve(registry, *c); !r) return Usage(r.error().message);
   std::fflush(stdout);
   return fc::RunWorker(registry, *c, k, jobs, w.after, STDOUT_FILENO);
@@ -344,6 +351,7 @@ void AddCampaignCommand(CLI::App& app, int& exit_code) {
   w->add_option("--config", worker->config)->required();
   w->add_option("--worker", worker->worker)->required();
   w->add_option("--after", worker->after);
+  w->add_option("--shard", worker->shard);
   w->callback([worker, &exit_code] { exit_code = RunWorkerCommand(*worker); });
 }
 

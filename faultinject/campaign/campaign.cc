@@ -78,7 +78,8 @@ Result<void> SpawnWorker(Worker& w, const CampaignConfig& config, const std::vec
   UniqueFd write_end(fds[1]);
   std::vector<std::string> args = argv;
   args.insert(args.end(), {"--config", CampaignToText(config), "--worker",
-                           std::to_string(w.k) + "/" + std::to_string(jobs), "--after", std::to_string(after)});
+                           std::to_string(w.k) + "/" + std::to_string(jobs), "--after", std::to_string(after),
+                           "--shard", std::to_string(config.shard_index) + "/" + std::to_string(config.shard_count)});
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);

@@ -59,7 +59,7 @@ std::vector<RunRecord> RunInProcess(const WorkloadRegistry& registry, const Camp
 
 // Runs the shard's runs in `jobs` worker processes: `worker_argv` is the
 // command that starts one (e.g. {"/path/umbra", "campaign-worker"}); the
-// engine appends "--config TEXT --worker K/J --after I". A worker that dies
+// engine appends "--config TEXT --worker K/J --after I --shard i/N". A worker that dies
 // records its current run as a host crash and is replaced.
 Result<std::vector<RunRecord>> RunIsolated(const CampaignConfig& config,
                                            const std::vector<std::string>& worker_argv,
