@@ -46,7 +46,13 @@ namespace umbra::shadows::uart {
 struct UartShadowOptions {
   size_t tx_queue_bytes = 64 << 10;  // bytes written and not yet on the line
   size_t rx_queue_bytes = 64 << 10;  // bytes received and not yet read
-  size_t writes_in_flight = 4;       // write requests outstanding at the driver
+  // Write requests outstanding at the driver. Crashes are handled exactly
+  // once at any depth (a driver transmits and completes in order), but a
+  // driver that FAILS a write while later ones go out leaves a hole in the
+  // stream that nothing can repair; with 1 nothing goes out after a failed
+  // write, at the cost of a round trip per buffer (a serial line is slower
+  // than that anyway).
+  size_t writes_in_flight = 1;
   size_t reads_posted = 4;           // read buffers outstanding at the driver
 };
 

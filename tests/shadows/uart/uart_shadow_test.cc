@@ -15,7 +15,6 @@
 #include "runtime/base/clock.h"
 #include "runtime/hw/uart/uart_device.h"
 #include "runtime/supervisor/supervisor.h"
-#include "shadows/builtin/builtin.h"
 #include "shadows/registry.h"
 
 namespace umbra::shadows::uart {
@@ -112,7 +111,8 @@ class UartShadowTest : public ::testing::Test {
 };
 
 TEST_F(UartShadowTest, StreamArrivesWholeInOrderWhileTheDriverIsKilledManyTimes) {
-  auto s = Make(Options());
+  // Four writes in flight: each crash catches several.
+  auto s = Make(Options(), RecoveryMode::kShadow, {.writes_in_flight = 4});
   OpenWithLine(*s);
   std::atomic<uint64_t> written{0};
   std::atomic<bool> stop{false}, writer_done{false};
@@ -156,7 +156,7 @@ TEST_F(UartShadowTest, StreamArrivesWholeInOrderWhileTheDriverIsKilledManyTimes)
   EXPECT_EQ(uart_->line().framing_errors(), 0u);
   EXPECT_EQ(s->bytes_on_line(), written.load());
   auto records = s->recoveries();
-  ASSERT_EQ(records.size(), 40u);
+  ASSERT_GE(records.size(), 40u) << "a loaded machine may add a missed heartbeat";
   uint64_t resubmitted = 0;
   for (const auto& r : records) {
     EXPECT_TRUE(r.succeeded);
@@ -165,35 +165,64 @@ TEST_F(UartShadowTest, StreamArrivesWholeInOrderWhileTheDriverIsKilledManyTimes)
   EXPECT_GT(resubmitted, 0u) << "some crashes caught writes in flight";
 }
 
-TEST_F(UartShadowTest, StreamSurvivesCrashesInjectedInsideTheDriverTxPath) {
+// Writes `total` stream bytes through the port while the far end verifies
+// them; returns {written, received, mismatches}.
+struct StreamResult {
+  uint64_t written = 0, received = 0, mismatches = 0;
+};
+
+class UartFailpointTest : public UartShadowTest {
+ protected:
+  StreamResult RunStream(UartShadow& s, uint64_t total) {
+    std::atomic<uint64_t> written{0};
+    std::atomic<bool> writer_done{false};
+    std::thread writer([&] {
+      std::vector<std::byte> chunk(4096);
+      uint64_t pos = 0;
+      while (pos < total) {
+        for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = StreamByte(pos + i);
+        auto n = s.Write(std::span(chunk).first(std::min<uint64_t>(chunk.size(), total - pos)), 10 * kSec);
+        if (!n) break;
+        pos += *n;
+        written = pos;
+      }
+      EXPECT_TRUE(s.Drain(30 * kSec).has_value());
+      writer_done = true;
+    });
+    StreamResult r;
+    r.received = VerifyAtFarEnd(written, writer_done, &r.mismatches);
+    writer.join();
+    r.written = written;
+    return r;
+  }
+};
+
+TEST_F(UartFailpointTest, StreamSurvivesCrashesInjectedInsideTheDriverTxPath) {
+  auto s = Make(Options(), RecoveryMode::kShadow, {.writes_in_flight = 4});
+  OpenWithLine(*s);
+  // Armed in this driver and every replacement: a crash in 1% of writes.
+  ASSERT_TRUE(host_->SetFailpoints("seed=5;uart.tx=1%segfault").has_value());
+  const StreamResult r = RunStream(*s, 1u << 20);
+  EXPECT_EQ(r.written, 1u << 20);
+  EXPECT_EQ(r.received, 1u << 20);
+  EXPECT_EQ(r.mismatches, 0u);
+  EXPECT_GT(s->recoveries().size(), 3u) << "the failpoint fired";
+  EXPECT_EQ(uart_->line_config(), AsLineConfig(kLine));
+}
+
+// With the default single write in flight, nothing follows a failed write
+// onto the line.
+TEST_F(UartFailpointTest, WriteErrorsAreTurnedIntoRestartsWithoutLosingBytes) {
   auto s = Make(Options());
   OpenWithLine(*s);
-  // Armed in this driver and every replacement: a crash in 1% of writes, and
-  // an error in 1% (the shadow turns a failed write into a restart).
-  ASSERT_TRUE(host_->SetFailpoints("seed=5;uart.tx=1%segfault->1%error").has_value());
-  std::atomic<uint64_t> written{0};
-  std::atomic<bool> writer_done{false};
-  std::thread writer([&] {
-    std::vector<std::byte> chunk(4096);
-    uint64_t pos = 0;
-    while (pos < (1u << 20)) {
-      for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = StreamByte(pos + i);
-      auto n = s->Write(chunk, 10 * kSec);
-      if (!n) break;
-      pos += *n;
-      written = pos;
-    }
-    EXPECT_TRUE(s->Drain(30 * kSec).has_value());
-    writer_done = true;
-  });
-  uint64_t mismatches = 0;
-  const uint64_t received = VerifyAtFarEnd(written, writer_done, &mismatches);
-  writer.join();
-  EXPECT_EQ(written.load(), 1u << 20);
-  EXPECT_EQ(received, 1u << 20);
-  EXPECT_EQ(mismatches, 0u);
-  EXPECT_GT(s->recoveries().size(), 3u) << "the failpoints fired";
-  EXPECT_EQ(uart_->line_config(), AsLineConfig(kLine));
+  ASSERT_TRUE(host_->SetFailpoints("seed=9;uart.tx=2%error").has_value());
+  const StreamResult r = RunStream(*s, 256u << 10);
+  EXPECT_EQ(r.received, 256u << 10);
+  EXPECT_EQ(r.mismatches, 0u);
+  auto records = s->recoveries();
+  ASSERT_GT(records.size(), 1u) << "each failed write restarted the driver";
+  EXPECT_EQ(records[0].detection.reason, runtime::DetectReason::kSignal);
+  EXPECT_EQ(records[0].detection.code, SIGKILL) << "killed by the shadow, not crashed";
 }
 
 TEST_F(UartShadowTest, ReadsResumeAfterRecoveryWithEveryByteTheFarEndSent) {
@@ -358,12 +387,6 @@ TEST_F(UartShadowTest, RegistryFactoryBuildsTheClassAndRefusesBadSettings) {
   ASSERT_TRUE(good.has_value());
   EXPECT_EQ((*good)->class_name(), "uart");
   EXPECT_NE(dynamic_cast<Port*>(good->get()), nullptr);
-}
-
-TEST(UartRegistration, TheBuiltinRegistryHasTheUartClass) {
-  ShadowRegistry registry;
-  RegisterBuiltinShadows(registry);
-  EXPECT_TRUE(registry.Has("uart"));
 }
 
 }  // namespace
