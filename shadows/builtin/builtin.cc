@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "shadows/block/block_shadow.h"
 #include "shadows/echo/echo_shadow.h"
 #include "shadows/net/net_shadow.h"
 #include "shadows/uart/uart_shadow.h"
@@ -29,6 +30,7 @@ void RegisterBuiltinShadows(ShadowRegistry& registry) {
   Add(registry, "echo", CreateEchoShadow);
   Add(registry, "net", net::CreateNetShadow);
   Add(registry, "uart", uart::CreateUartShadow);
+  Add(registry, "block", block::CreateBlockShadow);
 }
 
 }  // namespace umbra::shadows

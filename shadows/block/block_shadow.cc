@@ -1,0 +1,590 @@
+#include "shadows/block/block_shadow.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "runtime/base/clock.h"
+
+namespace umbra::shadows::block {
+
+namespace proto = umbra::block;
+
+namespace {
+
+constexpr int64_t kReapSliceNs = 1'000'000;  // longest the reaper sits in host().Wait
+constexpr int64_t kIdleSliceNs = 1'000'000;  // longest a non-reaper sleeps before looking again
+constexpr uint32_t kSlotBits = 20;
+constexpr uint64_t kSlotMask = (uint64_t{1} << kSlotBits) - 1;
+constexpr size_t kBatch = 32;
+constexpr int64_t kResubmitTimeoutNs = 2'000'000'000;
+
+// Config log ranks: the cache mode before the queue depth.
+constexpr int kRankWriteCache = 0;
+constexpr int kRankQueueDepth = 1;
+
+bool CarriesData(uint16_t op) { return op == proto::kRead || op == proto::kWrite || op == proto::kWriteFua; }
+
+std::chrono::nanoseconds Ns(int64_t ns) { return std::chrono::nanoseconds(std::max<int64_t>(0, ns)); }
+
+}  // namespace
+
+Result<std::unique_ptr<BlockShadow>> BlockShadow::Create(runtime::DriverHost& host, BlockShadowOptions options,
+                                                         RecoveryMode mode) {
+  if (options.max_requests < 4 || options.max_requests > kSlotMask) {
+    return Fail(Errc::kInvalidArgument, "block shadow max_requests must be in 4.." + std::to_string(kSlotMask));
+  }
+  return std::unique_ptr<BlockShadow>(new BlockShadow(host, Options{.class_name = "block", .mode = mode}, options));
+}
+
+BlockShadow::~BlockShadow() {
+  Stop();
+  std::lock_guard lock(io_mu_);
+  FailAll(static_cast<int32_t>(Errc::kNoDevice), true);
+}
+
+// ---------------- Disk (client threads) ----------------
+
+Geometry BlockShadow::geometry() const {
+  std::lock_guard lock(io_mu_);
+  return geometry_.value_or(Geometry{});
+}
+
+uint32_t BlockShadow::max_io_blocks() const {
+  std::lock_guard lock(io_mu_);
+  return max_io_blocks_;
+}
+
+bool BlockShadow::unplugged() const {
+  std::lock_guard lock(io_mu_);
+  return unplugged_;
+}
+
+BlockStats BlockShadow::stats() const {
+  std::lock_guard lock(io_mu_);
+  BlockStats s = stats_;
+  s.retained = retained_;
+  return s;
+}
+
+std::vector<int64_t> BlockShadow::TakeRecoveryWaits() {
+  std::lock_guard lock(io_mu_);
+  return std::exchange(waits_, {});
+}
+
+Result<void> BlockShadow::CheckUsable() const {
+  if (state() == ShadowState::kFailed) return std::unexpected(FailedError());
+  if (unplugged_) return Fail(Errc::kNoDevice, device_name() + ": no such device (hot-unplugged)");
+  if (state() == ShadowState::kStopped && geometry_) return Fail(Errc::kNoDevice, device_name() + " is stopped");
+  return {};
+}
+
+Result<void> BlockShadow::Validate(const Io& io) const {
+  const Geometry& g = *geometry_;
+  switch (io.op) {
+    case proto::kFlush: return {};
+    case proto::kRead:
+    case proto::kWrite:
+    case proto::kWriteFua:
+      if (io.data == nullptr) return Fail(Errc::kInvalidArgument, std::string(proto::OpName(io.op)) + " without a buffer");
+      [[fallthrough]];
+    case proto::kDiscard:
+      if (io.blocks == 0 || io.blocks > max_io_blocks_) {
+        return Fail(Errc::kInvalidArgument, std::to_string(io.blocks) + " blocks is not in 1.." +
+                                                std::to_string(max_io_blocks_));
+      }
+      if (io.lba > g.capacity_blocks || io.blocks > g.capacity_blocks - io.lba) {
+        return Fail(Errc::kInvalidArgument, "blocks " + std::to_string(io.lba) + "+" + std::to_string(io.blocks) +
+                                                " are past the end of " + device_name() + " (" +
+                                                std::to_string(g.capacity_blocks) + " blocks)");
+      }
+      return {};
+    default:
+      return Fail(Errc::kInvalidArgument, "unknown block operation " + std::to_string(io.op));
+  }
+}
+
+bool BlockShadow::HasRoom(bool internal) const {
+  // The last slot is kept for the shadow's own flush, which frees the others.
+  const uint32_t limit = table_.capacity() - (internal ? 0 : 1);
+  return table_.size() < limit;
+}
+
+Result<void> BlockShadow::Enqueue(std::unique_lock<std::mutex>& lock, const Io& io, Waiter* waiter,
+                                  int64_t deadline) {
+  uint32_t buffer = kNoBuffer;
+  for (;;) {
+    UMBRA_TRY(CheckUsable());
+    if (mode() == RecoveryMode::kRestartOnly && !open_ && geometry_) {
+      CountFailed();
+      return Fail(Errc::kUnavailable, device_name() + " is restarting (restart-only mode)");
+    }
+    if (geometry_) {
+      UMBRA_TRY(Validate(io));
+      if (HasRoom(false)) {
+        if (!CarriesData(io.op)) break;
+        if (auto b = host().AllocBuffer()) {
+          buffer = *b;
+          break;
+        }
+      }
+      // Full: retained writes may be what fills it; a flush releases them.
+      if (retained_ > 0 && !internal_flush_queued_) EnqueueInternalFlush();
+    }
+    if (MonotonicNanos() >= deadline) {
+      return Fail(Errc::kTimeout, device_name() + ": request queue full (back-pressure) past the deadline");
+    }
+    PumpOrWait(lock, deadline);
+  }
+  const uint32_t bs = geometry_->block_size;
+  Entry e{.op = io.op,
+          .lba = io.lba,
+          .blocks = io.blocks,
+          .length = io.op == proto::kFlush ? 0 : io.blocks * bs,
+          .buffer = buffer,
+          .seq = ++next_seq_,
+          .caught = !open_,
+          .cache_off = !cache_on_,
+          .read_to = io.op == proto::kRead ? io.data : nullptr,
+          .user_data = io.user_data,
+          .waiter = waiter,
+          .submit_ns = MonotonicNanos()};
+  if (io.op == proto::kWrite || io.op == proto::kWriteFua) std::memcpy(host().buffer(buffer), io.data, e.length);
+  const uint64_t seq = e.seq;
+  const uint64_t cookie = *table_.Insert(std::move(e));  // HasRoom said there is a slot
+  cookie_of_slot_[static_cast<uint32_t>(cookie)] = cookie;
+  order_.emplace(seq, cookie);
+  pending_.emplace(seq, cookie);
+  if (waiter != nullptr) ++waiter->remaining;
+  ++stats_.submitted;
+  if (!open_) CountQueued();
+  SubmitPending();
+  return {};
+}
+
+void BlockShadow::EnqueueInternalFlush() {
+  if (!HasRoom(true)) return;
+  Entry e{.op = proto::kFlush, .seq = ++next_seq_, .internal = true, .submit_ns = MonotonicNanos()};
+  const uint64_t seq = e.seq;
+  const uint64_t cookie = *table_.Insert(std::move(e));
+  cookie_of_slot_[static_cast<uint32_t>(cookie)] = cookie;
+  order_.emplace(seq, cookie);
+  pending_.emplace(seq, cookie);
+  internal_flush_queued_ = true;
+  ++stats_.internal_flushes;
+  SubmitPending();
+}
+
+Result<void> BlockShadow::Submit(const Io& io, int64_t timeout_ns) {
+  const int64_t deadline = MonotonicNanos() + timeout_ns;
+  std::unique_lock lock(io_mu_);
+  return Enqueue(lock, io, nullptr, deadline);
+}
+
+Result<size_t> BlockShadow::Reap(std::span<IoDone> out, size_t min, int64_t timeout_ns) {
+  const int64_t deadline = MonotonicNanos() + timeout_ns;
+  std::unique_lock lock(io_mu_);
+  min = std::min(min, out.size());
+  while (done_.size() < min && MonotonicNanos() < deadline) PumpOrWait(lock, deadline);
+  const size_t n = std::min(out.size(), done_.size());
+  std::copy_n(done_.begin(), n, out.begin());
+  done_.erase(done_.begin(), done_.begin() + static_cast<ptrdiff_t>(n));
+  if (n < min) return Fail(Errc::kTimeout, device_name() + ": no completion within the timeout");
+  return n;
+}
+
+Result<void> BlockShadow::Run(std::span<const Io> ios, int64_t timeout_ns) {
+  const int64_t deadline = MonotonicNanos() + timeout_ns;
+  Waiter w;
+  std::unique_lock lock(io_mu_);
+  while (!geometry_ && MonotonicNanos() < deadline) {
+    UMBRA_TRY(CheckUsable());
+    PumpOrWait(lock, deadline);
+  }
+  Result<void> submitted;
+  for (const Io& io : ios) {
+    const uint32_t step = std::max<uint32_t>(1, max_io_blocks_);
+    uint32_t done = 0;
+    do {
+      Io piece = io;
+      if (io.op != proto::kFlush) {
+        piece.blocks = std::min(step, io.blocks - done);
+        piece.lba = io.lba + done;
+        if (io.data != nullptr) piece.data = io.data + uint64_t{done} * geometry_->block_size;
+      }
+      submitted = Enqueue(lock, piece, &w, deadline);
+      done += piece.blocks;
+    } while (submitted && done < io.blocks);
+    if (!submitted) break;
+  }
+  while (w.remaining > 0) {
+    if (MonotonicNanos() >= deadline) {
+      DetachWaiter(&w);
+      return Fail(Errc::kTimeout, device_name() + ": request not completed within the timeout");
+    }
+    PumpOrWait(lock, deadline);
+  }
+  if (!submitted) return submitted;
+  if (w.status == 0) return {};
+  const auto code = static_cast<Errc>(w.status);
+  switch (code) {
+    case Errc::kDeviceFailed: return std::unexpected(FailedError());
+    case Errc::kNoDevice: return Fail(code, device_name() + ": no such device (hot-unplugged)");
+    case Errc::kInterrupted: return Fail(code, device_name() + ": the driver crashed under the request");
+    case Errc::kIo: return Fail(code, device_name() + ": I/O error reported by the disk");
+    default: return Fail(code, device_name() + ": request failed");
+  }
+}
+
+void BlockShadow::DetachWaiter(const Waiter* w) {
+  for (const auto& [seq, cookie] : order_) {
+    Entry* e = table_.Find(cookie);
+    if (e == nullptr || e->waiter != w) continue;
+    e->waiter = nullptr;
+    e->read_to = nullptr;
+    e->internal = e->op == proto::kFlush;  // nobody to tell
+    e->user_data = ~uint64_t{0};
+  }
+}
+
+Result<void> BlockShadow::SetWriteCache(bool on) {
+  if (on) {
+    std::lock_guard lock(io_mu_);
+    cache_on_ = true;  // before the device may cache anything
+  }
+  UMBRA_TRY(ConfigCall("write_cache", kRankWriteCache, proto::kSetWriteCache, on ? "1" : "0"));
+  if (on) return {};
+  // Turning the cache off wrote it back: everything acknowledged is durable,
+  // if the driver really turned it off (a crash under the call is replayed).
+  auto g = Identify();
+  if (!g || g->write_cache) return {};
+  std::lock_guard lock(io_mu_);
+  cache_on_ = false;
+  for (const auto& [seq, cookie] : order_) {
+    Entry* e = table_.Find(cookie);
+    if (e != nullptr && e->stage == Stage::kAcked) e->durable = true;
+  }
+  ReleaseDurable();
+  return {};
+}
+
+Result<void> BlockShadow::SetQueueDepth(uint32_t depth) {
+  if (depth == 0 || depth > proto::kMaxQueueDepth) {
+    return Fail(Errc::kInvalidArgument, "queue depth " + std::to_string(depth) + " is not in 1.." +
+                                            std::to_string(proto::kMaxQueueDepth));
+  }
+  UMBRA_TRY(ConfigCall("queue_depth", kRankQueueDepth, proto::kSetQueueDepth, std::to_string(depth)));
+  return {};
+}
+
+Result<Geometry> BlockShadow::Identify() {
+  auto reply = UMBRA_TRY(CallDriver(proto::kIdentify, ""));
+  auto g = proto::DecodeGeometry(reply);
+  if (!g) return Fail(Errc::kProtocol, "driver reported a malformed geometry '" + reply + "'");
+  return *g;
+}
+
+// ---------------- the data path (io_mu_ held) ----------------
+
+void BlockShadow::SubmitPending() {
+  if (!open_ || kill_pending_) return;
+  runtime::Request batch[kBatch];
+  while (!pending_.empty()) {
+    size_t n = 0;
+    for (auto it = pending_.begin(); it != pending_.end() && n < kBatch; ++it, ++n) {
+      const Entry& e = *table_.Find(it->second);
+      const uint32_t slot = static_cast<uint32_t>(it->second);
+      const bool data = CarriesData(e.op);
+      batch[n] = runtime::Request{.op = e.op,
+                                  .offset = data ? e.buffer : 0,
+                                  .length = e.length,
+                                  .capacity = data ? e.length : 0,
+                                  .arg = e.lba,
+                                  .cookie = ((next_serial_ + 1 + n) << kSlotBits) | slot};
+    }
+    auto accepted = host().Submit({batch, n});
+    if (!accepted) return;  // the driver is gone: recovery resubmits
+    for (size_t i = 0; i < *accepted; ++i) {
+      Entry& e = *table_.Find(pending_.begin()->second);
+      e.serial = batch[i].cookie >> kSlotBits;
+      e.epoch = epoch_;
+      e.stage = Stage::kSubmitted;
+      ++submitted_;
+      pending_.erase(pending_.begin());
+    }
+    next_serial_ += n;
+    if (*accepted < n) return;  // the ring is full: more after the next completions
+  }
+}
+
+void BlockShadow::PumpOrWait(std::unique_lock<std::mutex>& lock, int64_t deadline) {
+  const int64_t now = MonotonicNanos();
+  if (now >= deadline) return;
+  if (reaping_ || !open_ || submitted_ == 0) {
+    io_cv_.wait_for(lock, Ns(std::min(deadline - now, kIdleSliceNs)));
+    return;
+  }
+  reaping_ = true;
+  lock.unlock();
+  runtime::Completion done[64];
+  const size_t n = host().Wait(done, std::min(deadline - now, kReapSliceNs));
+  lock.lock();
+  reaping_ = false;
+  for (size_t i = 0; i < n; ++i) Process(done[i]);
+  ReleaseDurable();
+  if (mode() == RecoveryMode::kShadow && retained_ >= table_.capacity() / 2 && !internal_flush_queued_) {
+    EnqueueInternalFlush();
+  }
+  if (kill_pending_ && open_) {
+    open_ = false;  // nothing more for the faulty driver; recovery resubmits
+    host().Kill(SIGKILL);
+  }
+  SubmitPending();
+  io_cv_.notify_all();
+}
+
+void BlockShadow::Process(const runtime::Completion& c) {
+  const uint32_t slot = static_cast<uint32_t>(c.cookie & kSlotMask);
+  Entry* e = slot < cookie_of_slot_.size() ? table_.Find(cookie_of_slot_[slot]) : nullptr;
+  if (e == nullptr || e->stage != Stage::kSubmitted || e->serial != (c.cookie >> kSlotBits)) {
+    ++stats_.stale_completions;
+    return;
+  }
+  const uint64_t cookie = cookie_of_slot_[slot];
+  --submitted_;
+  const auto code = static_cast<Errc>(c.status);
+  if (c.status == static_cast<int32_t>(Errc::kInterrupted)) {
+    if (mode() == RecoveryMode::kShadow) return Requeue(cookie, *e);
+    if (!e->acked) FinishClient(*e, c.status);
+    return Remove(cookie, *e);
+  }
+  if (c.status != 0 && code != Errc::kIo && code != Errc::kNoDevice) {
+    // The device refused a command or the driver invented a status: a driver
+    // bug. The request is sent again to the next driver.
+    ++stats_.driver_errors;
+    spdlog::warn("[{}] block: {} completed with {}, restarting the driver", device_name(),
+                 proto::OpName(e->op), ErrcName(code));
+    if (mode() == RecoveryMode::kShadow) {
+      kill_pending_ = true;
+      return Requeue(cookie, *e);
+    }
+    FinishClient(*e, c.status);
+    return Remove(cookie, *e);
+  }
+  if (code == Errc::kNoDevice) {
+    unplugged_ = true;
+    if (!e->acked) FinishClient(*e, c.status);
+    Remove(cookie, *e);
+    return FailAll(c.status, false);
+  }
+  if (c.status != 0) {  // an I/O error of the medium: the client sees it
+    if (e->acked) {
+      e->stage = Stage::kAcked;  // a replay failed: keep the data for the next one
+      return;
+    }
+    FinishClient(*e, c.status);
+    return Remove(cookie, *e);
+  }
+  switch (e->op) {
+    case proto::kRead:
+      if (e->read_to != nullptr) std::memcpy(e->read_to, host().buffer(e->buffer), e->length);
+      FinishClient(*e, 0);
+      return Remove(cookie, *e);
+    case proto::kFlush:
+      MarkFlushed(e->seq);
+      if (e->internal && e->waiter == nullptr) {
+        internal_flush_queued_ = false;
+      } else {
+        FinishClient(*e, 0);
+      }
+      return Remove(cookie, *e);
+    default:
+      break;
+  }
+  // A write, FUA write or discard.
+  e->stage = Stage::kAcked;
+  if (e->op != proto::kWrite || (e->cache_off && !cache_on_)) e->durable = true;
+  if (!e->acked) {
+    FinishClient(*e, 0);
+    e->acked = true;
+    ++retained_;
+  }
+  if (mode() == RecoveryMode::kRestartOnly) Remove(cookie, *e);
+}
+
+void BlockShadow::Requeue(uint64_t cookie, Entry& e) {
+  e.stage = Stage::kQueued;
+  e.caught = true;
+  pending_.emplace(e.seq, cookie);
+  ++stats_.resubmitted;
+  CountResubmitted();
+}
+
+void BlockShadow::MarkFlushed(uint64_t seq) {
+  for (auto it = order_.begin(); it != order_.end() && it->first < seq; ++it) {
+    Entry* e = table_.Find(it->second);
+    // Executed by the device before the flush (a request waiting to be sent
+    // again was not, in this driver instance).
+    if (e != nullptr && e->stage != Stage::kQueued) e->durable = true;
+  }
+}
+
+void BlockShadow::ReleaseDurable() {
+  while (!order_.empty()) {
+    const uint64_t cookie = order_.begin()->second;
+    Entry* e = table_.Find(cookie);
+    if (e->stage != Stage::kAcked || !e->durable) return;
+    Remove(cookie, *e);
+  }
+}
+
+void BlockShadow::FinishClient(Entry& e, int32_t status) {
+  ++stats_.completed;
+  if (status != 0) ++stats_.errors;
+  if (e.caught && waits_.size() < options_.max_waits_recorded) waits_.push_back(MonotonicNanos() - e.submit_ns);
+  if (e.waiter != nullptr) {
+    if (status != 0 && e.waiter->status == 0) e.waiter->status = status;
+    --e.waiter->remaining;
+    e.waiter = nullptr;
+  } else if (!e.internal && e.user_data != ~uint64_t{0}) {
+    done_.push_back(IoDone{.user_data = e.user_data, .status = status});
+  }
+  e.read_to = nullptr;
+}
+
+void BlockShadow::Remove(uint64_t cookie, Entry& e) {
+  if (e.buffer != kNoBuffer) host().FreeBuffer(e.buffer);
+  if (e.acked) --retained_;
+  if (e.internal && e.op == proto::kFlush && e.stage != Stage::kAcked) internal_flush_queued_ = false;
+  order_.erase(e.seq);
+  pending_.erase(e.seq);
+  table_.Erase(cookie);
+}
+
+void BlockShadow::FailAll(int32_t status, bool everything) {
+  std::vector<uint64_t> cookies;
+  cookies.reserve(order_.size());
+  for (const auto& [seq, cookie] : order_) cookies.push_back(cookie);
+  for (uint64_t cookie : cookies) {
+    Entry* e = table_.Find(cookie);
+    if (e == nullptr) continue;
+    if (e->stage == Stage::kSubmitted && !everything) continue;  // completes by itself
+    if (e->stage == Stage::kAcked && !everything) continue;      // acknowledged: nothing to tell
+    if (e->stage == Stage::kSubmitted) --submitted_;
+    if (!e->acked) FinishClient(*e, status);
+    Remove(cookie, *e);
+  }
+  io_cv_.notify_all();
+}
+
+// ---------------- recovery hooks ----------------
+
+void BlockShadow::OnDriverLost() {
+  {
+    std::lock_guard lock(io_mu_);
+    ++epoch_;
+    open_ = false;
+    kill_pending_ = false;
+  }
+  io_cv_.notify_all();
+}
+
+Result<void> BlockShadow::ResubmitRequests() {
+  const Geometry g = UMBRA_TRY(Identify());
+  std::unique_lock lock(io_mu_);
+  if (geometry_ && (g.capacity_blocks != geometry_->capacity_blocks || g.block_size != geometry_->block_size)) {
+    return Fail(Errc::kProtocol, "driver reported geometry " + proto::EncodeGeometry(g) + ", was " +
+                                     proto::EncodeGeometry(*geometry_));
+  }
+  geometry_ = g;
+  cache_on_ = g.write_cache;
+  max_io_blocks_ = std::min(g.max_io_bytes, host().buffer_size()) / g.block_size;
+  // What the dead driver had: interrupted completions first, then anything
+  // whose completion a reaper still holds (it will be stale once resent).
+  runtime::Completion done[64];
+  while (size_t n = host().Poll(done)) {
+    for (size_t i = 0; i < n; ++i) Process(done[i]);
+  }
+  std::vector<uint64_t> cookies;
+  cookies.reserve(order_.size());
+  for (const auto& [seq, cookie] : order_) cookies.push_back(cookie);
+  for (uint64_t cookie : cookies) {
+    Entry* e = table_.Find(cookie);
+    if (e == nullptr) continue;
+    if (e->stage == Stage::kSubmitted && e->epoch != epoch_) {
+      --submitted_;
+      if (mode() == RecoveryMode::kShadow) {
+        Requeue(cookie, *e);
+      } else {
+        if (!e->acked) FinishClient(*e, static_cast<int32_t>(Errc::kInterrupted));
+        Remove(cookie, *e);
+      }
+    } else if (e->stage == Stage::kAcked && mode() == RecoveryMode::kShadow) {
+      // Acknowledged but maybe only in the cache the reset dropped: again,
+      // in its place in the sequence.
+      e->stage = Stage::kQueued;
+      if (e->op == proto::kWrite && !cache_on_) e->cache_off = true;
+      pending_.emplace(e->seq, cookie);
+      ++stats_.replayed_writes;
+    }
+  }
+  kill_pending_ = false;
+  open_ = true;
+  SubmitPending();
+  io_cv_.notify_all();
+  return AwaitResubmitted(lock, next_seq_);
+}
+
+// Recovery ends when everything resubmitted or replayed has completed again
+// (this thread reaps if no client does); a driver dying meanwhile is a double
+// fault, and recovery starts over.
+Result<void> BlockShadow::AwaitResubmitted(std::unique_lock<std::mutex>& lock, uint64_t barrier) {
+  const uint64_t epoch = epoch_;
+  const int64_t deadline = MonotonicNanos() + kResubmitTimeoutNs;
+  auto outstanding = [&] {
+    for (const auto& [seq, cookie] : order_) {
+      if (seq > barrier) return false;
+      if (table_.Find(cookie)->stage != Stage::kAcked) return true;
+    }
+    return false;
+  };
+  while (outstanding()) {
+    if (epoch_ != epoch || !open_) {
+      return Fail(Errc::kInterrupted, device_name() + ": the driver died while requests were resubmitted");
+    }
+    if (MonotonicNanos() >= deadline) {
+      return Fail(Errc::kTimeout, device_name() + ": resubmitted requests did not complete");
+    }
+    PumpOrWait(lock, deadline);
+  }
+  return {};
+}
+
+void BlockShadow::OnFailed(const std::string&) {
+  std::lock_guard lock(io_mu_);
+  open_ = false;
+  FailAll(static_cast<int32_t>(Errc::kDeviceFailed), true);
+}
+
+// ---------------- factory ----------------
+
+Result<std::unique_ptr<Shadow>> CreateBlockShadow(runtime::DriverHost& host, const ShadowSettings& settings,
+                                                  RecoveryMode mode) {
+  BlockShadowOptions o;
+  for (const auto& [key, value] : settings) {
+    if (key != "max_requests") return Fail(Errc::kInvalidArgument, "block shadow has no setting '" + key + "'");
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), o.max_requests);
+    if (ec != std::errc() || end != value.data() + value.size()) {
+      return Fail(Errc::kInvalidArgument, "block shadow setting " + key + "='" + value + "' is not a number");
+    }
+  }
+  auto shadow = UMBRA_TRY(BlockShadow::Create(host, o, mode));
+  return std::unique_ptr<Shadow>(std::move(shadow));
+}
+
+}  // namespace umbra::shadows::block

@@ -1,0 +1,185 @@
+// BlockShadow: the block class's shadow, a Disk that hides driver crashes and
+// never loses an acknowledged write, even though the disk's write cache is
+// volatile and recovery resets the device.
+//
+// Policies while the driver is down or restarting:
+//   SetWriteCache / queue depth   logged (one entry each, the latest value)
+//                                 and replayed into every new driver;
+//   new requests                  queued (bounded by max_requests and the data
+//                                 pool: callers block, back-pressure, never an
+//                                 error);
+//   requests in flight            resubmitted once the new driver probed, in
+//                                 their original order, before the queue;
+//   acknowledged writes not yet   kept (their data-pool buffer is held) until a
+//   covered by a completed flush  flush covering them completes, and written
+//                                 again first after a crash: Reset() dropped
+//                                 them from the device's cache.
+// Every request carries a sequence number; the shadow sends requests to the
+// driver in sequence order and the driver and the device keep that order, so
+// replaying "everything retained or in flight, in sequence order" rebuilds
+// exactly the state the client was told about (docs/block.md argues why this
+// is idempotent). A flush completing releases the retained writes before it.
+// When retained writes fill half the table the shadow flushes on its own.
+//
+// Hot-unplug: a completion with kNoDevice marks the disk gone; pending and new
+// requests fail with kNoDevice. Budget spent: everything fails kDeviceFailed.
+// RecoveryMode::kRestartOnly: no replay, no retention; requests in flight and
+// new requests while down fail (kInterrupted / kUnavailable).
+//
+// The data path has no thread of its own: a client thread waiting for a
+// completion becomes the "reaper" (one at a time) and processes completions
+// for everyone, so a single synchronous client pays no thread handoff.
+//
+//   auto shadow = UMBRA_TRY(BlockShadow::Create(host, {}));
+//   shadow->Start();
+//   UMBRA_TRY(shadow->WaitUntilPassive(1s));
+//   UMBRA_TRY(shadow->Write(0, data));  UMBRA_TRY(shadow->Flush());
+//
+// Thread safety: the Disk methods from any thread; see Shadow for the rest.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "shadows/block/disk.h"
+#include "shadows/registry.h"
+#include "shadows/shadow.h"
+#include "shadows/slot_table.h"
+
+namespace umbra::shadows::block {
+
+struct BlockShadowOptions {
+  uint32_t max_requests = 256;  // tracked requests (queued + in flight + retained writes)
+  size_t max_waits_recorded = 1 << 16;
+};
+
+// What the shadow did, since creation.
+struct BlockStats {
+  uint64_t submitted = 0;         // client requests accepted
+  uint64_t completed = 0;         // client requests completed (ok or not)
+  uint64_t errors = 0;            // client requests completed with an error
+  uint64_t resubmitted = 0;       // requests sent again to a new driver
+  uint64_t replayed_writes = 0;   // acknowledged, unflushed writes written again
+  uint64_t internal_flushes = 0;  // flushes the shadow issued to bound retention
+  uint64_t stale_completions = 0; // completions of an earlier submission, ignored
+  uint64_t driver_errors = 0;     // completions that showed a driver bug (driver killed)
+  uint32_t retained = 0;          // acknowledged writes held right now
+};
+
+class BlockShadow final : public Shadow, public Disk {
+ public:
+  static Result<std::unique_ptr<BlockShadow>> Create(runtime::DriverHost& host, BlockShadowOptions options,
+                                                     RecoveryMode mode = RecoveryMode::kShadow);
+  ~BlockShadow() override;
+
+  // Disk.
+  Geometry geometry() const override;
+  uint32_t max_io_blocks() const override;
+  Result<void> Submit(const Io& io, int64_t timeout_ns) override;
+  Result<size_t> Reap(std::span<IoDone> out, size_t min, int64_t timeout_ns) override;
+  Result<void> Run(std::span<const Io> ios, int64_t timeout_ns) override;
+  Result<void> SetWriteCache(bool on) override;
+  // Logged and replayed like the write-cache mode.
+  Result<void> SetQueueDepth(uint32_t depth);
+
+  BlockStats stats() const;
+  // How long each request that was caught by a recovery (in flight, or
+  // submitted while the driver was down) waited from Submit to completion;
+  // the recovery gap a client sees. Taken (cleared) by the call.
+  std::vector<int64_t> TakeRecoveryWaits();
+  bool unplugged() const;
+
+ private:
+  enum class Stage { kQueued, kSubmitted, kAcked };
+  struct Waiter {
+    uint32_t remaining = 0;
+    int32_t status = 0;
+  };
+  struct Entry {
+    uint16_t op = 0;
+    uint64_t lba = 0;
+    uint32_t blocks = 0;
+    uint32_t length = 0;          // payload bytes (read/write), extent bytes (discard)
+    uint32_t buffer = kNoBuffer;  // data-pool buffer, held until released
+    uint64_t seq = 0;             // client order; submission order to the driver
+    uint64_t serial = 0;          // this submission (stale completions carry an older one)
+    uint64_t epoch = 0;           // driver generation it was submitted to
+    Stage stage = Stage::kQueued;
+    bool durable = false;         // acknowledged and on the medium
+    bool internal = false;        // the shadow's own flush
+    bool acked = false;           // the client was told it completed
+    bool caught = false;          // waited because of a recovery
+    bool cache_off = false;       // the write cache was off when it was submitted
+    std::byte* read_to = nullptr;
+    uint64_t user_data = 0;
+    Waiter* waiter = nullptr;     // a synchronous caller, or null (async: done_)
+    int64_t submit_ns = 0;
+  };
+  static constexpr uint32_t kNoBuffer = ~uint32_t{0};
+
+  BlockShadow(runtime::DriverHost& host, Options base, BlockShadowOptions options)
+      : Shadow(host, std::move(base)), options_(options), table_(options.max_requests),
+        cookie_of_slot_(options.max_requests, 0) {}
+
+  // Shadow hooks.
+  void OnDriverLost() override;
+  Result<void> ResubmitRequests() override;
+  void OnFailed(const std::string& why) override;
+
+  // All below with io_mu_ held.
+  Result<void> CheckUsable() const;
+  Result<void> Validate(const Io& io) const;
+  Result<void> Enqueue(std::unique_lock<std::mutex>& lock, const Io& io, Waiter* waiter, int64_t deadline);
+  void EnqueueInternalFlush();
+  bool HasRoom(bool internal) const;
+  void SubmitPending();
+  // Processes completions or sleeps a little; the reaper role.
+  void PumpOrWait(std::unique_lock<std::mutex>& lock, int64_t deadline);
+  void Process(const runtime::Completion& c);
+  void Requeue(uint64_t cookie, Entry& e);
+  void MarkFlushed(uint64_t seq);
+  void ReleaseDurable();
+  void FinishClient(Entry& e, int32_t status);
+  void Remove(uint64_t cookie, Entry& e);
+  void FailAll(int32_t status, bool include_retained);
+  void DetachWaiter(const Waiter* w);
+  Result<Geometry> Identify();
+  Result<void> AwaitResubmitted(std::unique_lock<std::mutex>& lock, uint64_t barrier);
+
+  const BlockShadowOptions options_;
+
+  mutable std::mutex io_mu_;  // everything below
+  std::condition_variable io_cv_;
+  SlotTable<Entry> table_;
+  std::vector<uint64_t> cookie_of_slot_;  // slot index → table cookie
+  std::map<uint64_t, uint64_t> order_;    // seq → cookie: every live entry, oldest first
+  std::map<uint64_t, uint64_t> pending_;  // seq → cookie: to be sent to the driver
+  std::deque<IoDone> done_;               // async completions not yet reaped
+  std::vector<int64_t> waits_;
+  std::optional<Geometry> geometry_;
+  uint32_t max_io_blocks_ = 0;
+  bool cache_on_ = true;           // conservative until identify says otherwise
+  bool open_ = false;              // a live driver takes submissions
+  bool reaping_ = false;           // a client thread is in host().Wait
+  bool kill_pending_ = false;      // a completion showed a driver bug
+  bool unplugged_ = false;
+  bool internal_flush_queued_ = false;
+  uint64_t next_seq_ = 0;
+  uint64_t next_serial_ = 0;
+  uint64_t epoch_ = 0;
+  uint32_t submitted_ = 0;         // entries in Stage::kSubmitted
+  uint32_t retained_ = 0;          // acknowledged writes held
+  BlockStats stats_;
+};
+
+// The registry's factory: setting "max_requests".
+Result<std::unique_ptr<Shadow>> CreateBlockShadow(runtime::DriverHost& host, const ShadowSettings& settings,
+                                                  RecoveryMode mode);
+
+}  // namespace umbra::shadows::block
