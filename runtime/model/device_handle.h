@@ -9,7 +9,9 @@
 // under it) and the generation it was opened at. Removal clears the device's
 // generation while no Access is in progress (it waits for running ones), so
 // every use after removal fails with Errc::kNoDevice "… was removed", and a
-// use that began before removal finishes before removal goes on.
+// use that began before removal finishes before removal goes on (inside it,
+// generation() may already read 0, but the device is not yet unbound or
+// unpublished).
 //
 // Thread safety: a handle may be copied and used from any thread. Inside
 // Access, do not remove the same device (that is refused with kBusy).

@@ -916,13 +916,12 @@ Result<void> Model::RemoveDevice(std::string_view device) {
   }
   std::shared_ptr<Device> keep = d->shared_from_this();
   lk.unlock();
-  {
-    // Revoke: wait for Access calls in progress, then no new one succeeds.
-    std::unique_lock rl(keep->revoke_mu_);
-    if (keep->generation_.exchange(0, std::memory_order_acq_rel) == 0) {
-      return Fail(Errc::kNoDevice, keep->name() + " was removed");
-    }
+  // Revoke: new uses fail from here on (before they take the lock, so a stream
+  // of users cannot starve us), then wait for the uses in progress.
+  if (keep->generation_.exchange(0, std::memory_order_acq_rel) == 0) {
+    return Fail(Errc::kNoDevice, keep->name() + " was removed");
   }
+  { std::unique_lock rl(keep->revoke_mu_); }
   lk.lock();
   for (Device* c : DependentsLocked(d)) {
     StartUnbindLocked(c, "supplier " + d->name() + " removed", NotifyUnbound::kYes);

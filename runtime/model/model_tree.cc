@@ -195,8 +195,8 @@ Result<std::string> Model::ReadBuiltinLocked(const Node& node, std::string_view 
       if (a == "state") return std::string(DriverStateName(drv->state_));
       if (a == "binary") return drv->binary();
       if (a == "compatible") return Join(drv->compatible(), " ");
-      if (a == "in_flight") return std::to_string(const_cast<Driver*>(drv)->work_.in_flight());
-      if (a == "deferred_pending") return std::to_string(const_cast<Driver*>(drv)->work_.deferred_pending());
+      if (a == "in_flight") return std::to_string(drv->work_.in_flight());
+      if (a == "deferred_pending") return std::to_string(drv->work_.deferred_pending());
       if (a == "bound") {
         std::vector<std::string> names;
         for (const Device* d : buses_.find(drv->bus())->second->devices) {

@@ -87,7 +87,8 @@ class Device : public std::enable_shared_from_this<Device> {
   Model* const model_;
 
   // Revocation: handles hold it shared while they use the device; removal
-  // takes it exclusively to clear generation_, so no use is in progress after.
+  // clears generation_ first, then takes it exclusively to wait for the uses
+  // in progress, so none is running once removal goes on.
   mutable std::shared_mutex revoke_mu_;
   std::atomic<uint64_t> generation_;
   std::atomic<DeviceState> state_{DeviceState::kUnbound};

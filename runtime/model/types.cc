@@ -222,6 +222,9 @@ bool DeviceHandle::alive() const { return device_ && generation_ != 0 && device_
 
 Result<void> DeviceHandle::Access(const std::function<Result<void>(Device&)>& fn) const {
   if (!device_) return Fail(Errc::kNoDevice, "empty device handle");
+  // Checked before the lock (removal clears it first, so it is never starved
+  // by users) and again under it (removal waits for holders of the lock).
+  if (device_->generation() != generation_) return std::unexpected(Removed(device_->name()));
   std::shared_lock lk(device_->revoke_mu_);
   if (device_->generation() != generation_) return std::unexpected(Removed(device_->name()));
   t_accessing.push_back(device_.get());

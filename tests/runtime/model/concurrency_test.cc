@@ -78,9 +78,9 @@ TEST_F(ConcurrencyTest, HandleUseRacesWithRemoval) {
         while (!go) std::this_thread::yield();
         for (int i = 0; i < 50; ++i) {
           auto r = h.Access([&](Device& d) -> Result<void> {
-            // Inside Access the device cannot be removed under us.
-            EXPECT_NE(d.generation(), 0u);
-            EXPECT_NE(d.state(), DeviceState::kRemoved);
+            // Removal may have begun (generation 0) but waits for us: the
+            // device is neither unbound nor unpublished while we are inside.
+            EXPECT_EQ(d.state(), DeviceState::kBound);
             return {};
           });
           auto s = h.Read("state");
@@ -101,6 +101,28 @@ TEST_F(ConcurrencyTest, HandleUseRacesWithRemoval) {
     EXPECT_FALSE(h.alive());
     EXPECT_EQ(h.Read("state").error().code, Errc::kNoDevice);
   }
+}
+
+// Regression: reader-preferring rwlocks could starve removal while handle
+// users kept the revocation lock busy; users must stop once removal begins.
+TEST_F(ConcurrencyTest, RemovalIsNotStarvedByAStreamOfHandleUsers) {
+  auto h = AddDev("busy");
+  std::atomic<int> running{0};
+  std::vector<std::thread> users;
+  for (int t = 0; t < 4; ++t) {
+    users.emplace_back([&, h] {
+      running.fetch_add(1);
+      while (h.Access([](Device&) -> Result<void> {
+        std::this_thread::yield();
+        return {};
+      })) {
+      }
+    });
+  }
+  while (running.load() < 4) std::this_thread::yield();
+  ASSERT_TRUE(model_->RemoveDevice("busy"));  // returns: not starved
+  for (auto& u : users) u.join();           // and every user noticed
+  EXPECT_FALSE(h.alive());
 }
 
 TEST_F(ConcurrencyTest, AsyncProbesCompleteFromOtherThreads) {
