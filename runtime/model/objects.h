@@ -73,7 +73,7 @@ class Device : public std::enable_shared_from_this<Device> {
   // Non-zero while published; zero once removed (handles compare it).
   uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
-  // Called by the Model only (it is the one that can construct a Device).
+  // Made by Model::AddDevice only; public for std::make_shared.
   Device(DeviceSpec spec, Model* model, uint64_t generation)
       : spec_(std::move(spec)), model_(model), generation_(generation) {}
 
