@@ -122,7 +122,7 @@ void UartDriver::OnRequest(sdk::Context& ctx, const ipc::Descriptor& req) {
         case SiteFault::kForgedId:
         case SiteFault::kDuplicateId: break;  // the SDK's sdk.request site plants these
       }
-      writes_.push_back(PendingWrite{.request = req});
+      writes_.push_back(PendingWrite{.request = req, .end = tx_tail_});  // `end` final once copied
       ServiceTx(ctx);
       return;
     }

@@ -27,7 +27,7 @@
 // Executed actions (segfault, abort, hang ...) work at every site.
 //
 // Settings: "read_timeout_ms" (default 100): an empty read completes with
-// length 0 after this long.
+// length 0 after this long; 0 turns the timeout (and its fiber) off.
 //
 // Thread safety: single-threaded, as every driver (the SDK's loop and fibers).
 #pragma once
