@@ -99,7 +99,9 @@ std::string ThroughputPlot(const Trace& trace, const Report& report, DeviceId d,
              "</title></line>";
   }
   out += "<polyline class=\"series\" data-series=\"" + Escape(name) + "\" points=\"";
-  for (const auto& b : bins) out += Num(a.X(b.begin_ns)) + "," + Num(a.Y(b.per_second)) + " ";
+  // Each bin's rate is drawn at the bin's centre.
+  for (const auto& b : bins)
+    out += Num(a.X(std::min(b.begin_ns + bin / 2, t1))) + "," + Num(a.Y(b.per_second)) + " ";
   out += "\"/>";
   AxisFrame(out, a, "completions/s");
   out += "</svg>\n";

@@ -104,10 +104,11 @@ class Recorder {
       Push({0, device, detail::RecordKind::kDriverExited, Code(kind), 0, 0,
             static_cast<uint64_t>(static_cast<int64_t>(value)), 0});
   }
-  void Detected(DeviceId device, DetectionReason reason, int64_t detail = 0) {
+  // `value`: the exit code or signal number when the reason has one.
+  void Detected(DeviceId device, DetectionReason reason, int64_t value = 0) {
     if (on())
       Push({0, device, detail::RecordKind::kDetected, Code(reason), 0, 0,
-            static_cast<uint64_t>(detail), 0});
+            static_cast<uint64_t>(value), 0});
   }
   void PhaseBegin(DeviceId device, RecoveryPhase phase) {
     if (on()) Push({0, device, detail::RecordKind::kPhaseBegin, Code(phase), 0, 0, 0, 0});
@@ -202,11 +203,43 @@ class Recorder {
   std::optional<Error> write_error_;
 
   // Only the writer thread touches these (and Close after joining it).
-  std::unique_ptr<TraceSink> sink_;  // the open trace file
+  // The open trace file, written by the writer thread until Close; null for Off().
+  std::unique_ptr<TraceSink> sink_;
   uint64_t lost_written_ = 0;
   std::atomic<uint64_t> recorded_{0};
   std::thread writer_;
   bool closed_ = false;
+};
+
+// Records one recovery phase around a scope: PhaseBegin now, PhaseEnd when the
+// scope ends — kAborted unless Done() was called, so an early return from a
+// failed recovery step is recorded as such.
+//
+//   Result<void> Shadow::Restart() {
+//     PhaseScope phase(recorder_, device_, RecoveryPhase::kRestart);
+//     UMBRA_TRY(supervisor_.Spawn());  // returns early: phase aborted
+//     phase.Done();
+//     return {};
+//   }
+//
+// Thread safety: as Recorder; one scope is used by one thread.
+class PhaseScope {
+ public:
+  PhaseScope(Recorder& recorder, DeviceId device, RecoveryPhase phase)
+      : recorder_(recorder), device_(device), phase_(phase) {
+    recorder_.PhaseBegin(device_, phase_);
+  }
+  ~PhaseScope() { recorder_.PhaseEnd(device_, phase_, outcome_); }
+  PhaseScope(const PhaseScope&) = delete;
+  PhaseScope& operator=(const PhaseScope&) = delete;
+
+  void Done() { outcome_ = PhaseOutcome::kDone; }
+
+ private:
+  Recorder& recorder_;  // not owned; outlives the scope
+  const DeviceId device_;
+  const RecoveryPhase phase_;
+  PhaseOutcome outcome_ = PhaseOutcome::kAborted;
 };
 
 }  // namespace umbra::recorder

@@ -15,6 +15,8 @@ namespace {
 
 // No record the writer produces comes near this; a larger length prefix is garbage.
 constexpr uint64_t kMaxRecordBytes = 1 << 20;
+// Device indices are dense from 0; a larger one is damage, not a real table.
+constexpr uint32_t kMaxDevices = 1 << 16;
 
 Result<std::string> ReadWholeFile(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -77,7 +79,7 @@ Result<void> Apply(const proto::TraceRecord& record, Trace& trace, bool& ended) 
   switch (record.record_case()) {
     case proto::TraceRecord::kDevice: {
       const auto& d = record.device();
-      if (d.device() > 1'000'000) return Fail(Errc::kParse, "implausible device index");
+      if (d.device() >= kMaxDevices) return Fail(Errc::kParse, "implausible device index");
       if (trace.devices.size() <= d.device()) trace.devices.resize(d.device() + 1);
       trace.devices[d.device()] = DeviceInfo{d.name(), d.device_class()};
       return {};

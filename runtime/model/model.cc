@@ -113,9 +113,28 @@ Device* Model::FindDeviceLocked(std::string_view name) const {
   return it == devices_.end() ? nullptr : it->second.get();
 }
 
-Link* Model::FindLinkLocked(std::string_view consumer, std::string_view supplier) const {
-  auto it = links_.find(std::string(supplier) + "--" + std::string(consumer));
+Link* Model::FindLinkLocked(const Device* consumer, const Device* supplier) const {
+  auto it = links_.find({supplier, consumer});
   return it == links_.end() ? nullptr : it->second.get();
+}
+
+Link* Model::FindLinkLocked(std::string_view consumer, std::string_view supplier) const {
+  const Device* c = FindDeviceLocked(consumer);
+  const Device* s = FindDeviceLocked(supplier);
+  return c && s ? FindLinkLocked(c, s) : nullptr;
+}
+
+Link* Model::FindLinkByNameLocked(std::string_view name) const {
+  size_t sep = name.find("--");  // device names never hold "--"
+  if (sep == std::string_view::npos) return nullptr;
+  return FindLinkLocked(name.substr(sep + 2), name.substr(0, sep));
+}
+
+std::string Model::ReasonLocked(const Device* dev) const {
+  if (dev->state() == DeviceState::kDeferred && !dev->driver_deferred_) {
+    return "waiting for " + WaitingForLocked(dev);
+  }
+  return dev->reason_;
 }
 
 static Error NoDevice(std::string_view name) {
@@ -347,13 +366,11 @@ void Model::ProbeLocked(Device* dev, Driver* only) {
   Driver* drv = MatchLocked(dev);
   if (only) drv = only;
   if (!drv) return;
-  std::string waiting;
-  for (const Link* l : dev->suppliers_) {
-    if (!WaitsForLocked(l)) continue;
-    waiting += (waiting.empty() ? "" : ", ") + l->supplier_name();
-  }
-  if (!waiting.empty()) {
-    dev->reason_ = "waiting for " + waiting;
+  bool waits = std::any_of(dev->suppliers_.begin(), dev->suppliers_.end(),
+                           [this](const Link* l) { return WaitsForLocked(l); });
+  if (waits) {
+    dev->reason_.clear();  // ReasonLocked names the suppliers when asked
+    dev->driver_deferred_ = false;
     SetStateLocked(dev, DeviceState::kDeferred);
     return;
   }
@@ -689,7 +706,7 @@ Result<void> Model::AddLink(std::string_view consumer, std::string_view supplier
     return Fail(Errc::kInvalidArgument, "link " + c->name() + " -> " + c->name() +
                                             " would close a cycle: " + c->name() + " -> " + c->name());
   }
-  if (FindLinkLocked(consumer, supplier)) {
+  if (FindLinkLocked(c, s)) {
     return Fail(Errc::kAlreadyExists, "link " + c->name() + " -> " + s->name() + " exists");
   }
   UMBRA_TRY(CheckCycleLocked(c, s));
@@ -711,7 +728,7 @@ Result<void> Model::AddLink(std::string_view consumer, std::string_view supplier
   l->relaxed_ = deferral_expired_ && flags.optional();
   c->suppliers_.push_back(l);
   s->consumers_.push_back(l);
-  links_.emplace(l->name(), std::move(owned));
+  links_.emplace(std::make_pair(s, c), std::move(owned));
   if (!subscribers_.empty()) Emit(EventType::kLinkAdd, ObjectKind::kLink, l->name(), l->path(), flags.ToString());
   if (flags.managed()) {
     UpdateDegradedLocked(c);
@@ -786,9 +803,8 @@ Result<void> Model::CheckCycleLocked(Device* consumer, Device* supplier) {
 void Model::DeleteLinkLocked(Link* link) {
   EraseOne(link->consumer_->suppliers_, link);
   EraseOne(link->supplier_->consumers_, link);
-  std::string name = link->name();
-  if (!subscribers_.empty()) Emit(EventType::kLinkRemove, ObjectKind::kLink, name, link->path(), "");
-  links_.erase(name);
+  if (!subscribers_.empty()) Emit(EventType::kLinkRemove, ObjectKind::kLink, link->name(), link->path(), "");
+  links_.erase({link->supplier_, link->consumer_});
 }
 
 Result<void> Model::RemoveLink(std::string_view consumer, std::string_view supplier) {

@@ -168,6 +168,11 @@ class Model {
 
   Device* FindDeviceLocked(std::string_view name) const;
   Link* FindLinkLocked(std::string_view consumer, std::string_view supplier) const;
+  Link* FindLinkLocked(const Device* consumer, const Device* supplier) const;
+  // "supplier--consumer"
+  Link* FindLinkByNameLocked(std::string_view name) const;
+  // Why the device is unbound, deferred or failed.
+  std::string ReasonLocked(const Device* dev) const;
   void SetStateLocked(Device* dev, DeviceState state);
   void SetLinkStateLocked(Link* link, LinkState state);
   LinkState SupplierSideStateLocked(const Link* link) const;
@@ -205,7 +210,17 @@ class Model {
   // The model owns devices, drivers and links; handles share devices.
   std::unordered_map<std::string, std::shared_ptr<Device>> devices_;
   std::map<std::string, std::shared_ptr<Driver>, std::less<>> drivers_;
-  std::unordered_map<std::string, std::unique_ptr<Link>> links_;  // by Link::name()
+  struct LinkKeyHash {
+    size_t operator()(const std::pair<const Device*, const Device*>& k) const {
+      // splitmix64 over both addresses: raw pointers share their low bits.
+      uint64_t x = reinterpret_cast<uintptr_t>(k.first) * 0x9e3779b97f4a7c15ull ^ reinterpret_cast<uintptr_t>(k.second);
+      x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+      x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+      return static_cast<size_t>(x ^ (x >> 31));
+    }
+  };
+  // By (supplier, consumer).
+  std::unordered_map<std::pair<const Device*, const Device*>, std::unique_ptr<Link>, LinkKeyHash> links_;
   std::deque<std::function<void()>> queue_;
   std::thread::id dispatcher_;
   std::vector<std::shared_ptr<internal::Subscriber>> subscribers_;

@@ -91,9 +91,8 @@ Result<Model::Node> Model::ResolveLocked(std::string_view path) const {
         continue;
       }
       case Node::Kind::kLinksDir: {
-        auto it = links_.find(s);
-        if (it == links_.end()) return Fail(Errc::kNotFound, NoSuchFile(path));
-        n.link = it->second.get();
+        n.link = FindLinkByNameLocked(s);
+        if (!n.link) return Fail(Errc::kNotFound, NoSuchFile(path));
         n.kind = Node::Kind::kLink;
         continue;
       }
@@ -186,7 +185,7 @@ Result<std::string> Model::ReadBuiltinLocked(const Node& node, std::string_view 
       if (a == "degraded") return std::string(d->degraded_ ? "1" : "0");
       if (a == "driver") return d->driver_ ? d->driver_->name() : std::string();
       if (a == "generation") return std::to_string(d->generation());
-      if (a == "reason") return d->reason_;
+      if (a == "reason") return ReasonLocked(d);
       if (a == "waiting_for") return WaitingForLocked(d);
       break;
     }
@@ -365,7 +364,7 @@ Result<std::vector<std::string>> Model::List(std::string_view path) const {
       for (const Driver* d : n.bus->drivers) out.push_back(d->name());
       break;
     case Node::Kind::kLinksDir:
-      for (const auto& [name, link] : links_) out.push_back(name);
+      for (const auto& [key, link] : links_) out.push_back(link->name());
       std::sort(out.begin(), out.end());
       break;
     case Node::Kind::kDevice:
@@ -453,7 +452,7 @@ std::string Model::RenderText() const {
       if (d->driver_) out += "  driver=" + d->driver_->name();
       if (!d->device_class().empty()) out += "  class=" + d->device_class();
       if (d->degraded_) out += "  degraded";
-      if (!d->reason_.empty()) out += "  reason=\"" + d->reason_ + "\"";
+      if (std::string reason = ReasonLocked(d); !reason.empty()) out += "  reason=\"" + reason + "\"";
       out += "\n";
       for (const Link* l : d->suppliers_) {
         out += "    supplier " + l->supplier_name() + "  [" + LinkStateName(l->state_) + "]  " + l->flags_.ToString() +
@@ -506,7 +505,7 @@ std::string Model::RenderJson() const {
              ",\"state\":" + JsonString(DeviceStateName(d->state())) +
              ",\"driver\":" + JsonString(d->driver_ ? d->driver_->name() : "") +
              ",\"class\":" + JsonString(d->device_class()) + ",\"compatible\":" + JsonList(d->compatible()) +
-             ",\"degraded\":" + (d->degraded_ ? "true" : "false") + ",\"reason\":" + JsonString(d->reason_) +
+             ",\"degraded\":" + (d->degraded_ ? "true" : "false") + ",\"reason\":" + JsonString(ReasonLocked(d)) +
              ",\"suppliers\":" + JsonList(suppliers) + ",\"consumers\":" + JsonList(consumers) + "}";
     }
     out += "],\"drivers\":[";

@@ -170,6 +170,61 @@ TEST(RecorderTest, SamplingOfAlternatingSubmitAndCompleteKeepsBoth) {
   EXPECT_EQ(completed, 50u);
 }
 
+TEST(RecorderTest, CallerSuppliedTimestampsAreKept) {
+  TempDir dir;
+  auto rec = Recorder::Create({.path = dir.File("t.trace")});
+  ASSERT_TRUE(rec);
+  DeviceId d = (*rec)->RegisterDevice("nic0", "net");
+  (*rec)->RequestSubmitted(d, RequestOp::kTransmit, 64, 1000);
+  (*rec)->RequestCompleted(d, RequestOp::kTransmit, 64, 500, RequestOutcome::kOk, 1500);
+  ASSERT_TRUE((*rec)->Close());
+  auto trace = ReadTrace(dir.File("t.trace"));
+  ASSERT_TRUE(trace);
+  ASSERT_EQ(trace->events.size(), 2u);
+  EXPECT_EQ(trace->events[0].time_ns, 1000);
+  EXPECT_EQ(trace->events[1].time_ns, 1500);
+}
+
+TEST(RecorderTest, CloseIsIdempotentAndLaterEventsAreIgnored) {
+  TempDir dir;
+  auto rec = Recorder::Create({.path = dir.File("t.trace")});
+  ASSERT_TRUE(rec);
+  DeviceId d = (*rec)->RegisterDevice("nic0", "net");
+  (*rec)->DriverReady(d);
+  ASSERT_TRUE((*rec)->Close());
+  EXPECT_FALSE((*rec)->on());
+  (*rec)->DriverReady(d);
+  (*rec)->FaultInjected(d, "s", "abort", 1);
+  EXPECT_TRUE((*rec)->Flush());
+  EXPECT_TRUE((*rec)->Close());
+  auto trace = ReadTrace(dir.File("t.trace"));
+  ASSERT_TRUE(trace);
+  EXPECT_TRUE(trace->complete);
+  EXPECT_FALSE(trace->damage);
+  EXPECT_EQ(trace->events.size(), 1u);
+}
+
+TEST(RecorderTest, PhaseScopeEndsAbortedUnlessDone) {
+  TempDir dir;
+  auto rec = Recorder::Create({.path = dir.File("t.trace")});
+  ASSERT_TRUE(rec);
+  DeviceId d = (*rec)->RegisterDevice("nic0", "net");
+  {
+    PhaseScope phase(**rec, d, RecoveryPhase::kProbe);
+  }
+  {
+    PhaseScope phase(**rec, d, RecoveryPhase::kProbe);
+    phase.Done();
+  }
+  ASSERT_TRUE((*rec)->Close());
+  auto trace = ReadTrace(dir.File("t.trace"));
+  ASSERT_TRUE(trace);
+  std::vector<EventBody> want = {
+      PhaseBegin{RecoveryPhase::kProbe}, PhaseEnd{RecoveryPhase::kProbe, PhaseOutcome::kAborted},
+      PhaseBegin{RecoveryPhase::kProbe}, PhaseEnd{RecoveryPhase::kProbe, PhaseOutcome::kDone}};
+  EXPECT_EQ(Bodies(*trace), want);
+}
+
 TEST(RecorderTest, OffRecorderRecordsNothing) {
   Recorder& off = Recorder::Off();
   EXPECT_FALSE(off.on());

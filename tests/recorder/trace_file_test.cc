@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "tests/recorder/test_util.h"
 
 namespace umbra::recorder {
@@ -102,6 +104,36 @@ TEST_F(TraceFileTest, GarbageLengthPrefixIsCorruption) {
   EXPECT_EQ(trace->damage->offset, offsets_[3]);
   EXPECT_NE(trace->damage->message.find("corrupt"), std::string::npos) << trace->damage->message;
   EXPECT_EQ(trace->events.size(), 1u);
+}
+
+TEST_F(TraceFileTest, EveryTruncationKeepsAnExactPrefix) {
+  Trace want = SampleTrace(10);
+  for (size_t cut = offsets_[1]; cut < bytes_.size(); ++cut) {
+    auto trace = ParseTrace(std::string_view(bytes_).substr(0, cut), "cut");
+    ASSERT_TRUE(trace) << cut;
+    ASSERT_TRUE(trace->damage) << cut;
+    ASSERT_LE(trace->events.size(), want.events.size());
+    for (size_t i = 0; i < trace->events.size(); ++i) ASSERT_EQ(trace->events[i], want.events[i]) << cut;
+  }
+}
+
+TEST_F(TraceFileTest, RandomByteDamageNeverCrashesAndKeepsEventsBeforeIt) {
+  Trace want = SampleTrace(10);
+  uint64_t state = 12345;
+  auto next = [&] { return state = state * 6364136223846793005ull + 1442695040888963407ull; };
+  for (int round = 0; round < 2000; ++round) {
+    std::string bad = bytes_;
+    size_t pos = offsets_[1] + (next() >> 33) % (bad.size() - offsets_[1]);
+    bad[pos] = static_cast<char>(next() >> 56);
+    auto trace = ParseTrace(bad, "flipped");
+    ASSERT_TRUE(trace);
+    // Events in frames wholly before the damaged one are intact.
+    size_t frame = std::upper_bound(offsets_.begin(), offsets_.end(), pos) - offsets_.begin() - 1;
+    size_t intact = frame >= 2 ? frame - 2 : 0;
+    ASSERT_GE(trace->events.size(), std::min(intact, want.events.size())) << pos;
+    for (size_t i = 0; i < std::min(intact, want.events.size()); ++i)
+      ASSERT_EQ(trace->events[i], want.events[i]) << pos;
+  }
 }
 
 TEST_F(TraceFileTest, FileThatIsNotATraceFails) {

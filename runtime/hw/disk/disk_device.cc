@@ -1,6 +1,7 @@
 #include "runtime/hw/disk/disk_device.h"
 
 #include <poll.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <bit>
@@ -129,6 +130,8 @@ void DiskDevice::Start() {
   if (thread_.joinable()) return;
   stop_.store(false, std::memory_order_release);
   thread_ = std::thread([this] { Run(); });
+  // "<name>-hw" in top and gdb (the kernel keeps 15 characters).
+  pthread_setname_np(thread_.native_handle(), (options_.name + "-hw").substr(0, 15).c_str());
 }
 
 void DiskDevice::Stop() {
@@ -366,19 +369,31 @@ bool DiskDevice::ProcessQueue() {
   const uint32_t count = std::min(pending, room);
   if (count == 0) return false;
   const auto* sq = reinterpret_cast<const std::byte*>(DmaAt(sq_offset_));
+  int64_t last_post = MonotonicNanos();
+  uint32_t staged = 0;
   for (uint32_t i = 0; i < count; ++i) {
     DiskCommand command;  // copied out once; the driver may change the slot at any time
-    std::memcpy(&command, sq + ((sq_head_ + i) & (depth_ - 1)) * sizeof(DiskCommand), sizeof command);
-    Staged& staged = staged_[i];
-    staged.busy_tag = kNoTag;
-    const Status status = Execute(command, &staged.busy_tag);
-    staged.completion = DiskCompletion{command.tag, static_cast<uint16_t>(status), 0, command.user_data};
+    std::memcpy(&command, sq + ((sq_head_ + staged) & (depth_ - 1)) * sizeof(DiskCommand), sizeof command);
+    Staged& slot = staged_[staged++];
+    slot.busy_tag = kNoTag;
+    const Status status = Execute(command, &slot.busy_tag);
+    slot.completion = DiskCompletion{command.tag, static_cast<uint16_t>(status), 0, command.user_data};
+    if (i + 1 == count) break;
+    const int64_t now = MonotonicNanos();
+    if (now - last_post < options_.post_interval_ns) continue;
+    Publish(staged);
+    staged = 0;
+    last_post = now;
   }
+  Publish(staged);
+  Counters::Add(counters_->batches);
+  return true;
+}
+
+void DiskDevice::Publish(uint32_t count) {
   sq_head_ += count;
   regs_->sq_head.store(sq_head_, std::memory_order_release);
-  Counters::Add(counters_->batches);
   PostCompletions(count);
-  return true;
 }
 
 void DiskDevice::PostCompletions(uint32_t count) {
@@ -612,13 +627,18 @@ Result<std::vector<std::byte>> DiskDevice::ReadDurable(uint64_t lba, uint32_t bl
 }
 
 Result<std::vector<std::byte>> DiskDevice::ReadCurrent(uint64_t lba, uint32_t blocks) const {
-  auto out = UMBRA_TRY(ReadDurable(lba, blocks));
-  auto lock = LockFromOutside();
-  if (!cache_) return out;
+  if (!InRange(lba, blocks, capacity_blocks_)) return Fail(Errc::kInvalidArgument, "blocks outside the disk");
   const uint32_t bs = options_.block_size;
-  cache_->ForEachInRange(lba, blocks, [&](uint64_t at, const std::byte* data) {
-    std::memcpy(out.data() + (at - lba) * bs, data, bs);
-  });
+  std::vector<std::byte> out(uint64_t{blocks} * bs);
+  // Image and cache under one lock: a write-back in between would otherwise
+  // leave us with the old image contents and an empty cache.
+  auto lock = LockFromOutside();
+  UMBRA_TRY(image_->Read(out, lba * bs));
+  if (cache_) {
+    cache_->ForEachInRange(lba, blocks, [&](uint64_t at, const std::byte* data) {
+      std::memcpy(out.data() + (at - lba) * bs, data, bs);
+    });
+  }
   return out;
 }
 

@@ -21,9 +21,11 @@
 // and destruction drop it. kWriteFua and kFlush put data "on the image":
 // written to the image file with pwrite, which survives the device and the
 // host process; with SyncMode::kFdatasync also fdatasync'd, surviving a host
-// crash. Commands are executed in submission order; completions of commands
-// consumed in one batch are posted in submission order, or reversed with
-// CompletionOrder::kReversedPerBatch (to test drivers that must match by tag).
+// crash. Commands are executed in submission order. Completions are posted
+// in groups: at the end of each batch consumed from the SQ, and during a long
+// batch every post_interval_ns, so the driver can reap and resubmit while the
+// device works on. Within a group they are in submission order, or reversed
+// with CompletionOrder::kReversedPerBatch (to test drivers that match by tag).
 //
 // Thread safety: the hardware thread (Start/Stop) executes commands; Reset,
 // Unplug, the inspection helpers and the accessors may be called from any
@@ -91,6 +93,7 @@ struct DiskOptions {
   SyncMode sync = SyncMode::kNone;
   CompletionOrder completion_order = CompletionOrder::kSubmission;
   int64_t spin_ns = 30'000;            // how long the idle hardware thread polls before sleeping
+  int64_t post_interval_ns = 20'000;   // a long batch posts the completions it has every this often
   std::function<void(const DiskFault&)> on_fault;  // optional; see the class comment
 };
 
@@ -176,6 +179,8 @@ class DiskDevice final : public Device {
   bool ProcessQueue();
   bool AdvanceCqHead(uint32_t cq_head);
   void PostCompletions(uint32_t count);
+  // Marks `count` commands consumed and posts their staged completions.
+  void Publish(uint32_t count);
   void RaiseInterrupt(uint32_t cause);
 
   // Commands (hardware thread, mu_ held).

@@ -30,7 +30,10 @@
 // interrupt eventfd. On the interrupt the driver clears the cause FIRST
 // (int_cause.fetch_and(~kIntCompletion)), then consumes completions up to
 // cq_tail (acquire) and stores the new cq_head; and rings the doorbell if
-// doorbell_wanted is set (the device may be waiting for CQ space).
+// doorbell_wanted is set (the device may be waiting for CQ space). A driver
+// that polls the CQ may leave the cause set while it polls (the device then
+// signals nothing) and acknowledge, then look at the CQ once more, just
+// before it goes back to sleep on the interrupt.
 //
 // All queue indices are free-running 32-bit counters; the slot is
 // index % queue_depth (queue_depth is a power of two). Completions are matched
@@ -113,6 +116,8 @@ struct DiskRegisters {
   std::atomic<uint32_t> sq_head;          // 0x54 device: next SQ index it will consume
   std::atomic<uint32_t> cq_tail;          // 0x58 device: next CQ index it will fill
   std::atomic<uint32_t> cq_head;          // 0x5C driver: next CQ index it will consume
+  // doorbell_wanted: the device sets it before it sleeps and clears it when
+  // it wakes; a driver that overwrites it only risks not waking the device.
   std::atomic<uint32_t> doorbell_wanted;  // 0x60 device: 1 while it sleeps (ring), 0 while polling
 
   // ---- interrupts ----

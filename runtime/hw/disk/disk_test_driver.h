@@ -133,14 +133,20 @@ class TestDriver {
     const int64_t start = MonotonicNanos();
     size_t got = 0;
     for (;;) {
-      // Acknowledge first, then look: a completion posted after the look
-      // raises a fresh interrupt.
-      regs_->int_cause.fetch_and(~kIntCompletion, std::memory_order_acq_rel);
       got += Reap(out);
       if (got >= count) return true;
       const int64_t waited = MonotonicNanos() - start;
       if (waited >= timeout_ns) return false;
-      if (waited < spin_ns) continue;
+      if (waited < spin_ns) {
+        CpuRelax();
+        continue;
+      }
+      // About to sleep: acknowledge, then look once more. A completion posted
+      // after that look finds the cause clear and signals. (While polling we
+      // leave the cause set, so the device raises no interrupts we would not wait for.)
+      regs_->int_cause.fetch_and(~kIntCompletion, std::memory_order_acq_rel);
+      got += Reap(out);
+      if (got >= count) return true;
       pollfd pfd{interrupt_fd_, POLLIN, 0};
       const int64_t left_ms = (timeout_ns - waited + 999'999) / 1'000'000;
       if (::poll(&pfd, 1, static_cast<int>(left_ms)) > 0) {

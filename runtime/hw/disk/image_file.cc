@@ -1,6 +1,7 @@
 #include "runtime/hw/disk/image_file.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +26,12 @@ Result<std::unique_ptr<ImageFile>> ImageFile::Open(const std::string& path, uint
     fd.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   }
   if (!fd) return FailErrno("open disk image " + path);
+  // One disk per image: a second device on the same file would make each
+  // one's cache and flushes meaningless to the other.
+  if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) return Fail(Errc::kBusy, "disk image " + path + " is in use by another disk");
+    return FailErrno("lock disk image " + path);
+  }
   if (created) {
     if (ftruncate(fd.get(), static_cast<off_t>(capacity_blocks * block_size)) != 0) {
       return FailErrno("size disk image " + path);

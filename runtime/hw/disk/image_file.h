@@ -27,7 +27,8 @@ class ImageFile {
  public:
   // Opens `path`, creating it with `capacity_blocks` blocks when missing.
   // An existing file keeps its size, which must be a non-zero multiple of
-  // `block_size`; a non-zero `capacity_blocks` must then match it.
+  // `block_size`; a non-zero `capacity_blocks` must then match it. The file
+  // is locked (flock) while open: a second ImageFile on it fails kBusy.
   static Result<std::unique_ptr<ImageFile>> Open(const std::string& path, uint32_t block_size,
                                                  uint64_t capacity_blocks);
 

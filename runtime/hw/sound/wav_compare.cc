@@ -21,16 +21,18 @@ uint64_t HashBytes(const std::byte* p, size_t n) {
 
 double FramesToMs(uint64_t frames, uint32_t rate) { return static_cast<double>(frames) * 1000.0 / rate; }
 
-// Finds where runs of output frames occur in the reference.
+// Finds where a window of output frames occurs in the reference. Only windows
+// starting at multiples of the window length are indexed (memory: one entry
+// per window, not per frame); a lookup tries every alignment instead.
 class ReferenceIndex {
  public:
-  explicit ReferenceIndex(const WavFile& reference) : ref_(reference) {}
+  ReferenceIndex(const WavFile& reference, uint64_t window) : ref_(reference), window_(window) {}
 
-  // Reference position of `len` frames starting at `p`, or nullopt.
-  std::optional<uint64_t> Find(const std::byte* p, uint64_t len) {
-    if (len == 0 || len > ref_.frames()) return std::nullopt;
-    Build(len);
-    size_t bytes = len * ref_.format.frame_bytes();
+  // Reference position of the `window` frames starting at `p`, when that
+  // position is a multiple of the window, or nullopt.
+  std::optional<uint64_t> FindAligned(const std::byte* p) {
+    Build();
+    size_t bytes = window_ * ref_.format.frame_bytes();
     auto it = index_.find(HashBytes(p, bytes));
     if (it == index_.end()) return std::nullopt;
     if (std::memcmp(ref_.data.data() + it->second * ref_.format.frame_bytes(), p, bytes) != 0)
@@ -39,25 +41,27 @@ class ReferenceIndex {
   }
 
  private:
-  void Build(uint64_t len) {
-    if (built_len_ == len) return;
-    index_.clear();
+  void Build() {
+    if (built_) return;
+    built_ = true;
     uint32_t fb = ref_.format.frame_bytes();
-    for (uint64_t j = 0; j + len <= ref_.frames(); ++j)
-      index_.try_emplace(HashBytes(ref_.data.data() + j * fb, len * fb), j);
-    built_len_ = len;
+    index_.reserve(ref_.frames() / window_ + 1);
+    for (uint64_t j = 0; j + window_ <= ref_.frames(); j += window_)
+      index_.try_emplace(HashBytes(ref_.data.data() + j * fb, window_ * fb), j);
   }
 
   const WavFile& ref_;
-  uint64_t built_len_ = 0;
+  uint64_t window_;
+  bool built_ = false;
   std::unordered_map<uint64_t, uint64_t> index_;  // window hash -> first position
 };
 
 class Comparator {
  public:
   Comparator(const WavFile& ref, const WavFile& out, CompareOptions options)
-      : ref_(ref), out_(out), fb_(ref.format.frame_bytes()), index_(ref),
-        window_(options.window_frames ? options.window_frames : 1) {}
+      : ref_(ref), out_(out), fb_(ref.format.frame_bytes()),
+        window_(std::max<uint64_t>(1, std::min<uint64_t>(options.window_frames, ref.frames()))),
+        index_(ref, window_) {}
 
   CompareReport Run() {
     uint64_t n = std::min(ref_.frames(), out_.frames());
@@ -106,16 +110,30 @@ class Comparator {
     Extend(played_before ? MismatchKind::kRepeated : MismatchKind::kShifted, offset, i);
   }
 
-  // Where output frame i's content sits in the reference: looks up a window
-  // of output frames starting at i, then one ending at i (so that the frames
-  // at both ends of a shifted run are found too).
+  // Where output frame i's content sits in the reference. Inside a run the
+  // previous frame's offset is tried first; otherwise a window of output
+  // frames that contains i is looked up at every alignment.
   std::optional<uint64_t> Locate(uint64_t i) {
-    uint64_t len = std::min<uint64_t>(window_, out_.frames());
-    uint64_t after = std::min(i, out_.frames() - len);
-    if (auto found = index_.Find(out_.data.data() + after * fb_, len)) return *found + (i - after);
-    uint64_t before = i + 1 >= len ? i + 1 - len : 0;
-    if (before == after) return std::nullopt;
-    if (auto found = index_.Find(out_.data.data() + before * fb_, len)) return *found + (i - before);
+    if (run_ && run_->end_frame == i && run_->kind != MismatchKind::kCorrupted) {
+      int64_t j = static_cast<int64_t>(i) + run_->offset;
+      if (j >= 0 && static_cast<uint64_t>(j) < ref_.frames() &&
+          std::memcmp(ref_.data.data() + j * fb_, out_.data.data() + i * fb_, fb_) == 0)
+        return static_cast<uint64_t>(j);
+    }
+    if (window_ > out_.frames()) return std::nullopt;
+    uint64_t last_start = out_.frames() - window_;
+    uint64_t first = i >= window_ - 1 ? i - (window_ - 1) : 0;
+    for (uint64_t start = first; start <= i && start <= last_start; ++start) {
+      if (auto found = index_.FindAligned(out_.data.data() + start * fb_)) return *found + (i - start);
+    }
+    // Near a run's start, windows that begin after i; they do not contain
+    // frame i, so the frame itself must match too.
+    for (uint64_t start = i + 1; start < i + window_ && start <= last_start; ++start) {
+      auto found = index_.FindAligned(out_.data.data() + start * fb_);
+      if (!found || *found < start - i) continue;
+      uint64_t j = *found - (start - i);
+      if (std::memcmp(ref_.data.data() + j * fb_, out_.data.data() + i * fb_, fb_) == 0) return j;
+    }
     return std::nullopt;
   }
 
@@ -143,8 +161,8 @@ class Comparator {
   const WavFile& ref_;
   const WavFile& out_;
   uint32_t fb_;
+  uint64_t window_;
   ReferenceIndex index_;
-  uint32_t window_;
   CompareReport report_;
   std::optional<uint64_t> gap_start_;
   std::optional<AudioMismatch> run_;

@@ -71,7 +71,10 @@ struct CompareReport {
 
 struct CompareOptions {
   // Frames in a lookup window: a mismatching output frame is classified by
-  // finding this many consecutive output frames in the reference.
+  // finding this many consecutive output frames in the reference. The
+  // reference is indexed one window in `window_frames` (memory ~ frames /
+  // window), so a displaced run shorter than 2 x window_frames - 1 may be
+  // reported as corrupted rather than shifted or repeated.
   uint32_t window_frames = 8;
 };
 

@@ -5,6 +5,8 @@
 
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <random>
 
 #include "runtime/hw/disk/image_file.h"
 
@@ -99,6 +101,54 @@ TEST_F(WriteCacheTest, LongRunsAreSplitIntoSeveralVectoredWrites) {
   ASSERT_EQ(*cache->WriteBack(*image_), 3000u);
   for (uint64_t lba = 0; lba < 3000; lba += 97) EXPECT_EQ(StampAt(lba), lba);
   EXPECT_EQ(StampAt(2999), 2999u);
+}
+
+// Random puts, discards (zeroing), drops and write-backs against a reference
+// model of the cache and the image.
+TEST_F(WriteCacheTest, MatchesAReferenceModel) {
+  auto cache = *WriteCache::Create(512, 64);
+  std::map<uint64_t, uint64_t> cached, image;  // lba → stamp
+  std::mt19937_64 rng(3);
+  for (int step = 0; step < 20000; ++step) {
+    const uint64_t lba = rng() % 256;
+    switch (rng() % 20) {
+      case 0:
+        cache->Drop();
+        cached.clear();
+        break;
+      case 1:
+        ASSERT_EQ(*cache->WriteBack(*image_), cached.size());
+        for (auto [l, v] : cached) image[l] = v;
+        cached.clear();
+        break;
+      case 2: {
+        const uint64_t count = 1 + rng() % 80;
+        cache->ForEachInRange(lba, count, [&](uint64_t l, std::byte* data) {
+          std::memset(data, 0, 512);
+          cached[l] = 0;
+        });
+        break;
+      }
+      default: {
+        if (!cache->HasRoom(1) && cached.count(lba) == 0) break;
+        const uint64_t stamp = (uint64_t(step) << 8) | 1;
+        std::memcpy(cache->Put(lba), &stamp, sizeof stamp);
+        cached[lba] = stamp;
+      }
+    }
+    ASSERT_EQ(cache->dirty_blocks(), cached.size());
+    const uint64_t probe = rng() % 256;
+    const std::byte* data = cache->Find(probe);
+    ASSERT_EQ(data != nullptr, cached.count(probe) == 1) << "step " << step;
+    if (data != nullptr) {
+      uint64_t v;
+      std::memcpy(&v, data, sizeof v);
+      ASSERT_EQ(v, cached[probe]);
+    }
+  }
+  ASSERT_TRUE(cache->WriteBack(*image_).has_value());
+  for (auto [l, v] : cached) image[l] = v;
+  for (auto [l, v] : image) EXPECT_EQ(StampAt(l), v) << l;
 }
 
 TEST(ImageFileTest, RejectsBadImages) {

@@ -19,17 +19,12 @@
 namespace umbra::hw::sound {
 namespace {
 
+using testing::TempPath;
 using testing::TestDriver;
 
 constexpr AudioFormat kFormat{48000, 2, SoundFormat::kS16Le};
 constexpr uint32_t kPeriod = 240;  // 5 ms at 48 kHz
 constexpr uint32_t kPeriods = 8;
-
-std::string TempPath(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("umbra-sound-card-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
-}
 
 struct Bench {
   std::unique_ptr<SoundCard> card;

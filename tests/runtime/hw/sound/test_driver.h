@@ -8,8 +8,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <stdexcept>
+#include <string>
 
 #include "runtime/hw/sound/sound_card.h"
 #include "runtime/hw/sound/sound_regs.h"
@@ -17,6 +19,20 @@
 #include "runtime/ipc/shared_memory.h"
 
 namespace umbra::hw::sound::testing {
+
+// A file in this test process's scratch directory, removed at exit.
+inline std::string TempPath(const std::string& name) {
+  static const struct Dir {
+    std::filesystem::path path = std::filesystem::temp_directory_path() /
+                                 ("umbra-sound-test-" + std::to_string(::getpid()));
+    Dir() { std::filesystem::create_directories(path); }
+    ~Dir() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  } dir;
+  return (dir.path / name).string();
+}
 
 class TestDriver {
  public:

@@ -10,15 +10,12 @@
 #include <set>
 
 #include "runtime/hw/sound/wav_compare.h"
+#include "tests/runtime/hw/sound/test_driver.h"
 
 namespace umbra::hw::sound {
 namespace {
 
-std::string TempPath(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("umbra-sound-wav-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
-}
+using testing::TempPath;
 
 std::vector<std::byte> FileBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -1,0 +1,3 @@
+#include "drivers/uart/uart_driver.h"
+
+UMBRA_DRIVER_MAIN(umbra::drivers::uart::UartDriver)

@@ -1,0 +1,130 @@
+// UartDevice: the emulated serial port ("umbra,uart-emu"), a 16550-like UART
+// whose TX and RX FIFOs are byte rings in its DMA pool, wired to a Line whose
+// far end a test or an application drives.
+//
+// The driver programs it through the datasheet in uart_regs.h alone; the host
+// creates it, hands resources() to the driver, and reads the settings in
+// effect (line_config()) to check a recovery replayed them.
+//
+//   auto uart = UMBRA_TRY(UartDevice::Create({.name = "ttyS0"}));
+//   uart->Start();
+//   host_options.hw = uart.get();       // the DriverHost hands it to the driver
+//   uart->line().Receive(out, timeout); // what the driver transmitted
+//   ...                                 // the driver dies
+//   uart->Reset();                      // FIFOs flushed, 9600 8N1, tx_total kept
+//
+// Semantics: with `paced`, the transmitter moves one character per frame time
+// (FrameBits / baud), bursting at most 1 ms of characters after an idle
+// spell; without it, as fast as the far end reads. The receiver takes bytes
+// from the line only while RX is enabled and the RX ring has room, so bytes
+// the far end sends during a driver restart wait on the line; bytes already
+// in the RX ring when the UART is reset are lost, as on real hardware.
+//
+// Thread safety: the hardware thread (Start/Stop) moves bytes; Reset and the
+// accessors may be called from any thread (they take the state mutex).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "runtime/base/result.h"
+#include "runtime/hw/device.h"
+#include "runtime/hw/uart/line.h"
+#include "runtime/hw/uart/uart_regs.h"
+#include "runtime/ipc/event_fd.h"
+#include "runtime/ipc/shared_memory.h"
+
+namespace umbra::hw::uart {
+
+// What was refused.
+enum class FaultKind {
+  kRingConfig,    // enable with a bad ring offset or size
+  kLineConfig,    // a line request with a bad divisor, data bits, parity or stop bits
+  kRingPointer,   // tx_tail or rx_head outside the ring's valid window
+};
+
+struct UartOptions {
+  std::string name = "uart0";     // names the shared region and the hardware thread
+  uint64_t dma_size = 64 << 10;   // bytes in the DMA pool
+  size_t line_capacity = 64 << 10;  // bytes the line holds each way
+  bool paced = false;             // transmit at the baud rate
+};
+
+// Counters since creation (Reset does not clear them).
+struct UartCounters {
+  uint64_t ring_config_faults = 0;
+  uint64_t line_config_faults = 0;
+  uint64_t ring_pointer_faults = 0;
+  uint64_t interrupts = 0;
+  uint64_t resets = 0;
+};
+
+class UartDevice final : public Device {
+ public:
+  static Result<std::unique_ptr<UartDevice>> Create(UartOptions options);
+  ~UartDevice() override;
+  UartDevice(const UartDevice&) = delete;
+  UartDevice& operator=(const UartDevice&) = delete;
+
+  // Device.
+  std::string_view compatible() const override { return kCompatible; }
+  Resources resources() const override;
+  void Start() override;
+  void Stop() override;
+  void Reset() override;
+  uint64_t faults() const override;
+
+  // The far end of the cable.
+  Line& line() { return line_; }
+  // The line settings in effect (what the registers' active_* say).
+  LineConfig line_config() const;
+  UartCounters counters() const;
+  // The register window and DMA pool, for tests that play a driver.
+  UartRegisters* registers() const { return regs_; }
+  std::byte* dma() const { return region_->data() + kDmaPoolOffset; }
+
+ private:
+  UartDevice(UartOptions options, std::unique_ptr<ipc::SharedMemory> region, ipc::EventFd doorbell,
+             ipc::EventFd interrupt, ipc::EventFd wake);
+
+  void Run();
+  // One pass over the registers and rings; returns how long the hardware
+  // thread may sleep (-1: until woken). Under mu_.
+  int64_t Step();
+  void PowerOnRegisters();
+  void ApplyControl();
+  void ApplyLineRequest();
+  int64_t Transmit(int64_t now);
+  void Receive();
+  void Raise(uint32_t cause);
+  bool RingOk(uint64_t offset, uint32_t size) const;
+
+  const UartOptions options_;
+  std::unique_ptr<ipc::SharedMemory> region_;  // registers + DMA pool, handed to every driver
+  ipc::EventFd doorbell_;   // driver → device
+  ipc::EventFd interrupt_;  // device → driver
+  ipc::EventFd wake_;       // line activity, Stop: wakes the hardware thread
+  UartRegisters* regs_;     // points into region_
+  Line line_;
+
+  mutable std::mutex mu_;  // the device state below; held by the hardware thread per pass
+  bool enabled_ = false;
+  bool rx_enabled_ = false;
+  uint32_t last_control_ = 0;
+  uint64_t tx_offset_ = 0, rx_offset_ = 0;
+  uint32_t tx_size_ = 0, rx_size_ = 0;
+  uint32_t tx_head_ = 0, rx_tail_ = 0;
+  uint32_t bad_tx_tail_ = 0, bad_rx_head_ = 0;  // last refused values, counted once each
+  LineConfig line_config_;
+  int64_t next_tx_ns_ = 0;  // pacing: when the next character may leave
+  UartCounters counters_;
+
+  std::atomic<bool> stop_{false};
+  std::thread thread_;  // the hardware thread; joined by Stop
+};
+
+}  // namespace umbra::hw::uart

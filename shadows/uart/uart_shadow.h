@@ -1,0 +1,124 @@
+// UartShadow: the uart class's shadow, a Port that hides driver crashes.
+//
+// Policies per request type while the driver is down or restarting:
+//   SetLine   logged in the configuration log (one entry, the latest value)
+//             and replayed into every new driver, before Open;
+//   Open      logged and replayed after the line settings;
+//   Write     queued (bounded by tx_queue_bytes: writers block, back-pressure)
+//             and sent in order once the driver is back;
+//   in flight writes interrupted by the crash: after the new driver probed,
+//             the shadow asks it how many bytes the device ever put on the
+//             line (kGetTxTotal, which survives resets) and resends exactly
+//             the bytes that did not get out — none lost, none twice;
+//   Read      answered from the shadow's receive queue; receive buffers are
+//             reposted to the new driver;
+//   line()    answered from the log.
+// When the restart budget is spent every call fails with kDeviceFailed.
+//
+// One "pump" thread owns the DriverHost's data path (one client thread, as
+// DriverHost requires): it moves queued bytes into write requests, keeps
+// reads posted, and applies completions. Applications never touch the data
+// path.
+//
+//   auto shadow = UMBRA_TRY(UartShadow::Create(host, {}));
+//   shadow->Start();
+//   UMBRA_TRY(shadow->WaitUntilPassive(1s));
+//   UMBRA_TRY(shadow->Open());
+//   UMBRA_TRY(shadow->Write(bytes, 1s));
+//
+// Thread safety: the Port methods from any thread; see Shadow for the rest.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "shadows/registry.h"
+#include "shadows/shadow.h"
+#include "shadows/uart/port.h"
+
+namespace umbra::shadows::uart {
+
+struct UartShadowOptions {
+  size_t tx_queue_bytes = 64 << 10;  // bytes written and not yet on the line
+  size_t rx_queue_bytes = 64 << 10;  // bytes received and not yet read
+  size_t writes_in_flight = 4;       // write requests outstanding at the driver
+  size_t reads_posted = 4;           // read buffers outstanding at the driver
+};
+
+class UartShadow final : public Shadow, public Port {
+ public:
+  static Result<std::unique_ptr<UartShadow>> Create(runtime::DriverHost& host, UartShadowOptions options,
+                                                    RecoveryMode mode = RecoveryMode::kShadow);
+  ~UartShadow() override;
+
+  // Port.
+  Result<void> Open() override;
+  Result<void> SetLine(const LineSettings& settings) override;
+  LineSettings line() const override;
+  Result<size_t> Write(std::span<const std::byte> bytes, int64_t timeout_ns) override;
+  Result<size_t> Read(std::span<std::byte> out, int64_t timeout_ns) override;
+  Result<void> Drain(int64_t timeout_ns) override;
+
+  // The settings the current driver instance reports from the device (a real call).
+  Result<LineSettings> DriverLine();
+  // Bytes confirmed on the line since creation.
+  uint64_t bytes_on_line() const;
+
+ private:
+  struct InFlight {
+    uint32_t buffer;
+    uint32_t length;
+  };
+
+  UartShadow(runtime::DriverHost& host, Options base, UartShadowOptions options)
+      : Shadow(host, std::move(base)), options_(options) {}
+
+  // Shadow hooks.
+  void OnDriverLost() override;
+  Result<void> ResubmitRequests() override;
+  void OnFailed(const std::string& why) override;
+
+  Result<void> CheckUsable() const;
+  // The pump thread and its steps (pump thread only, except where noted).
+  void PumpLoop();
+  void HandleCompletion(const runtime::Completion& c);
+  void ApplyResync();
+  void SubmitWrites();
+  void PostReads();
+
+  const UartShadowOptions options_;
+
+  mutable std::mutex io_mu_;  // everything below up to the pump's own state
+  std::condition_variable io_cv_;
+  bool open_ = false;
+  bool pump_stop_ = false;
+  std::deque<std::byte> tx_;     // written, not yet confirmed on the line; tx_[0] is stream byte confirmed_
+  uint64_t confirmed_ = 0;       // stream bytes known to be on the line
+  uint64_t submitted_ = 0;       // bytes of tx_'s front in write requests not yet completed
+  bool need_resync_ = true;      // no writes until the new driver's tx_total is known
+  bool poisoned_ = false;        // a write failed oddly: completions no longer trusted until resync
+  std::optional<uint64_t> resync_total_;  // handed from the worker to the pump
+  std::optional<Error> resync_error_;
+  uint64_t resyncs_ = 0;         // bumped by the pump each time one was applied
+  uint64_t base_total_ = 0;      // the device's tx_total when base_stream_ was confirmed
+  uint64_t base_stream_ = 0;
+  uint64_t sent_since_base_ = 0;  // stream bytes handed to drivers since the base
+  std::deque<std::byte> rx_;     // received, not yet read
+
+  // Pump-thread state (no lock).
+  std::deque<InFlight> writes_;
+  std::deque<InFlight> reads_;
+
+  std::thread pump_;  // owns the data path; started by Open, joined in the destructor
+};
+
+// The registry's factory: settings "tx_queue_bytes", "rx_queue_bytes".
+Result<std::unique_ptr<Shadow>> CreateUartShadow(runtime::DriverHost& host, const ShadowSettings& settings,
+                                                 RecoveryMode mode);
+
+}  // namespace umbra::shadows::uart

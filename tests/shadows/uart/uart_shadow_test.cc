@@ -1,0 +1,363 @@
+// The uart class end to end: the emulated UART, real driver processes that
+// crash, hang and double-fault, and the shadow keeping the byte stream whole.
+#include "shadows/uart/uart_shadow.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "runtime/base/clock.h"
+#include "runtime/hw/uart/uart_device.h"
+#include "runtime/supervisor/supervisor.h"
+#include "shadows/registry.h"
+
+namespace umbra::shadows::uart {
+namespace {
+
+constexpr int64_t kMs = 1'000'000;
+constexpr int64_t kSec = 1'000'000'000;
+
+using hw::uart::LineConfig;
+
+// The stream's byte at position i: not periodic in any small power of two,
+// so a lost, repeated or reordered chunk never lines up by accident.
+std::byte StreamByte(uint64_t i) {
+  uint64_t x = i * 0x9E3779B97F4A7C15ull;
+  x ^= x >> 29;
+  return std::byte(static_cast<uint8_t>(x >> 7));
+}
+
+// The far end's view of driver settings.
+LineConfig AsLineConfig(const LineSettings& s) {
+  return LineConfig{.baud = s.baud,
+                    .parity = static_cast<hw::uart::Parity>(static_cast<uint32_t>(s.parity)),
+                    .data_bits = s.data_bits,
+                    .stop_bits = s.stop_bits};
+}
+
+const LineSettings kLine{.baud = 115200, .parity = Parity::kEven, .data_bits = 8, .stop_bits = 1};
+
+class UartShadowTest : public ::testing::Test {
+ protected:
+  runtime::DriverHostOptions Options(const char* binary = UMBRA_UART_DRIVER) {
+    runtime::DriverHostOptions o;
+    o.device_name = "ttyS0";
+    o.device_class = "uart";
+    o.compatible = hw::uart::kCompatible;
+    o.driver_binary = binary;
+    o.heartbeat_period_ns = 20 * kMs;
+    o.data = {.ring_entries = 16, .buffer_size = 256, .buffer_count = 32};
+    o.restart.budget = 10000;
+    o.restart.backoff_initial_ns = 0;
+    return o;
+  }
+
+  std::unique_ptr<UartShadow> Make(runtime::DriverHostOptions o, RecoveryMode mode = RecoveryMode::kShadow,
+                                   UartShadowOptions so = {}) {
+    uart_ = *hw::uart::UartDevice::Create({.name = "ttyS0"});
+    uart_->Start();
+    o.hw = uart_.get();
+    host_ = *sup_.AddDevice(std::move(o));
+    auto s = *UartShadow::Create(*host_, so, mode);
+    s->Start();
+    EXPECT_TRUE(s->WaitUntilPassive(10 * kSec).has_value());
+    return s;
+  }
+
+  // Sets the line on both ends and opens the port.
+  void OpenWithLine(UartShadow& s, const LineSettings& line = kLine) {
+    ASSERT_TRUE(s.SetLine(line).has_value());
+    uart_->line().set_far_end(AsLineConfig(line));
+    ASSERT_TRUE(s.Open().has_value());
+  }
+
+  void KillAndRecover(UartShadow& s, int sig) {
+    const size_t before = s.recoveries().size();
+    host_->Kill(sig);
+    const int64_t deadline = MonotonicNanos() + 10 * kSec;
+    while (s.recoveries().size() == before && MonotonicNanos() < deadline) usleep(100);
+    ASSERT_GT(s.recoveries().size(), before) << "the fault was noticed";
+    ASSERT_TRUE(s.WaitUntilPassive(10 * kSec).has_value());
+  }
+
+  // The far end: reads until `expected` bytes arrived (or nothing comes for
+  // 3 s) and checks each against the stream; returns the count verified.
+  uint64_t VerifyAtFarEnd(const std::atomic<uint64_t>& expected, std::atomic<bool>& writer_done,
+                          uint64_t* mismatches) {
+    uint64_t got = 0;
+    std::vector<std::byte> buf(4096);
+    int64_t last = MonotonicNanos();
+    while (!writer_done || got < expected) {
+      const size_t n = uart_->line().Receive(buf, 100 * kMs);
+      for (size_t i = 0; i < n; ++i) {
+        if (buf[i] != StreamByte(got)) ++*mismatches;
+        ++got;
+      }
+      if (n > 0) last = MonotonicNanos();
+      if (MonotonicNanos() - last > 3 * kSec) break;
+    }
+    return got;
+  }
+
+  std::unique_ptr<hw::uart::UartDevice> uart_;  // outlives the supervisor, whose hosts point at it
+  runtime::Supervisor sup_;
+  runtime::DriverHost* host_ = nullptr;
+};
+
+TEST_F(UartShadowTest, StreamArrivesWholeInOrderWhileTheDriverIsKilledManyTimes) {
+  auto s = Make(Options());
+  OpenWithLine(*s);
+  std::atomic<uint64_t> written{0};
+  std::atomic<bool> stop{false}, writer_done{false};
+  std::atomic<int> write_errors{0};
+  std::thread writer([&] {
+    std::vector<std::byte> chunk(1000);
+    uint64_t pos = 0;
+    while (!stop || pos < (1u << 20)) {
+      for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = StreamByte(pos + i);
+      auto n = s->Write(chunk, 10 * kSec);
+      if (!n) {
+        ++write_errors;
+        break;
+      }
+      // A partial write (timeout) would leave a hole: write the rest next.
+      pos += *n;
+      written = pos;
+      if (*n < chunk.size()) ++write_errors;
+    }
+    if (!s->Drain(30 * kSec)) ++write_errors;
+    writer_done = true;
+  });
+  uint64_t mismatches = 0, received = 0;
+  std::thread far_end([&] { received = VerifyAtFarEnd(written, writer_done, &mismatches); });
+
+  std::mt19937 rng(11);
+  const int signals[] = {SIGSEGV, SIGABRT, SIGKILL, SIGSTOP};  // SIGSTOP: a hang
+  for (int i = 0; i < 40; ++i) {
+    usleep(std::uniform_int_distribution<int>(1000, 15000)(rng));
+    KillAndRecover(*s, signals[i % 4]);
+    EXPECT_EQ(uart_->line_config(), AsLineConfig(kLine)) << "replayed into the registers, recovery " << i;
+    EXPECT_EQ(s->DriverLine().value_or(LineSettings{}), kLine);
+  }
+  stop = true;
+  writer.join();
+  far_end.join();
+  EXPECT_EQ(write_errors, 0);
+  EXPECT_GE(written.load(), 1u << 20);
+  EXPECT_EQ(received, written.load()) << "no byte lost or duplicated";
+  EXPECT_EQ(mismatches, 0u) << "every byte in order";
+  EXPECT_EQ(uart_->line().framing_errors(), 0u);
+  EXPECT_EQ(s->bytes_on_line(), written.load());
+  auto records = s->recoveries();
+  ASSERT_EQ(records.size(), 40u);
+  uint64_t resubmitted = 0;
+  for (const auto& r : records) {
+    EXPECT_TRUE(r.succeeded);
+    resubmitted += r.resubmitted;
+  }
+  EXPECT_GT(resubmitted, 0u) << "some crashes caught writes in flight";
+}
+
+TEST_F(UartShadowTest, StreamSurvivesCrashesInjectedInsideTheDriverTxPath) {
+  auto s = Make(Options());
+  OpenWithLine(*s);
+  // Armed in this driver and every replacement: a crash in 1% of writes, and
+  // an error in 1% (the shadow turns a failed write into a restart).
+  ASSERT_TRUE(host_->SetFailpoints("seed=5;uart.tx=1%segfault->1%error").has_value());
+  std::atomic<uint64_t> written{0};
+  std::atomic<bool> writer_done{false};
+  std::thread writer([&] {
+    std::vector<std::byte> chunk(4096);
+    uint64_t pos = 0;
+    while (pos < (1u << 20)) {
+      for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = StreamByte(pos + i);
+      auto n = s->Write(chunk, 10 * kSec);
+      if (!n) break;
+      pos += *n;
+      written = pos;
+    }
+    EXPECT_TRUE(s->Drain(30 * kSec).has_value());
+    writer_done = true;
+  });
+  uint64_t mismatches = 0;
+  const uint64_t received = VerifyAtFarEnd(written, writer_done, &mismatches);
+  writer.join();
+  EXPECT_EQ(written.load(), 1u << 20);
+  EXPECT_EQ(received, 1u << 20);
+  EXPECT_EQ(mismatches, 0u);
+  EXPECT_GT(s->recoveries().size(), 3u) << "the failpoints fired";
+  EXPECT_EQ(uart_->line_config(), AsLineConfig(kLine));
+}
+
+TEST_F(UartShadowTest, ReadsResumeAfterRecoveryWithEveryByteTheFarEndSent) {
+  auto s = Make(Options());
+  OpenWithLine(*s);
+  auto send = [&](uint64_t from, size_t n) {
+    std::vector<std::byte> v(n);
+    for (size_t i = 0; i < n; ++i) v[i] = StreamByte(from + i);
+    ASSERT_EQ(uart_->line().Send(v, kSec), n);
+  };
+  auto read_all = [&](uint64_t from, size_t n) {
+    std::vector<std::byte> buf(n);
+    size_t got = 0;
+    while (got < n) {
+      auto r = s->Read(std::span(buf).subspan(got), 5 * kSec);
+      ASSERT_TRUE(r.has_value()) << r.error().ToString();
+      got += *r;
+    }
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(buf[i], StreamByte(from + i)) << i;
+  };
+  send(0, 3000);
+  read_all(0, 3000);
+  host_->Kill(SIGSTOP);
+  while (s->passive()) usleep(100);
+  send(3000, 3000);  // while the driver is down: the bytes wait on the line
+  read_all(3000, 3000);
+  KillAndRecover(*s, SIGKILL);
+  send(6000, 100);
+  read_all(6000, 100);
+  EXPECT_EQ(uart_->registers()->framing_errors.load(), 0u);
+}
+
+TEST_F(UartShadowTest, WritesDuringRecoveryAreQueuedBoundedAndSentAfter) {
+  auto s = Make(Options(), RecoveryMode::kShadow, {.tx_queue_bytes = 1024});
+  OpenWithLine(*s);
+  host_->Kill(SIGSTOP);  // a hang: noticed after two missed heartbeats
+  while (s->passive()) usleep(100);
+  std::vector<std::byte> data(4096);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = StreamByte(i);
+  auto n = s->Write(data, 0);
+  ASSERT_TRUE(n.has_value()) << "queued, not failed";
+  EXPECT_EQ(*n, 1024u) << "bounded: the rest is back-pressure";
+  auto rest = s->Write(std::span(data).subspan(*n), 10 * kSec);
+  ASSERT_TRUE(rest.has_value());
+  EXPECT_EQ(*n + *rest, data.size()) << "the writer waited for room";
+  ASSERT_TRUE(s->Drain(10 * kSec).has_value());
+  std::vector<std::byte> got(data.size());
+  size_t k = 0;
+  while (k < got.size()) {
+    const size_t r = uart_->line().Receive(std::span(got).subspan(k), kSec);
+    ASSERT_GT(r, 0u);
+    k += r;
+  }
+  EXPECT_EQ(got, data);
+  EXPECT_GT(s->recoveries().back().queued, 0u);
+}
+
+const LineSettings kOdd7{.baud = 57600, .parity = Parity::kOdd, .data_bits = 7, .stop_bits = 2};
+
+TEST_F(UartShadowTest, LineSettingsAreReplayedSoTheFarEndStillUnderstands) {
+  auto s = Make(Options());
+  OpenWithLine(*s, kOdd7);
+  KillAndRecover(*s, SIGKILL);
+  EXPECT_EQ(uart_->line_config(), AsLineConfig(kOdd7));
+  EXPECT_EQ(s->line(), kOdd7);
+  const std::string text = "replayed";
+  ASSERT_TRUE(s->Write(std::as_bytes(std::span(text)), kSec).has_value());
+  ASSERT_TRUE(s->Drain(5 * kSec).has_value());
+  EXPECT_EQ(uart_->line().framing_errors(), 0u);
+  EXPECT_EQ(uart_->line().received_total(), text.size());
+}
+
+// Restart-only: the new driver never hears the settings; the UART is back at
+// 9600 8N1 and the far end sees garbage. The control for the test above.
+TEST_F(UartShadowTest, WithoutReplayTheFarEndSeesFramingErrors) {
+  const LineSettings odd7 = kOdd7;
+  auto s = Make(Options(), RecoveryMode::kRestartOnly);
+  OpenWithLine(*s, odd7);
+  KillAndRecover(*s, SIGKILL);
+  EXPECT_EQ(uart_->line_config(), LineConfig{});
+  const std::string text = "garbled";
+  ASSERT_TRUE(s->Write(std::as_bytes(std::span(text)), kSec).has_value());
+  ASSERT_TRUE(s->Drain(5 * kSec).has_value());
+  EXPECT_EQ(uart_->line().framing_errors(), text.size());
+}
+
+TEST_F(UartShadowTest, RefusesLineSettingsNoDriverCouldReplay) {
+  auto s = Make(Options());
+  auto r = s->SetLine({.baud = 12345});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Errc::kInvalidArgument);
+  r = s->SetLine({.baud = 9600, .data_bits = 9});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(s->line(), LineSettings{}) << "nothing logged";
+}
+
+TEST_F(UartShadowTest, DoubleFaultDuringReplayRestartsRecovery) {
+  auto o = Options(UMBRA_FAULTY_UART_DRIVER);
+  o.settings["crash_set_line_on"] = "2,3";  // the first two replacements die replaying the line
+  auto s = Make(std::move(o));
+  OpenWithLine(*s);
+  std::vector<std::byte> data(2000);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = StreamByte(i);
+  ASSERT_TRUE(s->Write(std::span(data).first(1000), kSec).has_value());
+  KillAndRecover(*s, SIGKILL);
+  ASSERT_TRUE(s->Write(std::span(data).subspan(1000), kSec).has_value());
+  ASSERT_TRUE(s->Drain(10 * kSec).has_value());
+  auto records = s->recoveries();
+  ASSERT_EQ(records.size(), 1u) << "one recovery, several attempts";
+  EXPECT_EQ(records[0].attempts, 3u);
+  EXPECT_TRUE(records[0].succeeded);
+  EXPECT_EQ(host_->instance(), 4u);
+  EXPECT_EQ(uart_->line_config(), AsLineConfig(kLine));
+  std::vector<std::byte> got(data.size());
+  size_t k = 0;
+  while (k < got.size()) {
+    const size_t r = uart_->line().Receive(std::span(got).subspan(k), kSec);
+    ASSERT_GT(r, 0u);
+    k += r;
+  }
+  EXPECT_EQ(got, data);
+}
+
+TEST_F(UartShadowTest, BudgetSpentFailsEveryCallWithAClearError) {
+  auto o = Options(UMBRA_FAULTY_UART_DRIVER);
+  o.restart.budget = 2;
+  o.restart.window_ns = 60 * kSec;
+  o.settings["crash_set_line_on"] = "2,3,4,5,6";
+  auto s = Make(std::move(o));
+  OpenWithLine(*s);
+  host_->Kill(SIGKILL);
+  while (s->recoveries().empty()) usleep(100);
+  ASSERT_FALSE(s->WaitUntilPassive(10 * kSec).has_value());
+  EXPECT_EQ(s->state(), ShadowState::kFailed);
+  EXPECT_NE(s->failure_reason().find("restart budget spent"), std::string::npos);
+  const std::byte b[1] = {};
+  auto w = s->Write(b, kSec);
+  ASSERT_FALSE(w.has_value());
+  EXPECT_EQ(w.error().code, Errc::kDeviceFailed);
+  EXPECT_NE(w.error().message.find("ttyS0 failed"), std::string::npos);
+  std::byte out[1];
+  auto r = s->Read(out, kSec);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Errc::kDeviceFailed);
+  auto l = s->SetLine(kLine);
+  ASSERT_FALSE(l.has_value());
+  EXPECT_EQ(l.error().code, Errc::kDeviceFailed);
+}
+
+TEST_F(UartShadowTest, RegistryFactoryBuildsTheClassAndRefusesBadSettings) {
+  ShadowRegistry registry;
+  ASSERT_TRUE(registry.Register("uart", CreateUartShadow).has_value());
+  uart_ = *hw::uart::UartDevice::Create({.name = "ttyS1"});
+  auto o = Options();
+  o.hw = uart_.get();
+  host_ = *sup_.AddDevice(std::move(o));
+  auto bad = registry.Create("uart", *host_, {{"tx_queue_bytes", "lots"}});
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message.find("tx_queue_bytes"), std::string::npos);
+  EXPECT_FALSE(registry.Create("uart", *host_, {{"colour", "blue"}}).has_value());
+  auto good = registry.Create("uart", *host_, {{"tx_queue_bytes", "4096"}});
+  ASSERT_TRUE(good.has_value());
+  EXPECT_EQ((*good)->class_name(), "uart");
+  EXPECT_NE(dynamic_cast<Port*>(good->get()), nullptr);
+}
+
+}  // namespace
+}  // namespace umbra::shadows::uart
