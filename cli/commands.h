@@ -20,5 +20,9 @@ enum ExitCode : int {
 
 // `umbra demo`: registers the subcommand; its callback runs the demo.
 void AddDemoCommand(CLI::App& app, int& exit_code);
+// `umbra campaign` (and the hidden `campaign-worker` it starts).
+void AddCampaignCommand(CLI::App& app, int& exit_code);
+// `umbra failpoints list`.
+void AddFailpointsCommand(CLI::App& app, int& exit_code);
 
 }  // namespace umbra::cli

@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", verbose, "Log what the runtime does");
   int exit_code = umbra::cli::kExitOk;
   umbra::cli::AddDemoCommand(app, exit_code);
+  umbra::cli::AddCampaignCommand(app, exit_code);
+  umbra::cli::AddFailpointsCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

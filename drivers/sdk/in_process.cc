@@ -1,5 +1,8 @@
 #include "drivers/sdk/in_process.h"
 
+#include <poll.h>
+#include <unistd.h>
+
 namespace umbra::sdk {
 
 InProcessRunner::InProcessRunner(std::unique_ptr<Driver> driver, Options options)
@@ -16,6 +19,22 @@ void InProcessRunner::Complete(const ipc::Descriptor& request, int32_t status, u
   d.length = length;
   d.arg = arg;
   completions_.push_back(d);
+}
+
+void InProcessRunner::RingDoorbell() {
+  if (options_.hw_doorbell_fd < 0) return;
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(options_.hw_doorbell_fd, &one, sizeof one);
+}
+
+bool InProcessRunner::PollInterrupt() {
+  if (options_.hw_interrupt_fd < 0) return false;
+  uint64_t v;
+  pollfd pfd{options_.hw_interrupt_fd, POLLIN, 0};
+  if (::poll(&pfd, 1, 0) <= 0) return false;
+  if (::read(options_.hw_interrupt_fd, &v, sizeof v) != sizeof v) return false;
+  driver_->OnInterrupt(*this);
+  return true;
 }
 
 }  // namespace umbra::sdk

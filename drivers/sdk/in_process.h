@@ -9,6 +9,12 @@
 //   UMBRA_TRY(run.Probe());
 //   run.Submit(desc);  for (auto& c : run.TakeCompletions()) ...
 //
+// With an emulated device, set Options::hw_doorbell_fd / hw_interrupt_fd to
+// its eventfds: RingDoorbell signals the device, and PollInterrupt() delivers
+// a pending interrupt to the driver (the caller's thread plays the SDK loop).
+//
+//   if (run.PollInterrupt()) ...;   auto info = run.Call(method, body);
+//
 // Thread safety: single-threaded; Sleep and WaitInterrupt are not available
 // (they return at once).
 #pragma once
@@ -26,6 +32,8 @@ class InProcessRunner final : public Context {
     size_t pool_bytes = 1 << 20;
     DeviceInfo device;
     HwView hw;
+    int hw_doorbell_fd = -1;   // the device's doorbell eventfd (not owned), or -1
+    int hw_interrupt_fd = -1;  // the device's interrupt eventfd (not owned), or -1
   };
 
   InProcessRunner(std::unique_ptr<Driver> driver, Options options);
@@ -35,6 +43,13 @@ class InProcessRunner final : public Context {
   // Completions since the last call (the vector is reused: no allocation in steady state).
   std::vector<ipc::Descriptor>& completions() { return completions_; }
   Driver& driver() { return *driver_; }
+  // Delivers the device's interrupt to the driver if it is pending; returns
+  // whether it was. No system call when hw_interrupt_fd is -1.
+  bool PollInterrupt();
+  // A control-path call, made directly.
+  Result<std::string> Call(uint32_t method, std::string_view body) {
+    return driver_->OnCall(*this, method, body);
+  }
 
   // Context
   const DeviceInfo& device() const override { return options_.device; }
@@ -43,7 +58,7 @@ class InProcessRunner final : public Context {
   const HwView& hw() const override { return options_.hw; }
   void Complete(const ipc::Descriptor& request, int32_t status, uint32_t length,
                 uint64_t arg) override;
-  void RingDoorbell() override {}
+  void RingDoorbell() override;
   void Log(LogLevel, std::string_view) override {}
   void Spawn(std::function<void()> fn) override { fn(); }
   void Sleep(int64_t) override {}

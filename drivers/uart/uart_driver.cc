@@ -106,13 +106,21 @@ void UartDriver::OnRequest(sdk::Context& ctx, const ipc::Descriptor& req) {
     case kWrite: {
       if (!ctx.InPool(req.offset, req.length)) return Fail(ctx, req, Errc::kInvalidArgument);
       switch (faultinject::Action f = UMBRA_FAILPOINT("uart.tx"); f.fault) {
+        case SiteFault::kNone: break;
         case SiteFault::kError: return Fail(ctx, req, Errc::kIo);
         case SiteFault::kDropCompletion: return;  // the bug: the write is forgotten
-        case SiteFault::kWildDma:                 // the bug: a tail far past the ring
-          regs_->tx_tail.store(tx_tail_ + 2 * kRingSize, std::memory_order_release);
+        case SiteFault::kBadRegister:             // the bug: a tail far past the ring
+          regs_->tx_tail.store(tx_tail_ + 2 * kRingSize + static_cast<uint32_t>(f.value),
+                               std::memory_order_release);
           ctx.RingDoorbell();
           return;
-        default: break;
+        case SiteFault::kWrongLength:  // the bug: claims more than was written
+          ctx.Complete(req, 0, req.length + 1 + static_cast<uint32_t>(f.value), req.arg);
+          return;
+        case SiteFault::kWildDma:  // ring offsets are only read at enable
+        case SiteFault::kMalformedReply:
+        case SiteFault::kForgedId:
+        case SiteFault::kDuplicateId: break;  // the SDK's sdk.request site plants these
       }
       writes_.push_back(PendingWrite{.request = req});
       ServiceTx(ctx);
@@ -158,14 +166,23 @@ void UartDriver::ServiceTx(sdk::Context& ctx) {
 
 void UartDriver::ServiceRx(sdk::Context& ctx) {
   switch (faultinject::Action f = UMBRA_FAILPOINT("uart.rx"); f.fault) {
+    case SiteFault::kNone: break;
     case SiteFault::kDropCompletion: return;  // the bug: received bytes sit in the ring
     case SiteFault::kWrongLength:             // the bug: claims more than the buffer holds
       if (!reads_.empty()) {
-        ctx.Complete(reads_.front().request, 0, reads_.front().request.length + 1);
+        ctx.Complete(reads_.front().request, 0, reads_.front().request.length + 1 + static_cast<uint32_t>(f.value));
         reads_.pop_front();
       }
       return;
-    default: break;
+    case SiteFault::kBadRegister:  // the bug: an rx_head past rx_tail
+      regs_->rx_head.store(rx_head_ + kRingSize + 1, std::memory_order_release);
+      ctx.RingDoorbell();
+      return;
+    case SiteFault::kError:
+    case SiteFault::kWildDma:
+    case SiteFault::kMalformedReply:
+    case SiteFault::kForgedId:
+    case SiteFault::kDuplicateId: break;  // not meaningful here
   }
   const uint32_t tail = regs_->rx_tail.load(std::memory_order_acquire);
   bool consumed = false;
@@ -210,9 +227,15 @@ Result<void> UartDriver::SetLine(sdk::Context& ctx, const LineSettings& s) {
     return umbra::Fail(Errc::kInvalidArgument, std::to_string(s.baud) + " baud is not reachable from the uart clock");
   }
   switch (faultinject::Action f = UMBRA_FAILPOINT("uart.set_line"); f.fault) {
+    case SiteFault::kNone: break;
     case SiteFault::kError: return umbra::Fail(Errc::kIo, "uart.set_line: injected error");
     case SiteFault::kBadRegister: divisor = 0; break;  // the bug: a divisor the device refuses
-    default: break;
+    case SiteFault::kWildDma:
+    case SiteFault::kWrongLength:
+    case SiteFault::kMalformedReply:
+    case SiteFault::kForgedId:
+    case SiteFault::kDuplicateId:
+    case SiteFault::kDropCompletion: break;  // not meaningful here
   }
   regs_->divisor.store(divisor);
   regs_->data_bits.store(s.data_bits);

@@ -13,9 +13,18 @@
 //   sdk::InProcessRunner run(std::make_unique<UartDriver>(), {.hw = view});
 //   UMBRA_TRY(run.Probe());
 //
-// Failpoints (docs/fault-injection.md): uart.probe, uart.tx, uart.rx,
-// uart.set_line, uart.interrupt — see kUartSites and the .cc for what each
-// site-interpreted action does.
+// Failpoints (docs/fault-injection.md), besides the SDK's sdk.*:
+//   uart.probe      error: the probe fails
+//   uart.tx         (each write request) error: completes with kIo;
+//                   drop_completion: never completes; bad_register: a tx_tail
+//                   past the ring (the device refuses it, TX stalls);
+//                   wrong_length: completes claiming more than was written
+//   uart.rx         (each RX service) drop_completion: leaves bytes in the
+//                   ring; wrong_length: a read longer than its buffer;
+//                   bad_register: an rx_head past rx_tail
+//   uart.set_line   error: kIo; bad_register: divisor 0 (the device refuses)
+//   uart.interrupt  drop_completion: a lost interrupt
+// Executed actions (segfault, abort, hang ...) work at every site.
 //
 // Settings: "read_timeout_ms" (default 100): an empty read completes with
 // length 0 after this long.

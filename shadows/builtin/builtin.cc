@@ -5,6 +5,7 @@
 
 #include "shadows/echo/echo_shadow.h"
 #include "shadows/net/net_shadow.h"
+#include "shadows/uart/uart_shadow.h"
 
 namespace umbra::shadows {
 
@@ -27,6 +28,7 @@ Result<std::unique_ptr<Shadow>> CreateEchoShadow(runtime::DriverHost& host, cons
 void RegisterBuiltinShadows(ShadowRegistry& registry) {
   Add(registry, "echo", CreateEchoShadow);
   Add(registry, "net", net::CreateNetShadow);
+  Add(registry, "uart", uart::CreateUartShadow);
 }
 
 }  // namespace umbra::shadows

@@ -229,13 +229,15 @@ void UartShadow::HandleCompletion(const runtime::Completion& c) {
     {
       std::lock_guard lock(io_mu_);
       submitted_ -= f.length;
-      if (c.status == 0 && !poisoned_) {
+      const bool whole = c.status == 0 && c.length == f.length;
+      if (whole && !poisoned_) {
         // Completions come in order, so this write is the front of tx_.
         tx_.erase(tx_.begin(), tx_.begin() + f.length);
         confirmed_ += f.length;
-      } else if (c.status != static_cast<int32_t>(Errc::kInterrupted) && c.status != 0) {
-        // A driver that fails a write cannot say how much of it got out:
-        // turn it into a crash, whose recovery reads the truth from tx_total.
+      } else if (!whole && c.status != static_cast<int32_t>(Errc::kInterrupted)) {
+        // A driver that fails a write (or claims a partial one) cannot be
+        // trusted to say how much got out: turn it into a crash, whose
+        // recovery reads the truth from the device's tx_total.
         kill = !poisoned_;
         poisoned_ = true;
       }

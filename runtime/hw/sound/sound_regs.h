@@ -177,14 +177,14 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(sizeof(std::atomic<uint64_t>) == 8);
 static_assert(sizeof(SoundStreamRegs) == 128);
 static_assert(sizeof(SoundRegs) == kSoundRegistersSize);
-static_assert(offsetof(SoundStreamRegs, buffer_offset) == 32);
-static_assert(offsetof(SoundStreamRegs, hw_ptr) == 40);
-static_assert(offsetof(SoundStreamRegs, appl_ptr) == 48);
-static_assert(offsetof(SoundStreamRegs, periods_done) == 80);
-static_assert(offsetof(SoundRegs, int_cause) == 12);
-static_assert(offsetof(SoundRegs, dma_size) == 32);
-static_assert(offsetof(SoundRegs, doorbell) == 48);
-static_assert(offsetof(SoundRegs, streams) == 128);
+static_assert(__builtin_offsetof(SoundStreamRegs, buffer_offset) == 32);
+static_assert(__builtin_offsetof(SoundStreamRegs, hw_ptr) == 40);
+static_assert(__builtin_offsetof(SoundStreamRegs, appl_ptr) == 48);
+static_assert(__builtin_offsetof(SoundStreamRegs, periods_done) == 80);
+static_assert(__builtin_offsetof(SoundRegs, int_cause) == 12);
+static_assert(__builtin_offsetof(SoundRegs, dma_size) == 32);
+static_assert(__builtin_offsetof(SoundRegs, doorbell) == 48);
+static_assert(__builtin_offsetof(SoundRegs, streams) == 128);
 
 // Bytes per sample of a valid format, 0 for an unknown one.
 constexpr uint32_t SoundSampleBytes(uint32_t format) {

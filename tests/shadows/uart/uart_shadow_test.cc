@@ -15,6 +15,7 @@
 #include "runtime/base/clock.h"
 #include "runtime/hw/uart/uart_device.h"
 #include "runtime/supervisor/supervisor.h"
+#include "shadows/builtin/builtin.h"
 #include "shadows/registry.h"
 
 namespace umbra::shadows::uart {
@@ -357,6 +358,12 @@ TEST_F(UartShadowTest, RegistryFactoryBuildsTheClassAndRefusesBadSettings) {
   ASSERT_TRUE(good.has_value());
   EXPECT_EQ((*good)->class_name(), "uart");
   EXPECT_NE(dynamic_cast<Port*>(good->get()), nullptr);
+}
+
+TEST(UartRegistration, TheBuiltinRegistryHasTheUartClass) {
+  ShadowRegistry registry;
+  RegisterBuiltinShadows(registry);
+  EXPECT_TRUE(registry.Has("uart"));
 }
 
 }  // namespace

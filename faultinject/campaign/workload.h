@@ -1,0 +1,106 @@
+// Workloads: the applications a campaign runs over shadowed devices.
+//
+// One Workload per application ("echo-stream" now; "file-transfer",
+// "audio-playback", "disk-verifier", "sqlite" as the classes arrive). A
+// workload sets up its device(s) on the run's Supervisor through the
+// WorkloadContext, hands each shadow to the engine (Watch), runs a bounded
+// amount of work reporting each unit (Progress), and ends with its own
+// verification. The engine injects the run's faults and classifies the run by
+// what the workload saw.
+//
+//   WorkloadRegistry registry;
+//   RegisterBuiltinWorkloads(registry);
+//   std::unique_ptr<Workload> w = UMBRA_TRY(registry.Create("echo-stream"));
+//   UMBRA_TRY(w->SetUp(ctx));
+//   WorkResult r = w->Run(ctx);
+//   w->TearDown();
+//
+// docs/fault-injection.md ("Campaigns") says how a class adds its workload.
+//
+// Thread safety: a Workload is used by one thread (its run's). Register every
+// workload before use; Create may then be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "faultinject/campaign/plan.h"
+#include "runtime/base/result.h"
+#include "runtime/supervisor/driver_host.h"
+#include "shadows/shadow.h"
+
+namespace umbra::faultinject::campaign {
+
+// What the engine offers a workload during one run.
+class WorkloadContext {
+ public:
+  virtual ~WorkloadContext() = default;
+  virtual shadows::RecoveryMode mode() const = 0;
+  // The run's seed, for the workload's own data (payloads, orders).
+  virtual uint64_t seed() const = 0;
+  // Units of work to do in this run.
+  virtual uint64_t units() const = 0;
+  // Adds a device to the run's Supervisor, with the campaign's supervision
+  // settings (heartbeat, deadlines, restart budget) applied over `options`.
+  virtual Result<runtime::DriverHost*> AddDevice(runtime::DriverHostOptions options) = 0;
+  // Hands a started, passive shadow to the engine: faults are injected into
+  // its driver, and its state and recovery records classify the run. The
+  // shadow must stay alive until the workload is destroyed.
+  virtual void Watch(shadows::Shadow& shadow) = 0;
+  // Reports that `done` units are complete; host-side faults fire here.
+  virtual void Progress(uint64_t done) = 0;
+};
+
+// What the application saw.
+struct WorkResult {
+  uint64_t units_done = 0;
+  uint64_t errors = 0;        // operations that returned an error to the application
+  std::string first_error;
+  bool verified = false;      // the workload's own end-to-end check passed
+  std::string verification;   // what was checked, or what did not match
+};
+
+class Workload {
+ public:
+  virtual ~Workload() = default;
+  virtual std::string_view name() const = 0;
+  virtual std::string_view device_class() const = 0;
+  // The sample driver it runs ("echo", later "nic", "sound", "disk").
+  virtual std::string_view driver() const = 0;
+  virtual uint64_t default_units() const = 0;
+  // The driver sites a run reaches, with about how often (bounds "after N").
+  virtual std::vector<SiteUse> sites(uint64_t units) const = 0;
+
+  // Creates the devices and shadows, starts them, and Watches every shadow.
+  virtual Result<void> SetUp(WorkloadContext& ctx) = 0;
+  // Does ctx.units() units of work, calling ctx.Progress after each, then verifies.
+  virtual WorkResult Run(WorkloadContext& ctx) = 0;
+  // Stops the shadows (which shut their drivers down); keeps the objects.
+  virtual void TearDown() = 0;
+  // The devices' drivers, for `umbra failpoints list`.
+  virtual std::vector<runtime::DriverHost*> hosts() const = 0;
+};
+
+using WorkloadFactory = std::function<std::unique_ptr<Workload>()>;
+
+class WorkloadRegistry {
+ public:
+  // Refuses an empty name or one registered twice (kAlreadyExists).
+  Result<void> Register(const std::string& name, WorkloadFactory factory);
+  Result<std::unique_ptr<Workload>> Create(const std::string& name) const;
+  bool Has(const std::string& name) const { return factories_.count(name) > 0; }
+  std::vector<std::string> names() const;
+
+ private:
+  std::map<std::string, WorkloadFactory> factories_;
+};
+
+// Registers every built-in workload; the one list a new class edits.
+Result<void> RegisterBuiltinWorkloads(WorkloadRegistry& registry);
+
+}  // namespace umbra::faultinject::campaign

@@ -1,0 +1,140 @@
+// `umbra campaign` and `umbra failpoints list` as a user runs them: exit
+// codes, tables, messages.
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace {
+
+struct Ran {
+  int rc = -1;
+  std::string out;  // stdout and stderr together
+};
+
+Ran Umbra(const std::string& args) {
+  Ran r;
+  const std::string cmd = std::string(UMBRA_CLI) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int status = pclose(p);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string TempPath(const std::string& name) {
+  return ::testing::TempDir() + "/umbra_campaign_cli_" + std::to_string(getpid()) + "_" + name;
+}
+
+bool Has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+
+TEST(CampaignCli, FailpointsListShowsTheEchoDriversSites) {
+  Ran r = Umbra("failpoints list");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_TRUE(Has(r.out, "SITE")) << r.out;
+  EXPECT_TRUE(Has(r.out, "sdk.request ")) << r.out;
+  EXPECT_TRUE(Has(r.out, "sdk.heartbeat")) << r.out;
+  Ran j = Umbra("failpoints list --driver echo --json --units 5");
+  EXPECT_EQ(j.rc, 0) << j.out;
+  EXPECT_TRUE(Has(j.out, "{\"site\":\"sdk.request\",\"hits\":5,\"triggers\":0}")) << j.out;
+}
+
+TEST(CampaignCli, FailpointsListRefusesAnUnknownDriver) {
+  Ran r = Umbra("failpoints list --driver nosuch");
+  EXPECT_EQ(r.rc, 64);
+  EXPECT_TRUE(Has(r.out, "unknown driver 'nosuch' (known: echo)")) << r.out;
+}
+
+TEST(CampaignCli, SmallCampaignIsTransparentAndPrintsTheTable) {
+  Ran r = Umbra("campaign --workload echo-stream --fault segfault,exit --runs 3 --seed 5 --units 30");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_TRUE(Has(r.out, "campaign seed 5: 6 runs")) << r.out;
+  EXPECT_TRUE(Has(r.out, "echo-stream  3T        3T")) << r.out;
+  EXPECT_TRUE(Has(r.out, "faults/s")) << r.out;
+}
+
+TEST(CampaignCli, JsonReportIsOneObject) {
+  Ran r = Umbra("campaign --workload echo-stream --fault exit --runs 2 --seed 3 --units 20 --json --no-isolate-runs");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_TRUE(Has(r.out, "{\"seed\":\"3\",\"mode\":\"shadow\",\"runs\":2")) << r.out;
+  EXPECT_TRUE(Has(r.out, "\"outcomes\":{\"transparent\":2")) << r.out;
+}
+
+TEST(CampaignCli, ErrorsGiveExitCode1AndReplayLines) {
+  Ran r = Umbra("campaign --workload echo-stream --fault error --runs 2 --seed 9 --units 40");
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_TRUE(Has(r.out, "malfunction")) << r.out;
+  EXPECT_TRUE(Has(r.out, "replay: umbra campaign --replay ")) << r.out;
+}
+
+TEST(CampaignCli, RestartOnlyMalfunctionsAreExpected) {
+  Ran r = Umbra("campaign --workload echo-stream --fault sigkill --runs 2 --seed 4 --units 40 --mode restart-only");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_TRUE(Has(r.out, "2M")) << r.out;
+}
+
+TEST(CampaignCli, ReplayRerunsOneSeed) {
+  Ran r = Umbra("campaign --replay 77 --workload echo-stream --fault abort --units 30");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_TRUE(Has(r.out, "run seed 77: echo-stream/abort")) << r.out;
+  EXPECT_TRUE(Has(r.out, "outcome: transparent")) << r.out;
+  Ran again = Umbra("campaign --replay 77 --workload echo-stream --fault abort --units 30");
+  auto plan = [](const std::string& s) { return s.substr(s.find("plan: "), s.find('\n', s.find("plan: ")) - s.find("plan: ")); };
+  EXPECT_EQ(plan(r.out), plan(again.out));
+}
+
+TEST(CampaignCli, ReplayShrinksAFailingRun) {
+  Ran r = Umbra("campaign --replay 1 --workload echo-stream --fault error --units 30 --plan 'seed=1;error@sdk.request+6' --shrink");
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_TRUE(Has(r.out, "to: seed=1;error@sdk.request+0")) << r.out;
+}
+
+TEST(CampaignCli, ShardsMergeThroughJsonLines) {
+  const std::string a = TempPath("a.jsonl"), b = TempPath("b.jsonl"), all = TempPath("all.jsonl");
+  const std::string base = "campaign --workload echo-stream --fault segfault,exit --runs 2 --seed 8 --units 20 ";
+  Ran whole = Umbra(base + "--jsonl " + all);
+  ASSERT_EQ(whole.rc, 0) << whole.out;
+  ASSERT_EQ(Umbra(base + "--shard 0/2 --jsonl " + a).rc, 0);
+  ASSERT_EQ(Umbra(base + "--shard 1/2 --jsonl " + b).rc, 0);
+  Ran merged = Umbra("campaign --merge " + a + " " + b);
+  Ran unsharded = Umbra("campaign --merge " + all);
+  EXPECT_EQ(merged.rc, 0) << merged.out;
+  EXPECT_EQ(merged.out, unsharded.out);
+  EXPECT_TRUE(Has(merged.out, "echo-stream  2T        2T")) << merged.out;
+}
+
+TEST(CampaignCli, UsageErrorsExit64) {
+  Ran f = Umbra("campaign --fault segfalt");
+  EXPECT_EQ(f.rc, 64);
+  EXPECT_TRUE(Has(f.out, "unknown fault type 'segfalt'")) << f.out;
+  Ran w = Umbra("campaign --workload nope");
+  EXPECT_EQ(w.rc, 64);
+  EXPECT_TRUE(Has(w.out, "unknown workload 'nope' (known: echo-stream)")) << w.out;
+  Ran s = Umbra("campaign --shard 2/2");
+  EXPECT_EQ(s.rc, 64);
+  EXPECT_TRUE(Has(s.out, "bad shard")) << s.out;
+  Ran r = Umbra("campaign --replay 5");
+  EXPECT_EQ(r.rc, 64);
+  EXPECT_TRUE(Has(r.out, "exactly one --workload and one --fault")) << r.out;
+  EXPECT_EQ(Umbra("campaign --no-such-flag").rc, 64);
+}
+
+TEST(CampaignCli, BadCampaignFileExits65WithLineAndField) {
+  const std::string path = TempPath("bad.textproto");
+  std::ofstream(path) << "seed: 1\nfaults: \"segfault\"\nfaults: \"hang-up\"\n";
+  Ran r = Umbra("campaign " + path);
+  EXPECT_EQ(r.rc, 65);
+  EXPECT_TRUE(Has(r.out, path + ":3:1: field 'faults': unknown fault type 'hang-up'")) << r.out;
+  EXPECT_EQ(Umbra("campaign /nonexistent/c.textproto").rc, 66);
+  const std::string bad_plan = "campaign --replay 1 --workload echo-stream --fault abort --plan 'abort@'";
+  EXPECT_EQ(Umbra(bad_plan).rc, 65);
+}
+
+}  // namespace
