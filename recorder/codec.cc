@@ -155,7 +155,7 @@ Result<EventBody> DecodeBody(const proto::TraceEvent& in) {
     }
     case P::kDetected: {
       const auto& m = in.detected();
-      return Detected{UMBRA_TRY(FromProto<DetectionReason>(m.reason(), 6, "detection reason")),
+      return Detected{UMBRA_TRY(FromProto<DetectionReason>(m.reason(), 9, "detection reason")),
                       m.detail()};
     }
     case P::kPhaseBegin:

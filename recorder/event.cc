@@ -35,6 +35,9 @@ const char* DetectionReasonName(DetectionReason reason) {
     case DetectionReason::kDeadline: return "deadline";
     case DetectionReason::kProtocolViolation: return "protocol-violation";
     case DetectionReason::kChannelEof: return "channel-eof";
+    case DetectionReason::kProbeFailed: return "probe-failed";
+    case DetectionReason::kStartupTimeout: return "startup-timeout";
+    case DetectionReason::kSpawnFailed: return "spawn-failed";
   }
   return "?";
 }

@@ -31,6 +31,7 @@ enum class RequestOutcome : uint8_t { kOk, kFailed, kInterrupted };
 enum class ExitKind : uint8_t { kCode, kSignal };
 enum class DetectionReason : uint8_t {
   kExitCode, kSignal, kMissedHeartbeat, kDeadline, kProtocolViolation, kChannelEof,
+  kProbeFailed, kStartupTimeout, kSpawnFailed,
 };
 // In the order a recovery runs them; kCount is the number of phases.
 enum class RecoveryPhase : uint8_t {

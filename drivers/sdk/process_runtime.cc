@@ -206,7 +206,7 @@ class ProcessRuntime final : public Context {
     device_.compatible = a.device().compatible();
     device_.device_class = a.device().device_class();
     device_.instance = a.device().instance();
-    for (const auto& [k, v] : a.settings()) device_.settings[k] = v;
+    for (const auto& setting : a.settings()) device_.settings[setting.key()] = setting.value();
     heartbeat_period_ns_ = int64_t{a.heartbeat_period_us()} * 1000;
     if (heartbeat_period_ns_ <= 0) heartbeat_period_ns_ = 50'000'000;
 

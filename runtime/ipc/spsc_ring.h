@@ -70,8 +70,7 @@ class SpscRing {
   void Reset() {
     header_->head.store(0, std::memory_order_relaxed);
     header_->tail.store(0, std::memory_order_relaxed);
-    header_->consumer_asleep.store(0, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
+    header_->consumer_asleep.store(0, std::memory_order_release);
     AdoptIndices(0);
   }
   // Restarts our private view at `index` (after the peer was replaced).
@@ -105,10 +104,14 @@ class SpscRing {
   }
   // Makes pushed records visible. True when the consumer is asleep and the
   // doorbell must be rung (the flag is consumed).
+  // The store of head and the load of the flag are both seq_cst (as are the
+  // consumer's store of the flag and load of head): in the single total order
+  // one side sees the other, so a record is never left behind a sleeping
+  // consumer. (Sequentially consistent operations rather than fences, which
+  // ThreadSanitizer does not model.)
   bool Publish() {
-    header_->head.store(local_head_, std::memory_order_release);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (header_->consumer_asleep.load(std::memory_order_relaxed) == 0) return false;
+    header_->head.store(local_head_, std::memory_order_seq_cst);
+    if (header_->consumer_asleep.load(std::memory_order_seq_cst) == 0) return false;
     return header_->consumer_asleep.exchange(0, std::memory_order_acq_rel) != 0;
   }
   // Records pushed and not yet consumed, as far as we know.
@@ -133,8 +136,7 @@ class SpscRing {
   // Announces that the consumer is about to block. Returns false (and takes
   // the announcement back) when records arrived meanwhile: do not block then.
   bool PrepareToSleep() {
-    header_->consumer_asleep.store(1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    header_->consumer_asleep.store(1, std::memory_order_seq_cst);
     if (Available() != 0 || poisoned_) {
       header_->consumer_asleep.store(0, std::memory_order_relaxed);
       return false;
@@ -156,7 +158,7 @@ class SpscRing {
   // The producer's published head may be at most `entries` ahead of our tail
   // and never behind it.
   void RefreshHead() {
-    uint32_t head = header_->head.load(std::memory_order_acquire);
+    uint32_t head = header_->head.load(std::memory_order_seq_cst);
     if (head - local_tail_ > entries()) {
       poisoned_ = true;
       return;

@@ -21,6 +21,7 @@
 
 #include "runtime/base/clock.h"
 #include "runtime/ipc/control_channel.h"
+#include "recorder/recorder.h"
 #include "runtime/supervisor/spawn.h"
 #include "umbra/control.pb.h"
 
@@ -79,6 +80,22 @@ constexpr size_t kMaxLogLine = 4096;
 constexpr size_t kMaxNameLength = 128;
 
 asio::steady_timer::duration Nanos(int64_t ns) { return std::chrono::nanoseconds(ns); }
+
+recorder::DetectionReason ToRecorder(DetectReason r) {
+  switch (r) {
+    case DetectReason::kExit: return recorder::DetectionReason::kExitCode;
+    case DetectReason::kSignal: return recorder::DetectionReason::kSignal;
+    case DetectReason::kChannelEof: return recorder::DetectionReason::kChannelEof;
+    case DetectReason::kProtocolViolation: return recorder::DetectionReason::kProtocolViolation;
+    case DetectReason::kMissedHeartbeat: return recorder::DetectionReason::kMissedHeartbeat;
+    case DetectReason::kRequestDeadline: return recorder::DetectionReason::kDeadline;
+    case DetectReason::kProbeFailed: return recorder::DetectionReason::kProbeFailed;
+    case DetectReason::kHandshakeTimeout: return recorder::DetectionReason::kStartupTimeout;
+    case DetectReason::kSpawnFailed: return recorder::DetectionReason::kSpawnFailed;
+    case DetectReason::kHostRequest: return recorder::DetectionReason::kSignal;
+  }
+  return recorder::DetectionReason::kSignal;
+}
 
 int WaitPidfd(int pidfd, siginfo_t& info, int flags) {
   std::memset(&info, 0, sizeof info);
@@ -146,6 +163,8 @@ class DriverHost::Impl {
         policy_(options_.restart),
         watchdog_(io),
         restart_timer_(io),
+        rec_(options_.recorder ? *options_.recorder : recorder::Recorder::Off()),
+        rec_id_(rec_.RegisterDevice(options_.device_name, options_.device_class)),
         slots_(data_->layout().ring_entries) {
     for (uint32_t i = 0; i < slots_.size(); ++i) free_slots_.push_back(slots_.size() - 1 - i);
     for (uint32_t i = 0; i < data_->buffer_count(); ++i) {
@@ -205,6 +224,20 @@ class DriverHost::Impl {
     SetState(DeviceState::kStopped);
   }
 
+  // Recovery phases are recorded only while recovering; a phase still open
+  // when a new one begins (a double fault) ends as aborted.
+  void BeginPhase(recorder::RecoveryPhase phase) {
+    if (recovering_since_ns_ == 0) return;
+    if (open_phase_) rec_.PhaseEnd(rec_id_, *open_phase_, recorder::PhaseOutcome::kAborted);
+    rec_.PhaseBegin(rec_id_, phase);
+    open_phase_ = phase;
+  }
+  void EndPhase(recorder::RecoveryPhase phase) {
+    if (open_phase_ != phase) return;
+    rec_.PhaseEnd(rec_id_, phase);
+    open_phase_.reset();
+  }
+
   // ---------------- spawning and the handshake ----------------
 
   Result<std::shared_ptr<Instance>> Spawn() {
@@ -218,12 +251,14 @@ class DriverHost::Impl {
     auto inst = std::make_shared<Instance>(io_, ++instance_counter_, std::move(p),
                                            std::move(host_end));
     inst->spawned_ns = MonotonicNanos();
+    rec_.DriverSpawned(rec_id_, inst->pid);
     WatchControl(inst);
     WatchExit(inst);
     return inst;
   }
 
   void StartInstance() {
+    BeginPhase(recorder::RecoveryPhase::kRestart);
     if (standby_ && standby_->phase == Instance::Phase::kStandby) {
       current_ = std::move(standby_);
       SendAttach(current_);
@@ -297,7 +332,11 @@ class DriverHost::Impl {
       a->add_fds(proto::FD_ROLE_HW_DOORBELL);
       a->add_fds(proto::FD_ROLE_HW_INTERRUPT);
     }
-    for (const auto& [k, v] : options_.settings) (*a->mutable_settings())[k] = v;
+    for (const auto& [k, v] : options_.settings) {
+      auto* setting = a->add_settings();
+      setting->set_key(k);
+      setting->set_value(v);
+    }
     a->set_failpoints(options_.failpoints);
     a->set_seed(options_.seed);
     inst->phase = Instance::Phase::kAttaching;
@@ -359,6 +398,9 @@ class DriverHost::Impl {
       return;
     }
     inst->reaped = true;
+    rec_.DriverExited(rec_id_, info.si_code == CLD_EXITED ? recorder::ExitKind::kCode
+                                                          : recorder::ExitKind::kSignal,
+                      info.si_status);
     inst->exit_grace.cancel();
     inst->deadline.cancel();
     Detection d{.at_ns = MonotonicNanos()};
@@ -429,6 +471,8 @@ class DriverHost::Impl {
       case DriverToHost::kAttached: {
         if (inst->phase != Phase::kAttaching) return Violation(inst, "unexpected Attached"), false;
         inst->phase = Phase::kProbing;
+        EndPhase(recorder::RecoveryPhase::kRestart);
+        BeginPhase(recorder::RecoveryPhase::kProbe);
         HostToDriver p;
         p.mutable_probe();
         if (auto r = inst->control.Send(p, {}, ipc::Blocking::kDontWait); !r) {
@@ -466,9 +510,9 @@ class DriverHost::Impl {
         if (m.stats().counters_size() > 256) return Violation(inst, "too many counters"), false;
         std::lock_guard lock(mu_);
         driver_counters_.clear();
-        for (const auto& [k, v] : m.stats().counters()) {
-          if (!ValidName(k)) continue;
-          driver_counters_[k] = v;
+        for (const auto& c : m.stats().counters()) {
+          if (!ValidName(c.name())) continue;
+          driver_counters_[c.name()] = c.value();
         }
         return true;
       }
@@ -561,6 +605,8 @@ class DriverHost::Impl {
 
   void OnReady(const std::shared_ptr<Instance>& inst) {
     inst->deadline.cancel();
+    EndPhase(recorder::RecoveryPhase::kProbe);
+    rec_.DriverReady(rec_id_);
     inst->phase = Instance::Phase::kReady;
     inst->last_heartbeat_ns = MonotonicNanos();
     int64_t recovery_ns = 0;
@@ -608,23 +654,32 @@ class DriverHost::Impl {
       return;
     }
     d.instance = inst ? inst->number : instance_counter_.load();
+    if (shutting_down_) {
+      if (inst) KillInstance(inst);
+      current_.reset();
+      return;
+    }
+    if (recovering_since_ns_ == 0) recovering_since_ns_ = d.at_ns;
+    rec_.Detected(rec_id_, ToRecorder(d.reason), d.code);
+    BeginPhase(recorder::RecoveryPhase::kIsolate);
     if (inst) KillInstance(inst);
     current_.reset();
-    if (shutting_down_) return;
+    EndPhase(recorder::RecoveryPhase::kIsolate);
     {
       std::lock_guard lock(mu_);
       detections_.push_back(d);
       if (detections_.size() > 64) detections_.erase(detections_.begin());
     }
     spdlog::info("[{}] driver instance {} down: {}", options_.device_name, d.instance, d.ToString());
-    if (recovering_since_ns_ == 0) recovering_since_ns_ = d.at_ns;
     SetState(DeviceState::kRecovering);
     // Quiesce the device, tell the listener, and only then fail what was in
     // flight: whoever sees a failed call can already tell it was a crash.
+    BeginPhase(recorder::RecoveryPhase::kQuiesce);
     if (options_.hw != nullptr) options_.hw->Reset();
     if (listener_) listener_->OnDriverDown(d);
     FenceDataPath(Errc::kInterrupted);
     FailPendingCalls(Errc::kInterrupted, "driver died during the call: " + d.ToString());
+    EndPhase(recorder::RecoveryPhase::kQuiesce);
 
     auto decision = policy_.OnCrash(MonotonicNanos(), up_since_ns_);
     if (decision.give_up) {
@@ -647,6 +702,9 @@ class DriverHost::Impl {
     spdlog::error("[{}] restart budget spent ({} restarts in {} s); device failed: {}",
                   options_.device_name, policy_.options().budget,
                   policy_.options().window_ns / 1'000'000'000, d.ToString());
+    if (open_phase_) rec_.PhaseEnd(rec_id_, *open_phase_, recorder::PhaseOutcome::kAborted);
+    open_phase_.reset();
+    rec_.DeviceFailed(rec_id_);
     recovering_since_ns_ = 0;
     FenceDataPath(Errc::kDeviceFailed);
     SetState(DeviceState::kFailed);
@@ -967,6 +1025,9 @@ class DriverHost::Impl {
   RestartPolicy policy_;
   asio::steady_timer watchdog_;
   asio::steady_timer restart_timer_;
+  recorder::Recorder& rec_;          // Recorder::Off() when the user asked for none
+  recorder::DeviceId rec_id_;
+  std::optional<recorder::RecoveryPhase> open_phase_;  // begun, not yet ended
   int64_t watchdog_tick_ns_;
   int64_t watchdog_due_ns_ = 0;
 
@@ -1039,6 +1100,8 @@ pid_t DriverHost::driver_pid() const {
   return pid;
 }
 void DriverHost::set_listener(DriverHostListener* l) { impl_->listener_ = l; }
+recorder::Recorder& DriverHost::recorder() const { return impl_->rec_; }
+uint32_t DriverHost::recorder_device() const { return impl_->rec_id_; }
 
 void DriverHost::Start() { asio::post(impl_->io_, [this] { impl_->Start(); }); }
 void DriverHost::ResetFailed() { asio::post(impl_->io_, [this] { impl_->ResetFailed(); }); }

@@ -48,6 +48,9 @@
 namespace boost::asio {
 class io_context;
 }
+namespace umbra::recorder {
+class Recorder;
+}
 
 namespace umbra::runtime {
 
@@ -98,6 +101,7 @@ struct DriverHostOptions {
   std::string failpoints;                // armed in the driver before probe
   uint64_t seed = 0;
   hw::Device* hw = nullptr;              // emulated device handed to the driver (not owned)
+  recorder::Recorder* recorder = nullptr;  // where lifecycle and recovery events go (not owned)
 };
 
 // A data-path request as the client sees it; `cookie` is the client's own tag
@@ -165,6 +169,10 @@ class DriverHost {
   pid_t driver_pid() const;
 
   void set_listener(DriverHostListener* listener);  // not owned; set before Start
+
+  // The recorder events go to (Recorder::Off() when none) and this device's id in it.
+  recorder::Recorder& recorder() const;
+  uint32_t recorder_device() const;
 
   // Lifecycle (thread-safe; the work happens on the event loop).
   void Start();
