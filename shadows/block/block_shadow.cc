@@ -248,8 +248,7 @@ void BlockShadow::DetachWaiter(const Waiter* w) {
     if (e == nullptr || e->waiter != w) continue;
     e->waiter = nullptr;
     e->read_to = nullptr;
-    e->internal = e->op == proto::kFlush;  // nobody to tell
-    e->user_data = ~uint64_t{0};
+    e->user_data = ~uint64_t{0};  // nobody to tell (FinishClient drops it)
   }
 }
 
