@@ -236,7 +236,8 @@ struct Env {
     o.compatible = hwd::kCompatible;
     o.driver_binary = UMBRA_DISK_DRIVER;
     o.heartbeat_period_ns = 100 * kMs;  // a loaded machine can starve a driver for tens of ms
-    o.data = {.ring_entries = 64, .buffer_size = kSlotBytes, .buffer_count = 72};
+    // Many 1 MiB buffers: only the pages a request touches become resident.
+    o.data = {.ring_entries = 64, .buffer_size = kSlotBytes, .buffer_count = 320};
     o.restart.budget = 100000;
     o.restart.backoff_initial_ns = 0;
     o.restart.backoff_max_ns = 1 * kMs;
