@@ -180,7 +180,8 @@ class HostPath final : public TxPath {
     auto r = host_.Submit({requests_.data(), n});
     const size_t accepted = r ? *r : 0;
     for (size_t i = accepted; i < n; ++i) free_.push_back(requests_[i].offset);
-    Reclaim(host_.Poll(done_));
+    // A full submission ring: wait for the driver, as the shadow does.
+    Reclaim(accepted > 0 ? host_.Poll(done_) : host_.Wait(done_, 2 * kMs));
     return accepted;
   }
 
