@@ -6,6 +6,7 @@
 #include "shadows/block/block_shadow.h"
 #include "shadows/echo/echo_shadow.h"
 #include "shadows/net/net_shadow.h"
+#include "shadows/sound/sound_shadow.h"
 #include "shadows/uart/uart_shadow.h"
 
 namespace umbra::shadows {
@@ -31,6 +32,7 @@ void RegisterBuiltinShadows(ShadowRegistry& registry) {
   Add(registry, "net", net::CreateNetShadow);
   Add(registry, "uart", uart::CreateUartShadow);
   Add(registry, "block", block::CreateBlockShadow);
+  Add(registry, "sound", sound::CreateSoundShadow);
 }
 
 }  // namespace umbra::shadows
