@@ -15,6 +15,7 @@
 
 #include "runtime/hw/sound/wav_compare.h"
 #include "shadows/builtin/builtin.h"
+#include "shadows/sound/workloads/sound_apps.h"
 #include "tests/shadows/sound/sound_rig.h"
 
 namespace umbra::sound {
@@ -237,6 +238,80 @@ TEST(SoundShadowTest, RegistryCreatesTheSoundClass) {
   shadows::ShadowRegistry registry;
   shadows::RegisterBuiltinShadows(registry);
   EXPECT_TRUE(registry.Has("sound"));
+}
+
+}  // namespace
+}  // namespace umbra::sound
+
+namespace umbra::sound {
+namespace {
+
+using namespace testing;
+
+// Runs `app` while the driver is killed in turn by every fault type.
+template <class App>
+void RunAcrossCrashes(SoundRig& rig, App app, int min_kills) {
+  std::atomic<bool> done{false};
+  std::atomic<int> kills{0};
+  std::thread killer([&] {
+    const int signals[] = {SIGSEGV, SIGABRT, SIGKILL, SIGSTOP};
+    for (int i = 0; !done; ++i) {
+      usleep(40'000);
+      if (done) break;
+      ASSERT_TRUE(rig.KillAndRecover(signals[i % 4]).has_value());
+      ++kills;
+    }
+  });
+  auto stats = app();
+  done = true;
+  killer.join();
+  ASSERT_TRUE(stats.has_value()) << "the application saw an error: " << stats.error().ToString();
+  EXPECT_GE(kills, min_kills);
+  if (!stats->note.empty()) std::printf("note: %s\n", stats->note.c_str());
+}
+
+TEST(SoundAppsTest, Mp3StylePlayerRunsToCompletionAcrossCrashes) {
+  SoundRig rig;
+  ASSERT_TRUE(rig.Build().has_value());
+  const auto track = hw::sound::GenerateTestSignal({44100, 2, hw::sound::SoundFormat::kS16Le}, 44100 * 3);
+  RunAcrossCrashes(rig, [&] { return workloads::PlayTrack(*rig.shadow, track, {.period_frames = 441}); }, 2);
+  rig.card->FlushBackends();
+  auto out = hw::sound::ReadWav(rig.speaker_path);
+  ASSERT_TRUE(out.has_value());
+  auto report = hw::sound::CompareAudio(track, *out);
+  ASSERT_TRUE(report.has_value());
+  EXPECT_TRUE(report->clean()) << report->ToString();
+}
+
+TEST(SoundAppsTest, AudioRecorderRunsToCompletionAcrossCrashes) {
+  const auto source = hw::sound::GenerateTestSignal({48000, 2, hw::sound::SoundFormat::kS16Le}, 48000 * 4);
+  SoundRig rig;
+  ASSERT_TRUE(rig.Build({.microphone = source}).has_value());
+  hw::sound::WavFile got;
+  RunAcrossCrashes(rig, [&] { return workloads::RecordAudio(*rig.shadow, 48000 * 3, {}, &got); }, 2);
+  EXPECT_EQ(got.frames(), 48000u * 3);
+}
+
+TEST(SoundAppsTest, SpeechSynthesizerRunsToCompletionAcrossCrashes) {
+  SoundRig rig;
+  ASSERT_TRUE(rig.Build().has_value());
+  RunAcrossCrashes(rig, [&] {
+    return workloads::Speak(*rig.shadow,
+                            "Shadow drivers hide the failure of a device driver from the applications that use it. "
+                            "This sentence is spoken while the sound driver is crashed again and again.");
+  }, 1);
+}
+
+TEST(SoundAppsTest, GameLikeClientRunsToCompletionAcrossCrashes) {
+  SoundRig rig;
+  ASSERT_TRUE(rig.Build().has_value());
+  uint64_t events = 0;
+  RunAcrossCrashes(rig, [&]() -> Result<workloads::AppStats> {
+    auto s = workloads::PlayGame(*rig.shadow, 400, 5, {});
+    if (s) events = s->events;
+    return s;
+  }, 2);
+  EXPECT_GT(events, 0u);
 }
 
 }  // namespace
