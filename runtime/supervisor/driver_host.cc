@@ -958,7 +958,10 @@ class DriverHost::Impl {
       const uint64_t my_id = ++call_counter_;
       HostToDriver m = build(my_id);
       if (auto r = current_->control.Send(m, {}, ipc::Blocking::kDontWait); !r) {
-        call->Finish(std::unexpected(r.error()));
+        // A peer that is gone has died: the caller sees the crash, as it
+        // would had the message gone out just before.
+        Errc code = r.error().code == Errc::kNoDevice ? Errc::kInterrupted : r.error().code;
+        call->Finish(Fail(code, "driver died before the call: " + r.error().message));
         return;
       }
       calls_[my_id] = call;
