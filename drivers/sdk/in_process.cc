@@ -27,11 +27,14 @@ void InProcessRunner::RingDoorbell() {
   [[maybe_unused]] ssize_t n = ::write(options_.hw_doorbell_fd, &one, sizeof one);
 }
 
-bool InProcessRunner::PollInterrupt() {
+bool InProcessRunner::PollInterrupt() { return WaitForInterrupt(0); }
+
+bool InProcessRunner::WaitForInterrupt(int64_t timeout_ns) {
   if (options_.hw_interrupt_fd < 0) return false;
   uint64_t v;
   pollfd pfd{options_.hw_interrupt_fd, POLLIN, 0};
-  if (::poll(&pfd, 1, 0) <= 0) return false;
+  const timespec ts{.tv_sec = timeout_ns / 1'000'000'000, .tv_nsec = timeout_ns % 1'000'000'000};
+  if (::ppoll(&pfd, 1, &ts, nullptr) <= 0) return false;
   if (::read(options_.hw_interrupt_fd, &v, sizeof v) != sizeof v) return false;
   driver_->OnInterrupt(*this);
   return true;

@@ -46,6 +46,9 @@ class InProcessRunner final : public Context {
   // Delivers the device's interrupt to the driver if it is pending; returns
   // whether it was. No system call when hw_interrupt_fd is -1.
   bool PollInterrupt();
+  // Like PollInterrupt, but blocks the caller up to `timeout_ns` for the
+  // interrupt (a driver waiting on its device without spinning).
+  bool WaitForInterrupt(int64_t timeout_ns);
   // A control-path call, made directly.
   Result<std::string> Call(uint32_t method, std::string_view body) {
     return driver_->OnCall(*this, method, body);

@@ -36,6 +36,7 @@ std::chrono::nanoseconds Ns(int64_t ns) { return std::chrono::nanoseconds(std::m
 
 Result<std::unique_ptr<BlockShadow>> BlockShadow::Create(runtime::DriverHost& host, BlockShadowOptions options,
                                                          RecoveryMode mode) {
+  if (options.retain_limit == 0) return Fail(Errc::kInvalidArgument, "block shadow retain_limit must be > 0");
   if (options.max_requests < 4 || options.max_requests > kSlotMask) {
     return Fail(Errc::kInvalidArgument, "block shadow max_requests must be in 4.." + std::to_string(kSlotMask));
   }
@@ -247,8 +248,7 @@ void BlockShadow::DetachWaiter(const Waiter* w) {
     if (e == nullptr || e->waiter != w) continue;
     e->waiter = nullptr;
     e->read_to = nullptr;
-    e->internal = e->op == proto::kFlush;  // nobody to tell
-    e->user_data = ~uint64_t{0};
+    e->user_data = ~uint64_t{0};  // nobody to tell (FinishClient drops it)
   }
 }
 
@@ -258,13 +258,18 @@ Result<void> BlockShadow::SetWriteCache(bool on) {
     cache_on_ = true;  // before the device may cache anything
   }
   UMBRA_TRY(ConfigCall("write_cache", kRankWriteCache, proto::kSetWriteCache, on ? "1" : "0"));
-  if (on) return {};
+  if (on) {
+    std::lock_guard lock(io_mu_);
+    if (geometry_) geometry_->write_cache = true;
+    return {};
+  }
   // Turning the cache off wrote it back: everything acknowledged is durable,
   // if the driver really turned it off (a crash under the call is replayed).
   auto g = Identify();
   if (!g || g->write_cache) return {};
   std::lock_guard lock(io_mu_);
   cache_on_ = false;
+  if (geometry_) geometry_->write_cache = false;
   for (const auto& [seq, cookie] : order_) {
     Entry* e = table_.Find(cookie);
     if (e != nullptr && e->stage == Stage::kAcked) e->durable = true;
@@ -337,7 +342,8 @@ void BlockShadow::PumpOrWait(std::unique_lock<std::mutex>& lock, int64_t deadlin
   reaping_ = false;
   for (size_t i = 0; i < n; ++i) Process(done[i]);
   ReleaseDurable();
-  if (mode() == RecoveryMode::kShadow && retained_ >= table_.capacity() / 2 && !internal_flush_queued_) {
+  if (mode() == RecoveryMode::kShadow && retained_ >= std::min(options_.retain_limit, table_.capacity() / 2) &&
+      !internal_flush_queued_) {
     EnqueueInternalFlush();
   }
   if (kill_pending_ && open_) {
@@ -494,16 +500,36 @@ void BlockShadow::OnDriverLost() {
   io_cv_.notify_all();
 }
 
-Result<void> BlockShadow::ResubmitRequests() {
-  const Geometry g = UMBRA_TRY(Identify());
-  std::unique_lock lock(io_mu_);
-  if (geometry_ && (g.capacity_blocks != geometry_->capacity_blocks || g.block_size != geometry_->block_size)) {
-    return Fail(Errc::kProtocol, "driver reported geometry " + proto::EncodeGeometry(g) + ", was " +
-                                     proto::EncodeGeometry(*geometry_));
+Result<void> BlockShadow::LearnGeometry() {
+  bool known;
+  {
+    std::lock_guard lock(io_mu_);
+    known = geometry_.has_value();
   }
-  geometry_ = g;
-  cache_on_ = g.write_cache;
-  max_io_blocks_ = std::min(g.max_io_bytes, host().buffer_size()) / g.block_size;
+  if (!known) {
+    // The first driver: ask. The cache mode it reports is the power-on one.
+    const Geometry g = UMBRA_TRY(Identify());
+    std::lock_guard lock(io_mu_);
+    geometry_ = g;
+    power_on_cache_ = g.write_cache;
+    max_io_blocks_ = std::min(g.max_io_bytes, host().buffer_size()) / g.block_size;
+  }
+  // Later drivers run the same disk, reset to power-on and then given the
+  // logged configuration: the cache mode is known without a round trip.
+  std::optional<std::string> logged;
+  {
+    std::lock_guard lock(config_mu());
+    logged = config_log().Get("write_cache");
+  }
+  std::lock_guard lock(io_mu_);
+  cache_on_ = logged && mode() == RecoveryMode::kShadow ? *logged == "1" : power_on_cache_;
+  geometry_->write_cache = cache_on_;
+  return {};
+}
+
+Result<void> BlockShadow::ResubmitRequests() {
+  UMBRA_TRY(LearnGeometry());
+  std::unique_lock lock(io_mu_);
   // What the dead driver had: interrupted completions first, then anything
   // whose completion a reaper still holds (it will be stale once resent).
   runtime::Completion done[64];

@@ -56,6 +56,10 @@ namespace umbra::shadows::block {
 
 struct BlockShadowOptions {
   uint32_t max_requests = 256;  // tracked requests (queued + in flight + retained writes)
+  // Acknowledged, unflushed writes held before the shadow flushes by itself
+  // (at most max_requests / 2). Fewer: less to replay after a crash (a
+  // shorter recovery gap), more flushes while writing without flushing.
+  uint32_t retain_limit = 64;
   size_t max_waits_recorded = 1 << 16;
 };
 
@@ -150,6 +154,7 @@ class BlockShadow final : public Shadow, public Disk {
   void FailAll(int32_t status, bool include_retained);
   void DetachWaiter(const Waiter* w);
   Result<Geometry> Identify();
+  Result<void> LearnGeometry();
   Result<void> AwaitResubmitted(std::unique_lock<std::mutex>& lock, uint64_t barrier);
 
   const BlockShadowOptions options_;
@@ -165,6 +170,7 @@ class BlockShadow final : public Shadow, public Disk {
   std::optional<Geometry> geometry_;
   uint32_t max_io_blocks_ = 0;
   bool cache_on_ = true;           // conservative until identify says otherwise
+  bool power_on_cache_ = true;     // the cache mode after a reset, before any replay
   bool open_ = false;              // a live driver takes submissions
   bool reaping_ = false;           // a client thread is in host().Wait
   bool kill_pending_ = false;      // a completion showed a driver bug

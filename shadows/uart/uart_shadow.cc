@@ -294,7 +294,11 @@ void UartShadow::ApplyResync() {
 void UartShadow::SubmitWrites() {
   runtime::DriverHost& h = host();
   while (writes_.size() < options_.writes_in_flight) {
+    // Checked and submitted under io_mu_: OnDriverLost sets need_resync_
+    // under it too, so no write can slip past a crash into the next driver
+    // ahead of the bytes the crash interrupted.
     std::unique_lock lock(io_mu_);
+    if (need_resync_ || poisoned_) return;
     const size_t unsent = tx_.size() - submitted_;
     if (unsent == 0) return;
     auto buf = h.AllocBuffer();

@@ -133,6 +133,35 @@ TEST(BlockShadowTest, OverlappingWritesKeepTheNewestAcrossACrash) {
   EXPECT_EQ(back, Pattern(5, 20, 1));
 }
 
+TEST(BlockShadowTest, RequestsDuringRecoveryAreQueuedWithBackPressureNotErrors) {
+  BlockRig rig({.max_requests = 16});
+  BlockShadow& d = rig.shadow();
+  ASSERT_TRUE(d.WaitUntilPassive(10 * kSec).has_value());
+  rig.host().Kill(SIGSTOP);  // a hang: the heartbeat finds it ~20 ms later
+  std::atomic<int> errors{0};
+  std::vector<std::thread> writers;
+  for (uint32_t t = 0; t < 4; ++t) {
+    writers.emplace_back([&, t] {
+      for (uint32_t i = 0; i < 40; ++i) {
+        if (!d.Write(t * 100 + i, Pattern(t * 100 + i, 1, 1))) ++errors;
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  EXPECT_EQ(errors.load(), 0);
+  std::vector<std::byte> back(4096);
+  for (uint32_t t = 0; t < 4; ++t) {
+    for (uint32_t i = 0; i < 40; ++i) {
+      ASSERT_TRUE(d.Read(t * 100 + i, back).has_value());
+      EXPECT_EQ(back, Pattern(t * 100 + i, 1, 1));
+    }
+  }
+  auto recs = d.recoveries();
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_GT(recs[0].queued + recs[0].resubmitted, 0u) << "writes waited for the new driver";
+  EXPECT_EQ(recs[0].failed, 0u);
+}
+
 TEST(BlockShadowTest, VerifyingWorkloadLosesNothingWhileTheDriverIsKilledHundredsOfTimes) {
   BlockRig rig({});
   BlockShadow& d = rig.shadow();

@@ -44,6 +44,7 @@ LineConfig AsLineConfig(const LineSettings& s) {
 }
 
 const LineSettings kLine{.baud = 115200, .parity = Parity::kEven, .data_bits = 8, .stop_bits = 1};
+const LineSettings kOdd7{.baud = 57600, .parity = Parity::kOdd, .data_bits = 7, .stop_bits = 2};
 
 class UartShadowTest : public ::testing::Test {
  protected:
@@ -235,6 +236,68 @@ TEST_F(UartFailpointTest, WriteErrorsAreTurnedIntoRestartsWithoutLosingBytes) {
   EXPECT_EQ(records[0].detection.code, SIGKILL) << "killed by the shadow, not crashed";
 }
 
+TEST_F(UartFailpointTest, AStalledTxRingIsAHangTheDeadlineTurnsIntoARestart) {
+  auto o = Options();
+  o.request_deadline_ns = 200 * kMs;
+  auto s = Make(std::move(o));
+  OpenWithLine(*s);
+  // A tail far past the ring: the UART refuses it and transmits nothing more.
+  ASSERT_TRUE(host_->SetFailpoints("seed=3;uart.tx=3%bad_register").has_value());
+  const StreamResult r = RunStream(*s, 32u << 10);
+  EXPECT_EQ(r.received, 32u << 10);
+  EXPECT_EQ(r.mismatches, 0u);
+  EXPECT_GT(uart_->counters().ring_pointer_faults, 0u) << "the device refused the bad tails";
+  bool deadline = false;
+  for (const auto& rec : s->recoveries()) deadline |= rec.detection.reason == runtime::DetectReason::kRequestDeadline;
+  EXPECT_TRUE(deadline);
+}
+
+TEST_F(UartFailpointTest, ADivisorTheDeviceRefusesIsReportedAndTheOldSettingsStay) {
+  auto s = Make(Options());
+  OpenWithLine(*s);
+  ASSERT_TRUE(host_->SetFailpoints("uart.set_line=1*bad_register").has_value());
+  auto r = s->SetLine(kOdd7);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Errc::kInvalidArgument);
+  EXPECT_NE(r.error().message.find("refused"), std::string::npos) << r.error().message;
+  EXPECT_EQ(s->line(), kLine) << "the log keeps what the device runs";
+  EXPECT_EQ(uart_->line_config(), AsLineConfig(kLine));
+  EXPECT_EQ(uart_->counters().line_config_faults, 1u);
+  ASSERT_TRUE(s->SetLine(kOdd7).has_value()) << "the next one goes through";
+  EXPECT_EQ(uart_->line_config(), AsLineConfig(kOdd7));
+}
+
+TEST_F(UartShadowTest, PacedLineRunsAtTheReplayedBaudRate) {
+  // A real-speed line: 8 KiB at 115200 baud 8E1 (11 bits a character) takes
+  // at least 0.78 s, and a crash in the middle changes nothing on the wire.
+  auto o = Options();
+  uart_ = *hw::uart::UartDevice::Create({.name = "ttyS0", .paced = true});
+  uart_->Start();
+  o.hw = uart_.get();
+  host_ = *sup_.AddDevice(std::move(o));
+  auto s = *UartShadow::Create(*host_, {});
+  s->Start();
+  ASSERT_TRUE(s->WaitUntilPassive(10 * kSec).has_value());
+  OpenWithLine(*s);
+  std::vector<std::byte> data(8192);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = StreamByte(i);
+  const int64_t start = MonotonicNanos();
+  ASSERT_EQ(s->Write(data, kSec).value_or(0), data.size());
+  usleep(300'000);
+  KillAndRecover(*s, SIGKILL);
+  std::vector<std::byte> got(data.size());
+  size_t k = 0;
+  while (k < got.size()) {
+    const size_t n = uart_->line().Receive(std::span(got).subspan(k), 2 * kSec);
+    ASSERT_GT(n, 0u);
+    k += n;
+  }
+  EXPECT_GE(MonotonicNanos() - start, 700 * kMs) << "not faster than the line";
+  EXPECT_EQ(got, data);
+  usleep(50'000);
+  EXPECT_EQ(uart_->line().received_total(), data.size()) << "nothing sent twice";
+}
+
 TEST_F(UartShadowTest, ReadsResumeAfterRecoveryWithEveryByteTheFarEndSent) {
   auto s = Make(Options());
   OpenWithLine(*s);
@@ -289,8 +352,6 @@ TEST_F(UartShadowTest, WritesDuringRecoveryAreQueuedBoundedAndSentAfter) {
   EXPECT_EQ(got, data);
   EXPECT_GT(s->recoveries().back().queued, 0u);
 }
-
-const LineSettings kOdd7{.baud = 57600, .parity = Parity::kOdd, .data_bits = 7, .stop_bits = 2};
 
 TEST_F(UartShadowTest, LineSettingsAreReplayedSoTheFarEndStillUnderstands) {
   auto s = Make(Options());

@@ -1,0 +1,421 @@
+// bench/block: IOPS and throughput through the block class in four modes in
+// one run, and the recovery gap a client sees.
+//
+//   BM_RandRead4k/<mode>/<depth>, BM_RandWrite4k/<mode>/<depth>: 4 KiB random
+//     I/O over a 256 MiB disk at queue depth 1 and 32 (write cache on).
+//   BM_SeqRead1M/<mode>, BM_SeqWrite1M/<mode>: 1 MiB sequential at depth 4.
+//     mode 0 in-process   — DiskDriver linked into the host (sdk::InProcessRunner)
+//     mode 1 isolated     — driver process, DriverHost::Submit directly, no shadow
+//     mode 2 shadowed     — block::Disk of the block shadow (passive)
+//     mode 3 restart-only — the same shadow in RecoveryMode::kRestartOnly
+//   Every case reports `vs_inproc`: its ops/s divided by mode 0's in the same run.
+//   BM_RecoveryGap/<signal>: a depth-1 random read/write client on the
+//     shadowed disk while the driver is killed 40 times; per crash, the
+//     longest a request waited because of it; median and p99 (µs).
+//
+// All modes drive the same emulated disk model, so the device's own cost is
+// common to all of them.
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "drivers/disk/disk_driver.h"
+#include "drivers/sdk/in_process.h"
+#include "runtime/base/clock.h"
+#include "runtime/hw/disk/disk_device.h"
+#include "runtime/supervisor/supervisor.h"
+#include "shadows/block/block_shadow.h"
+
+namespace umbra::shadows::block {
+namespace {
+
+namespace hwd = hw::disk;
+namespace proto = umbra::block;
+
+constexpr int64_t kMs = 1'000'000;
+constexpr int64_t kSec = 1'000'000'000;
+constexpr uint64_t kCapacity = 1 << 16;  // 256 MiB of 4 KiB blocks
+constexpr uint32_t kBs = 4096;
+constexpr uint32_t kMaxInFlight = 32;
+constexpr uint32_t kSlotBytes = 1 << 20;
+
+const char* const kModeNames[] = {"in-process", "isolated", "shadowed", "restart-only"};
+
+// Mode 0: the driver linked into this process. Single-threaded; the calling
+// thread plays the SDK loop (PollInterrupt).
+class InProcessDisk final : public Disk {
+ public:
+  InProcessDisk(hwd::DiskDevice& disk) {
+    const hw::Resources res = disk.resources();
+    sdk::InProcessRunner::Options o;
+    o.pool_bytes = uint64_t{kMaxInFlight} * kSlotBytes;
+    o.device.settings["queue_depth"] = "32";
+    o.hw = sdk::HwView{.registers = reinterpret_cast<std::byte*>(disk.registers()),
+                       .registers_size = hwd::kRegisterWindowSize,
+                       .dma = disk.dma().data(),
+                       .dma_size = disk.dma().size()};
+    o.hw_doorbell_fd = res.doorbell_fd;
+    o.hw_interrupt_fd = res.interrupt_fd;
+    auto driver = std::make_unique<drivers::disk::DiskDriver>();
+    driver_ = driver.get();
+    run_ = std::make_unique<sdk::InProcessRunner>(std::move(driver), o);
+    if (!run_->Probe()) std::abort();
+    for (uint32_t i = kMaxInFlight; i > 0; --i) free_.push_back(i - 1);
+    user_.resize(kMaxInFlight);
+  }
+  Geometry geometry() const override { return driver_->geometry(); }
+  uint32_t max_io_blocks() const override { return driver_->geometry().max_io_bytes / kBs; }
+  Result<void> Submit(const Io& io, int64_t) override {
+    while (free_.empty()) Collect();
+    const uint32_t slot = free_.back();
+    free_.pop_back();
+    const uint32_t len = io.op == proto::kFlush ? 0 : io.blocks * kBs;
+    if (io.op == proto::kWrite || io.op == proto::kWriteFua) {
+      std::memcpy(run_->pool() + uint64_t{slot} * kSlotBytes, io.data, len);
+    }
+    user_[slot] = io;
+    run_->Submit(ipc::Descriptor{.id = slot, .op = io.op, .offset = slot * kSlotBytes, .length = len, .arg = io.lba});
+    return {};
+  }
+  Result<size_t> Reap(std::span<IoDone> out, size_t min, int64_t) override {
+    while (done_.size() < min) Collect();
+    const size_t n = std::min(out.size(), done_.size());
+    std::copy_n(done_.begin(), n, out.begin());
+    done_.erase(done_.begin(), done_.begin() + static_cast<ptrdiff_t>(n));
+    return n;
+  }
+  Result<void> Run(std::span<const Io> ios, int64_t t) override {
+    for (const Io& io : ios) UMBRA_TRY(Submit(io, t));
+    IoDone d[kMaxInFlight];
+    for (size_t got = 0; got < ios.size();) got += *Reap({d, ios.size() - got}, 1, t);
+    return {};
+  }
+  Result<void> SetWriteCache(bool on) override {
+    UMBRA_TRY(run_->Call(proto::kSetWriteCache, on ? "1" : "0"));
+    return {};
+  }
+
+ private:
+  // Spins 50 µs on the interrupt, then sleeps on it: the same policy as
+  // DriverHost::Wait, so the baseline does not steal the device's CPU.
+  void Collect() {
+    const int64_t start = MonotonicNanos();
+    for (;;) {
+      if (run_->PollInterrupt()) break;
+      if (MonotonicNanos() - start < 50'000) {
+        CpuRelax();
+        continue;
+      }
+      if (run_->WaitForInterrupt(kMs)) break;
+    }
+    for (const ipc::Descriptor& c : run_->completions()) {
+      const auto slot = static_cast<uint32_t>(c.id);
+      const Io& io = user_[slot];
+      if (io.op == proto::kRead && c.status == 0) {
+        std::memcpy(io.data, run_->pool() + uint64_t{slot} * kSlotBytes, c.length);
+      }
+      done_.push_back(IoDone{.user_data = io.user_data, .status = c.status});
+      free_.push_back(slot);
+    }
+    run_->completions().clear();
+  }
+
+  std::unique_ptr<sdk::InProcessRunner> run_;
+  drivers::disk::DiskDriver* driver_ = nullptr;  // owned by run_
+  std::vector<uint32_t> free_;
+  std::vector<Io> user_;
+  std::vector<IoDone> done_;
+};
+
+// Mode 1: the driver process through DriverHost, no shadow. Single-threaded.
+class IsolatedDisk final : public Disk {
+ public:
+  IsolatedDisk(runtime::DriverHost& host) : host_(host) {
+    auto reply = host.Call(proto::kIdentify, "", kSec);
+    if (!reply) std::abort();
+    geometry_ = *proto::DecodeGeometry(*reply);
+    user_.resize(1 << 20);
+  }
+  Geometry geometry() const override { return geometry_; }
+  uint32_t max_io_blocks() const override { return std::min(geometry_.max_io_bytes, host_.buffer_size()) / kBs; }
+  Result<void> Submit(const Io& io, int64_t t) override {
+    std::optional<uint32_t> buf;
+    while (!(buf = host_.AllocBuffer())) Collect(t);
+    const uint32_t len = io.op == proto::kFlush ? 0 : io.blocks * kBs;
+    if (io.op == proto::kWrite || io.op == proto::kWriteFua) std::memcpy(host_.buffer(*buf), io.data, len);
+    const bool data = io.op != proto::kFlush && io.op != proto::kDiscard;
+    runtime::Request r{.op = io.op, .offset = *buf, .length = len, .capacity = data ? len : 0, .arg = io.lba,
+                       .cookie = *buf};
+    user_[*buf / host_.buffer_size()] = io;
+    for (;;) {
+      auto n = host_.Submit({&r, 1});
+      if (!n) return std::unexpected(n.error());
+      if (*n == 1) return {};
+      Collect(t);
+    }
+  }
+  Result<size_t> Reap(std::span<IoDone> out, size_t min, int64_t t) override {
+    while (done_.size() < min) Collect(t);
+    const size_t n = std::min(out.size(), done_.size());
+    std::copy_n(done_.begin(), n, out.begin());
+    done_.erase(done_.begin(), done_.begin() + static_cast<ptrdiff_t>(n));
+    return n;
+  }
+  Result<void> Run(std::span<const Io> ios, int64_t t) override {
+    for (const Io& io : ios) UMBRA_TRY(Submit(io, t));
+    IoDone d[kMaxInFlight];
+    for (size_t got = 0; got < ios.size();) got += *Reap({d, ios.size() - got}, 1, t);
+    return {};
+  }
+  Result<void> SetWriteCache(bool on) override {
+    UMBRA_TRY(host_.Call(proto::kSetWriteCache, on ? "1" : "0", kSec));
+    return {};
+  }
+
+ private:
+  void Collect(int64_t t) {
+    runtime::Completion c[kMaxInFlight];
+    const size_t n = host_.Wait(c, t);
+    for (size_t i = 0; i < n; ++i) {
+      const auto buf = static_cast<uint32_t>(c[i].cookie);
+      const Io& io = user_[buf / host_.buffer_size()];
+      if (io.op == proto::kRead && c[i].status == 0) std::memcpy(io.data, host_.buffer(buf), c[i].length);
+      done_.push_back(IoDone{.user_data = io.user_data, .status = c[i].status});
+      host_.FreeBuffer(buf);
+    }
+  }
+
+  runtime::DriverHost& host_;  // owned by the environment's supervisor
+  Geometry geometry_;
+  std::vector<Io> user_;
+  std::vector<IoDone> done_;
+};
+
+// One disk and its client path per mode, kept for the whole run.
+struct Env {
+  std::string dir;
+  std::unique_ptr<hwd::DiskDevice> disk;  // outlives the supervisor, whose host points at it
+  std::unique_ptr<runtime::Supervisor> sup;
+  std::unique_ptr<BlockShadow> shadow;
+  std::unique_ptr<Disk> direct;
+  Disk* client = nullptr;
+
+  static std::unique_ptr<Env> Make(int mode) {
+    auto e = std::make_unique<Env>();
+    char tmpl[] = "/tmp/umbra-block-bench-XXXXXX";
+    e->dir = ::mkdtemp(tmpl);
+    hwd::DiskOptions d;
+    d.name = "bench" + std::to_string(::getpid()) + "-" + std::to_string(mode);
+    d.image_path = e->dir + "/disk.img";
+    d.capacity_blocks = kCapacity;
+    d.dma_size = 40 << 20;
+    e->disk = *hwd::DiskDevice::Create(std::move(d));
+    e->disk->Start();
+    if (mode == 0) {
+      e->direct = std::make_unique<InProcessDisk>(*e->disk);
+      e->client = e->direct.get();
+      return e;
+    }
+    e->sup = std::make_unique<runtime::Supervisor>();
+    runtime::DriverHostOptions o;
+    o.device_name = "disk0";
+    o.device_class = "block";
+    o.compatible = hwd::kCompatible;
+    o.driver_binary = UMBRA_DISK_DRIVER;
+    o.heartbeat_period_ns = 100 * kMs;  // a loaded machine can starve a driver for tens of ms
+    // Many 1 MiB buffers: only the pages a request touches become resident.
+    o.data = {.ring_entries = 64, .buffer_size = kSlotBytes, .buffer_count = 320};
+    o.restart.budget = 100000;
+    o.restart.backoff_initial_ns = 0;
+    o.restart.backoff_max_ns = 1 * kMs;
+    o.settings["queue_depth"] = "32";
+    o.warm_standby = true;  // a restart attaches a spare process: no exec on the recovery path
+    o.hw = e->disk.get();
+    runtime::DriverHost& host = **e->sup->AddDevice(std::move(o));
+    if (mode == 1) {
+      host.Start();
+      if (!host.WaitUntilRunning(10 * kSec)) std::abort();
+      e->direct = std::make_unique<IsolatedDisk>(host);
+      e->client = e->direct.get();
+      return e;
+    }
+    e->shadow = *BlockShadow::Create(host, {}, mode == 2 ? RecoveryMode::kShadow : RecoveryMode::kRestartOnly);
+    e->shadow->Start();
+    if (!e->shadow->WaitUntilPassive(10 * kSec)) std::abort();
+    e->client = e->shadow.get();
+    return e;
+  }
+  ~Env() {
+    shadow.reset();
+    if (sup) sup->Stop();
+    direct.reset();
+    disk.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+};
+
+std::unique_ptr<Env>& EnvFor(int mode) {
+  static std::unique_ptr<Env> envs[4];
+  if (!envs[mode]) envs[mode] = Env::Make(mode);
+  return envs[mode];
+}
+
+std::map<std::string, double>& Baselines() {
+  static std::map<std::string, double> b;
+  return b;
+}
+
+// Keeps `depth` requests of `blocks` in flight; random or sequential LBAs.
+void RunIo(benchmark::State& state, const std::string& name, uint16_t op, uint32_t blocks, bool random) {
+  const int mode = static_cast<int>(state.range(0));
+  const uint32_t depth = static_cast<uint32_t>(state.range(1));
+  Disk& d = *EnvFor(mode)->client;
+  std::vector<std::byte> bufs(uint64_t{depth} * blocks * kBs, std::byte{0x5A});
+  std::mt19937_64 rng(42);
+  uint64_t next_seq = 0;
+  auto next_lba = [&] {
+    if (random) return (rng() % (kCapacity / blocks)) * blocks;
+    const uint64_t lba = next_seq;
+    next_seq = (next_seq + blocks) % (kCapacity - blocks);
+    return lba;
+  };
+  std::vector<IoDone> done(depth);
+  uint64_t ops = 0, errors = 0;
+  for (uint32_t i = 0; i < depth; ++i) {
+    (void)d.Submit({.op = op, .lba = next_lba(), .blocks = blocks, .data = bufs.data() + uint64_t{i} * blocks * kBs,
+                    .user_data = i},
+                   10 * kSec);
+  }
+  const int64_t start = MonotonicNanos();
+  for (auto _ : state) {
+    auto n = d.Reap(done, 1, 10 * kSec);
+    if (!n) {
+      state.SkipWithError(n.error().ToString().c_str());
+      break;
+    }
+    for (size_t i = 0; i < *n; ++i) {
+      if (done[i].status != 0) ++errors;
+      const uint64_t slot = done[i].user_data;
+      (void)d.Submit({.op = op, .lba = next_lba(), .blocks = blocks, .data = bufs.data() + slot * blocks * kBs,
+                      .user_data = slot},
+                     10 * kSec);
+    }
+    ops += *n;
+  }
+  const double secs = static_cast<double>(MonotonicNanos() - start) / 1e9;
+  // Drain what is still in flight, outside the measurement.
+  for (uint32_t left = depth; left > 0;) left -= static_cast<uint32_t>(d.Reap(done, 1, 10 * kSec).value_or(left));
+  const double rate = static_cast<double>(ops) / secs;
+  state.SetItemsProcessed(static_cast<int64_t>(ops));
+  state.SetBytesProcessed(static_cast<int64_t>(ops * blocks * kBs));
+  state.counters["ops_per_s"] = rate;
+  state.counters["errors"] = static_cast<double>(errors);
+  const std::string key = name + "/" + std::to_string(depth);
+  if (mode == 0) Baselines()[key] = rate;
+  if (Baselines().contains(key)) state.counters["vs_inproc"] = rate / Baselines()[key];
+  state.SetLabel(kModeNames[mode]);
+}
+
+void BM_RandRead4k(benchmark::State& s) { RunIo(s, "randread", proto::kRead, 1, true); }
+void BM_RandWrite4k(benchmark::State& s) { RunIo(s, "randwrite", proto::kWrite, 1, true); }
+void BM_SeqRead1M(benchmark::State& s) { RunIo(s, "seqread", proto::kRead, kSlotBytes / kBs, false); }
+void BM_SeqWrite1M(benchmark::State& s) { RunIo(s, "seqwrite", proto::kWrite, kSlotBytes / kBs, false); }
+
+void BM_RecoveryGap(benchmark::State& state) {
+  const int sig = static_cast<int>(state.range(0));
+  Env& env = *EnvFor(2);
+  BlockShadow& d = *env.shadow;
+  std::vector<int64_t> gaps, restart, resubmit;
+  for (auto _ : state) {
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> errors{0};
+    std::thread client([&] {
+      std::vector<std::byte> buf(kBs);
+      std::mt19937_64 rng(7);
+      while (!stop) {
+        const uint64_t lba = rng() % kCapacity;
+        auto r = (rng() & 1) != 0 ? d.Read(lba, buf) : d.Write(lba, buf);
+        if (!r) ++errors;
+      }
+    });
+    (void)d.TakeRecoveryWaits();
+    for (int i = 0; i < 40; ++i) {
+      usleep(3000);
+      const size_t before = d.recoveries().size();
+      env.sup->Find("disk0")->Kill(sig);
+      const int64_t deadline = MonotonicNanos() + 5 * kSec;
+      while (d.recoveries().size() == before && MonotonicNanos() < deadline) usleep(20);
+      (void)d.WaitUntilPassive(5 * kSec);
+      usleep(2000);  // let the caught requests complete
+      auto waits = d.TakeRecoveryWaits();
+      if (!waits.empty()) gaps.push_back(*std::max_element(waits.begin(), waits.end()));
+      const RecoveryRecord rec = d.recoveries().back();
+      if (rec.succeeded) {
+        restart.push_back(rec.restarted_ns - rec.detected_ns);
+        resubmit.push_back(rec.passive_ns - rec.restarted_ns);
+      }
+    }
+    stop = true;
+    client.join();
+    state.counters["client_errors"] = static_cast<double>(errors.load());
+  }
+  auto median = [](std::vector<int64_t>& v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : static_cast<double>(v[v.size() / 2]) / 1e3;
+  };
+  state.counters["detect_to_ready_med_us"] = median(restart);
+  state.counters["ready_to_passive_med_us"] = median(resubmit);
+  std::sort(gaps.begin(), gaps.end());
+  if (gaps.empty()) return;
+  state.counters["crashes_measured"] = static_cast<double>(gaps.size());
+  state.counters["gap_median_us"] = static_cast<double>(gaps[gaps.size() / 2]) / 1e3;
+  state.counters["gap_p99_us"] = static_cast<double>(gaps[std::min(gaps.size() - 1, gaps.size() * 99 / 100)]) / 1e3;
+  state.counters["gap_max_us"] = static_cast<double>(gaps.back()) / 1e3;
+  state.SetLabel(sig == SIGKILL ? "SIGKILL" : sig == SIGSEGV ? "SIGSEGV" : sig == SIGABRT ? "SIGABRT" : "SIGSTOP");
+}
+
+void Register() {
+  for (int depth : {1, 32}) {
+    for (int mode = 0; mode < 4; ++mode) {
+      benchmark::RegisterBenchmark("BM_RandRead4k", BM_RandRead4k)->Args({mode, depth})->MinTime(0.5)->UseRealTime();
+    }
+    for (int mode = 0; mode < 4; ++mode) {
+      benchmark::RegisterBenchmark("BM_RandWrite4k", BM_RandWrite4k)->Args({mode, depth})->MinTime(0.5)->UseRealTime();
+    }
+  }
+  for (int mode = 0; mode < 4; ++mode) {
+    benchmark::RegisterBenchmark("BM_SeqRead1M", BM_SeqRead1M)->Args({mode, 4})->MinTime(0.5)->UseRealTime();
+  }
+  for (int mode = 0; mode < 4; ++mode) {
+    benchmark::RegisterBenchmark("BM_SeqWrite1M", BM_SeqWrite1M)->Args({mode, 4})->MinTime(0.5)->UseRealTime();
+  }
+  for (int sig : {SIGKILL, SIGSEGV, SIGABRT, SIGSTOP}) {
+    benchmark::RegisterBenchmark("BM_RecoveryGap", BM_RecoveryGap)->Arg(sig)->Iterations(1)->UseRealTime();
+  }
+}
+
+}  // namespace
+}  // namespace umbra::shadows::block
+
+int main(int argc, char** argv) {
+  umbra::shadows::block::Register();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  for (auto& e : {0, 1, 2, 3}) umbra::shadows::block::EnvFor(e).reset();
+  return 0;
+}
