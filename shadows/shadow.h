@@ -97,6 +97,8 @@ class Shadow : public runtime::DriverHostListener {
   // Becomes the host's listener, starts the worker and the driver.
   void Start();
   // Stops the worker and the driver; pending requests fail with kNoDevice.
+  // A class's destructor must call Stop() first: the worker calls the class's
+  // hooks, which must not run while the class is being destroyed.
   void Stop();
   Result<void> WaitUntilPassive(int64_t timeout_ns);
 

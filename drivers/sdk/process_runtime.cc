@@ -458,8 +458,12 @@ class ProcessRuntime final : public Context {
 
   void PublishCompletions() {
     auto& ring = data_->complete();
-    while (!pending_completions_.empty() && ring.TryPush(pending_completions_.front())) {
-      pending_completions_.erase(pending_completions_.begin());
+    size_t pushed = 0;
+    while (pushed < pending_completions_.size() && ring.TryPush(pending_completions_[pushed])) {
+      ++pushed;
+    }
+    if (pushed > 0) {
+      pending_completions_.erase(pending_completions_.begin(), pending_completions_.begin() + pushed);
       completions_unpublished_ = true;
     }
     if (!completions_unpublished_) return;

@@ -73,9 +73,6 @@ constexpr int64_t kMs = 1'000'000;
 // How long to wait for the exit status after EOF or an Exiting message before
 // settling for the less precise reason.
 constexpr int64_t kExitStatusGraceNs = 50 * kMs;
-// Driver log lines: a burst allowance and a sustained rate, per device.
-constexpr double kLogBurst = 1000;
-constexpr double kLogPerSecond = 500;
 constexpr size_t kMaxLogLine = 4096;
 constexpr size_t kMaxNameLength = 128;
 
@@ -171,6 +168,8 @@ class DriverHost::Impl {
       free_buffers_.push_back(data_->buffer_offset(data_->buffer_count() - 1 - i));
     }
     interrupted_.reserve(slots_.size());
+    log_tokens_ = options_.log_burst;
+    log_refill_ns_ = MonotonicNanos();
     watchdog_tick_ns_ = std::max<int64_t>(
         std::min(options_.heartbeat_period_ns, options_.request_deadline_ns) / 4, 250'000);
   }
@@ -579,7 +578,8 @@ class DriverHost::Impl {
 
   void OnLog(const proto::Log& log) {
     const int64_t now = MonotonicNanos();
-    log_tokens_ = std::min(kLogBurst, log_tokens_ + (now - log_refill_ns_) * kLogPerSecond / 1e9);
+    log_tokens_ = std::min(options_.log_burst,
+                           log_tokens_ + (now - log_refill_ns_) * options_.log_lines_per_second / 1e9);
     log_refill_ns_ = now;
     if (log_tokens_ < 1) {
       ++stats_.log_lines_suppressed;
@@ -958,7 +958,10 @@ class DriverHost::Impl {
       const uint64_t my_id = ++call_counter_;
       HostToDriver m = build(my_id);
       if (auto r = current_->control.Send(m, {}, ipc::Blocking::kDontWait); !r) {
-        call->Finish(std::unexpected(r.error()));
+        // A peer that is gone has died: the caller sees the crash, as it
+        // would had the message gone out just before.
+        Errc code = r.error().code == Errc::kNoDevice ? Errc::kInterrupted : r.error().code;
+        call->Finish(Fail(code, "driver died before the call: " + r.error().message));
         return;
       }
       calls_[my_id] = call;
@@ -1039,7 +1042,7 @@ class DriverHost::Impl {
   bool shutting_down_ = false;
   std::unordered_map<uint64_t, std::shared_ptr<PendingCall>> calls_;
   uint64_t call_counter_ = 0;
-  double log_tokens_ = kLogBurst;
+  double log_tokens_ = 0;  // starts full: see the constructor
   int64_t log_refill_ns_ = 0;
 
   std::mutex state_mu_;

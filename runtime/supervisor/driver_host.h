@@ -98,6 +98,8 @@ struct DriverHostOptions {
   bool inherit_stdio = false;
   bool core_dumps = false;
   std::map<std::string, std::string> settings;
+  double log_burst = 1000;               // driver log lines allowed at once ...
+  double log_lines_per_second = 500;     // ... and sustained; the rest are counted and dropped
   std::string failpoints;                // armed in the driver before probe
   uint64_t seed = 0;
   hw::Device* hw = nullptr;              // emulated device handed to the driver (not owned)

@@ -22,8 +22,11 @@
 
 namespace umbra::shadows::echo {
 
-class EchoShadow : public Shadow {
+class EchoShadow final : public Shadow {
  public:
+  // Stops the worker before this object's part is gone (see Shadow::Stop).
+  ~EchoShadow() override { Stop(); }
+
   static std::unique_ptr<EchoShadow> Create(runtime::DriverHost& host,
                                             RecoveryMode mode = RecoveryMode::kShadow);
 

@@ -299,17 +299,23 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST_F(DriverHostTest, LogFloodIsRateLimitedAndTheDriverKeepsServing) {
-  DriverHost& h = Start(Options("dev0"));
+  auto o = Options("dev0");
+  o.log_burst = 50;
+  o.log_lines_per_second = 100;
+  DriverHost& h = Start(std::move(o));
+  const int64_t t0 = MonotonicNanos();
   Completion c = RoundTrip(h, kLogFlood);
   EXPECT_EQ(c.status, 0);
   ExpectServingAgain(h);
-  // Let the loop read the flood.
-  for (int i = 0; i < 100 && h.stats().log_lines + h.stats().log_lines_suppressed < 20000; ++i) {
-    usleep(20'000);
+  // Let the loop read what reached the socket (the driver drops what does not fit).
+  for (int i = 0; i < 100 && h.stats().log_lines + h.stats().log_lines_suppressed < 100; ++i) {
+    usleep(10'000);
   }
-  EXPECT_GT(h.stats().log_lines_suppressed, 0u);
-  EXPECT_LE(h.stats().log_lines, 2000u);
-  EXPECT_TRUE(h.detections().empty());
+  const auto s = h.stats();
+  const double elapsed_s = double(MonotonicNanos() - t0) / 1e9;
+  EXPECT_GT(s.log_lines_suppressed, 0u);
+  EXPECT_LE(double(s.log_lines), 50 + 100 * elapsed_s + 1) << "burst plus rate, no more";
+  EXPECT_TRUE(h.detections().empty()) << "a flood is not a fault";
 }
 
 TEST_F(DriverHostTest, RestartBudgetSpentMarksTheDeviceFailedUntilResetFailed) {
@@ -375,30 +381,6 @@ TEST_F(DriverHostTest, ThousandCrashCyclesLeakNoFdsMappingsOrZombies) {
   EXPECT_EQ(CountMappings(), maps);
   EXPECT_EQ(CountZombieChildren(), 0);
   EXPECT_EQ(h.stats().restarts, 1000u);
-}
-
-TEST_F(DriverHostTest, NoFalseHangDetectionWhileBothCoresAreSaturated) {
-  if (std::getenv("UMBRA_SKIP_SLOW")) GTEST_SKIP() << "UMBRA_SKIP_SLOW is set";
-  DriverHost& h = Start(Options("dev0", UMBRA_ECHO_DRIVER));  // default 50 ms period
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> hogs;
-  for (unsigned i = 0; i < std::max(2u, std::thread::hardware_concurrency()); ++i) {
-    hogs.emplace_back([&] {
-      volatile uint64_t x = 0;
-      while (!stop.load(std::memory_order_relaxed)) x = x + 1;
-    });
-  }
-  const int64_t end = MonotonicNanos() + 30 * kSec;
-  int served = 0;
-  while (MonotonicNanos() < end) {
-    Completion c = RoundTrip(h, drivers::EchoDriver::kEcho);
-    served += c.status == 0;
-    usleep(10'000);
-  }
-  stop = true;
-  for (auto& t : hogs) t.join();
-  EXPECT_TRUE(h.detections().empty()) << h.detections().front().ToString();
-  EXPECT_GT(served, 100);
 }
 
 TEST_F(DriverHostTest, ShutdownStopsTheDriverAndFailsNewRequests) {
