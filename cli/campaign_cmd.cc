@@ -4,6 +4,7 @@
 //   umbra campaign examples/campaigns/echo.textproto --jsonl runs.jsonl
 //   umbra campaign --shard 0/2 --jsonl a.jsonl ...; umbra campaign --merge a.jsonl b.jsonl
 //   umbra campaign --replay SEED --workload echo-stream --fault segfault [--shrink]
+//   umbra campaign --workload echo-stream --runs 5 --trace runs.trace; umbra report runs.trace
 //
 // Runs go to worker processes (`umbra campaign-worker`, hidden) unless
 // --no-isolate-runs, so that a run that brings its process down is recorded
@@ -23,6 +24,8 @@
 #include "cli/commands.h"
 #include "faultinject/campaign/campaign.h"
 #include "faultinject/campaign/report.h"
+#include "faultinject/campaign/trace.h"
+#include "recorder/recorder.h"
 #include "runtime/base/clock.h"
 
 namespace umbra::cli {
@@ -48,6 +51,7 @@ struct CampaignArgs {
   std::string jsonl;
   std::vector<std::string> merge;
   bool isolate = true;
+  std::string trace;
 };
 
 struct WorkerArgs {
@@ -55,6 +59,7 @@ struct WorkerArgs {
   std::string worker;
   int64_t after = -1;
   std::string shard = "0/1";
+  std::string trace;
 };
 
 int Usage(const std::string& message) {
@@ -150,7 +155,42 @@ void PrintRecord(const fc::RunRecord& r) {
   }
 }
 
-int Replay(const CampaignArgs& a, const fc::WorkloadRegistry& registry, const fc::CampaignConfig& c) {
+// --trace FILE: a recorder for the runs of this process (a worker's part when
+// `worker` is set), handed to the engine through RunOptions::recorder.
+int OpenTrace(const std::string& path, fc::CampaignConfig& c, std::unique_ptr<recorder::Recorder>& rec) {
+  if (path.empty()) return kExitOk;
+  auto r = recorder::Recorder::Create({.path = path});
+  if (!r) {
+    std::fprintf(stderr, "umbra campaign: %s\n", r.error().message.c_str());
+    return kExitCantCreate;
+  }
+  rec = std::move(*r);
+  c.run.recorder = rec.get();
+  return kExitOk;
+}
+
+int CloseTrace(const std::string& path, std::unique_ptr<recorder::Recorder>& rec) {
+  if (!rec) return kExitOk;
+  if (auto r = rec->Close(); !r) {
+    std::fprintf(stderr, "umbra campaign: trace %s: %s\n", path.c_str(), r.error().message.c_str());
+    return kExitCantCreate;
+  }
+  return kExitOk;
+}
+
+// After isolated runs: the workers' parts become one trace.
+int CollectTrace(const std::string& path) {
+  auto t = fc::CollectTraceParts(path);
+  if (!t) {
+    std::fprintf(stderr, "umbra campaign: trace %s: %s\n", path.c_str(), t.error().message.c_str());
+    return kExitCantCreate;
+  }
+  for (const std::string& w : t->warnings) std::fprintf(stderr, "umbra campaign: warning: %s\n", w.c_str());
+  std::fprintf(stderr, "trace %s: %zu events from %zu worker(s)\n", path.c_str(), t->events, t->parts);
+  return kExitOk;
+}
+
+int Replay(const CampaignArgs& a, const fc::WorkloadRegistry& registry, fc::CampaignConfig c) {
   if (c.workloads.size() != 1 || c.faults.size() != 1) {
     return Usage("--replay needs exactly one --workload and one --fault");
   }
@@ -161,7 +201,11 @@ int Replay(const CampaignArgs& a, const fc::WorkloadRegistry& registry, const fc
     if (!plan) return InputError(plan.error());
     spec.plan = *plan;
   }
+  std::unique_ptr<recorder::Recorder> trace;
+  if (int rc = OpenTrace(a.trace, c, trace); rc != kExitOk) return rc;
   auto rec = fc::RunOne(registry, spec, c.run);
+  c.run.recorder = nullptr;
+  (void)CloseTrace(a.trace, trace);
   if (!rec) {
     std::fprintf(stderr, "umbra campaign: %s\n", rec.error().message.c_str());
     return kExitSoftware;
@@ -237,14 +281,21 @@ int RunCampaign(const CampaignArgs& a) {
   };
   std::vector<fc::RunRecord> records;
   if (a.isolate) {
-    auto r = fc::RunIsolated(c, {SelfPath(), "campaign-worker"}, on_record);
+    std::vector<std::string> worker_argv = {SelfPath(), "campaign-worker"};
+    if (!a.trace.empty()) worker_argv.insert(worker_argv.end(), {"--trace", a.trace});
+    auto r = fc::RunIsolated(c, worker_argv, on_record);
     if (!r) {
       std::fprintf(stderr, "umbra campaign: %s\n", r.error().message.c_str());
       return kExitSoftware;
     }
     records = std::move(*r);
+    if (!a.trace.empty() && CollectTrace(a.trace) != kExitOk) return kExitCantCreate;
   } else {
+    std::unique_ptr<recorder::Recorder> trace;
+    if (int rc = OpenTrace(a.trace, c, trace); rc != kExitOk) return rc;
     records = fc::MergeRecords(fc::RunInProcess(registry, c, on_record));
+    c.run.recorder = nullptr;
+    if (CloseTrace(a.trace, trace) != kExitOk) return kExitCantCreate;
   }
   const double seconds = static_cast<double>(MonotonicNanos() - start) / 1e9;
   if (progress) std::fputc('\n', stderr);
@@ -298,8 +349,14 @@ int RunWorkerCommand(const WorkerArgs& w) {
   c->shard_index = si;
   c->shard_count = sn;
   if (auto r = fc::Resolve(registry, *c); !r) return Usage(r.error().message);
+  const std::string part = w.trace.empty() ? "" : fc::TracePartPath(w.trace, k);
+  std::unique_ptr<recorder::Recorder> trace;
+  if (int rc = OpenTrace(part, *c, trace); rc != kExitOk) return rc;
   std::fflush(stdout);
-  return fc::RunWorker(registry, *c, k, jobs, w.after, STDOUT_FILENO);
+  const int rc = fc::RunWorker(registry, *c, k, jobs, w.after, STDOUT_FILENO);
+  c->run.recorder = nullptr;
+  (void)CloseTrace(part, trace);
+  return rc;
 }
 
 std::vector<std::string> SplitCommas(const std::vector<std::string>& in) {
@@ -339,6 +396,8 @@ void AddCampaignCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--merge", args->merge, "Merge JSON-lines files of shards into one report")->expected(1, -1);
   cmd->add_flag("--isolate-runs,!--no-isolate-runs", args->isolate,
                 "Run in worker processes so a host crash is recorded (default on)");
+  cmd->add_option("--trace", args->trace,
+                  "Record every run into this trace file (then: umbra report FILE)");
   cmd->callback([args, &exit_code] {
     args->workloads = SplitCommas(args->workloads);
     args->faults = SplitCommas(args->faults);
@@ -352,6 +411,7 @@ void AddCampaignCommand(CLI::App& app, int& exit_code) {
   w->add_option("--worker", worker->worker)->required();
   w->add_option("--after", worker->after);
   w->add_option("--shard", worker->shard);
+  w->add_option("--trace", worker->trace);
   w->callback([worker, &exit_code] { exit_code = RunWorkerCommand(*worker); });
 }
 

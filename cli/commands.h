@@ -3,9 +3,14 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace CLI {
 class App;
+}
+
+namespace umbra::recorder {
+struct Trace;
 }
 
 namespace umbra::proto {
@@ -22,6 +27,7 @@ enum ExitCode : int {
   kExitDataErr = 65,
   kExitNoInput = 66,
   kExitSoftware = 70,
+  kExitCantCreate = 73,
   kExitConfig = 78,
 };
 
@@ -42,5 +48,17 @@ void AddValidateCommand(CLI::App& app, int& exit_code);
 // "umbra COMMAND: <error>" and returns kExitNoInput (no such file),
 // kExitDataErr (does not parse) or kExitConfig (parses but is refused).
 int LoadMachineFile(const std::string& command, const std::string& path, std::unique_ptr<proto::Machine>& out);
+// `umbra report TRACE... [--json] [--html FILE]`.
+void AddReportCommand(CLI::App& app, int& exit_code);
+// `umbra trace export TRACE --format chrome -o FILE`.
+void AddTraceCommand(CLI::App& app, int& exit_code);
+
+// Reads trace files for `umbra <command>`, appending each to `traces`. A file
+// that is missing or unreadable stops reading (returns 66), one that is not a
+// trace too (65), with the error on stderr. A damaged trace is kept, with a
+// warning naming the byte offset on stderr, and makes the result 65 (a trace
+// whose writer did not close only warns). Returns kExitOk otherwise.
+int ReadTraces(const char* command, const std::vector<std::string>& paths,
+               std::vector<recorder::Trace>& traces);
 
 }  // namespace umbra::cli

@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   umbra::cli::AddTreeCommand(app, exit_code);
   umbra::cli::AddRunCommand(app, exit_code);
   umbra::cli::AddValidateCommand(app, exit_code);
+  umbra::cli::AddReportCommand(app, exit_code);
+  umbra::cli::AddTraceCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

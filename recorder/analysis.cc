@@ -37,9 +37,22 @@ size_t BucketOf(int64_t v) {
   return i;
 }
 
+// A driver exit the host has not reported as detected (yet): the start of an
+// episode once the Detected arrives, nothing if none does (a clean exit at
+// shutdown).
+struct PendingExit {
+  int64_t time_ns;
+  std::string how;  // "signal 11", "exit 3"
+  std::optional<int64_t> last_ok_ns;
+};
+
 // The per-device state while walking the timeline.
 struct DeviceState {
   std::optional<int64_t> last_ok_ns;
+  std::optional<PendingExit> pending_exit;
+  // Detections of a live instance (a hang, a protocol violation) whose
+  // process the host kills: its exit is the same death, not a new fault.
+  uint32_t unreaped_detections = 0;
   std::optional<size_t> episode;  // index into faults; the latest episode of the device
   std::array<std::optional<int64_t>, kPhaseCount> open_phase{};
 };
@@ -47,6 +60,23 @@ struct DeviceState {
 // Request figures per (device class, op), with the raw latencies.
 using RequestAccumulator =
     std::map<std::tuple<std::string, RequestOp>, std::pair<RequestGroup, std::vector<int64_t>>>;
+
+// A fault seen first by its detection: named as an exit would name it when
+// the detection carries the signal or exit code ("signal 11"), else by reason.
+std::string DetectedFaultType(const Detected& d) {
+  switch (d.reason) {
+    case DetectionReason::kSignal: return "signal " + std::to_string(d.detail);
+    case DetectionReason::kExitCode: return "exit " + std::to_string(d.detail);
+    case DetectionReason::kMissedHeartbeat:
+    case DetectionReason::kDeadline:
+    case DetectionReason::kProtocolViolation:
+    case DetectionReason::kChannelEof:
+    case DetectionReason::kProbeFailed:
+    case DetectionReason::kStartupTimeout:
+    case DetectionReason::kSpawnFailed: break;
+  }
+  return DetectionReasonName(d.reason);
+}
 
 bool InRecovery(const FaultRecord& f) {
   return f.end == FaultEnd::kUnfinished;
@@ -77,17 +107,21 @@ class Walker {
 
   // Starts an episode unless one is recovering; returns it.
   FaultRecord& Begin(const Event& e, std::string fault_type, bool start_known) {
-    FaultRecord* cur = Current(e.device);
+    return Begin(e.device, e.time_ns, std::move(fault_type), start_known, State(e.device).last_ok_ns);
+  }
+  FaultRecord& Begin(DeviceId device, int64_t start_ns, std::string fault_type, bool start_known,
+                     std::optional<int64_t> last_ok_ns) {
+    FaultRecord* cur = Current(device);
     if (cur != nullptr && InRecovery(*cur)) return *cur;
-    DeviceState& s = State(e.device);
+    DeviceState& s = State(device);
     FaultRecord f;
     f.trace_index = index_;
-    f.device = e.device;
-    f.device_name = trace_.DeviceName(e.device);
-    f.device_class = trace_.DeviceClass(e.device);
+    f.device = device;
+    f.device_name = trace_.DeviceName(device);
+    f.device_class = trace_.DeviceClass(device);
     f.fault_type = std::move(fault_type);
-    f.start_ns = e.time_ns;
-    f.gap_begin_ns = s.last_ok_ns.value_or(e.time_ns);
+    f.start_ns = start_ns;
+    f.gap_begin_ns = last_ok_ns.value_or(start_ns);
     start_known_.push_back(start_known);
     report_.faults.push_back(std::move(f));
     s.episode = report_.faults.size() - 1;
@@ -141,13 +175,32 @@ class Walker {
     f.seed = fi.seed;
   }
 
+  // An exit is a fault once the host detects it (OnDetected); the exit of an
+  // instance already detected and killed is that same fault.
   void OnExited(const Event& e, const DriverExited& x) {
+    DeviceState& s = State(e.device);
+    if (s.unreaped_detections > 0) {
+      --s.unreaped_detections;
+      return;
+    }
     std::string how = (x.kind == ExitKind::kSignal ? "signal " : "exit ") + std::to_string(x.value);
-    Begin(e, how, true);
+    s.pending_exit = PendingExit{e.time_ns, std::move(how), s.last_ok_ns};
+  }
+
+  FaultRecord& BeginDetected(const Event& e, const Detected& d) {
+    DeviceState& s = State(e.device);
+    if (s.pending_exit) {
+      PendingExit x = std::move(*s.pending_exit);
+      s.pending_exit.reset();
+      return Begin(e.device, x.time_ns, std::move(x.how), true, x.last_ok_ns);
+    }
+    // A spawn that failed has no process to reap.
+    if (d.reason != DetectionReason::kSpawnFailed) ++s.unreaped_detections;
+    return Begin(e, DetectedFaultType(d), false);
   }
 
   void OnDetected(const Event& e, const Detected& d) {
-    FaultRecord& f = Begin(e, DetectionReasonName(d.reason), false);
+    FaultRecord& f = BeginDetected(e, d);
     if (f.detected_ns) return;
     f.detected_ns = e.time_ns;
     f.reason = d.reason;

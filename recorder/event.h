@@ -153,10 +153,18 @@ struct DeviceInfo {
   bool operator==(const DeviceInfo&) const = default;
 };
 
+// What kind of damage stopped reading.
+enum class DamageKind : uint8_t {
+  kUnreadable,  // a record is cut short, does not parse or makes no sense
+  kIncomplete,  // the file ends cleanly between records but without the end record
+  kTrailing,    // bytes after the end record
+};
+
 // Where and why reading stopped early. Everything before `offset` was read.
 struct TraceDamage {
   uint64_t offset = 0;  // byte offset of the first unreadable record
   std::string message;  // "truncated trace: record at byte 812 declares 40 bytes, 13 remain"
+  DamageKind kind = DamageKind::kUnreadable;
 };
 
 // A whole trace in memory. Events are in file order (drain order, roughly but

@@ -4,6 +4,9 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <map>
 #include <string>
 
 #include "recorder/codec.h"
@@ -20,7 +23,10 @@ constexpr uint32_t kMaxDevices = 1 << 16;
 
 Result<std::string> ReadWholeFile(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return FailErrno("open trace " + path);
+  if (!fd) {
+    if (errno == ENOENT) return Fail(Errc::kNotFound, "no trace file " + path);
+    return FailErrno("open trace " + path);
+  }
   std::string bytes;
   char chunk[1 << 16];
   for (;;) {
@@ -140,14 +146,18 @@ Result<Trace> ParseTrace(std::string_view bytes, std::string_view what) {
   }
   trace.complete = ended;
   if (!ended) {
-    trace.damage = TraceDamage{offset, "incomplete trace " + std::string(what) + ": ends at byte " +
-                                           std::to_string(offset) +
-                                           " without the end record (writer did not close)"};
+    trace.damage = TraceDamage{offset,
+                               "incomplete trace " + std::string(what) + ": ends at byte " +
+                                   std::to_string(offset) +
+                                   " without the end record (writer did not close)",
+                               DamageKind::kIncomplete};
   } else if (offset != bytes.size() && NextFrame(bytes, offset, what).status != FrameStatus::kEnd) {
-    trace.damage = TraceDamage{offset, "trace " + std::string(what) + ": " +
-                                           std::to_string(bytes.size() - offset) +
-                                           " unexpected bytes after the end record at byte " +
-                                           std::to_string(offset)};
+    trace.damage = TraceDamage{offset,
+                               "trace " + std::string(what) + ": " +
+                                   std::to_string(bytes.size() - offset) +
+                                   " unexpected bytes after the end record at byte " +
+                                   std::to_string(offset),
+                               DamageKind::kTrailing};
   }
   return trace;
 }
@@ -164,6 +174,35 @@ Result<void> WriteTrace(const Trace& trace, const std::string& path) {
   for (const Event& e : trace.events) UMBRA_TRY(sink->WriteEvent(e));
   if (trace.lost_events > 0) UMBRA_TRY(sink->WriteLost(trace.lost_events));
   return sink->Close(trace.events.size(), trace.lost_events);
+}
+
+Trace MergeTraces(std::span<const Trace> parts) {
+  Trace out;
+  if (parts.empty()) return out;
+  out.header = parts[0].header;
+  std::map<std::pair<std::string, std::string>, DeviceId> ids;
+  for (const Trace& part : parts) {
+    out.header.sampling_rate = std::max(out.header.sampling_rate, part.header.sampling_rate);
+    out.header.start_monotonic_ns = std::min(out.header.start_monotonic_ns, part.header.start_monotonic_ns);
+    std::vector<DeviceId> remap(part.devices.size());
+    for (DeviceId d = 0; d < part.devices.size(); ++d) {
+      const DeviceInfo& info = part.devices[d];
+      auto [it, added] = ids.try_emplace({info.name, info.device_class}, static_cast<DeviceId>(out.devices.size()));
+      if (added) out.devices.push_back(info);
+      remap[d] = it->second;
+    }
+    for (Event e : part.events) {
+      if (e.device != kNoDevice) e.device = e.device < remap.size() ? remap[e.device] : kNoDevice;
+      if (auto* link = std::get_if<LinkChanged>(&e.body); link != nullptr && link->supplier < remap.size())
+        link->supplier = remap[link->supplier];
+      out.events.push_back(std::move(e));
+    }
+    out.lost_events += part.lost_events;
+  }
+  std::stable_sort(out.events.begin(), out.events.end(),
+                   [](const Event& a, const Event& b) { return a.time_ns < b.time_ns; });
+  out.complete = true;
+  return out;
 }
 
 }  // namespace umbra::recorder

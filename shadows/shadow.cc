@@ -4,9 +4,30 @@
 
 #include <spdlog/spdlog.h>
 
+#include "recorder/recorder.h"
 #include "runtime/base/clock.h"
 
 namespace umbra::shadows {
+
+namespace {
+
+// The requests the class disposed of during a recovery, as RequestsDisposed
+// events (one per non-zero counter) on the device's recorder.
+void RecordDispositions(runtime::DriverHost& host, uint64_t queued, uint64_t dropped,
+                        uint64_t answered, uint64_t failed, uint64_t replayed) {
+  recorder::Recorder& rec = host.recorder();
+  const recorder::DeviceId device = host.recorder_device();
+  auto record = [&](recorder::Disposition d, uint64_t n) {
+    if (n > 0) rec.RequestsDisposed(device, d, n);
+  };
+  record(recorder::Disposition::kQueued, queued);
+  record(recorder::Disposition::kDropped, dropped);
+  record(recorder::Disposition::kAnswered, answered);
+  record(recorder::Disposition::kFailed, failed);
+  record(recorder::Disposition::kReplayed, replayed);
+}
+
+}  // namespace
 
 const char* ShadowStateName(ShadowState s) {
   switch (s) {
@@ -130,6 +151,7 @@ void Shadow::OnDeviceFailed(const runtime::Detection& d) {
     if (RecoveryRecord* r = CurrentRecord()) {
       r->failure = why;
       r->failed = failed_;
+      RecordDispositions(host_, queued_, dropped_, answered_, failed_, resubmitted_);
     }
     recovering_ = false;
     failure_ = why;
@@ -159,6 +181,16 @@ void Shadow::RunRecovery(uint64_t generation) {
   // Each step either completes, or fails because the driver died again (a
   // double fault: wait for the next ready), or fails on its own (the new
   // driver misbehaves: kill it, which is a double fault too).
+  // Every step is a recovery phase in the trace: begun before the hook runs,
+  // ended done when the step completed, aborted when it failed (double fault).
+  // The first start runs the same steps; only recoveries are recorded.
+  bool recovering;
+  {
+    std::lock_guard lock(mu_);
+    recovering = recovering_;
+  }
+  recorder::Recorder& tracer = recovering ? host_.recorder() : recorder::Recorder::Off();
+  const recorder::DeviceId device = host_.recorder_device();
   auto step = [&](Result<void> r, int64_t RecoveryRecord::*stamp) {
     std::lock_guard lock(mu_);
     if (generation != generation_) return false;
@@ -173,14 +205,37 @@ void Shadow::RunRecovery(uint64_t generation) {
     if (RecoveryRecord* rec = CurrentRecord()) rec->*stamp = MonotonicNanos();
     return true;
   };
+  auto phase = [&](recorder::RecoveryPhase p, auto hook, int64_t RecoveryRecord::*stamp) {
+    tracer.PhaseBegin(device, p);
+    const bool done = step(hook(), stamp);
+    tracer.PhaseEnd(device, p, done ? recorder::PhaseOutcome::kDone : recorder::PhaseOutcome::kAborted);
+    return done;
+  };
   if (options_.mode == RecoveryMode::kShadow) {
-    if (!step(ReplayConfiguration(), &RecoveryRecord::replayed_ns)) return;
-    if (!step(ReopenObjects(), &RecoveryRecord::reopened_ns)) return;
+    if (!phase(recorder::RecoveryPhase::kReplayConfiguration, [&] { return ReplayConfiguration(); },
+               &RecoveryRecord::replayed_ns)) {
+      return;
+    }
+    if (!phase(recorder::RecoveryPhase::kReopen, [&] { return ReopenObjects(); },
+               &RecoveryRecord::reopened_ns)) {
+      return;
+    }
   }
-  if (!step(ResubmitRequests(), &RecoveryRecord::resubmitted_ns)) return;
+  if (!phase(recorder::RecoveryPhase::kResubmit, [&] { return ResubmitRequests(); },
+             &RecoveryRecord::resubmitted_ns)) {
+    return;
+  }
+  // Resume: from the resubmitted requests to serving again. Its end (done) is
+  // what ends the fault episode in the recorder's analysis; the dispositions
+  // are recorded inside it, so they belong to this episode.
+  tracer.PhaseBegin(device, recorder::RecoveryPhase::kResume);
   {
     std::lock_guard lock(mu_);
-    if (generation != generation_) return;
+    if (generation != generation_) {
+      tracer.PhaseEnd(device, recorder::RecoveryPhase::kResume, recorder::PhaseOutcome::kAborted);
+      return;
+    }
+    RecordDispositions(host_, queued_, dropped_, answered_, failed_, resubmitted_);
     if (RecoveryRecord* r = CurrentRecord()) {
       r->passive_ns = MonotonicNanos();
       r->succeeded = true;
@@ -195,6 +250,7 @@ void Shadow::RunRecovery(uint64_t generation) {
     SetState(holding_for_.empty() ? ShadowState::kPassive : ShadowState::kHolding);
   }
   OnResumed();
+  tracer.PhaseEnd(device, recorder::RecoveryPhase::kResume);
 }
 
 Result<void> Shadow::ReplayConfiguration() {

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "recorder/recorder.h"
 #include "runtime/base/clock.h"
 #include "runtime/supervisor/supervisor.h"
 
@@ -40,6 +41,10 @@ class RunContext : public WorkloadContext, public runtime::DriverHostListener {
     o.restart.backoff_initial_ns = 0;
     o.warm_standby = options_.warm_standby;
     o.seed = spec_.seed;
+    if (options_.recorder != nullptr) {
+      o.recorder = options_.recorder;
+      o.device_name += "@r" + std::to_string(spec_.index);
+    }
     return sup_.AddDevice(std::move(o));
   }
 
@@ -137,6 +142,8 @@ class RunContext : public WorkloadContext, public runtime::DriverHostListener {
       injected_at_.push_back(now);
     }
     ++injected_;
+    shadow_->host().recorder().FaultInjected(shadow_->host().recorder_device(), inj.site,
+                                             FaultTypeName(inj.type), spec_.seed);
     switch (inj.type) {
       case FaultType::kSigkill:
         shadow_->host().Kill(SIGKILL);
@@ -320,11 +327,18 @@ Result<RunRecord> RunOne(const WorkloadRegistry& registry, const RunSpec& spec, 
   if (auto r = workload->SetUp(ctx); !r) return fail(r.error());
   if (ctx.shadow() == nullptr) return fail(Error{Errc::kInternal, "the workload watched no shadow"});
   if (auto r = ctx.ArmFirst(); !r) return fail(r.error());
+  recorder::Recorder& trace = options.recorder ? *options.recorder : recorder::Recorder::Off();
+  const std::string run_id = "run " + std::to_string(spec.index);
+  trace.RunMarker(recorder::RunMarkerKind::kBegin, run_id, spec.seed);
   const int64_t start = MonotonicNanos();
   WorkResult work = workload->Run(ctx);
   RunRecord rec = ctx.Finish(work, MonotonicNanos() - start);
+  trace.WorkloadVerified(ctx.shadow()->host().recorder_device(), spec.workload,
+                         rec.verified ? recorder::VerifyOutcome::kPassed : recorder::VerifyOutcome::kFailed,
+                         rec.verification);
   workload->TearDown();
   sup.Stop();
+  trace.RunMarker(recorder::RunMarkerKind::kEnd, run_id, spec.seed);
   return rec;
 }
 

@@ -31,6 +31,10 @@
 #include "runtime/base/result.h"
 #include "shadows/shadow.h"
 
+namespace umbra::recorder {
+class Recorder;
+}
+
 namespace umbra::faultinject::campaign {
 
 // What the application saw.
@@ -67,6 +71,12 @@ struct RunOptions {
   int64_t restart_window_ns = 10'000'000'000;
   bool warm_standby = false;
   int64_t settle_timeout_ns = 5'000'000'000;  // waiting for the shadow to be passive again
+  // When set, every run records into it (not owned; outlives the runs): a
+  // RunMarker around the run, the devices' lifecycle and recovery events,
+  // host-side injections as FaultInjected, and the verification as
+  // WorkloadVerified. Each run's devices are named "<name>@r<index>" so that
+  // runs never share a device in the trace.
+  recorder::Recorder* recorder = nullptr;
 };
 
 // One recovery of the run, from the shadow's RecoveryRecord.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "recorder/recorder.h"
 #include "runtime/base/clock.h"
 #include "shadows/net/net_protocol.h"
 
@@ -30,6 +31,12 @@ Result<std::unique_ptr<NetShadow>> NetShadow::Create(runtime::DriverHost& host, 
   Options o{.class_name = "net", .mode = mode, .call_timeout_ns = options.call_timeout_ns};
   return std::unique_ptr<NetShadow>(new NetShadow(host, std::move(o), options));
 }
+
+NetShadow::NetShadow(runtime::DriverHost& host, Options options, NetShadowOptions net_options)
+    : Shadow(host, std::move(options)),
+      net_options_(net_options),
+      recorder_(host.recorder()),
+      recorder_device_(host.recorder_device()) {}
 
 NetShadow::~NetShadow() { Stop(); }
 
@@ -177,6 +184,7 @@ Result<size_t> NetShadow::Transmit(std::span<const FrameView> frames) {
         break;
       }
       sent = *r;
+      RecordTransmittedLocked({requests_.data(), sent});
       for (size_t i = sent; i < n; ++i) {
         tx_free_.push_back(requests_[i].offset);
         bytes -= requests_[i].length;
@@ -249,6 +257,9 @@ void NetShadow::EnsureBuffersLocked() {
   tx_free_.assign(all.begin() + static_cast<ptrdiff_t>(rx), all.end());
   ready_.reserve(rx);
   lent_.reserve(rx);
+  uint32_t last = 0;
+  for (uint32_t off : all) last = std::max(last, off);
+  if (buffer_size_ > 0) submitted_.assign(last / buffer_size_ + 1, Submitted{0, 0});
 }
 
 size_t NetShadow::PollLocked() {
@@ -262,6 +273,7 @@ size_t NetShadow::PollLocked() {
 }
 
 void NetShadow::HandleLocked(std::span<const runtime::Completion> done) {
+  RecordCompletionsLocked(done);
   bool frame = false;
   for (const runtime::Completion& c : done) {
     const uint32_t off = static_cast<uint32_t>(c.cookie);
@@ -295,6 +307,7 @@ void NetShadow::PostRxLocked() {
   if (n == 0) return;
   auto r = host().Submit({requests_.data(), n});
   if (!r || *r == 0) return;
+  RecordPostedLocked({requests_.data(), *r});
   rx_idle_.resize(rx_idle_.size() - *r);
   rx_posted_ += static_cast<uint32_t>(*r);
 }
@@ -318,6 +331,55 @@ size_t NetShadow::DeliverLocked(std::span<FrameView> out) {
     rx_bytes_.fetch_add(bytes, std::memory_order_relaxed);
   }
   return n;
+}
+
+// ---------------- recording ----------------
+
+NetShadow::Submitted* NetShadow::SubmittedLocked(uint32_t offset) {
+  const size_t index = buffer_size_ == 0 ? submitted_.size() : offset / buffer_size_;
+  return index < submitted_.size() ? &submitted_[index] : nullptr;
+}
+
+void NetShadow::RecordTransmittedLocked(std::span<const runtime::Request> sent) {
+  if (!recorder_.on() || sent.empty()) return;
+  const int64_t now = MonotonicNanos();
+  for (const runtime::Request& q : sent) {
+    if (Submitted* s = SubmittedLocked(q.offset)) *s = Submitted{now, q.length};
+    recorder_.RequestSubmitted(recorder_device_, recorder::RequestOp::kTransmit, q.length, now);
+  }
+}
+
+void NetShadow::RecordPostedLocked(std::span<const runtime::Request> posted) {
+  if (!recorder_.on() || posted.empty()) return;
+  const int64_t now = MonotonicNanos();
+  for (const runtime::Request& q : posted) {
+    if (Submitted* s = SubmittedLocked(q.offset)) *s = Submitted{now, q.capacity};
+    recorder_.RequestSubmitted(recorder_device_, recorder::RequestOp::kReceive, q.capacity, now);
+  }
+}
+
+// A transmit completes ok, failed (the driver refused the frame) or
+// interrupted (the crash fenced it). A receive completes ok with a frame or
+// interrupted; a buffer that expired unused completes nothing (it is posted
+// again, a new submission).
+void NetShadow::RecordCompletionsLocked(std::span<const runtime::Completion> done) {
+  if (!recorder_.on() || done.empty()) return;
+  const int64_t now = MonotonicNanos();
+  for (const runtime::Completion& c : done) {
+    const bool tx = (c.cookie & kCookieTx) != 0;
+    if (!tx && c.status == 0 && (c.length == 0 || c.arg == kRxExpired)) continue;
+    const Submitted* s = SubmittedLocked(static_cast<uint32_t>(c.cookie));
+    const int64_t latency = s != nullptr && s->time_ns != 0 ? now - s->time_ns : 0;
+    recorder::RequestOutcome outcome = recorder::RequestOutcome::kOk;
+    if (c.status == static_cast<int32_t>(Errc::kInterrupted)) {
+      outcome = recorder::RequestOutcome::kInterrupted;
+    } else if (c.status != 0) {
+      outcome = recorder::RequestOutcome::kFailed;
+    }
+    const uint64_t size = tx ? (s != nullptr ? s->length : c.length) : c.length;
+    recorder_.RequestCompleted(recorder_device_, tx ? recorder::RequestOp::kTransmit : recorder::RequestOp::kReceive,
+                               size, latency, outcome, now);
+  }
 }
 
 // ---------------- recovery hooks ----------------

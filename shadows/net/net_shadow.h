@@ -42,6 +42,10 @@
 #include "shadows/registry.h"
 #include "shadows/shadow.h"
 
+namespace umbra::recorder {
+class Recorder;
+}
+
 namespace umbra::net {
 
 struct NetShadowOptions {
@@ -88,8 +92,15 @@ class NetShadow final : public shadows::Shadow, public Interface {
     uint32_t length;
   };
 
-  NetShadow(runtime::DriverHost& host, Options options, NetShadowOptions net_options)
-      : Shadow(host, std::move(options)), net_options_(net_options) {}
+  // When each pool buffer was submitted and how many bytes, for the
+  // recorder's per-request latency (indexed by offset / buffer size; written
+  // only while recording).
+  struct Submitted {
+    int64_t time_ns;
+    uint32_t length;
+  };
+
+  NetShadow(runtime::DriverHost& host, Options options, NetShadowOptions net_options);
 
   Result<void> Config(const char* key, int rank, uint32_t method, std::string body);
   Result<void> FailWhileDown() const;
@@ -99,8 +110,15 @@ class NetShadow final : public shadows::Shadow, public Interface {
   size_t PollLocked();
   void PostRxLocked();
   size_t DeliverLocked(std::span<FrameView> out);
+  // Recording (no-ops with the recorder off): one clock read per batch.
+  void RecordTransmittedLocked(std::span<const runtime::Request> sent);
+  void RecordCompletionsLocked(std::span<const runtime::Completion> done);
+  void RecordPostedLocked(std::span<const runtime::Request> posted);
+  Submitted* SubmittedLocked(uint32_t offset);
 
   const NetShadowOptions net_options_;
+  recorder::Recorder& recorder_;  // the host's (Recorder::Off() when none); outlives the shadow
+  const uint32_t recorder_device_;
 
   std::mutex dp_mu_;  // the data path's own state below
   bool buffers_ready_ = false;
@@ -113,6 +131,7 @@ class NetShadow final : public shadows::Shadow, public Interface {
   uint32_t rx_posted_ = 0;
   std::vector<runtime::Request> requests_;      // scratch, sized once
   std::vector<runtime::Completion> completions_;
+  std::vector<Submitted> submitted_;            // per pool buffer, sized once
 
   std::atomic<uint64_t> permanent_mac_{0}, mac_{0};
   std::atomic<uint32_t> mtu_{1500};

@@ -144,6 +144,50 @@ TEST(AnalyzeTest, CrashWithoutInjectionStartsAtTheExit) {
   EXPECT_EQ(report->groups[0].gap.count, 0u);
 }
 
+TEST(AnalyzeTest, ExitOfAnInstanceAlreadyDetectedIsNotANewFault) {
+  // A hang: detected, killed, recovered; the killed process is reaped only
+  // after the recovery ended (a loaded machine).
+  TraceBuilder b;
+  DeviceId d = b.Device("echo0", "echo");
+  b.Ok(1 * kMs, d, RequestOp::kOther);
+  b.At(2 * kMs, d, Detected{DetectionReason::kMissedHeartbeat, 0});
+  for (int p = 0; p < kPhaseCount; ++p) b.Phase(d, RecoveryPhase(p), 2 * kMs + p * kUs, 2 * kMs + (p + 1) * kUs);
+  b.Ok(3 * kMs, d, RequestOp::kOther);
+  b.At(4 * kMs, d, DriverExited{ExitKind::kSignal, 9});
+  b.Ok(5 * kMs, d, RequestOp::kOther);
+  auto report = Analyze(b.trace());
+  ASSERT_TRUE(report);
+  ASSERT_EQ(report->faults.size(), 1u);
+  EXPECT_EQ(report->faults[0].fault_type, "missed-heartbeat");
+  EXPECT_EQ(report->faults[0].gap_ns, 2 * kMs);
+}
+
+TEST(AnalyzeTest, CleanExitWithoutDetectionIsNotAFault) {
+  TraceBuilder b;
+  DeviceId d = b.Device("nic0", "net");
+  b.Ok(1 * kMs, d);
+  b.At(2 * kMs, d, DriverExited{ExitKind::kCode, 0});  // shutdown
+  auto report = Analyze(b.trace());
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->faults.empty());
+}
+
+TEST(AnalyzeTest, SignalReportedBeforeTheExitIsNamedBySignal) {
+  TraceBuilder b;
+  DeviceId d = b.Device("nic0", "net");
+  b.Ok(1 * kMs, d);
+  b.At(2 * kMs, d, Detected{DetectionReason::kSignal, 11});  // the driver's handler reported it
+  b.At(2 * kMs + 50 * kUs, d, DriverExited{ExitKind::kSignal, 11});
+  for (int p = 0; p < kPhaseCount; ++p) b.Phase(d, RecoveryPhase(p), 3 * kMs + p * kUs, 3 * kMs + (p + 1) * kUs);
+  b.Ok(4 * kMs, d);
+  auto report = Analyze(b.trace());
+  ASSERT_TRUE(report);
+  ASSERT_EQ(report->faults.size(), 1u);
+  EXPECT_EQ(report->faults[0].fault_type, "signal 11");
+  EXPECT_FALSE(report->faults[0].detection_latency_ns);
+  EXPECT_EQ(report->faults[0].end, FaultEnd::kRecovered);
+}
+
 TEST(AnalyzeTest, DetectionAloneHasNoDetectionLatency) {
   TraceBuilder b;
   DeviceId d = b.Device("nic0", "net");
