@@ -71,8 +71,11 @@ namespace {
 
 constexpr int64_t kMs = 1'000'000;
 // How long to wait for the exit status after EOF or an Exiting message before
-// settling for the less precise reason.
-constexpr int64_t kExitStatusGraceNs = 50 * kMs;
+// settling for the less precise reason (and killing a process stuck in exit).
+// A process that really exits is reaped as soon as it is gone; the grace only
+// bounds a process that hangs on its way out. The detection time is when the
+// EOF or Exiting message arrived, not when the status did.
+constexpr int64_t kExitStatusGraceNs = 500 * kMs;
 constexpr size_t kMaxLogLine = 4096;
 constexpr size_t kMaxNameLength = 128;
 
@@ -221,6 +224,13 @@ class DriverHost::Impl {
     if (!shutting_down_ || !reaping_.empty()) return;
     watchdog_.cancel();
     SetState(DeviceState::kStopped);
+  }
+
+  // Statistics are read by other threads under mu_.
+  template <class F>
+  void Count(F&& f) {
+    std::lock_guard lock(mu_);
+    f();
   }
 
   // Recovery phases are recorded only while recovering; a phase still open
@@ -433,7 +443,7 @@ class DriverHost::Impl {
   }
 
   void Violation(const std::shared_ptr<Instance>& inst, std::string what) {
-    ++stats_.protocol_violations;
+    Count([&] { ++stats_.protocol_violations; });
     OnDetect(inst, Detection{.reason = DetectReason::kProtocolViolation, .detail = std::move(what)});
   }
 
@@ -501,7 +511,7 @@ class DriverHost::Impl {
         }
         inst->last_heartbeat_seq = m.heartbeat().seq();
         inst->last_heartbeat_ns = MonotonicNanos();
-        ++stats_.heartbeats;
+        Count([&] { ++stats_.heartbeats; });
         return true;
       }
       case DriverToHost::kLog: OnLog(m.log()); return true;
@@ -582,11 +592,11 @@ class DriverHost::Impl {
                            log_tokens_ + (now - log_refill_ns_) * options_.log_lines_per_second / 1e9);
     log_refill_ns_ = now;
     if (log_tokens_ < 1) {
-      ++stats_.log_lines_suppressed;
+      Count([&] { ++stats_.log_lines_suppressed; });
       return;
     }
     log_tokens_ -= 1;
-    ++stats_.log_lines;
+    Count([&] { ++stats_.log_lines; });
     std::string text = log.text().substr(0, kMaxLogLine);
     for (char& c : text) {
       if (static_cast<unsigned char>(c) < 0x20 && c != '\t') c = ' ';
@@ -686,7 +696,7 @@ class DriverHost::Impl {
       MarkFailed(d);
       return;
     }
-    ++stats_.restarts;
+    Count([&] { ++stats_.restarts; });
     if (decision.delay_ns == 0) {
       StartInstance();
       return;
