@@ -326,14 +326,15 @@ Result<void> NetShadow::ResubmitRequests() {
   std::lock_guard lock(dp_mu_);
   if (!buffers_ready_) return {};
   PollLocked();  // the buffers the crash interrupted come back here
+  // Armed before the shadow turns passive, so that the first frame the new
+  // driver completes is stamped whichever thread handles it.
+  first_rx_after_recovery_ns_ = 0;
+  await_first_rx_ = true;
   PostRxLocked();
   return {};
 }
 
-void NetShadow::OnResumed() {
-  first_rx_after_recovery_ns_ = 0;
-  await_first_rx_ = true;
-}
+void NetShadow::OnResumed() {}
 
 // ---------------- factory ----------------
 
