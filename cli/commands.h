@@ -1,8 +1,15 @@
 // The umbra command's subcommands, one function each.
 #pragma once
 
+#include <memory>
+#include <string>
+
 namespace CLI {
 class App;
+}
+
+namespace umbra::proto {
+class Machine;
 }
 
 namespace umbra::cli {
@@ -24,5 +31,16 @@ void AddDemoCommand(CLI::App& app, int& exit_code);
 void AddCampaignCommand(CLI::App& app, int& exit_code);
 // `umbra failpoints list`.
 void AddFailpointsCommand(CLI::App& app, int& exit_code);
+// `umbra tree [FILE] [--json]`.
+void AddTreeCommand(CLI::App& app, int& exit_code);
+// `umbra run MACHINE-FILE [--for SECONDS] [--json]`.
+void AddRunCommand(CLI::App& app, int& exit_code);
+// `umbra validate FILE`.
+void AddValidateCommand(CLI::App& app, int& exit_code);
+
+// Loads a machine file for `tree` and `run`: kExitOk, or prints
+// "umbra COMMAND: <error>" and returns kExitNoInput (no such file),
+// kExitDataErr (does not parse) or kExitConfig (parses but is refused).
+int LoadMachineFile(const std::string& command, const std::string& path, std::unique_ptr<proto::Machine>& out);
 
 }  // namespace umbra::cli

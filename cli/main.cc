@@ -14,6 +14,9 @@ int main(int argc, char** argv) {
   umbra::cli::AddDemoCommand(app, exit_code);
   umbra::cli::AddCampaignCommand(app, exit_code);
   umbra::cli::AddFailpointsCommand(app, exit_code);
+  umbra::cli::AddTreeCommand(app, exit_code);
+  umbra::cli::AddRunCommand(app, exit_code);
+  umbra::cli::AddValidateCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

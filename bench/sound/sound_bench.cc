@@ -1,0 +1,252 @@
+// bench/sound: the audio gap a driver crash leaves, per fault type, and the
+// playback CPU cost of the sound class.
+//
+//   BM_AudioGap/signal: a generated multi-tone signal (48 kHz stereo S16,
+//   5 ms periods, 8 periods in the ring) is played through the sound shadow
+//   while the driver is killed every 30-60 ms of real time, `--crashes`
+//   times (default 100, env UMBRA_SOUND_BENCH_CRASHES). Afterwards the
+//   speaker's WAV is compared with the signal (CompareAudio); each kill is
+//   matched with the first gap that ends after the clock frame at which it
+//   was sent. Counters: median and p99 gap in frames and in ms of audio
+//   time, and `unclean` (shifted/repeated/corrupted runs: must be 0). The
+//   card's clock runs at `speed` x real time (env UMBRA_SOUND_BENCH_SPEED,
+//   default 4): the parts of a gap that are real time (detection, restart)
+//   are multiplied by it in audio time, so ms figures at speed > 1
+//   overstate a real-time gap; gaps are also given /speed.
+//   signal: 11 SIGSEGV, 6 SIGABRT, 9 SIGKILL, 19 SIGSTOP (a hang, caught by
+//   missed heartbeats at 20 ms periods, i.e. ~40 ms).
+//
+//   BM_PlaybackCpu: one second of audio (card at 20x) played by the same
+//   SoundDriver in-process (sdk::InProcessRunner, the caller's thread
+//   services its interrupts) and isolated behind the sound shadow
+//   (host + driver process CPU), interleaved; counters: CPU ms per second
+//   of audio for each and the ratio shadowed / in-process.
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "drivers/sdk/in_process.h"
+#include "drivers/sound/sound_driver.h"
+#include "runtime/hw/sound/wav_compare.h"
+#include "shadows/sound/sound_protocol.h"
+#include "tests/shadows/sound/sound_rig.h"
+
+namespace umbra::sound {
+namespace {
+
+using namespace testing;
+using hw::sound::AudioFormat;
+using hw::sound::SoundFormat;
+
+constexpr AudioFormat kFormat{48000, 2, SoundFormat::kS16Le};
+constexpr PcmParams kParams{.rate = 48000, .channels = 2, .period_frames = 240, .periods = 8};
+
+double EnvOr(const char* name, double fallback) {
+  const char* v = std::getenv(name);
+  return v ? std::atof(v) : fallback;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
+}
+
+void BM_AudioGap(benchmark::State& state) {
+  const int sig = static_cast<int>(state.range(0));
+  const int crashes = static_cast<int>(EnvOr("UMBRA_SOUND_BENCH_CRASHES", 100));
+  const double speed = EnvOr("UMBRA_SOUND_BENCH_SPEED", 4);
+  for (auto _ : state) {
+    SoundRig rig;
+    if (auto r = rig.Build({.speed = speed}); !r) {
+      state.SkipWithError(r.error().ToString().c_str());
+      return;
+    }
+    const uint64_t frames = static_cast<uint64_t>(crashes * 0.12 * speed * kFormat.rate) + kFormat.rate;
+    const auto signal = hw::sound::GenerateTestSignal(kFormat, frames);
+    std::atomic<bool> done{false};
+    std::vector<uint64_t> kill_frames;
+    std::thread killer([&] {
+      std::mt19937 rng(static_cast<uint32_t>(sig));
+      const auto& regs = rig.card->registers()->streams[0];
+      while (!done && regs.state.load() != static_cast<uint32_t>(hw::sound::SoundStreamState::kRunning)) usleep(1000);
+      for (int i = 0; i < crashes; ++i) {
+        usleep(std::uniform_int_distribution<int>(30'000, 60'000)(rng));
+        kill_frames.push_back(rig.PlaybackClockFrame());
+        if (!rig.KillAndRecover(sig)) break;
+      }
+      done = true;
+    });
+    Pcm& pcm = *rig.shadow;
+    if (auto r = pcm.OpenPlayback(kParams); !r) {
+      done = true;
+      killer.join();
+      state.SkipWithError(r.error().ToString().c_str());
+      return;
+    }
+    const size_t step = 480 * kFormat.frame_bytes();
+    for (size_t off = 0; off < signal.data.size() && !done; off += step) {
+      if (auto r = pcm.Write(std::span<const std::byte>(signal.data).subspan(off, step)); !r) {
+        state.SkipWithError(("the player saw an error: " + r.error().ToString()).c_str());
+        done = true;
+      }
+    }
+    killer.join();
+    (void)pcm.Drain();
+    rig.card->FlushBackends();
+    auto out = hw::sound::ReadWav(rig.speaker_path);
+    if (!out) {
+      state.SkipWithError(out.error().ToString().c_str());
+      return;
+    }
+    auto report = hw::sound::CompareAudio(signal, *out);
+    if (!report) {
+      state.SkipWithError(report.error().ToString().c_str());
+      return;
+    }
+    std::vector<double> gaps;
+    size_t g = 0;
+    for (uint64_t kf : kill_frames) {
+      while (g < report->gaps.size() && report->gaps[g].end_frame <= kf) ++g;
+      if (g == report->gaps.size()) break;
+      gaps.push_back(static_cast<double>(report->gaps[g].frames()));
+      ++g;
+    }
+    const double median = Percentile(gaps, 0.5), p99 = Percentile(gaps, 0.99);
+    state.counters["crashes"] = static_cast<double>(gaps.size());
+    state.counters["median_frames"] = median;
+    state.counters["p99_frames"] = p99;
+    state.counters["median_ms"] = median * 1000 / kFormat.rate;
+    state.counters["p99_ms"] = p99 * 1000 / kFormat.rate;
+    state.counters["median_ms_div_speed"] = median * 1000 / kFormat.rate / speed;
+    state.counters["p99_ms_div_speed"] = p99 * 1000 / kFormat.rate / speed;
+    state.counters["speed"] = speed;
+    state.counters["unclean"] = static_cast<double>(report->mismatches.size());
+  }
+}
+BENCHMARK(BM_AudioGap)->Arg(SIGSEGV)->Arg(SIGABRT)->Arg(SIGKILL)->Arg(SIGSTOP)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// ---------------- CPU cost ----------------
+
+int64_t SelfCpuNs() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * kSec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1000;
+}
+
+int64_t ProcessCpuNs(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(f, line);
+  const size_t close = line.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::atoll(field.c_str());
+    if (i == 15) stime = std::atoll(field.c_str());
+  }
+  return (utime + stime) * (kSec / sysconf(_SC_CLK_TCK));
+}
+
+constexpr double kCpuSpeed = 20;
+
+// One second of audio through the driver linked into this process.
+Result<int64_t> PlayInProcess(const std::vector<std::byte>& second) {
+  hw::sound::SoundCardOptions co;
+  co.clock = hw::sound::ClockMode::kRealTime;
+  co.speed = kCpuSpeed;
+  auto card = UMBRA_TRY(hw::sound::SoundCard::Create(std::move(co)));
+  card->Start();
+  const hw::Resources res = card->resources();
+  sdk::InProcessRunner run(std::make_unique<drivers::SoundDriver>(),
+                           {.pool_bytes = 1 << 20,
+                            .hw = {reinterpret_cast<std::byte*>(card->registers()), hw::sound::kSoundRegistersSize,
+                                   card->dma(), card->dma_size()},
+                            .hw_doorbell_fd = res.doorbell_fd,
+                            .hw_interrupt_fd = res.interrupt_fd});
+  UMBRA_TRY(run.Probe());
+  const SoundStreamBody pb{.stream = 0};
+  UMBRA_TRY(run.Call(kOpen, Encode(pb)));
+  UMBRA_TRY(run.Call(kHwParams, Encode(SoundHwParamsBody{0, 48000, 2, 1, kParams.period_frames, kParams.periods})));
+  UMBRA_TRY(run.Call(kPrepare, Encode(pb)));
+  const int64_t cpu0 = SelfCpuNs();
+  const uint32_t chunk = kParams.period_frames * kFormat.frame_bytes();
+  const uint64_t ring = uint64_t{kParams.period_frames} * kParams.periods;
+  uint64_t submitted = 0, completed = 0, a = 0;
+  bool started = false;
+  for (size_t off = 0; off < second.size(); off += chunk) {
+    const uint32_t slot = static_cast<uint32_t>((submitted % 16) * chunk);
+    std::memcpy(run.pool() + slot, second.data() + off, chunk);
+    run.Submit(ipc::Descriptor{.id = submitted, .op = kWrite, .flags = 0, .status = 0, .offset = slot,
+                               .length = chunk, .arg = a});
+    ++submitted;
+    a += kParams.period_frames;
+    if (!started && a >= ring) {
+      UMBRA_TRY(run.Call(kStart, Encode(SoundStartBody{.stream = 0})));
+      started = true;
+    }
+    for (;;) {
+      completed += run.completions().size();
+      run.completions().clear();
+      if (submitted - completed < 10) break;
+      pollfd p{res.interrupt_fd, POLLIN, 0};
+      ::poll(&p, 1, 100);
+      run.PollInterrupt();
+    }
+  }
+  const int64_t cpu = SelfCpuNs() - cpu0;
+  card->Stop();
+  return cpu;
+}
+
+// The same second through the sound shadow and the driver process.
+Result<int64_t> PlayShadowed(const std::vector<std::byte>& second) {
+  SoundRig rig;
+  UMBRA_TRY(rig.Build({.speed = kCpuSpeed}));
+  UMBRA_TRY(rig.shadow->OpenPlayback(kParams));
+  const pid_t driver = rig.host->driver_pid();
+  const int64_t cpu0 = SelfCpuNs() + ProcessCpuNs(driver);
+  UMBRA_TRY(rig.shadow->Write(second));
+  return SelfCpuNs() + ProcessCpuNs(driver) - cpu0;
+}
+
+void BM_PlaybackCpu(benchmark::State& state) {
+  const auto second = hw::sound::GenerateTestSignal(kFormat, kFormat.rate).data;
+  int64_t in_process = 0, shadowed = 0, rounds = 0;
+  for (auto _ : state) {
+    auto a = PlayInProcess(second);
+    auto b = PlayShadowed(second);
+    if (!a || !b) {
+      state.SkipWithError((!a ? a.error() : b.error()).ToString().c_str());
+      return;
+    }
+    in_process += *a;
+    shadowed += *b;
+    ++rounds;
+  }
+  state.counters["in_process_cpu_ms_per_audio_s"] = in_process / 1e6 / rounds;
+  state.counters["shadowed_cpu_ms_per_audio_s"] = shadowed / 1e6 / rounds;
+  state.counters["ratio_shadowed_vs_in_process"] = in_process ? double(shadowed) / double(in_process) : 0;
+}
+BENCHMARK(BM_PlaybackCpu)->Iterations(5)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+}  // namespace umbra::sound
+
+BENCHMARK_MAIN();
