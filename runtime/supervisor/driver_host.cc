@@ -77,6 +77,8 @@ constexpr int64_t kMs = 1'000'000;
 // EOF or Exiting message arrived, not when the status did.
 constexpr int64_t kExitStatusGraceNs = 500 * kMs;
 constexpr size_t kMaxLogLine = 4096;
+// How long after a driver became ready its replacement standby is spawned.
+constexpr int64_t kStandbyDelayNs = 50 * kMs;
 constexpr size_t kMaxNameLength = 128;
 
 asio::steady_timer::duration Nanos(int64_t ns) { return std::chrono::nanoseconds(ns); }
@@ -632,7 +634,14 @@ class DriverHost::Impl {
     }
     SetState(DeviceState::kRunning);
     if (listener_) listener_->OnDriverReady(inst->number, recovery_ns);
-    if (options_.warm_standby) asio::post(io_, [this] { SpawnStandby(); });
+    // The next standby is spawned a little later, so that its exec does not
+    // compete with the shadow replaying configuration into this driver.
+    if (options_.warm_standby) {
+      restart_timer_.expires_after(Nanos(kStandbyDelayNs));
+      restart_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec && state_ == DeviceState::kRunning) SpawnStandby();
+      });
+    }
   }
 
   // ---------------- detection and recovery ----------------
@@ -761,6 +770,8 @@ class DriverHost::Impl {
   void OnWatchdog() {
     tick_.fetch_add(1, std::memory_order_relaxed);
     if (!current_ || current_->phase != Instance::Phase::kReady) return;
+    // A driver on its way out (EOF or Exiting seen) is judged by its exit.
+    if (current_->awaiting_exit) return;
     const int64_t now = MonotonicNanos();
     // A tick that comes late means this thread was starved of CPU; the driver
     // probably was too, so judge it on the next tick instead.

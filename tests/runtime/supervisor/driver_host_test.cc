@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <fstream>
@@ -286,7 +287,11 @@ TEST_P(HostileTest, HostSurvivesAndRecoversTheDriver) {
   ASSERT_TRUE(h.WaitUntilRunning(10 * kSec).has_value());
   auto d = h.detections();
   ASSERT_GE(d.size(), 1u) << "the misbehaviour was noticed";
-  EXPECT_EQ(d[0].reason, DetectReason::kProtocolViolation) << d[0].ToString();
+  // On a loaded machine a slow driver may first be caught by its heartbeat;
+  // the violation must be among the detections all the same.
+  EXPECT_TRUE(std::any_of(d.begin(), d.end(), [](const Detection& x) {
+    return x.reason == DetectReason::kProtocolViolation;
+  })) << d[0].ToString();
   EXPECT_GE(h.stats().protocol_violations, 1u);
   ExpectServingAgain(h);
 }
