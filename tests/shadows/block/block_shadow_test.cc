@@ -169,7 +169,7 @@ TEST(BlockShadowTest, VerifyingWorkloadLosesNothingWhileTheDriverIsKilledHundred
   VerifyWorkload w(d, {.blocks = 2048, .queue_depth = 16, .max_blocks = 4, .seed = 3});
   Killer killer(rig, 240, 5);
   VerifyReport r;
-  while (rig.host().stats().restarts < 200 && r.clean() && r.ops < 2'000'000) r = w.Run(2000);
+  while (d.recoveries().size() < 200 && r.clean() && r.ops < 2'000'000) r = w.Run(2000);
   const int kills = killer.Stop();
   r = w.Run(500);
   r = w.Verify();
