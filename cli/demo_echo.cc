@@ -47,6 +47,8 @@ bool ServeOne(runtime::DriverHost& h) {
   return ok;
 }
 
+}  // namespace
+
 int RunEchoDemo() {
   spdlog::set_level(spdlog::level::warn);
   runtime::Supervisor sup;
@@ -94,14 +96,6 @@ int RunEchoDemo() {
               (unsigned long)s.restarts, (unsigned long)s.requests_completed,
               (unsigned long)s.requests_interrupted, (unsigned long)s.protocol_violations);
   return failures == 0 ? kExitOk : kExitNotRecovered;
-}
-
-}  // namespace
-
-void AddDemoCommand(CLI::App& app, int& exit_code) {
-  auto* demo = app.add_subcommand("demo", "Crash a driver in every way and watch it recover");
-  demo->footer("Example:\n  umbra demo");
-  demo->callback([&exit_code] { exit_code = RunEchoDemo(); });
 }
 
 }  // namespace umbra::cli

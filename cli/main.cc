@@ -1,10 +1,13 @@
 // umbra: run drivers under shadows, inject faults, measure recovery.
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
+  // Logs go to stderr: stdout is for results (tables, --json).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("umbra"));
   CLI::App app{"Umbra: device drivers in their own processes, shadowed so that their crashes go unnoticed."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "umbra 0.1.0");

@@ -6,7 +6,7 @@
 namespace umbra::machine {
 
 std::string_view DefaultMachineText() {
-  return R"pb(# The default machine: a NIC, a disk and a serial port.
+  return R"pb(# The default machine: a NIC, a disk, a serial port and a sound card.
 #   nic0 -> disk0   managed:  nic0 holds while disk0 recovers, is unbound if it fails
 #   ttyS0 -> nic0   optional: ttyS0 runs degraded without nic0
 name: "default"
@@ -26,9 +26,14 @@ devices {
   settings { key: "mac" value: "02:00:00:00:00:01" }
 }
 devices { name: "ttyS0" bus: "platform" compatible: "umbra,uart-emu" device_class: "uart" }
+devices {
+  name: "snd0" bus: "platform" compatible: "umbra,sound-emu" device_class: "sound"
+  settings { key: "speaker" value: "snd0-speaker.wav" }
+}
 drivers { name: "disk" bus: "platform" compatible: "umbra,disk-emu" binary: "umbra-driver-disk" }
 drivers { name: "nic" bus: "platform" compatible: "umbra,e1000-emu" binary: "umbra-driver-nic" }
 drivers { name: "uart" bus: "platform" compatible: "umbra,uart-emu" binary: "umbra-driver-uart" }
+drivers { name: "sound" bus: "platform" compatible: "umbra,sound-emu" binary: "umbra-driver-sound" }
 links { consumer: "nic0" supplier: "disk0" flags: "managed" }
 links { consumer: "ttyS0" supplier: "nic0" flags: "managed" flags: "optional" }
 )pb";

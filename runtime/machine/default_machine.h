@@ -1,5 +1,5 @@
 // The built-in default machine: what `umbra tree` shows without a file and
-// what `umbra demo` builds. A NIC, a disk and a serial port, with one managed
+// what `umbra demo` builds. A NIC, a disk, a serial port and a sound card, with one managed
 // link and one optional link:
 //
 //   nic0 ──managed──► disk0      nic0 loads its firmware from disk0: while

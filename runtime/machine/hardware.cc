@@ -10,6 +10,8 @@
 #include "runtime/hw/nic/nic.h"
 #include "runtime/hw/nic/tap_backend.h"
 #include "runtime/hw/nic/wire.h"
+#include "runtime/hw/sound/sound_card.h"
+#include "runtime/hw/sound/wav_speaker.h"
 #include "runtime/hw/uart/uart_device.h"
 #include "runtime/hw/uart/uart_regs.h"
 
@@ -168,10 +170,49 @@ void Add(HardwareRegistry& registry, const std::string& compatible, HardwareFact
 
 }  // namespace
 
+// The sound card plays into a WAV file ("the speaker"): setting "speaker"
+// (relative to the state folder; default <device>-speaker.wav), "speed" (the
+// sample clock's pace, 1 = real time).
+class SoundHardware final : public Hardware {
+ public:
+  explicit SoundHardware(std::unique_ptr<hw::sound::SoundCard> card) : card_(std::move(card)) {}
+  ~SoundHardware() override { card_->Stop(); }
+  hw::Device* device() override { return card_.get(); }
+  ipc::DataChannelOptions data_options() const override {
+    return {.ring_entries = 256, .buffer_size = 4096, .buffer_count = 64};
+  }
+
+ private:
+  std::unique_ptr<hw::sound::SoundCard> card_;  // the card, its clock and its speaker
+};
+
+Result<std::unique_ptr<Hardware>> CreateSound(const HardwareSpec& spec) {
+  hw::sound::SoundCardOptions options;
+  options.name = spec.device;
+  auto setting = [&](const char* key, std::string fallback) {
+    auto it = spec.settings.find(key);
+    return it == spec.settings.end() ? fallback : it->second;
+  };
+  std::filesystem::path speaker = setting("speaker", spec.device + "-speaker.wav");
+  if (speaker.is_relative() && !spec.state_dir.empty()) speaker = spec.state_dir / speaker;
+  options.speaker = UMBRA_TRY(hw::sound::WavSpeaker::Create({.path = speaker.string()}));
+  const std::string speed = setting("speed", "1");
+  char* end = nullptr;
+  options.speed = std::strtod(speed.c_str(), &end);
+  if (end == speed.c_str() || *end != '\0' || options.speed <= 0 || options.speed > 1000) {
+    return Fail(Errc::kInvalidArgument, spec.device + ": setting speed '" + speed +
+                                            "' is not a number in (0, 1000]");
+  }
+  auto card = UMBRA_TRY(hw::sound::SoundCard::Create(std::move(options)));
+  card->Start();
+  return std::unique_ptr<Hardware>(new SoundHardware(std::move(card)));
+}
+
 void RegisterBuiltinHardware(HardwareRegistry& registry) {
   Add(registry, "umbra,e1000-emu", CreateNic);
   Add(registry, hw::disk::kCompatible, CreateDisk);
   Add(registry, hw::uart::kCompatible, CreateUart);
+  Add(registry, std::string(hw::sound::SoundCard::kCompatible), CreateSound);
 }
 
 }  // namespace umbra::machine

@@ -292,6 +292,7 @@ runtime::DriverHostOptions Machine::HostOptions(const Unit& unit, const model::D
   }
   if (heartbeat_ns_ > 0) o.heartbeat_period_ns = heartbeat_ns_;
   o.restart = restart_;
+  o.recorder = options_.recorder;
   for (const auto& [k, v] : driver.settings) o.settings[k] = v;
   for (const auto& [k, v] : device.settings()) {
     if (k.starts_with(kShadowPrefix)) continue;

@@ -62,6 +62,9 @@ class Machine;
 namespace umbra::shadows {
 class ShadowRegistry;
 }  // namespace umbra::shadows
+namespace umbra::recorder {
+class Recorder;
+}  // namespace umbra::recorder
 
 namespace umbra::machine {
 
@@ -87,6 +90,9 @@ struct MachineOptions {
   // Not owned; must outlive the machine.
   const shadows::ShadowRegistry* shadows = nullptr;
   const HardwareRegistry* hardware = nullptr;
+  // Where every device's lifecycle and recovery events go; null: nowhere.
+  // Not owned; must outlive the machine.
+  recorder::Recorder* recorder = nullptr;
   // Where relative files (disk images) go; empty: a fresh temporary folder,
   // removed when the machine is destroyed.
   std::string state_dir;

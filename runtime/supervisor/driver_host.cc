@@ -71,9 +71,14 @@ namespace {
 
 constexpr int64_t kMs = 1'000'000;
 // How long to wait for the exit status after EOF or an Exiting message before
-// settling for the less precise reason.
-constexpr int64_t kExitStatusGraceNs = 50 * kMs;
+// settling for the less precise reason (and killing a process stuck in exit).
+// A process that really exits is reaped as soon as it is gone; the grace only
+// bounds a process that hangs on its way out. The detection time is when the
+// EOF or Exiting message arrived, not when the status did.
+constexpr int64_t kExitStatusGraceNs = 500 * kMs;
 constexpr size_t kMaxLogLine = 4096;
+// How long after a driver became ready its replacement standby is spawned.
+constexpr int64_t kStandbyDelayNs = 50 * kMs;
 constexpr size_t kMaxNameLength = 128;
 
 asio::steady_timer::duration Nanos(int64_t ns) { return std::chrono::nanoseconds(ns); }
@@ -221,6 +226,13 @@ class DriverHost::Impl {
     if (!shutting_down_ || !reaping_.empty()) return;
     watchdog_.cancel();
     SetState(DeviceState::kStopped);
+  }
+
+  // Statistics are read by other threads under mu_.
+  template <class F>
+  void Count(F&& f) {
+    std::lock_guard lock(mu_);
+    f();
   }
 
   // Recovery phases are recorded only while recovering; a phase still open
@@ -433,7 +445,7 @@ class DriverHost::Impl {
   }
 
   void Violation(const std::shared_ptr<Instance>& inst, std::string what) {
-    ++stats_.protocol_violations;
+    Count([&] { ++stats_.protocol_violations; });
     OnDetect(inst, Detection{.reason = DetectReason::kProtocolViolation, .detail = std::move(what)});
   }
 
@@ -501,7 +513,7 @@ class DriverHost::Impl {
         }
         inst->last_heartbeat_seq = m.heartbeat().seq();
         inst->last_heartbeat_ns = MonotonicNanos();
-        ++stats_.heartbeats;
+        Count([&] { ++stats_.heartbeats; });
         return true;
       }
       case DriverToHost::kLog: OnLog(m.log()); return true;
@@ -582,11 +594,11 @@ class DriverHost::Impl {
                            log_tokens_ + (now - log_refill_ns_) * options_.log_lines_per_second / 1e9);
     log_refill_ns_ = now;
     if (log_tokens_ < 1) {
-      ++stats_.log_lines_suppressed;
+      Count([&] { ++stats_.log_lines_suppressed; });
       return;
     }
     log_tokens_ -= 1;
-    ++stats_.log_lines;
+    Count([&] { ++stats_.log_lines; });
     std::string text = log.text().substr(0, kMaxLogLine);
     for (char& c : text) {
       if (static_cast<unsigned char>(c) < 0x20 && c != '\t') c = ' ';
@@ -622,7 +634,14 @@ class DriverHost::Impl {
     }
     SetState(DeviceState::kRunning);
     if (listener_) listener_->OnDriverReady(inst->number, recovery_ns);
-    if (options_.warm_standby) asio::post(io_, [this] { SpawnStandby(); });
+    // The next standby is spawned a little later, so that its exec does not
+    // compete with the shadow replaying configuration into this driver.
+    if (options_.warm_standby) {
+      restart_timer_.expires_after(Nanos(kStandbyDelayNs));
+      restart_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec && state_ == DeviceState::kRunning) SpawnStandby();
+      });
+    }
   }
 
   // ---------------- detection and recovery ----------------
@@ -686,7 +705,7 @@ class DriverHost::Impl {
       MarkFailed(d);
       return;
     }
-    ++stats_.restarts;
+    Count([&] { ++stats_.restarts; });
     if (decision.delay_ns == 0) {
       StartInstance();
       return;
@@ -751,6 +770,8 @@ class DriverHost::Impl {
   void OnWatchdog() {
     tick_.fetch_add(1, std::memory_order_relaxed);
     if (!current_ || current_->phase != Instance::Phase::kReady) return;
+    // A driver on its way out (EOF or Exiting seen) is judged by its exit.
+    if (current_->awaiting_exit) return;
     const int64_t now = MonotonicNanos();
     // A tick that comes late means this thread was starved of CPU; the driver
     // probably was too, so judge it on the next tick instead.

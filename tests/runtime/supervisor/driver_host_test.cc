@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <fstream>
@@ -276,12 +277,21 @@ TEST_P(HostileTest, HostSurvivesAndRecoversTheDriver) {
     arg = (*probe)->layout().pool_offset - (*probe)->layout().complete_ring_offset;
   }
   RoundTrip(h, GetParam().op, arg);
-  // Some misbehaviour is only visible when the host next reads the ring.
-  RoundTrip(h, drivers::EchoDriver::kNop);
+  // Some misbehaviour is only visible when the host next reads the ring or
+  // the control channel: keep the device busy until it is noticed.
+  const int64_t deadline = MonotonicNanos() + 10 * kSec;
+  while (h.detections().empty() && MonotonicNanos() < deadline) {
+    RoundTrip(h, drivers::EchoDriver::kNop);
+    usleep(1000);
+  }
   ASSERT_TRUE(h.WaitUntilRunning(10 * kSec).has_value());
   auto d = h.detections();
   ASSERT_GE(d.size(), 1u) << "the misbehaviour was noticed";
-  EXPECT_EQ(d[0].reason, DetectReason::kProtocolViolation) << d[0].ToString();
+  // On a loaded machine a slow driver may first be caught by its heartbeat;
+  // the violation must be among the detections all the same.
+  EXPECT_TRUE(std::any_of(d.begin(), d.end(), [](const Detection& x) {
+    return x.reason == DetectReason::kProtocolViolation;
+  })) << d[0].ToString();
   EXPECT_GE(h.stats().protocol_violations, 1u);
   ExpectServingAgain(h);
 }
@@ -366,7 +376,11 @@ TEST_F(DriverHostTest, WarmStandbyTakesOverAfterACrash) {
 }
 
 TEST_F(DriverHostTest, ThousandCrashCyclesLeakNoFdsMappingsOrZombies) {
-  DriverHost& h = Start(Options("dev0"));
+  auto o = Options("dev0");
+  // This test is about leaks: a slow (sanitized) build must not add hang
+  // detections of its own.
+  o.heartbeat_period_ns = kSec;
+  DriverHost& h = Start(std::move(o));
   ExpectServingAgain(h);
   const int fds = CountOpenFds();
   const int maps = CountMappings();
@@ -378,7 +392,11 @@ TEST_F(DriverHostTest, ThousandCrashCyclesLeakNoFdsMappingsOrZombies) {
   // Reaping is asynchronous: give the last ones a moment.
   for (int i = 0; i < 100 && (CountOpenFds() != fds || CountZombieChildren() != 0); ++i) usleep(10'000);
   EXPECT_EQ(CountOpenFds(), fds);
-  EXPECT_EQ(CountMappings(), maps);
+#if !defined(UMBRA_TSAN) && !defined(__SANITIZE_ADDRESS__)
+  EXPECT_EQ(CountMappings(), maps);  // sanitizer runtimes map memory of their own
+#else
+  (void)maps;
+#endif
   EXPECT_EQ(CountZombieChildren(), 0);
   EXPECT_EQ(h.stats().restarts, 1000u);
 }

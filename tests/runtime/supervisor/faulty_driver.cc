@@ -102,7 +102,7 @@ class FaultyDriver : public umbra::drivers::EchoDriver {
         break;
       }
       case kLogFlood:
-        for (int i = 0; i < 20000; ++i) ctx.Log(umbra::sdk::LogLevel::kInfo, "flood " + std::to_string(i));
+        for (int i = 0; i < 2000; ++i) ctx.Log(umbra::sdk::LogLevel::kInfo, "flood " + std::to_string(i));
         ctx.Complete(req, 0, 0);
         return;
       case kDuplicateCompletion:

@@ -1,0 +1,525 @@
+// `umbra demo`: the default machine under fault injection, end to end.
+//
+// Builds the default machine (runtime/machine/default_machine.cc: a NIC, a
+// disk and a serial port, with a managed and an optional link), shows the
+// refused cycle, runs one application per device — a file transfer over the
+// NIC, the verifying random read/write/flush workload on the disk, a byte
+// stream on the serial port — while it kills each device's driver in the ways
+// drivers die (SIGSEGV, abort, SIGKILL, a hang), then shows the links at work:
+// the disk's driver dies under the busy NIC (the NIC holds, then resumes), and
+// the NIC fails for good (the serial port runs degraded). Prints the device
+// tree, one row per fault and each application's verification; writes a trace
+// and an HTML report and says where.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "recorder/analysis.h"
+#include "recorder/export.h"
+#include "recorder/recorder.h"
+#include "recorder/trace_file.h"
+#include "runtime/base/clock.h"
+#include "runtime/hw/nic/wire.h"
+#include "runtime/hw/uart/uart_device.h"
+#include "runtime/machine/default_machine.h"
+#include "runtime/machine/hardware.h"
+#include "runtime/machine/machine.h"
+#include "shadows/block/block_shadow.h"
+#include "shadows/block/workloads/verify_workload.h"
+#include "runtime/hw/sound/wav.h"
+#include "runtime/hw/sound/wav_compare.h"
+#include "shadows/net/net_shadow.h"
+#include "shadows/sound/sound_shadow.h"
+#include "shadows/sound/workloads/sound_apps.h"
+#include "shadows/net/workloads/file_transfer.h"
+#include "shadows/uart/uart_shadow.h"
+#include "umbra/machine.pb.h"
+
+namespace umbra::cli {
+namespace {
+
+constexpr int64_t kMs = 1'000'000;
+constexpr int64_t kSec = 1'000'000'000;
+constexpr uint64_t kPeerMac = 0x020000000099ull;
+
+struct Fault {
+  std::string device;
+  std::string fault;
+  int signal = 0;
+  int64_t injected_ns = 0;
+  // Filled from the shadow's recovery record.
+  bool recovered = false;
+  double detect_ms = -1, recover_ms = -1, gap_ms = -1;
+  uint64_t queued = 0, dropped = 0, replayed = 0;
+  std::string detection;
+};
+
+struct AppResult {
+  std::string device;
+  std::string application;
+  bool ok = false;
+  std::string detail;
+};
+
+const char* FaultName(int sig) {
+  switch (sig) {
+    case SIGSEGV: return "segfault";
+    case SIGABRT: return "abort";
+    case SIGKILL: return "sigkill";
+    case SIGSTOP: return "hang";
+    default: return "signal";
+  }
+}
+
+// Kills `device`'s driver and waits until its shadow noticed and recovered
+// (or gave up). Returns the fault with its figures.
+Fault InjectAndWait(machine::Machine& m, const std::string& device, int sig) {
+  Fault f{.device = device, .fault = FaultName(sig), .signal = sig};
+  shadows::Shadow* shadow = m.shadow(device);
+  runtime::DriverHost* host = m.host(device);
+  if (shadow == nullptr || host == nullptr) return f;
+  const size_t before = shadow->recoveries().size();
+  f.injected_ns = MonotonicNanos();
+  host->Kill(sig);
+  const int64_t deadline = f.injected_ns + 10 * kSec;
+  while (MonotonicNanos() < deadline) {
+    auto records = shadow->recoveries();
+    if (records.size() > before && (records.back().succeeded || !records.back().failure.empty())) break;
+    usleep(500);
+  }
+  auto records = shadow->recoveries();
+  if (records.size() <= before) return f;
+  const shadows::RecoveryRecord& r = records.back();
+  f.recovered = r.succeeded;
+  f.detection = r.detection.ToString();
+  f.detect_ms = double(r.detected_ns - f.injected_ns) / 1e6;
+  if (r.succeeded) {
+    f.recover_ms = double(r.passive_ns - r.detected_ns) / 1e6;
+    f.gap_ms = double(r.passive_ns - f.injected_ns) / 1e6;
+  }
+  f.queued = r.queued;
+  f.dropped = r.dropped;
+  f.replayed = r.resubmitted;
+  return f;
+}
+
+std::string Fixed(double v) {
+  if (v < 0) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", v);
+  return buf;
+}
+
+std::string JsonEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      out += ' ';
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+class Demo {
+ public:
+  Demo(bool json, std::string out_dir) : json_(json), out_dir_(std::move(out_dir)) {}
+
+  int Run() {
+    spdlog::set_level(spdlog::level::warn);
+    std::filesystem::create_directories(out_dir_);
+    trace_path_ = out_dir_ + "/umbra-demo.trace";
+    html_path_ = out_dir_ + "/umbra-demo.html";
+    auto rec = recorder::Recorder::Create({.path = trace_path_});
+    if (!rec) return Error("cannot open the trace: " + rec.error().ToString(), kExitSoftware);
+    recorder_ = std::move(*rec);
+
+    auto description = machine::LoadDefaultMachine();
+    if (!description) return Error(description.error().ToString(), kExitSoftware);
+    machine::MachineOptions options;
+    options.recorder = recorder_.get();
+    options.state_dir = out_dir_;  // the disk image and the speaker's WAV land here
+    options.on_notice = [this](const machine::Notice& n) {
+      std::lock_guard lock(mu_);
+      log_.push_back(std::string(machine::NoticeKindName(n.kind)) + " " + n.device + ": " + n.detail);
+    };
+    auto m = machine::Machine::Create(**description, std::move(options));
+    if (!m) return Error(m.error().ToString(), kExitSoftware);
+    machine_ = std::move(*m);
+    if (auto r = machine_->Start(); !r) return Error(r.error().ToString(), kExitSoftware);
+    if (auto r = machine_->WaitSettled(30 * kSec); !r) return Error(r.error().ToString(), kExitSoftware);
+    tree_before_ = machine_->model().RenderText();
+    machine_name_ = machine_->name();
+    Say("Umbra demo: machine '" + machine_name_ + "'\n\n" + tree_before_);
+
+    // A link that would close a cycle is refused, naming the cycle.
+    auto cycle = machine_->model().AddLink("disk0", "ttyS0", model::LinkFlags{});
+    cycle_message_ = cycle ? "(the cycle was not refused!)" : cycle.error().message;
+    Say("refused: " + cycle_message_ + "\n");
+
+    RunApplicationsUnderFaults();
+    ShowLinks();
+    tree_after_ = machine_->model().RenderText();
+    machine_->Stop();
+    machine_.reset();  // hardware gone: the speaker's WAV is complete
+    VerifySound();
+    (void)recorder_->Close();
+    WriteReport();
+    return Print();
+  }
+
+ private:
+  void Say(const std::string& s) {
+    if (!json_) std::printf("%s\n", s.c_str());
+    std::fflush(stdout);
+  }
+  int Error(const std::string& what, int code) {
+    std::fprintf(stderr, "umbra demo: %s\n", what.c_str());
+    return code;
+  }
+
+  // One thread per application; the main thread injects the faults.
+  void RunApplicationsUnderFaults() {
+    Say("running a file transfer on nic0, the disk verifier on disk0, a byte stream on ttyS0 and");
+    Say("audio playback on snd0,");
+    Say("killing each driver four times (segfault, abort, SIGKILL, hang) while they run ...\n");
+    std::atomic<int> running{0};
+    std::vector<std::thread> apps;
+    auto start = [&](auto fn) {
+      ++running;
+      apps.emplace_back([&running, fn]() mutable {
+        fn();
+        --running;
+      });
+    };
+    start([this] { NetApp(); });
+    start([this] { DiskApp(); });
+    start([this] { UartApp(); });
+    start([this] { SoundApp(); });
+    usleep(100'000);
+    const int signals[] = {SIGSEGV, SIGABRT, SIGKILL, SIGSTOP};
+    const char* devices[] = {"nic0", "disk0", "ttyS0", "snd0"};
+    for (int sig : signals) {
+      for (const char* dev : devices) {
+        Fault f = InjectAndWait(*machine_, dev, sig);
+        std::lock_guard lock(mu_);
+        faults_.push_back(f);
+      }
+      usleep(50'000);
+    }
+    for (auto& t : apps) t.join();
+  }
+
+  void NetApp() {
+    AppResult r{.device = "nic0", .application = "file transfer (4 MiB, go-back-N, checksummed)"};
+    auto* nic = dynamic_cast<net::NetShadow*>(machine_->shadow("nic0"));
+    auto* hwnic = dynamic_cast<machine::NicHardware*>(machine_->hardware("nic0"));
+    if (nic == nullptr || hwnic == nullptr || hwnic->peer() == nullptr) {
+      r.detail = "nic0 has no net shadow or wire";
+      return Record(r);
+    }
+    std::vector<std::byte> data(4 << 20);
+    std::mt19937_64 rng(7);
+    for (auto& b : data) b = std::byte(rng());
+    if (auto o = nic->Open(10 * kSec); !o) r.detail = o.error().ToString();
+    if (auto u = nic->Up(); !u) r.detail = u.error().ToString();
+    net::workloads::InterfacePort nic_side(*nic);
+    net::workloads::PeerPort peer_side(*hwnic->peer(), kPeerMac);
+    Result<net::workloads::FileTransferStats> got = Fail(Errc::kInternal, "no receiver");
+    std::thread receiver([&] { got = net::workloads::ReceiveFile(peer_side, {}); });
+    auto sent = net::workloads::SendFile(nic_side, kPeerMac, data, {});
+    receiver.join();
+    const uint64_t want = net::workloads::Fnv1a(data);
+    if (!sent) {
+      r.detail = "sender saw an error: " + sent.error().ToString();
+    } else if (!got) {
+      r.detail = "receiver saw an error: " + got.error().ToString();
+    } else if (got->checksum != want || got->bytes != data.size()) {
+      r.detail = "checksum mismatch";
+    } else {
+      r.ok = true;
+      r.detail = std::to_string(got->bytes) + " bytes, checksum matches, " +
+                 std::to_string(sent->retransmits) + " go-backs, no error seen";
+    }
+    Record(r);
+  }
+
+  void DiskApp() {
+    AppResult r{.device = "disk0", .application = "verifying random read/write/flush"};
+    auto* disk = dynamic_cast<shadows::block::BlockShadow*>(machine_->shadow("disk0"));
+    if (disk == nullptr) {
+      r.detail = "disk0 has no block shadow";
+      return Record(r);
+    }
+    shadows::block::VerifyWorkload w(*disk, {.blocks = 1024, .queue_depth = 8, .seed = 3});
+    auto run = w.Run(6000);
+    auto check = w.Verify();
+    r.ok = run.clean() && check.clean();
+    r.detail = run.ToString() + "; read-back: " + check.ToString();
+    Record(r);
+  }
+
+  void UartApp() {
+    AppResult r{.device = "ttyS0", .application = "byte stream (16 KiB, in order, no loss)"};
+    auto* port = dynamic_cast<shadows::uart::UartShadow*>(machine_->shadow("ttyS0"));
+    auto* hw = machine_->hardware("ttyS0");
+    auto* dev = hw ? dynamic_cast<hw::uart::UartDevice*>(hw->device()) : nullptr;
+    if (port == nullptr || dev == nullptr) {
+      r.detail = "ttyS0 has no uart shadow";
+      return Record(r);
+    }
+    (void)port->Open();
+    std::vector<std::byte> data(16 << 10);
+    for (size_t i = 0; i < data.size(); ++i) data[i] = std::byte((i * 131 + 7) & 0xff);
+    std::vector<std::byte> got;
+    std::thread reader([&] {
+      std::vector<std::byte> buf(4096);
+      const int64_t deadline = MonotonicNanos() + 60 * kSec;
+      while (got.size() < data.size() && MonotonicNanos() < deadline) {
+        size_t n = dev->line().Receive(buf, 100 * kMs);
+        got.insert(got.end(), buf.begin(), buf.begin() + n);
+      }
+    });
+    size_t written = 0;
+    std::string error;
+    while (written < data.size()) {
+      auto n = port->Write(std::span(data).subspan(written), 30 * kSec);
+      if (!n) {
+        error = n.error().ToString();
+        break;
+      }
+      written += *n;
+    }
+    reader.join();
+    r.ok = error.empty() && got == data;
+    r.detail = error.empty() ? std::to_string(got.size()) + " of " + std::to_string(data.size()) +
+                                   " bytes arrived" + (got == data ? ", in order, none lost or repeated" : ", DIFFERENT")
+                             : "writer saw an error: " + error;
+    Record(r);
+  }
+
+  // Plays a generated multi-tone signal; after the machine stops, the
+  // speaker's WAV is compared with it (VerifySound).
+  void SoundApp() {
+    AppResult r{.device = "snd0", .application = "audio playback (3 s, 48 kHz stereo)"};
+    auto* pcm = dynamic_cast<sound::SoundShadow*>(machine_->shadow("snd0"));
+    if (pcm == nullptr) {
+      r.detail = "snd0 has no sound shadow";
+      return Record(r);
+    }
+    if (auto o = pcm->Open(10 * kSec); !o) {
+      r.detail = o.error().ToString();
+      return Record(r);
+    }
+    sound::PcmParams params;
+    track_ = hw::sound::GenerateTestSignal({params.rate, params.channels, params.format}, params.rate * 3);
+    auto played = sound::workloads::PlayTrack(*pcm, track_, params);
+    if (!played) {
+      r.detail = "the player saw an error: " + played.error().ToString();
+      return Record(r);
+    }
+    r.ok = true;  // until the speaker's recording says otherwise
+    r.detail = std::to_string(played->frames) + " frames written, " +
+               std::to_string(played->dropped_frames) + " dropped while the driver was down, no error seen";
+    Record(r);
+  }
+
+  // The speaker recorded exactly what the DAC played: it must equal the track
+  // everywhere except inside the recovery gaps.
+  void VerifySound() {
+    std::lock_guard lock(mu_);
+    for (auto& a : apps_) {
+      if (a.device != "snd0" || !a.ok) continue;
+      auto out = hw::sound::ReadWav(out_dir_ + "/snd0-speaker.wav");
+      if (!out) {
+        a.ok = false;
+        a.detail += "; speaker: " + out.error().ToString();
+        return;
+      }
+      auto cmp = hw::sound::CompareAudio(track_, *out);
+      if (!cmp) {
+        a.ok = false;
+        a.detail += "; compare: " + cmp.error().ToString();
+        return;
+      }
+      // Silence before the stream started counts as a gap too; what matters
+      // is that nothing was shifted, repeated or corrupted.
+      a.ok = cmp->clean();
+      a.detail += "; speaker: " + std::to_string(cmp->gaps.size()) + " gaps, " +
+                  std::to_string(cmp->gap_frames()) + " frames of silence, " +
+                  (cmp->clean() ? "no shifted, repeated or corrupted sample" : "MISMATCHES");
+    }
+  }
+
+  void Record(const AppResult& r) {
+    std::lock_guard lock(mu_);
+    apps_.push_back(r);
+  }
+
+  // The links at work: a supplier's crash makes its consumer hold; a supplier
+  // that fails for good leaves an optional consumer degraded.
+  void ShowLinks() {
+    Say("device links: disk0's driver dies while nic0 (its consumer) is busy ...");
+    auto* nic = machine_->shadow("nic0");
+    std::atomic<bool> saw_hold{false}, stop{false};
+    std::thread watch([&] {
+      while (!stop) {
+        if (nic && nic->state() == shadows::ShadowState::kHolding) saw_hold = true;
+        usleep(100);
+      }
+    });
+    Fault f = InjectAndWait(*machine_, "disk0", SIGKILL);
+    f.fault = "sigkill (supplier)";
+    usleep(20'000);
+    stop = true;
+    watch.join();
+    hold_ = saw_hold.load();
+    resumed_ = nic && nic->state() == shadows::ShadowState::kPassive;
+    {
+      std::lock_guard lock(mu_);
+      faults_.push_back(f);
+    }
+    Say(std::string("  nic0 ") + (hold_ ? "held while disk0 recovered" : "did not hold") + ", then " +
+        (resumed_ ? "resumed" : "did NOT resume") + "\n");
+
+    Say("nic0's driver now crashes until its restart budget is spent ...");
+    runtime::DriverHost* host = machine_->host("nic0");
+    for (int i = 0; i < 40 && host && nic && nic->state() != shadows::ShadowState::kFailed; ++i) {
+      host->Kill(SIGKILL);
+      usleep(30'000);
+    }
+    const int64_t deadline = MonotonicNanos() + 5 * kSec;
+    auto* tty = machine_->shadow("ttyS0");
+    while (MonotonicNanos() < deadline && !(tty && tty->degraded())) usleep(1000);
+    failed_ = nic && nic->state() == shadows::ShadowState::kFailed;
+    degraded_ = tty && tty->degraded() && tty->state() == shadows::ShadowState::kPassive;
+    Say(std::string("  nic0 ") + (failed_ ? "failed for good" : "did NOT fail") + "; ttyS0 " +
+        (degraded_ ? "runs degraded" : "is NOT degraded") + "\n");
+  }
+
+  void WriteReport() {
+    auto trace = recorder::ReadTrace(trace_path_);
+    if (!trace) {
+      report_error_ = trace.error().ToString();
+      return;
+    }
+    auto report = recorder::Analyze(*trace);
+    if (!report) {
+      report_error_ = report.error().ToString();
+      return;
+    }
+    std::ofstream html(html_path_);
+    recorder::WriteHtmlReport(*trace, *report, html);
+  }
+
+  bool AllGood() const {
+    bool ok = hold_ && resumed_ && failed_ && degraded_ && !apps_.empty();
+    for (const auto& f : faults_) ok = ok && f.recovered;
+    for (const auto& a : apps_) ok = ok && a.ok;
+    return ok;
+  }
+
+  int Print() {
+    if (json_) {
+      PrintJson();
+    } else {
+      std::printf("%-8s %-20s %-34s %10s %11s %9s %6s %7s %8s %s\n", "device", "fault", "detected as",
+                  "detect ms", "recover ms", "gap ms", "queued", "dropped", "replayed", "outcome");
+      for (const auto& f : faults_) {
+        std::string how = f.detection.substr(0, 34);
+        std::printf("%-8s %-20s %-34s %10s %11s %9s %6llu %7llu %8llu %s\n", f.device.c_str(),
+                    f.fault.c_str(), how.c_str(), Fixed(f.detect_ms).c_str(), Fixed(f.recover_ms).c_str(),
+                    Fixed(f.gap_ms).c_str(), (unsigned long long)f.queued, (unsigned long long)f.dropped,
+                    (unsigned long long)f.replayed, f.recovered ? "recovered" : "NOT RECOVERED");
+      }
+      std::printf("\napplications:\n");
+      for (const auto& a : apps_) {
+        std::printf("  %-6s %-48s %s  %s\n", a.device.c_str(), a.application.c_str(),
+                    a.ok ? "verified" : "FAILED", a.detail.c_str());
+      }
+      std::printf("\n%s\n", tree_after_.c_str());
+      std::printf("trace:  %s\n", trace_path_.c_str());
+      if (report_error_.empty()) {
+        std::printf("report: %s  (umbra report %s; umbra trace export %s --format chrome -o t.json)\n",
+                    html_path_.c_str(), trace_path_.c_str(), trace_path_.c_str());
+      } else {
+        std::printf("report: not written: %s\n", report_error_.c_str());
+      }
+      std::printf("\n%s\n", AllGood() ? "every fault recovered and every application verified"
+                                      : "SOMETHING DID NOT RECOVER OR VERIFY");
+    }
+    return AllGood() ? kExitOk : kExitNotRecovered;
+  }
+
+  void PrintJson() {
+    std::string out = "{\"machine\":\"" + JsonEscape(machine_name_) + "\",\"cycle_refused\":\"" +
+                      JsonEscape(cycle_message_) + "\",\"faults\":[";
+    for (size_t i = 0; i < faults_.size(); ++i) {
+      const auto& f = faults_[i];
+      out += std::string(i ? "," : "") + "{\"device\":\"" + f.device + "\",\"fault\":\"" + f.fault +
+             "\",\"detected_as\":\"" + JsonEscape(f.detection) + "\",\"detect_ms\":" + Fixed(f.detect_ms == -1 ? 0 : f.detect_ms) +
+             ",\"recover_ms\":" + Fixed(f.recover_ms < 0 ? 0 : f.recover_ms) +
+             ",\"gap_ms\":" + Fixed(f.gap_ms < 0 ? 0 : f.gap_ms) + ",\"queued\":" + std::to_string(f.queued) +
+             ",\"dropped\":" + std::to_string(f.dropped) + ",\"replayed\":" + std::to_string(f.replayed) +
+             ",\"recovered\":" + (f.recovered ? "true" : "false") + "}";
+    }
+    out += "],\"applications\":[";
+    for (size_t i = 0; i < apps_.size(); ++i) {
+      const auto& a = apps_[i];
+      out += std::string(i ? "," : "") + "{\"device\":\"" + a.device + "\",\"application\":\"" +
+             JsonEscape(a.application) + "\",\"verified\":" + (a.ok ? "true" : "false") + ",\"detail\":\"" +
+             JsonEscape(a.detail) + "\"}";
+    }
+    out += std::string("],\"links\":{\"consumer_held\":") + (hold_ ? "true" : "false") +
+           ",\"consumer_resumed\":" + (resumed_ ? "true" : "false") +
+           ",\"supplier_failed\":" + (failed_ ? "true" : "false") +
+           ",\"optional_consumer_degraded\":" + (degraded_ ? "true" : "false") + "},\"trace\":\"" +
+           JsonEscape(trace_path_) + "\",\"report\":\"" + JsonEscape(report_error_.empty() ? html_path_ : "") +
+           "\",\"ok\":" + (AllGood() ? "true" : "false") + "}";
+    std::printf("%s\n", out.c_str());
+  }
+
+  bool json_;
+  std::string out_dir_, trace_path_, html_path_, report_error_;
+  std::unique_ptr<recorder::Recorder> recorder_;  // closed before the machine goes
+  std::unique_ptr<machine::Machine> machine_;
+  std::string tree_before_, tree_after_, cycle_message_, machine_name_;
+  hw::sound::WavFile track_;
+  std::mutex mu_;
+  std::vector<Fault> faults_;
+  std::vector<AppResult> apps_;
+  std::vector<std::string> log_;
+  bool hold_ = false, resumed_ = false, failed_ = false, degraded_ = false;
+};
+
+}  // namespace
+
+int RunEchoDemo();
+
+void AddDemoCommand(CLI::App& app, int& exit_code) {
+  auto* demo = app.add_subcommand("demo", "Run the default machine under fault injection and show what recovered");
+  static bool json = false, minimal = false;
+  static std::string out_dir = "umbra-demo-out";
+  demo->add_flag("--json", json, "Print the results as one JSON object");
+  demo->add_option("--out", out_dir, "Where to write the trace and the HTML report")->capture_default_str();
+  demo->add_flag("--minimal", minimal, "Only crash an echo driver in every way (no machine)");
+  demo->footer("Examples:\n  umbra demo\n  umbra demo --json --out /tmp/demo");
+  demo->callback([&exit_code] { exit_code = minimal ? RunEchoDemo() : Demo(json, out_dir).Run(); });
+}
+
+}  // namespace umbra::cli
