@@ -97,9 +97,10 @@ TEST(BlockShadowTest, AcknowledgedUnflushedWritesSurviveACrashThatDropsTheCache)
   BlockRig rig({});
   BlockShadow& d = rig.shadow();
   ASSERT_TRUE(d.WaitUntilPassive(10 * kSec).has_value());
-  for (uint32_t i = 0; i < 64; ++i) ASSERT_TRUE(d.Write(i * 3, Pattern(i * 3, 7, 1)).has_value());
+  constexpr uint32_t kWrites = 48;  // below retain_limit: no flush of the shadow's own
+  for (uint32_t i = 0; i < kWrites; ++i) ASSERT_TRUE(d.Write(i * 3, Pattern(i * 3, 7, 1)).has_value());
   ASSERT_TRUE(rig.disk().IsCached(0)) << "acknowledged, only in the volatile cache";
-  EXPECT_EQ(d.stats().retained, 64u);
+  EXPECT_EQ(d.stats().retained, kWrites);
   rig.KillAndRecover(SIGKILL);  // Reset() dropped the cache
   EXPECT_GT(d.stats().replayed_writes, 0u);
   // One read after recovery: it is ordered after the replays, so once it
@@ -107,12 +108,12 @@ TEST(BlockShadowTest, AcknowledgedUnflushedWritesSurviveACrashThatDropsTheCache)
   std::vector<std::byte> back(4096);
   ASSERT_TRUE(d.Read(0, back).has_value());
   EXPECT_EQ(back, Pattern(0, 7, 1));
-  for (uint32_t i = 0; i < 64; ++i) {
+  for (uint32_t i = 0; i < kWrites; ++i) {
     EXPECT_EQ(*rig.disk().ReadCurrent(i * 3, 1), Pattern(i * 3, 7, 1)) << "block " << i * 3 << " written again";
   }
   ASSERT_TRUE(d.Flush().has_value());
   EXPECT_EQ(d.stats().retained, 0u) << "the flush released them";
-  for (uint32_t i = 0; i < 64; ++i) EXPECT_EQ(*rig.disk().ReadDurable(i * 3, 1), Pattern(i * 3, 7, 1));
+  for (uint32_t i = 0; i < kWrites; ++i) EXPECT_EQ(*rig.disk().ReadDurable(i * 3, 1), Pattern(i * 3, 7, 1));
 }
 
 TEST(BlockShadowTest, OverlappingWritesKeepTheNewestAcrossACrash) {
@@ -156,10 +157,14 @@ TEST(BlockShadowTest, RequestsDuringRecoveryAreQueuedWithBackPressureNotErrors) 
       EXPECT_EQ(back, Pattern(t * 100 + i, 1, 1));
     }
   }
-  auto recs = d.recoveries();
-  ASSERT_EQ(recs.size(), 1u);
-  EXPECT_GT(recs[0].queued + recs[0].resubmitted, 0u) << "writes waited for the new driver";
-  EXPECT_EQ(recs[0].failed, 0u);
+  // At least the hang; a loaded machine may add a missed-heartbeat detection.
+  uint64_t waited = 0, failed = 0;
+  for (const auto& r : d.recoveries()) {
+    waited += r.queued + r.resubmitted;
+    failed += r.failed;
+  }
+  EXPECT_GT(waited, 0u) << "writes waited for the new driver";
+  EXPECT_EQ(failed, 0u);
 }
 
 TEST(BlockShadowTest, VerifyingWorkloadLosesNothingWhileTheDriverIsKilledHundredsOfTimes) {
