@@ -21,6 +21,12 @@
 //   UMBRA_TRY(shadow->Open(5'000'000'000));
 //   UMBRA_TRY(shadow->Up());
 //
+// Recording (DriverHostOptions::recorder): a transmit per frame submitted and
+// a receive per RX buffer posted (RequestSubmitted), each completed ok, failed
+// or interrupted when its completion is polled (RequestCompleted, with the
+// latency from submission); one clock read per batch, nothing when recording
+// is off (docs/recorder.md, "Recording from a class").
+//
 // RecoveryMode::kRestartOnly is the comparison without a shadow's help: no
 // replay, and Transmit/Receive/configuration fail with kUnavailable while the
 // driver restarts.

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <sys/wait.h>
 
+#include <filesystem>
 #include <string>
+#include <variant>
 
 #include <gtest/gtest.h>
 
@@ -208,6 +210,39 @@ TEST_F(ReportCliTest, ChromeExportOfACorruptTraceExportsWhatItReadAndIsExit65) {
 TEST_F(ReportCliTest, ExportRefusesAnUnknownFormat) {
   Ran r = Umbra("trace export " + path_ + " --format svg -o " + dir_.File("x"), dir_);
   EXPECT_EQ(r.rc, 64) << r.err;
+}
+
+TEST_F(ReportCliTest, CampaignTraceFromWorkerProcessesIsOneReportableTrace) {
+  const std::string trace = dir_.File("campaign.trace");
+  Ran c = Umbra("campaign --workload echo-stream --fault sigkill --runs 2 --seed 5 --units 30 --jobs 2 --trace " +
+                    trace,
+                dir_);
+  ASSERT_EQ(c.rc, 0) << c.out << c.err;
+  EXPECT_TRUE(Has(c.err, "trace " + trace + ": ")) << c.err;
+  for (const auto& e : std::filesystem::directory_iterator(dir_.path())) {
+    EXPECT_FALSE(Has(e.path().filename().string(), ".part.")) << "parts are removed: " << e.path();
+  }
+  auto t = ReadTrace(trace);
+  ASSERT_TRUE(t.has_value()) << t.error().ToString();
+  EXPECT_TRUE(t->complete);
+  int begins = 0, ends = 0;
+  for (const Event& e : t->events) {
+    if (const auto* m = std::get_if<RunMarker>(&e.body)) (m->kind == RunMarkerKind::kBegin ? begins : ends)++;
+  }
+  EXPECT_EQ(begins, 2);
+  EXPECT_EQ(ends, 2);
+
+  Ran r = Umbra("report --json " + trace, dir_);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  Json v;
+  ASSERT_NO_THROW(v = Json::Parse(r.out)) << r.out;
+  EXPECT_EQ(v["verifications"].array.size(), 2u);
+  ASSERT_GE(v["faults"].array.size(), 2u) << "each run killed its driver at least once";
+  for (const Json& f : v["faults"].array) {
+    EXPECT_EQ(f["fault"].string, "sigkill");
+    EXPECT_EQ(f["end"].string, "recovered");
+    EXPECT_TRUE(f["device"].string.starts_with("echo0@r")) << f["device"].string;
+  }
 }
 
 }  // namespace

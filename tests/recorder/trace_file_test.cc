@@ -146,5 +146,30 @@ TEST_F(TraceFileTest, FileThatIsNotATraceFails) {
   EXPECT_FALSE(ReadTrace(path_));
 }
 
+TEST(MergeTracesTest, DevicesJoinByNameAndEventsInterleaveByTime) {
+  TraceBuilder a;
+  DeviceId a_nic = a.Device("nic0", "net");
+  a.Ok(1 * kMs, a_nic).Ok(3 * kMs, a_nic);
+  a.trace().lost_events = 2;
+  TraceBuilder b;
+  DeviceId b_disk = b.Device("disk0", "block");
+  DeviceId b_nic = b.Device("nic0", "net");
+  b.Ok(2 * kMs, b_nic).Ok(4 * kMs, b_disk, RequestOp::kWrite);
+  b.At(5 * kMs, b_disk, LinkChanged{LinkEvent::kSupplierDown, b_nic});
+  b.trace().header.sampling_rate = 4;
+  std::vector<Trace> parts = {a.trace(), b.trace()};
+  Trace m = MergeTraces(parts);
+  ASSERT_EQ(m.devices.size(), 2u);
+  EXPECT_EQ(m.devices[0].name, "nic0");
+  EXPECT_EQ(m.devices[1].name, "disk0");
+  ASSERT_EQ(m.events.size(), 5u);
+  for (size_t i = 1; i < m.events.size(); ++i) EXPECT_LE(m.events[i - 1].time_ns, m.events[i].time_ns);
+  EXPECT_EQ(m.events[1].device, 0u) << "b's nic0 is the merged nic0";
+  EXPECT_EQ(m.events[3].device, 1u);
+  EXPECT_EQ(std::get<LinkChanged>(m.events[4].body).supplier, 0u) << "the supplier index is remapped too";
+  EXPECT_EQ(m.lost_events, 2u);
+  EXPECT_EQ(m.header.sampling_rate, 4u);
+}
+
 }  // namespace
 }  // namespace umbra::recorder
