@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "recorder/recorder.h"
 #include "runtime/base/clock.h"
 
 namespace umbra::shadows::block {
@@ -31,6 +32,17 @@ constexpr int kRankQueueDepth = 1;
 bool CarriesData(uint16_t op) { return op == proto::kRead || op == proto::kWrite || op == proto::kWriteFua; }
 
 std::chrono::nanoseconds Ns(int64_t ns) { return std::chrono::nanoseconds(std::max<int64_t>(0, ns)); }
+
+recorder::RequestOp RecordedOp(uint16_t op) {
+  switch (op) {
+    case proto::kRead: return recorder::RequestOp::kRead;
+    case proto::kWrite:
+    case proto::kWriteFua: return recorder::RequestOp::kWrite;
+    case proto::kFlush: return recorder::RequestOp::kFlush;
+    case proto::kDiscard: return recorder::RequestOp::kDiscard;
+    default: return recorder::RequestOp::kOther;
+  }
+}
 
 }  // namespace
 
@@ -156,6 +168,8 @@ Result<void> BlockShadow::Enqueue(std::unique_lock<std::mutex>& lock, const Io& 
           .waiter = waiter,
           .submit_ns = MonotonicNanos()};
   if (io.op == proto::kWrite || io.op == proto::kWriteFua) std::memcpy(host().buffer(buffer), io.data, e.length);
+  // Recorded with the submit time the entry keeps anyway (docs/recorder.md).
+  host().recorder().RequestSubmitted(host().recorder_device(), RecordedOp(e.op), e.length, e.submit_ns);
   const uint64_t seq = e.seq;
   const uint64_t cookie = *table_.Insert(std::move(e));  // HasRoom said there is a slot
   cookie_of_slot_[static_cast<uint32_t>(cookie)] = cookie;
@@ -450,6 +464,14 @@ void BlockShadow::ReleaseDurable() {
 }
 
 void BlockShadow::FinishClient(Entry& e, int32_t status) {
+  if (recorder::Recorder& rec = host().recorder(); rec.on() && !e.internal) {
+    const int64_t now = MonotonicNanos();
+    const recorder::RequestOutcome outcome =
+        status == 0 ? recorder::RequestOutcome::kOk
+        : status == static_cast<int32_t>(Errc::kInterrupted) ? recorder::RequestOutcome::kInterrupted
+                                                              : recorder::RequestOutcome::kFailed;
+    rec.RequestCompleted(host().recorder_device(), RecordedOp(e.op), e.length, now - e.submit_ns, outcome, now);
+  }
   ++stats_.completed;
   if (status != 0) ++stats_.errors;
   if (e.caught && waits_.size() < options_.max_waits_recorded) waits_.push_back(MonotonicNanos() - e.submit_ns);
