@@ -13,10 +13,8 @@ namespace {
 
 // The requests the class disposed of during a recovery, as RequestsDisposed
 // events (one per non-zero counter) on the device's recorder.
-void RecordDispositions(runtime::DriverHost& host, uint64_t queued, uint64_t dropped,
-                        uint64_t answered, uint64_t failed, uint64_t replayed) {
-  recorder::Recorder& rec = host.recorder();
-  const recorder::DeviceId device = host.recorder_device();
+void RecordDispositions(recorder::Recorder& rec, recorder::DeviceId device, uint64_t queued,
+                        uint64_t dropped, uint64_t answered, uint64_t failed, uint64_t replayed) {
   auto record = [&](recorder::Disposition d, uint64_t n) {
     if (n > 0) rec.RequestsDisposed(device, d, n);
   };
@@ -151,7 +149,8 @@ void Shadow::OnDeviceFailed(const runtime::Detection& d) {
     if (RecoveryRecord* r = CurrentRecord()) {
       r->failure = why;
       r->failed = failed_;
-      RecordDispositions(host_, queued_, dropped_, answered_, failed_, resubmitted_);
+      RecordDispositions(host_.recorder(), host_.recorder_device(), queued_, dropped_, answered_, failed_,
+                         resubmitted_);
     }
     recovering_ = false;
     failure_ = why;
@@ -235,7 +234,7 @@ void Shadow::RunRecovery(uint64_t generation) {
       tracer.PhaseEnd(device, recorder::RecoveryPhase::kResume, recorder::PhaseOutcome::kAborted);
       return;
     }
-    RecordDispositions(host_, queued_, dropped_, answered_, failed_, resubmitted_);
+    RecordDispositions(tracer, device, queued_, dropped_, answered_, failed_, resubmitted_);
     if (RecoveryRecord* r = CurrentRecord()) {
       r->passive_ns = MonotonicNanos();
       r->succeeded = true;
