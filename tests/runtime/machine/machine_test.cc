@@ -304,7 +304,7 @@ TEST(MachineTest, ProbeFailsWithAClearReasonWhenTheDriverCannotStart) {
 TEST(MachineTest, DefaultMachineAndExamplesLoad) {
   auto d = LoadDefaultMachine();
   ASSERT_TRUE(d.has_value()) << d.error().ToString();
-  EXPECT_EQ((*d)->devices_size(), 3);
+  EXPECT_EQ((*d)->devices_size(), 4) << "a NIC, a disk, a serial port and a sound card";
   bool managed = false, optional = false;
   for (const auto& l : (*d)->links()) {
     bool opt = false;

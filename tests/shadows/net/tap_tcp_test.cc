@@ -249,6 +249,11 @@ void Serve(const std::string& netns, std::atomic<bool>& listening, int64_t deadl
 }
 
 // ns A: connects, sends kStreamBytes, closes, and waits for the server's close.
+// Set once the driver kills are done: the sender holds back its last chunk
+// until then, so that a fast machine cannot finish the stream before the
+// faults it is meant to survive.
+std::atomic<bool> g_kills_done{false};
+
 void Send(const std::string& netns, int64_t deadline, StreamResult& out) {
   if (!EnterNetns(netns)) {
     out.error = "setns into " + netns + ": " + std::strerror(errno);
@@ -272,6 +277,9 @@ void Send(const std::string& netns, int64_t deadline, StreamResult& out) {
   uint64_t state = 1;
   out.checksum = 0xcbf29ce484222325ull;
   while (out.bytes < kStreamBytes) {
+    if (kStreamBytes - out.bytes <= buf.size()) {
+      while (!g_kills_done && MonotonicNanos() < deadline) usleep(1000);
+    }
     const size_t n = std::min<size_t>(buf.size(), kStreamBytes - out.bytes);
     FillStream({buf.data(), n}, state);
     out.checksum = workloads::Fnv1a({buf.data(), n}, out.checksum);
@@ -339,6 +347,7 @@ TEST(NetTapTcpTest, FiftyMebibytesOfTcpSurviveRepeatedDriverCrashesOnBothSides) 
   const int signals[] = {SIGSEGV, SIGABRT, SIGKILL, SIGSTOP};
   std::mt19937 rng(7);
   int kills = 0;
+  g_kills_done = false;
   while (!done && kills < kKills) {
     usleep(std::uniform_int_distribution<int>(80'000, 200'000)(rng));
     if (done) break;
@@ -351,6 +360,7 @@ TEST(NetTapTcpTest, FiftyMebibytesOfTcpSurviveRepeatedDriverCrashesOnBothSides) 
     if (!passive) break;
     ++kills;
   }
+  g_kills_done = true;
   client_thread.join();
   server_thread.join();
   bridge.Stop();
