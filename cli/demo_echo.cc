@@ -6,6 +6,7 @@
 // Prints one line per fault: how it was detected, how long detection and
 // recovery took, and that the device served again.
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <string>
@@ -81,8 +82,14 @@ int RunEchoDemo() {
     const int64_t t0 = MonotonicNanos();
     h.Kill(f.signal);
     while (h.detections().size() == before && MonotonicNanos() - t0 < 5 * kSec) CpuRelax();
-    const bool running = h.WaitUntilRunning(5 * kSec).has_value();
-    const bool serving = running && ServeOne(h);
+    // Serving again: the first request through the new driver (retried
+    // while the driver is still being brought back).
+    bool serving = false;
+    for (int i = 0; i < 500 && !serving; ++i) {
+      (void)h.WaitUntilRunning(5 * kSec);
+      serving = ServeOne(h);
+      if (!serving) usleep(10'000);
+    }
     failures += !serving;
     auto d = h.detections();
     std::string how = d.size() > before ? d.back().ToString() : "not detected";

@@ -684,13 +684,15 @@ class DriverHost::Impl {
     if (inst) KillInstance(inst);
     current_.reset();
     EndPhase(recorder::RecoveryPhase::kIsolate);
+    // The state changes before the detection is published, so that whoever
+    // sees the detection also sees the device recovering.
+    SetState(DeviceState::kRecovering);
     {
       std::lock_guard lock(mu_);
       detections_.push_back(d);
       if (detections_.size() > 64) detections_.erase(detections_.begin());
     }
     spdlog::info("[{}] driver instance {} down: {}", options_.device_name, d.instance, d.ToString());
-    SetState(DeviceState::kRecovering);
     // Quiesce the device, tell the listener, and only then fail what was in
     // flight: whoever sees a failed call can already tell it was a crash.
     BeginPhase(recorder::RecoveryPhase::kQuiesce);
