@@ -42,14 +42,21 @@ Result<SpawnedProcess> SpawnDriver(const SpawnRequest& request) {
     }
   } cleanup{&actions, &attr};
 
+  // dup2 onto fd 3 clears close-on-exec; if the fd already is 3, dup2 would
+  // be a no-op that keeps the flag, so go through a spare descriptor then.
+  UniqueFd spare;
+  int control = request.control_fd;
+  if (control == kDriverControlFd) {
+    spare.reset(fcntl(control, F_DUPFD_CLOEXEC, 10));
+    if (!spare) return FailErrno("dup control fd");
+    control = spare.get();
+  }
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   if (!request.inherit_stdio) {
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
   }
-  // dup2 onto fd 3 clears close-on-exec; if the fd is already 3, dup2 would be
-  // a no-op that keeps the flag, so go through a spare descriptor then.
-  posix_spawn_file_actions_adddup2(&actions, request.control_fd, kDriverControlFd);
+  posix_spawn_file_actions_adddup2(&actions, control, kDriverControlFd);
 
   sigset_t none, all;
   sigemptyset(&none);
@@ -70,21 +77,6 @@ Result<SpawnedProcess> SpawnDriver(const SpawnRequest& request) {
   // A scrubbed environment: nothing of the host's leaks into the driver.
   std::string env_lang = "LANG=C";
   char* envp[] = {env_lang.data(), nullptr};
-
-  int control = request.control_fd;
-  UniqueFd spare;
-  if (control == kDriverControlFd) {
-    spare.reset(fcntl(control, F_DUPFD_CLOEXEC, 10));
-    if (!spare) return FailErrno("dup control fd");
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    if (!request.inherit_stdio) {
-      posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-      posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-    }
-    posix_spawn_file_actions_adddup2(&actions, spare.get(), kDriverControlFd);
-  }
 
   pid_t pid = -1;
   int rc = posix_spawn(&pid, request.binary.c_str(), &actions, &attr, argv.data(), envp);

@@ -36,6 +36,8 @@
 #include <string_view>
 #include <type_traits>
 
+#include "runtime/ipc/pod_codec.h"
+
 namespace umbra::net {
 
 enum NetOp : uint16_t { kTx = 1, kRxPost = 2 };
@@ -91,20 +93,8 @@ struct NetInfo {
   uint64_t hw_rx_errors = 0;
 };
 
-template <class T>
-std::string Encode(const T& value) {
-  static_assert(std::is_trivially_copyable_v<T>);
-  return std::string(reinterpret_cast<const char*>(&value), sizeof value);
-}
-
-// nullopt when `bytes` is not exactly one T (a malformed body).
-template <class T>
-std::optional<T> Decode(std::string_view bytes) {
-  static_assert(std::is_trivially_copyable_v<T>);
-  if (bytes.size() != sizeof(T)) return std::nullopt;
-  T value;
-  std::memcpy(&value, bytes.data(), sizeof value);
-  return value;
-}
+// Bodies are the bytes of one of the structs above (runtime/ipc/pod_codec.h).
+using ::umbra::ipc::Decode;
+using ::umbra::ipc::Encode;
 
 }  // namespace umbra::net
