@@ -197,7 +197,12 @@ class DriverHost::Impl {
 
   void Kill(int sig) {
     if (!current_ || current_->phase == Instance::Phase::kDead) return;
-    syscall(SYS_pidfd_send_signal, current_->pidfd.get(), sig, nullptr, 0);
+    if (syscall(SYS_pidfd_send_signal, current_->pidfd.get(), sig, nullptr, 0) != 0) return;
+    if (sig != SIGKILL) return;  // the driver reports catchable signals; a stop is a hang
+    // The host knows a SIGKILL it sent is fatal: recovery starts now, while
+    // the kernel tears the process down, not when its exit becomes visible.
+    OnDetect(current_, Detection{.reason = DetectReason::kSignal, .code = SIGKILL,
+                             .detail = "sent by the host"});
   }
 
   void BeginShutdown() {
@@ -351,8 +356,14 @@ class DriverHost::Impl {
     a->set_failpoints(options_.failpoints);
     a->set_seed(options_.seed);
     inst->phase = Instance::Phase::kAttaching;
-    if (auto r = inst->control.Send(m, fds, ipc::Blocking::kDontWait); !r) {
-      OnDetect(inst, Detection{.reason = DetectReason::kChannelEof, .detail = r.error().message});
+    // Probe follows Attach at once: the driver reads it as soon as it has
+    // attached, which saves a round trip through this loop on every restart.
+    HostToDriver probe;
+    probe.mutable_probe();
+    auto sent = inst->control.Send(m, fds, ipc::Blocking::kDontWait);
+    if (sent) sent = inst->control.Send(probe, {}, ipc::Blocking::kDontWait);
+    if (!sent) {
+      OnDetect(inst, Detection{.reason = DetectReason::kChannelEof, .detail = sent.error().message});
       return;
     }
     ArmDeadline(inst, options_.handshake_deadline_ns, "no Attached from the driver");
@@ -484,11 +495,6 @@ class DriverHost::Impl {
         inst->phase = Phase::kProbing;
         EndPhase(recorder::RecoveryPhase::kRestart);
         BeginPhase(recorder::RecoveryPhase::kProbe);
-        HostToDriver p;
-        p.mutable_probe();
-        if (auto r = inst->control.Send(p, {}, ipc::Blocking::kDontWait); !r) {
-          return Violation(inst, r.error().message), false;
-        }
         ArmDeadline(inst, options_.probe_deadline_ns, "probe did not finish in time");
         return true;
       }

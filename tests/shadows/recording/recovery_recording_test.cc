@@ -88,9 +88,15 @@ class RecoveryRecordingTest : public ::testing::Test {
     return *shadow_;
   }
 
-  void KillAndRecover(int sig) {
+  // Kills the driver through the host, or `from_outside` with kill(2) as an
+  // operator or the OOM killer would.
+  void KillAndRecover(int sig, bool from_outside = false) {
     const size_t before = shadow_->recoveries().size();
-    host_->Kill(sig);
+    if (from_outside) {
+      ASSERT_EQ(::kill(host_->driver_pid(), sig), 0);
+    } else {
+      host_->Kill(sig);
+    }
     const int64_t deadline = MonotonicNanos() + 10 * kSec;
     while (shadow_->recoveries().size() == before && MonotonicNanos() < deadline) usleep(100);
     ASSERT_GT(shadow_->recoveries().size(), before) << "the fault was noticed";
@@ -124,7 +130,8 @@ TEST_F(RecoveryRecordingTest, OneCrashGivesOneEpisodeWithEveryPhaseInOrderAndAGa
   ASSERT_TRUE(s.SetTag("blue").has_value());
   RecordingClient client(s, *host_);
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(client.EchoOnce());
-  KillAndRecover(SIGKILL);  // no handler: the exit is seen first, then detected
+  // From outside: no handler runs, so the exit is seen first, then detected.
+  KillAndRecover(SIGKILL, /*from_outside=*/true);
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(client.EchoOnce());
 
   recorder::Report report = StopAndAnalyze();
@@ -216,6 +223,24 @@ TEST_F(RecoveryRecordingTest, CrashReportedByTheDriversSignalHandlerIsNamedBySig
   ASSERT_EQ(report.faults.size(), 1u) << "the reap after the report is the same fault";
   EXPECT_EQ(report.faults[0].fault_type, "signal 11");
   EXPECT_EQ(report.faults[0].end, recorder::FaultEnd::kRecovered);
+}
+
+TEST_F(RecoveryRecordingTest, ASigkillFromTheHostIsDetectedWhenSentNotWhenTheExitIsSeen) {
+  echo::EchoShadow& s = Start(EchoOptions(rec_.get()));
+  RecordingClient client(s, *host_);
+  ASSERT_TRUE(client.EchoOnce());
+  KillAndRecover(SIGKILL);
+  ASSERT_TRUE(client.EchoOnce());
+  ASSERT_EQ(host_->detections().size(), 1u);
+  EXPECT_EQ(host_->detections()[0].detail, "sent by the host");
+  recorder::Report report = StopAndAnalyze();
+  ASSERT_EQ(report.faults.size(), 1u) << "the later reap is the same fault";
+  const recorder::FaultRecord& f = report.faults[0];
+  EXPECT_EQ(f.fault_type, "signal 9");
+  EXPECT_EQ(f.end, recorder::FaultEnd::kRecovered);
+  ASSERT_TRUE(f.reason.has_value());
+  EXPECT_EQ(*f.reason, recorder::DetectionReason::kSignal);
+  EXPECT_FALSE(f.detection_latency_ns.has_value()) << "the detection is the first sign";
 }
 
 TEST_F(RecoveryRecordingTest, WithoutARecorderNothingIsRecorded) {
