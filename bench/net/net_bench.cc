@@ -117,13 +117,15 @@ class InProcessPath final : public TxPath {
       if (free_.empty()) return 0;
     }
     size_t n = 0;
+    batch_.clear();
     for (; n < frames.size() && !free_.empty(); ++n) {
       const uint32_t off = free_.back();
       free_.pop_back();
       std::memcpy(run_.pool() + off, frames[n].data(), frames[n].size());
-      run_.Submit(ipc::Descriptor{.id = ++next_id_, .op = kTx, .flags = 0, .status = 0, .offset = off,
-                                  .length = static_cast<uint32_t>(frames[n].size()), .arg = 0});
+      batch_.push_back(ipc::Descriptor{.id = ++next_id_, .op = kTx, .flags = 0, .status = 0, .offset = off,
+                                       .length = static_cast<uint32_t>(frames[n].size()), .arg = 0});
     }
+    run_.Submit(batch_);  // one submission per batch, as the other modes
     Reclaim();
     return n;
   }
@@ -149,6 +151,7 @@ class InProcessPath final : public TxPath {
   sdk::InProcessRunner run_;
   std::vector<uint32_t> free_;
   uint64_t next_id_ = 0;
+  std::vector<ipc::Descriptor> batch_;
 };
 
 // Mode 1: the driver process through DriverHost, no shadow: the shadow's data

@@ -197,7 +197,11 @@ void NicDriver::Transmit(sdk::Context& ctx, const ipc::Descriptor& req) {
     return;
   }
   PutTx(ctx, req);
-  FlushTx(ctx);
+  tx_unflushed_ = true;  // the tail goes to the device at the end of the batch
+}
+
+void NicDriver::OnBatchEnd(sdk::Context& ctx) {
+  if (tx_unflushed_) FlushTx(ctx);
 }
 
 // Copies one frame into the DMA buffer at tx_tail_ and completes the request.
@@ -238,6 +242,7 @@ void NicDriver::PutTx(sdk::Context& ctx, const ipc::Descriptor& req) {
 
 // Publishes the tail; the doorbell only when the device sleeps.
 void NicDriver::FlushTx(sdk::Context& ctx) {
+  tx_unflushed_ = false;
   regs().tx_tail.store(tx_tail_, std::memory_order_seq_cst);
   if (regs().device_idle.load(std::memory_order_seq_cst) != 0) ctx.RingDoorbell();
 }

@@ -6,8 +6,10 @@
 //              RX rings and their buffers out in the DMA pool, enable interrupts.
 //   Open/Stop  (kSetUp) turn the rings and the receiver on and off.
 //   Transmit   (kTx) copy the frame from the host's pool buffer into a DMA
-//              buffer, fill a TX descriptor, ring the doorbell only when the
-//              device sleeps. A full ring queues the request (backpressure).
+//              buffer and fill a TX descriptor; at the end of the batch
+//              (OnBatchEnd) publish the tail once and ring the doorbell only
+//              when the device sleeps. A full ring queues the request
+//              (backpressure).
 //   Receive    on the RX interrupt, copy frames into the pool buffers the host
 //              posted (kRxPost) and complete those posts with the frame length.
 //   Config     set MAC, MTU, receive mode, multicast list (kSet*), each
@@ -58,6 +60,7 @@ class NicDriver : public sdk::Driver {
   Result<void> Probe(sdk::Context& ctx) override;
   void Stop(sdk::Context& ctx) override;
   void OnRequest(sdk::Context& ctx, const ipc::Descriptor& req) override;
+  void OnBatchEnd(sdk::Context& ctx) override;
   Result<std::string> OnCall(sdk::Context& ctx, uint32_t method, std::string_view body) override;
   void OnInterrupt(sdk::Context& ctx) override;
   std::map<std::string, uint64_t> Counters() const override;
@@ -134,6 +137,7 @@ class NicDriver : public sdk::Driver {
   bool link_up_ = false;
 
   uint32_t tx_tail_ = 0, tx_clean_ = 0, rx_next_ = 0;
+  bool tx_unflushed_ = false;         // frames in the ring the device was not told of
   Fifo<ipc::Descriptor> tx_backlog_;  // TX requests waiting for ring space
   Fifo<RxPost> rx_posts_;             // host buffers waiting for frames
 

@@ -107,6 +107,10 @@ class Driver {
 
   // One data-path request; complete it with ctx.Complete now or later.
   virtual void OnRequest(Context& ctx, const ipc::Descriptor& request) = 0;
+  // Every request the host had queued has been handed to OnRequest. A driver
+  // that defers telling its device about new work (a tail register, a
+  // doorbell) does it here, once per batch instead of once per request.
+  virtual void OnBatchEnd(Context&) {}
   // A control-path call (configuration, statistics). Runs in a fiber.
   virtual Result<std::string> OnCall(Context&, uint32_t method, std::string_view) {
     return Fail(Errc::kInvalidArgument, "method " + std::to_string(method) + " not supported");

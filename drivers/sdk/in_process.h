@@ -20,6 +20,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "drivers/sdk/driver.h"
@@ -39,7 +40,16 @@ class InProcessRunner final : public Context {
   InProcessRunner(std::unique_ptr<Driver> driver, Options options);
 
   Result<void> Probe() { return driver_->Probe(*this); }
-  void Submit(const ipc::Descriptor& d) { driver_->OnRequest(*this, d); }
+  // One request, a batch of its own.
+  void Submit(const ipc::Descriptor& d) {
+    driver_->OnRequest(*this, d);
+    driver_->OnBatchEnd(*this);
+  }
+  // A batch, ended once as the SDK's process loop ends it.
+  void Submit(std::span<const ipc::Descriptor> batch) {
+    for (const ipc::Descriptor& d : batch) driver_->OnRequest(*this, d);
+    driver_->OnBatchEnd(*this);
+  }
   // Completions since the last call (the vector is reused: no allocation in steady state).
   std::vector<ipc::Descriptor>& completions() { return completions_; }
   Driver& driver() { return *driver_; }

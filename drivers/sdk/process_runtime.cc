@@ -400,6 +400,7 @@ class ProcessRuntime final : public Context {
         ++handled;
       }
       if (handled > 0) {
+        driver_->OnBatchEnd(*this);
         ring.Release();
         PublishCompletions();
         idle_since = 0;

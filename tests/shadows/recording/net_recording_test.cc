@@ -172,7 +172,10 @@ TEST_F(NetRecordingTest, ACrashBetweenTransmitsGivesTheDeviceAGap) {
   ASSERT_NO_FATAL_FAILURE(TransmitAndDrain(20, 100));
   ASSERT_NO_FATAL_FAILURE(rig_.KillAndRecover(SIGSEGV));
   ASSERT_NO_FATAL_FAILURE(TransmitAndDrain(20, 100));
-  ASSERT_NO_FATAL_FAILURE(TransmitAndDrain(1, 100));
+  // Transmit completions are reaped when the application next calls in;
+  // receive for a while so that the driver's latest ones are seen.
+  std::array<FrameView, 8> in;
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(rig_.shadow->Receive(in, 5 * kMs).has_value());
   recorder::Trace trace = StopAndRead();
   auto report = recorder::Analyze(trace);
   ASSERT_TRUE(report.has_value());
@@ -183,7 +186,9 @@ TEST_F(NetRecordingTest, ACrashBetweenTransmitsGivesTheDeviceAGap) {
   ASSERT_TRUE(f.gap_ns.has_value()) << "a transmit completed after the recovery";
   EXPECT_GT(*f.gap_ns, 0);
   EXPECT_GT(*f.gap_end_ns, f.start_ns);
-  for (int p = 0; p < recorder::kPhaseCount; ++p) EXPECT_TRUE(f.phase_ns[p].has_value());
+  for (int p = 0; p < recorder::kPhaseCount; ++p) {
+    EXPECT_TRUE(f.phase_ns[p].has_value()) << "phase " << recorder::RecoveryPhaseName(recorder::RecoveryPhase(p));
+  }
 }
 
 }  // namespace
