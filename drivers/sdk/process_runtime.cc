@@ -390,7 +390,11 @@ class ProcessRuntime final : public Context {
   // Drains the submit ring, spins briefly for more, then sleeps on the doorbell.
   void ServeSubmissions() {
     constexpr int64_t kSpinNs = 50'000;
+    // The longest this loop keeps the event loop from heartbeats, control
+    // messages and interrupts while requests keep coming.
+    constexpr int64_t kSliceNs = 1'000'000;
     auto& ring = data_->submit();
+    const int64_t started = MonotonicNanos();
     int64_t idle_since = 0;
     for (;;) {
       ipc::Descriptor d;
@@ -404,7 +408,7 @@ class ProcessRuntime final : public Context {
         ring.Release();
         PublishCompletions();
         idle_since = 0;
-        if (handled == 256) {
+        if (handled == 256 || MonotonicNanos() - started > kSliceNs) {
           // Let heartbeats and control messages through between batches.
           asio::post(io_, [this] { ServeSubmissions(); });
           return;

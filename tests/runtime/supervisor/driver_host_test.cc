@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <fstream>
@@ -242,6 +243,32 @@ TEST_F(DriverHostTest, HangInAHandlerIsDetectedByTheHeartbeatAndKilled) {
   // Two periods, plus the watchdog's tick and scheduling noise.
   EXPECT_LT(d[0].at_ns - t0, 2 * 20 * kMs + 40 * kMs);
   ExpectServingAgain(h);
+}
+
+TEST_F(DriverHostTest, ADriverKeptBusyBackToBackStillSendsHeartbeats) {
+  auto o = Options("dev0", "umbra-driver-echo");
+  o.heartbeat_period_ns = 20 * kMs;
+  DriverHost& h = Start(std::move(o));
+  // Sixteen requests always queued: the driver never runs out of work, so it
+  // never goes back to its event loop for being idle.
+  std::array<Request, 16> batch;
+  batch.fill(Request{.op = drivers::EchoDriver::kNop});
+  std::array<Completion, 16> done;
+  size_t queued = 0;
+  uint64_t served = 0;
+  const int64_t until = MonotonicNanos() + 300 * kMs;
+  while (MonotonicNanos() < until && h.detections().empty()) {
+    if (queued < batch.size()) {
+      auto n = h.Submit({batch.data(), batch.size() - queued});
+      if (n) queued += *n;
+    }
+    const size_t got = h.Wait(done, 100 * kMs);
+    queued -= got;
+    served += got;
+  }
+  EXPECT_TRUE(h.detections().empty()) << h.detections()[0].ToString() << " after " << served
+                                      << " requests";
+  EXPECT_GT(served, 1000u);
 }
 
 TEST_F(DriverHostTest, StoppedDriverIsDetectedAsAHang) {
