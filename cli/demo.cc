@@ -143,6 +143,10 @@ class Demo {
   int Run() {
     spdlog::set_level(spdlog::level::warn);
     std::filesystem::create_directories(out_dir_);
+    // The disk verifier starts from a blank disk: an image left by an earlier
+    // run holds blocks this run never wrote.
+    std::error_code ignored;
+    std::filesystem::remove(out_dir_ + "/disk0.img", ignored);
     trace_path_ = out_dir_ + "/umbra-demo.trace";
     html_path_ = out_dir_ + "/umbra-demo.html";
     auto rec = recorder::Recorder::Create({.path = trace_path_});

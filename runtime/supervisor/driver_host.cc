@@ -668,6 +668,27 @@ class DriverHost::Impl {
     }
   }
 
+  // A killed driver may still be running on another core for a moment (the
+  // kernel delivers SIGKILL at its next entry, and a virtual CPU can be
+  // descheduled in between): until it has left user space it can still write
+  // to the rings, the pool and the emulated device. Those are reset and handed
+  // to the next driver only after this returns. Bounded: past the bound the
+  // recovery goes on (and says so) rather than stall the device.
+  void AwaitLeftUserSpace(const Instance& inst) {
+    if (inst.reaped || inst.awaiting_exit) return;  // exit status or EOF: past user space
+    constexpr int64_t kBoundNs = 50 * kMs;
+    const int64_t start = MonotonicNanos();
+    while (!ProcessLeftUserSpace(inst.pid)) {
+      if (MonotonicNanos() - start > kBoundNs) {
+        spdlog::warn("[{}] driver instance {} still running {} ms after SIGKILL; recovering anyway",
+                     options_.device_name, inst.number, kBoundNs / kMs);
+        return;
+      }
+      struct timespec nap {0, 20'000};
+      nanosleep(&nap, nullptr);
+    }
+  }
+
   void OnDetect(const std::shared_ptr<Instance>& inst, Detection d) {
     if (d.at_ns == 0) d.at_ns = MonotonicNanos();
     if (inst && inst == standby_) {
@@ -687,7 +708,10 @@ class DriverHost::Impl {
     if (recovering_since_ns_ == 0) recovering_since_ns_ = d.at_ns;
     rec_.Detected(rec_id_, ToRecorder(d.reason), d.code);
     BeginPhase(recorder::RecoveryPhase::kIsolate);
-    if (inst) KillInstance(inst);
+    if (inst) {
+      KillInstance(inst);
+      AwaitLeftUserSpace(*inst);
+    }
     current_.reset();
     EndPhase(recorder::RecoveryPhase::kIsolate);
     // The state changes before the detection is published, so that whoever

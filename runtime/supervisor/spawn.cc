@@ -1,5 +1,6 @@
 #include "runtime/supervisor/spawn.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
@@ -129,6 +131,46 @@ Result<std::string> FindDriverBinary(const std::string& name) {
   return Fail(Errc::kNotFound, "driver binary '" + name +
                                    "' not found (searched UMBRA_DRIVER_PATH, next to the "
                                    "executable and the build tree)");
+}
+
+bool ProcessLeftUserSpace(pid_t pid) {
+  constexpr unsigned long kPfExiting = 0x4;  // include/linux/sched.h
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/task", static_cast<int>(pid));
+  DIR* dir = opendir(path);
+  if (dir == nullptr) return true;  // gone
+  bool left = true;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    char stat_path[320];
+    std::snprintf(stat_path, sizeof stat_path, "/proc/%d/task/%s/stat", static_cast<int>(pid), e->d_name);
+    const int fd = open(stat_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;  // this thread is gone
+    char buf[512];
+    const ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) continue;
+    buf[n] = '\0';
+    // "tid (comm) state ppid pgrp session tty_nr tpgid flags ...": comm may
+    // hold anything, so parse from the last ')'.
+    const char* close_paren = nullptr;
+    for (const char* c = buf; *c != '\0'; ++c) {
+      if (*c == ')') close_paren = c;
+    }
+    char state = 0;
+    unsigned long flags = 0;
+    if (close_paren == nullptr ||
+        std::sscanf(close_paren + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2) {
+      left = false;
+      break;
+    }
+    if (state != 'Z' && state != 'X' && (flags & kPfExiting) == 0) {
+      left = false;
+      break;
+    }
+  }
+  closedir(dir);
+  return left;
 }
 
 }  // namespace umbra::runtime

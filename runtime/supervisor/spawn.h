@@ -34,6 +34,12 @@ struct SpawnedProcess {
 
 Result<SpawnedProcess> SpawnDriver(const SpawnRequest& request);
 
+// True once no thread of `pid` can run its own code again: every thread is
+// exiting (PF_EXITING, set when it starts to die), a zombie, or gone. A
+// process sent SIGKILL gets there within microseconds, long before its memory
+// is torn down. Valid while the caller holds the process unreaped.
+bool ProcessLeftUserSpace(pid_t pid);
+
 // Finds a driver binary: an absolute or relative path that exists is taken as
 // is; otherwise `name` is looked up in $UMBRA_DRIVER_PATH (colon-separated),
 // next to the running executable, and in the build tree's drivers/ folders.

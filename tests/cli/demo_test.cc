@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -31,6 +32,14 @@ bool Has(const std::string& s, const std::string& needle) { return s.find(needle
 
 TEST(Demo, EveryFaultRecoversAndEveryApplicationVerifies) {
   const std::string dir = std::filesystem::temp_directory_path() / ("umbra-demo-test-" + std::to_string(getpid()));
+  // What an earlier run left behind: a disk image full of old blocks. The
+  // demo starts from a blank disk anyway.
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream old(dir + "/disk0.img", std::ios::binary);
+    const std::string block(4096, '\xab');
+    for (int i = 0; i < 4096; ++i) old << block;
+  }
   CommandRun r = RunCommand(std::string(UMBRA_BINARY) + " demo --json --out " + dir + " 2>/dev/null");
   EXPECT_EQ(r.status, 0) << r.out;
   // One JSON object: every fault recovered, every application verified, the
