@@ -54,7 +54,8 @@ Model::~Model() {
   std::vector<std::shared_ptr<Device>> devices;
   {
     Lock lk(mu_);
-    for (auto& [name, dev] : devices_) devices.push_back(dev);
+    devices.reserve(devices_.size());
+    devices_.ForEach([&](const std::shared_ptr<Device>& dev) { devices.push_back(dev); });
     queue_.clear();
   }
   for (auto& dev : devices) {
@@ -62,7 +63,7 @@ Model::~Model() {
     dev->generation_.store(0, std::memory_order_release);
   }
   Lock lk(mu_);
-  links_.clear();
+  links_.Clear();
   for (auto& dev : devices) {
     dev->suppliers_.clear();
     dev->consumers_.clear();
@@ -109,13 +110,11 @@ Subscription Model::Subscribe(EventCallback callback) {
 // --- lookups and state --------------------------------------------------------
 
 Device* Model::FindDeviceLocked(std::string_view name) const {
-  auto it = devices_.find(std::string(name));
-  return it == devices_.end() ? nullptr : it->second.get();
+  return devices_.Find(name);
 }
 
 Link* Model::FindLinkLocked(const Device* consumer, const Device* supplier) const {
-  auto it = links_.find({supplier, consumer});
-  return it == links_.end() ? nullptr : it->second.get();
+  return links_.Find({supplier, consumer});
 }
 
 Link* Model::FindLinkLocked(std::string_view consumer, std::string_view supplier) const {
@@ -222,7 +221,7 @@ Result<DeviceHandle> Model::AddDevice(DeviceSpec spec) {
   if (bus_it == buses_.end()) {
     return Fail(Errc::kNotFound, "device " + spec.name + ": no bus named \"" + spec.bus + "\"");
   }
-  if (devices_.contains(spec.name)) return Fail(Errc::kAlreadyExists, "device \"" + spec.name + "\" exists");
+  if (devices_.Find(spec.name)) return Fail(Errc::kAlreadyExists, "device \"" + spec.name + "\" exists");
   Bus* bus = bus_it->second.get();
   Class* cls = nullptr;
   if (!spec.device_class.empty()) {
@@ -238,7 +237,7 @@ Result<DeviceHandle> Model::AddDevice(DeviceSpec spec) {
   uint64_t generation = next_generation_++;
   auto dev = std::make_shared<Device>(std::move(spec), this, generation);
   dev->ord_ = next_ord_++;
-  devices_.emplace(dev->name(), dev);
+  devices_.Insert(dev);
   bus->devices.push_back(dev.get());
   if (cls) cls->devices.push_back(dev.get());
   Emit(EventType::kAdd, ObjectKind::kDevice, dev->name(), dev->path(), "");
@@ -249,9 +248,9 @@ Result<DeviceHandle> Model::AddDevice(DeviceSpec spec) {
 
 Result<DeviceHandle> Model::Open(std::string_view device) const {
   Lock lk(mu_);
-  auto it = devices_.find(std::string(device));
-  if (it == devices_.end()) return std::unexpected(NoDevice(device));
-  return DeviceHandle(it->second, it->second->generation());
+  Device* d = FindDeviceLocked(device);
+  if (!d) return std::unexpected(NoDevice(device));
+  return DeviceHandle(d->shared_from_this(), d->generation());
 }
 
 Result<void> Model::AddDriver(DriverSpec spec, std::shared_ptr<DriverBackend> backend) {
@@ -359,6 +358,20 @@ bool Model::WaitsForLocked(const Link* link) const {
   return link->supplier_->state() != DeviceState::kBound;
 }
 
+bool Model::WaitsForAnyLocked(Device* dev) {
+  const size_t n = dev->suppliers_.size();
+  if (dev->wait_hint_ >= n) dev->wait_hint_ = 0;  // links were deleted since
+  // Cyclically from the hint: the links before it were not waited for when
+  // the last scan passed them; they are checked again, last.
+  for (size_t k = 0, i = dev->wait_hint_; k < n; ++k, i = i + 1 == n ? 0 : i + 1) {
+    if (WaitsForLocked(dev->suppliers_[i])) {
+      dev->wait_hint_ = i;
+      return true;
+    }
+  }
+  return false;
+}
+
 void Model::ProbeLocked(Device* dev, Driver* only) {
   if (!dev->published_ || dev->generation() == 0) return;
   DeviceState s = dev->state();
@@ -366,9 +379,7 @@ void Model::ProbeLocked(Device* dev, Driver* only) {
   Driver* drv = MatchLocked(dev);
   if (only) drv = only;
   if (!drv) return;
-  bool waits = std::any_of(dev->suppliers_.begin(), dev->suppliers_.end(),
-                           [this](const Link* l) { return WaitsForLocked(l); });
-  if (waits) {
+  if (WaitsForAnyLocked(dev)) {
     dev->reason_.clear();  // ReasonLocked names the suppliers when asked
     dev->driver_deferred_ = false;
     SetStateLocked(dev, DeviceState::kDeferred);
@@ -549,24 +560,24 @@ DeferralReport Model::ExpireDeferral() {
   Lock lk(mu_);
   DeferralReport report;
   deferral_expired_ = true;
-  for (auto& [name, l] : links_) {
+  links_.ForEach([&](const std::unique_ptr<Link>& l) {
     if (l->flags_.managed() && l->flags_.optional() && !l->relaxed_) {
       l->relaxed_ = true;
       ++report.relaxed_links;
     }
-  }
+  });
   std::vector<Device*> deferred;
-  for (auto& [name, d] : devices_) {
+  devices_.ForEach([&](const std::shared_ptr<Device>& d) {
     if (d->state() == DeviceState::kDeferred) deferred.push_back(d.get());
-  }
+  });
   std::sort(deferred.begin(), deferred.end(), [](Device* a, Device* b) { return a->ord_ < b->ord_; });
   for (Device* d : deferred) ProbeLocked(d);
   Dispatch(lk);
   // What still waits once the retries above (and what they bound) settled.
   std::vector<Device*> still;
-  for (auto& [name, d] : devices_) {
+  devices_.ForEach([&](const std::shared_ptr<Device>& d) {
     if (d->state() == DeviceState::kDeferred) still.push_back(d.get());
-  }
+  });
   std::sort(still.begin(), still.end(), [](Device* a, Device* b) { return a->ord_ < b->ord_; });
   for (Device* d : still) {
     DeferralReport::Waiting w{d->name(), {}};
@@ -728,10 +739,12 @@ Result<void> Model::AddLink(std::string_view consumer, std::string_view supplier
   l->relaxed_ = deferral_expired_ && flags.optional();
   c->suppliers_.push_back(l);
   s->consumers_.push_back(l);
-  links_.emplace(std::make_pair(s, c), std::move(owned));
+  links_.Insert(std::move(owned));
   if (!subscribers_.empty()) Emit(EventType::kLinkAdd, ObjectKind::kLink, l->name(), l->path(), flags.ToString());
   if (flags.managed()) {
-    UpdateDegradedLocked(c);
+    // Only this link can change it (rescanning every supplier on each add
+    // would cost O(k^2) for a consumer of k suppliers).
+    if (flags.optional() && !IsUp(s)) UpdateDegradedLocked(c);
     if (IsUp(s) && c->state() == DeviceState::kUnbound && flags.has(LinkFlag::kAutoProbeConsumer)) ProbeLocked(c);
   }
   Dispatch(lk);
@@ -804,7 +817,7 @@ void Model::DeleteLinkLocked(Link* link) {
   EraseOne(link->consumer_->suppliers_, link);
   EraseOne(link->supplier_->consumers_, link);
   if (!subscribers_.empty()) Emit(EventType::kLinkRemove, ObjectKind::kLink, link->name(), link->path(), "");
-  links_.erase({link->supplier_, link->consumer_});
+  links_.Erase({link->supplier_, link->consumer_});
 }
 
 Result<void> Model::RemoveLink(std::string_view consumer, std::string_view supplier) {
@@ -959,7 +972,7 @@ void Model::UnpublishDeviceLocked(Device* dev) {
   SetStateLocked(dev, DeviceState::kRemoved);
   Emit(EventType::kRemove, ObjectKind::kDevice, dev->name(), dev->path(), "");
   FireWaitersLocked(dev, Fail(Errc::kNoDevice, dev->name() + " was removed"));
-  devices_.erase(dev->name());  // the caller's `keep` holds the memory until it returns
+  devices_.Erase(dev->name());  // the caller's `keep` holds the memory until it returns
 }
 
 }  // namespace umbra::model

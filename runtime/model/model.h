@@ -34,12 +34,12 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "runtime/base/result.h"
@@ -47,6 +47,7 @@
 #include "runtime/model/device_handle.h"
 #include "runtime/model/driver_backend.h"
 #include "runtime/model/events.h"
+#include "runtime/model/flat_index.h"
 #include "runtime/model/link_flags.h"
 #include "runtime/model/objects.h"
 #include "runtime/model/types.h"
@@ -179,6 +180,8 @@ class Model {
   Result<void> CanUnloadLocked(const Driver* drv) const;
   Driver* MatchLocked(const Device* dev) const;
   bool WaitsForLocked(const Link* link) const;
+  // Whether any supplier link of `dev` is waited for (WaitsForLocked).
+  bool WaitsForAnyLocked(Device* dev);
   // Probes `dev` if it is unbound or deferred and a driver (`only`, if given)
   // matches; defers it while a supplier it waits for is not bound.
   void ProbeLocked(Device* dev, Driver* only = nullptr);
@@ -208,19 +211,25 @@ class Model {
   std::map<std::string, std::unique_ptr<Bus>, std::less<>> buses_;
   std::map<std::string, std::unique_ptr<Class>, std::less<>> classes_;
   // The model owns devices, drivers and links; handles share devices.
-  std::unordered_map<std::string, std::shared_ptr<Device>> devices_;
+  struct DeviceByName {
+    using Key = std::string_view;
+    static Key KeyOf(const std::shared_ptr<Device>& d) { return d->name(); }
+    static uint64_t Hash(Key k) { return std::hash<Key>{}(k); }
+  };
+  FlatIndex<std::shared_ptr<Device>, DeviceByName> devices_;
   std::map<std::string, std::shared_ptr<Driver>, std::less<>> drivers_;
-  struct LinkKeyHash {
-    size_t operator()(const std::pair<const Device*, const Device*>& k) const {
+  struct LinkByEnds {
+    using Key = std::pair<const Device*, const Device*>;  // (supplier, consumer)
+    static Key KeyOf(const std::unique_ptr<Link>& l) { return {l->supplier_, l->consumer_}; }
+    static uint64_t Hash(const Key& k) {
       // splitmix64 over both addresses: raw pointers share their low bits.
       uint64_t x = reinterpret_cast<uintptr_t>(k.first) * 0x9e3779b97f4a7c15ull ^ reinterpret_cast<uintptr_t>(k.second);
       x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
       x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-      return static_cast<size_t>(x ^ (x >> 31));
+      return x ^ (x >> 31);
     }
   };
-  // By (supplier, consumer).
-  std::unordered_map<std::pair<const Device*, const Device*>, std::unique_ptr<Link>, LinkKeyHash> links_;
+  FlatIndex<std::unique_ptr<Link>, LinkByEnds> links_;
   std::deque<std::function<void()>> queue_;
   std::thread::id dispatcher_;
   std::vector<std::shared_ptr<internal::Subscriber>> subscribers_;

@@ -364,7 +364,7 @@ Result<std::vector<std::string>> Model::List(std::string_view path) const {
       for (const Driver* d : n.bus->drivers) out.push_back(d->name());
       break;
     case Node::Kind::kLinksDir:
-      for (const auto& [key, link] : links_) out.push_back(link->name());
+      links_.ForEach([&](const std::unique_ptr<Link>& link) { out.push_back(link->name()); });
       std::sort(out.begin(), out.end());
       break;
     case Node::Kind::kDevice:
