@@ -80,7 +80,10 @@ class Workload {
   virtual Result<void> SetUp(WorkloadContext& ctx) = 0;
   // Does ctx.units() units of work, calling ctx.Progress after each, then verifies.
   virtual WorkResult Run(WorkloadContext& ctx) = 0;
-  // Stops the shadows (which shut their drivers down); keeps the objects.
+  // Stops the shadows (which shut their drivers down). Called before the
+  // run's Supervisor stops, which destroys the DriverHosts: a shadow whose
+  // destructor touches its host (BlockShadow gives back pool buffers) is
+  // destroyed here too.
   virtual void TearDown() = 0;
   // The devices' drivers, for `umbra failpoints list`.
   virtual std::vector<runtime::DriverHost*> hosts() const = 0;
