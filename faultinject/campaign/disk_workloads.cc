@@ -21,7 +21,7 @@ constexpr uint64_t kOpsPerBatch = 16;       // verifier operations between progr
 // Sites a disk workload reaches per request (submit, complete) and per
 // interrupt, with SDK sites; `flushes` flush requests.
 std::vector<SiteUse> DiskSites(uint64_t requests, uint64_t flushes, uint64_t units) {
-  const uint64_t irqs = requests / 2 + 1;
+  const uint64_t irqs = requests / 4 + 1;
   return {{"sdk.request", requests}, {"sdk.request.exit", requests}, {"sdk.complete", requests},
           {"disk.submit", requests}, {"disk.complete", requests},    {"disk.irq", irqs},
           {"disk.flush", flushes},   {std::string(kHostSite), units}};
