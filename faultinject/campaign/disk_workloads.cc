@@ -49,6 +49,7 @@ Result<void> DiskWorkload::SetUp(WorkloadContext& ctx) {
   d.image_path = dir_ + "/disk0.img";
   d.capacity_blocks = kCapacityBlocks;
   d.cache_bytes = 1 << 20;
+  d.spin_ns = 0;  // two cores shared with the driver and the client: sleep, do not poll
   device_ = UMBRA_TRY(hw::disk::DiskDevice::Create(std::move(d)));
   device_->Start();
   runtime::DriverHostOptions o;

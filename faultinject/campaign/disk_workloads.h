@@ -70,7 +70,7 @@ class SqliteTxnWorkload final : public DiskWorkload {
   SqliteTxnWorkload();
   ~SqliteTxnWorkload() override;
   std::string_view name() const override { return kName; }
-  uint64_t default_units() const override { return 12; }
+  uint64_t default_units() const override { return 8; }
   std::vector<SiteUse> sites(uint64_t units) const override;
   // The disk, then the VFS and the database (created before faults are armed).
   Result<void> SetUp(WorkloadContext& ctx) override;
