@@ -280,6 +280,13 @@ Result<std::string> Shadow::ConfigCall(const std::string& key, int rank, uint32_
   auto r = host_.Call(method, value, options_.call_timeout_ns);
   if (r) return r;
   switch (r.error().code) {
+    case Errc::kNoDevice:
+      // The send found the driver's channel closed (EPIPE): it died just
+      // before the call, unless the device itself is going away.
+      if (host_.state() == runtime::DeviceState::kStopping || host_.state() == runtime::DeviceState::kStopped) {
+        break;
+      }
+      [[fallthrough]];
     case Errc::kInterrupted:
     case Errc::kUnavailable:
       // The driver died under the call; the replay will apply the setting.

@@ -1,6 +1,10 @@
 #include "faultinject/campaign/echo_stream.h"
 
+#include <chrono>
+#include <thread>
 #include <vector>
+
+#include "runtime/base/clock.h"
 
 namespace umbra::faultinject::campaign {
 namespace {
@@ -68,10 +72,14 @@ WorkResult EchoStreamWorkload::Run(WorkloadContext& ctx) {
     }
   }
   // The check reads the driver directly; a fault armed in the driver may hit
-  // the check itself, so it waits for the shadow and retries a few times.
+  // the check itself, and a kill posted at the last unit may land during it
+  // (before the shadow even noticed), so it waits for the shadow and retries
+  // until a deadline.
   std::string want = shadow_->Tag();
   Result<std::string> have = Fail(Errc::kUnavailable, "not read");
-  for (int attempt = 0; attempt < 4 && !have; ++attempt) {
+  const int64_t deadline = MonotonicNanos() + 5 * kSec;
+  for (bool first = true; !have && MonotonicNanos() < deadline; first = false) {
+    if (!first) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     (void)shadow_->WaitUntilPassive(5 * kSec);
     have = shadow_->DriverTag();
   }

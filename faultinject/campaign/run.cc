@@ -350,6 +350,7 @@ std::vector<std::string> WorkloadDrivers(const WorkloadRegistry& registry) {
     std::string driver((*w)->driver());
     if (std::ranges::find(out, driver) == out.end()) out.push_back(driver);
   }
+  std::ranges::sort(out);
   return out;
 }
 

@@ -132,7 +132,7 @@ Result<RunRecord> RunOne(const WorkloadRegistry& registry, const RunSpec& spec,
 Result<std::vector<runtime::FailpointCount>> ProbeFailpoints(const WorkloadRegistry& registry,
                                                              std::string_view driver, uint64_t units,
                                                              const std::string& spec = "");
-// The drivers the registered workloads run ("echo" ...).
+// The drivers the registered workloads run, sorted ("disk", "echo" ...).
 std::vector<std::string> WorkloadDrivers(const WorkloadRegistry& registry);
 
 }  // namespace umbra::faultinject::campaign
