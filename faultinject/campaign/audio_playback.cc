@@ -35,6 +35,15 @@ uint64_t DownFrames(const std::vector<shadows::RecoveryRecord>& recoveries) {
   return static_cast<uint64_t>(static_cast<double>(down_ns) * kClockSpeed * kFormat.rate / 1e9);
 }
 
+// ": first mismatch: 2 frames shifted by -480 at 9120", or nothing.
+std::string FirstMismatch(const hw::sound::CompareReport& cmp) {
+  if (cmp.mismatches.empty()) return "";
+  const hw::sound::AudioMismatch& m = cmp.mismatches.front();
+  return "; first mismatch: " + std::to_string(m.end_frame - m.first_frame) + " frames " +
+         hw::sound::MismatchKindName(m.kind) + " by " + std::to_string(m.offset) + " at " +
+         std::to_string(m.first_frame);
+}
+
 // The player's device: reports each write (one decoded frame) as a unit.
 class ProgressPcm final : public sound::Pcm {
  public:
@@ -152,7 +161,7 @@ WorkResult AudioPlaybackWorkload::Run(WorkloadContext& ctx) {
                    " frames written, " + std::to_string(dropped) + " dropped; speaker: " +
                    std::to_string(cmp->gaps.size()) + " gaps (" + std::to_string(cmp->gap_frames()) + " frames), " +
                    std::to_string(cmp->mismatches.size()) + " mismatches, " + std::to_string(cmp->missing_tail) +
-                   " missing at the end (at most " + std::to_string(lost_bound) + ")";
+                   " missing at the end (at most " + std::to_string(lost_bound) + ")" + FirstMismatch(*cmp);
   return r;
 }
 
