@@ -1,7 +1,7 @@
 // Workloads: the applications a campaign runs over shadowed devices.
 //
-// One Workload per application ("echo-stream" now; "file-transfer",
-// "audio-playback", "disk-verifier", "sqlite" as the classes arrive). A
+// One Workload per application: "echo-stream", "file-transfer" (net),
+// "disk-verifier" and "sqlite" (block), "audio-playback" (sound). A
 // workload sets up its device(s) on the run's Supervisor through the
 // WorkloadContext, hands each shadow to the engine (Watch), runs a bounded
 // amount of work reporting each unit (Progress), and ends with its own
@@ -70,7 +70,7 @@ class Workload {
   virtual ~Workload() = default;
   virtual std::string_view name() const = 0;
   virtual std::string_view device_class() const = 0;
-  // The sample driver it runs ("echo", later "nic", "sound", "disk").
+  // The sample driver it runs ("echo", "nic", "disk", "sound").
   virtual std::string_view driver() const = 0;
   virtual uint64_t default_units() const = 0;
   // The driver sites a run reaches, with about how often (bounds "after N").
