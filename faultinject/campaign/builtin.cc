@@ -4,6 +4,7 @@
 #include "faultinject/campaign/disk_workloads.h"
 #include "faultinject/campaign/echo_stream.h"
 #include "faultinject/campaign/file_transfer.h"
+#include "faultinject/campaign/uart_echo.h"
 #include "faultinject/campaign/workload.h"
 
 namespace umbra::faultinject::campaign {
@@ -22,6 +23,7 @@ Result<void> RegisterBuiltinWorkloads(WorkloadRegistry& registry) {
   UMBRA_TRY(Add<DiskVerifierWorkload>(registry));
   UMBRA_TRY(Add<SqliteTxnWorkload>(registry));
   UMBRA_TRY(Add<AudioPlaybackWorkload>(registry));
+  UMBRA_TRY(Add<UartEchoWorkload>(registry));
   return {};
 }
 

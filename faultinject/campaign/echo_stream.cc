@@ -1,10 +1,6 @@
 #include "faultinject/campaign/echo_stream.h"
 
-#include <chrono>
-#include <thread>
 #include <vector>
-
-#include "runtime/base/clock.h"
 
 namespace umbra::faultinject::campaign {
 namespace {
@@ -71,18 +67,10 @@ WorkResult EchoStreamWorkload::Run(WorkloadContext& ctx) {
       }
     }
   }
-  // The check reads the driver directly; a fault armed in the driver may hit
-  // the check itself, and a kill posted at the last unit may land during it
-  // (before the shadow even noticed), so it waits for the shadow and retries
-  // until a deadline.
-  std::string want = shadow_->Tag();
-  Result<std::string> have = Fail(Errc::kUnavailable, "not read");
-  const int64_t deadline = MonotonicNanos() + 5 * kSec;
-  for (bool first = true; !have && MonotonicNanos() < deadline; first = false) {
-    if (!first) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    (void)shadow_->WaitUntilPassive(5 * kSec);
-    have = shadow_->DriverTag();
-  }
+  // The check reads the driver directly.
+  const std::string want = shadow_->Tag();
+  const Result<std::string> have =
+      ReadFromDriver<std::string>(*shadow_, [this] { return shadow_->DriverTag(); });
   const bool tag_ok = have && *have == want;
   r.verified = mismatches == 0 && r.units_done == ctx.units() && tag_ok;
   r.verification = std::to_string(r.units_done) + "/" + std::to_string(ctx.units()) + " units, " +

@@ -179,10 +179,10 @@ std::vector<std::string> CandidateSites(FaultType type) {
     case FaultType::kCorruptHeap:
       return {"sdk.request", "sdk.request.exit", "sdk.complete", "sdk.call", "sdk.call.exit", "sdk.heartbeat",
               "nic.tx",      "nic.rx",           "nic.irq",      "disk.submit", "disk.complete", "disk.irq",
-              "disk.flush",  "snd.write",        "snd.irq"};
+              "disk.flush",  "snd.write",        "snd.irq",      "uart.tx",     "uart.rx",       "uart.interrupt"};
     case FaultType::kError:
       return {"sdk.request", "sdk.call",      "nic.tx",     "nic.rx",   "disk.submit",
-              "disk.complete", "disk.flush", "snd.write"};
+              "disk.complete", "disk.flush", "snd.write",  "uart.tx"};
     case FaultType::kMalformedReply:
       return {"sdk.request", "sdk.call"};
     case FaultType::kForgedId:
@@ -192,10 +192,11 @@ std::vector<std::string> CandidateSites(FaultType type) {
     case FaultType::kDuplicateId:
       return {"sdk.request", "sdk.complete", "disk.complete"};
     case FaultType::kWrongLength:
-      return {"sdk.request", "sdk.complete", "nic.rx", "disk.complete"};
+      return {"sdk.request", "sdk.complete", "nic.rx", "disk.complete", "uart.tx", "uart.rx"};
     case FaultType::kDropCompletion:
       return {"sdk.request", "sdk.complete", "sdk.call",  "sdk.heartbeat", "nic.tx",  "nic.irq",
-              "disk.submit", "disk.complete", "disk.irq", "disk.flush",    "snd.write", "snd.irq"};
+              "disk.submit", "disk.complete", "disk.irq", "disk.flush",    "snd.write", "snd.irq",
+              "uart.tx",     "uart.rx",       "uart.interrupt"};
     case FaultType::kSigkill:
     case FaultType::kSigstop:
     case FaultType::kKillDuringRecovery:

@@ -122,7 +122,9 @@ std::string ReplayArgs(const RunRecord& record);
 
 // Runs one run. Fails (rather than recording an outcome) when the run could
 // not be set up: an unknown workload, no site for the fault, a driver that
-// does not start.
+// does not start. A set-up during which the driver was declared dead before
+// any fault was armed (a missed heartbeat on a loaded machine) is tried
+// again, up to three times, from a new Supervisor.
 Result<RunRecord> RunOne(const WorkloadRegistry& registry, const RunSpec& spec,
                          const RunOptions& options = {});
 

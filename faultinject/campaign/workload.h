@@ -21,15 +21,18 @@
 // workload before use; Create may then be called from any thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "faultinject/campaign/plan.h"
+#include "runtime/base/clock.h"
 #include "runtime/base/result.h"
 #include "runtime/supervisor/driver_host.h"
 #include "shadows/shadow.h"
@@ -88,6 +91,24 @@ class Workload {
   // The devices' drivers, for `umbra failpoints list`.
   virtual std::vector<runtime::DriverHost*> hosts() const = 0;
 };
+
+// Reads something back from the driver for a workload's verification: waits
+// until the shadow is passive and retries `read` until it succeeds or
+// `timeout_ns` passed. A fault armed in the driver may hit the check itself,
+// and a kill posted at the last unit may land during it, before the shadow
+// even noticed the kill.
+template <class T>
+Result<T> ReadFromDriver(shadows::Shadow& shadow, const std::function<Result<T>()>& read,
+                         int64_t timeout_ns = 5'000'000'000) {
+  const int64_t deadline = MonotonicNanos() + timeout_ns;
+  Result<T> out = Fail(Errc::kTimeout, "not read");
+  for (bool first = true; !out && MonotonicNanos() < deadline; first = false) {
+    if (!first) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    (void)shadow.WaitUntilPassive(timeout_ns);
+    out = read();
+  }
+  return out;
+}
 
 using WorkloadFactory = std::function<std::unique_ptr<Workload>()>;
 

@@ -31,7 +31,7 @@ TEST_F(CampaignEngine, RegistryRefusesDuplicatesAndUnknownNames) {
   EXPECT_EQ(again.error().code, Errc::kAlreadyExists);
   EXPECT_EQ(registry_.Create("nope").error().code, Errc::kNotFound);
   EXPECT_EQ(registry_.names(), (std::vector<std::string>{"audio-playback", "disk-verifier", "echo-stream",
-                                                         "file-transfer", "sqlite"}));
+                                                         "file-transfer", "sqlite", "uart-echo"}));
 }
 
 TEST_F(CampaignEngine, ReplayReproducesTheRunsRecord) {
