@@ -226,7 +226,9 @@ void Shadow::RunRecovery(uint64_t generation) {
   }
   // Resume: from the resubmitted requests to serving again. Its end (done) is
   // what ends the fault episode in the recorder's analysis; the dispositions
-  // are recorded inside it, so they belong to this episode.
+  // are recorded inside it, so they belong to this episode. It is recorded
+  // before the state turns passive: once clients are served they may cause
+  // the next fault, which must not fall into this episode.
   tracer.PhaseBegin(device, recorder::RecoveryPhase::kResume);
   {
     std::lock_guard lock(mu_);
@@ -246,10 +248,10 @@ void Shadow::RunRecovery(uint64_t generation) {
     }
     recovering_ = false;
     failure_.clear();
+    tracer.PhaseEnd(device, recorder::RecoveryPhase::kResume);
     SetState(holding_for_.empty() ? ShadowState::kPassive : ShadowState::kHolding);
   }
   OnResumed();
-  tracer.PhaseEnd(device, recorder::RecoveryPhase::kResume);
 }
 
 Result<void> Shadow::ReplayConfiguration() {
@@ -280,6 +282,13 @@ Result<std::string> Shadow::ConfigCall(const std::string& key, int rank, uint32_
   auto r = host_.Call(method, value, options_.call_timeout_ns);
   if (r) return r;
   switch (r.error().code) {
+    case Errc::kNoDevice:
+      // The send found the driver's channel closed (EPIPE): it died just
+      // before the call, unless the device itself is going away.
+      if (host_.state() == runtime::DeviceState::kStopping || host_.state() == runtime::DeviceState::kStopped) {
+        break;
+      }
+      [[fallthrough]];
     case Errc::kInterrupted:
     case Errc::kUnavailable:
       // The driver died under the call; the replay will apply the setting.

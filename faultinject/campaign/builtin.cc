@@ -1,13 +1,29 @@
 // The built-in workloads, listed explicitly (no static registration): a new
 // device class adds its workload here.
+#include "faultinject/campaign/audio_playback.h"
+#include "faultinject/campaign/disk_workloads.h"
 #include "faultinject/campaign/echo_stream.h"
+#include "faultinject/campaign/file_transfer.h"
+#include "faultinject/campaign/uart_echo.h"
 #include "faultinject/campaign/workload.h"
 
 namespace umbra::faultinject::campaign {
+namespace {
+
+template <class W>
+Result<void> Add(WorkloadRegistry& registry) {
+  return registry.Register(std::string(W::kName), [] { return std::make_unique<W>(); });
+}
+
+}  // namespace
 
 Result<void> RegisterBuiltinWorkloads(WorkloadRegistry& registry) {
-  UMBRA_TRY(registry.Register(std::string(EchoStreamWorkload::kName),
-                              [] { return std::make_unique<EchoStreamWorkload>(); }));
+  UMBRA_TRY(Add<EchoStreamWorkload>(registry));
+  UMBRA_TRY(Add<FileTransferWorkload>(registry));
+  UMBRA_TRY(Add<DiskVerifierWorkload>(registry));
+  UMBRA_TRY(Add<SqliteTxnWorkload>(registry));
+  UMBRA_TRY(Add<AudioPlaybackWorkload>(registry));
+  UMBRA_TRY(Add<UartEchoWorkload>(registry));
   return {};
 }
 

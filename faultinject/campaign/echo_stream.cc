@@ -67,14 +67,10 @@ WorkResult EchoStreamWorkload::Run(WorkloadContext& ctx) {
       }
     }
   }
-  // The check reads the driver directly; a fault armed in the driver may hit
-  // the check itself, so it waits for the shadow and retries a few times.
-  std::string want = shadow_->Tag();
-  Result<std::string> have = Fail(Errc::kUnavailable, "not read");
-  for (int attempt = 0; attempt < 4 && !have; ++attempt) {
-    (void)shadow_->WaitUntilPassive(5 * kSec);
-    have = shadow_->DriverTag();
-  }
+  // The check reads the driver directly.
+  const std::string want = shadow_->Tag();
+  const Result<std::string> have =
+      ReadFromDriver<std::string>(*shadow_, [this] { return shadow_->DriverTag(); });
   const bool tag_ok = have && *have == want;
   r.verified = mismatches == 0 && r.units_done == ctx.units() && tag_ok;
   r.verification = std::to_string(r.units_done) + "/" + std::to_string(ctx.units()) + " units, " +

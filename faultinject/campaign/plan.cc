@@ -165,6 +165,9 @@ uint64_t RunSeed(uint64_t campaign_seed, uint64_t index) {
 }
 
 std::vector<std::string> CandidateSites(FaultType type) {
+  // SDK sites first, then the sample drivers' own (drivers/<name>/*.cc) where
+  // the driver gives the fault a meaning; a plan only uses the sites its
+  // workload reaches.
   switch (type) {
     case FaultType::kSegfault:
     case FaultType::kAbort:
@@ -174,18 +177,26 @@ std::vector<std::string> CandidateSites(FaultType type) {
     case FaultType::kExit:
     case FaultType::kLeak:
     case FaultType::kCorruptHeap:
-      return {"sdk.request", "sdk.request.exit", "sdk.complete", "sdk.call", "sdk.call.exit", "sdk.heartbeat"};
+      return {"sdk.request", "sdk.request.exit", "sdk.complete", "sdk.call", "sdk.call.exit", "sdk.heartbeat",
+              "nic.tx",      "nic.rx",           "nic.irq",      "disk.submit", "disk.complete", "disk.irq",
+              "disk.flush",  "snd.write",        "snd.irq",      "uart.tx",     "uart.rx",       "uart.interrupt"};
     case FaultType::kError:
+      return {"sdk.request", "sdk.call",      "nic.tx",     "nic.rx",   "disk.submit",
+              "disk.complete", "disk.flush", "snd.write",  "uart.tx"};
     case FaultType::kMalformedReply:
       return {"sdk.request", "sdk.call"};
     case FaultType::kForgedId:
+      return {"sdk.request", "disk.complete"};
     case FaultType::kWildDma:
-      return {"sdk.request"};
+      return {"sdk.request", "nic.tx", "nic.rx"};
     case FaultType::kDuplicateId:
+      return {"sdk.request", "sdk.complete", "disk.complete"};
     case FaultType::kWrongLength:
-      return {"sdk.request", "sdk.complete"};
+      return {"sdk.request", "sdk.complete", "nic.rx", "disk.complete", "uart.tx", "uart.rx"};
     case FaultType::kDropCompletion:
-      return {"sdk.request", "sdk.complete", "sdk.call", "sdk.heartbeat"};
+      return {"sdk.request", "sdk.complete", "sdk.call",  "sdk.heartbeat", "nic.tx",  "nic.irq",
+              "disk.submit", "disk.complete", "disk.irq", "disk.flush",    "snd.write", "snd.irq",
+              "uart.tx",     "uart.rx",       "uart.interrupt"};
     case FaultType::kSigkill:
     case FaultType::kSigstop:
     case FaultType::kKillDuringRecovery:

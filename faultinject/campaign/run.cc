@@ -146,16 +146,16 @@ class RunContext : public WorkloadContext, public runtime::DriverHostListener {
                                              FaultTypeName(inj.type), spec_.seed);
     switch (inj.type) {
       case FaultType::kSigkill:
-        shadow_->host().Kill(SIGKILL);
+        Signal(SIGKILL);
         return;
       case FaultType::kKillDuringRecovery:
         ++double_kills_;
-        shadow_->host().Kill(SIGKILL);
+        Signal(SIGKILL);
         return;
       case FaultType::kSigstop: {
         // Stopped for 1..40 ms: past two heartbeat periods the host calls it a hang.
         const int64_t ms = 1 + static_cast<int64_t>(plan_.seed % 40);
-        shadow_->host().Kill(SIGSTOP);
+        Signal(SIGSTOP);
         JoinContinuer();
         continuer_ = std::thread([this, ms] {
           std::this_thread::sleep_for(std::chrono::milliseconds(ms));
@@ -180,6 +180,16 @@ class RunContext : public WorkloadContext, public runtime::DriverHostListener {
       case FaultType::kDropCompletion:
         return;  // driver-side: armed through failpoints, never here
     }
+  }
+
+  // Sends `sig` to the current driver before the workload's next unit.
+  // DriverHost::Kill only posts the signal to the loop; on a loaded machine
+  // the loop may not run for tens of milliseconds, and the signal would land
+  // units later, or after the run. The empty task queued behind it returns
+  // once the signal went out.
+  void Signal(int sig) {
+    shadow_->host().Kill(sig);
+    sup_.RunOnLoop([] {});
   }
 
   void JoinContinuer() {
@@ -313,13 +323,26 @@ std::string ReplayArgs(const RunRecord& record) {
   return out;
 }
 
-Result<RunRecord> RunOne(const WorkloadRegistry& registry, const RunSpec& spec, const RunOptions& options) {
+namespace {
+
+// A set-up the driver did not survive although nothing was armed yet: on a
+// loaded machine the run's short heartbeat can declare a slow driver dead
+// while the workload configures it or while the first fault is armed.
+bool SetUpInterrupted(const Error& e) {
+  return e.code == Errc::kInterrupted || e.code == Errc::kNoDevice || e.code == Errc::kUnavailable;
+}
+
+// One attempt at a run; `interrupted` tells a set-up the machine's load
+// broke (worth another attempt) from one that cannot work.
+Result<RunRecord> RunAttempt(const WorkloadRegistry& registry, const RunSpec& spec, const RunOptions& options,
+                             bool& interrupted) {
   runtime::Supervisor sup;  // declared first: outlives the workload's shadows
   std::unique_ptr<Workload> workload = UMBRA_TRY(registry.Create(spec.workload));
   const uint64_t units = spec.units ? spec.units : workload->default_units();
   FaultPlan plan = spec.plan ? *spec.plan : UMBRA_TRY(MakePlan(spec.seed, spec.fault, workload->sites(units)));
   RunContext ctx(spec, options, std::move(plan), units, sup);
   auto fail = [&](const Error& e) {
+    interrupted = SetUpInterrupted(e);
     workload->TearDown();
     sup.Stop();
     return std::unexpected(Error{e.code, spec.workload + " could not start: " + e.message});
@@ -342,6 +365,17 @@ Result<RunRecord> RunOne(const WorkloadRegistry& registry, const RunSpec& spec, 
   return rec;
 }
 
+}  // namespace
+
+Result<RunRecord> RunOne(const WorkloadRegistry& registry, const RunSpec& spec, const RunOptions& options) {
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    bool interrupted = false;
+    auto r = RunAttempt(registry, spec, options, interrupted);
+    if (r || !interrupted || attempt == kAttempts) return r;
+  }
+}
+
 std::vector<std::string> WorkloadDrivers(const WorkloadRegistry& registry) {
   std::vector<std::string> out;
   for (const std::string& name : registry.names()) {
@@ -350,6 +384,7 @@ std::vector<std::string> WorkloadDrivers(const WorkloadRegistry& registry) {
     std::string driver((*w)->driver());
     if (std::ranges::find(out, driver) == out.end()) out.push_back(driver);
   }
+  std::ranges::sort(out);
   return out;
 }
 

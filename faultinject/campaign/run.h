@@ -122,7 +122,9 @@ std::string ReplayArgs(const RunRecord& record);
 
 // Runs one run. Fails (rather than recording an outcome) when the run could
 // not be set up: an unknown workload, no site for the fault, a driver that
-// does not start.
+// does not start. A set-up during which the driver was declared dead before
+// any fault was armed (a missed heartbeat on a loaded machine) is tried
+// again, up to three times, from a new Supervisor.
 Result<RunRecord> RunOne(const WorkloadRegistry& registry, const RunSpec& spec,
                          const RunOptions& options = {});
 
@@ -132,7 +134,7 @@ Result<RunRecord> RunOne(const WorkloadRegistry& registry, const RunSpec& spec,
 Result<std::vector<runtime::FailpointCount>> ProbeFailpoints(const WorkloadRegistry& registry,
                                                              std::string_view driver, uint64_t units,
                                                              const std::string& spec = "");
-// The drivers the registered workloads run ("echo" ...).
+// The drivers the registered workloads run, sorted ("disk", "echo" ...).
 std::vector<std::string> WorkloadDrivers(const WorkloadRegistry& registry);
 
 }  // namespace umbra::faultinject::campaign

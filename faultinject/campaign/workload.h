@@ -1,7 +1,7 @@
 // Workloads: the applications a campaign runs over shadowed devices.
 //
-// One Workload per application ("echo-stream" now; "file-transfer",
-// "audio-playback", "disk-verifier", "sqlite" as the classes arrive). A
+// One Workload per application: "echo-stream", "file-transfer" (net),
+// "disk-verifier" and "sqlite" (block), "audio-playback" (sound). A
 // workload sets up its device(s) on the run's Supervisor through the
 // WorkloadContext, hands each shadow to the engine (Watch), runs a bounded
 // amount of work reporting each unit (Progress), and ends with its own
@@ -21,15 +21,18 @@
 // workload before use; Create may then be called from any thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "faultinject/campaign/plan.h"
+#include "runtime/base/clock.h"
 #include "runtime/base/result.h"
 #include "runtime/supervisor/driver_host.h"
 #include "shadows/shadow.h"
@@ -70,7 +73,7 @@ class Workload {
   virtual ~Workload() = default;
   virtual std::string_view name() const = 0;
   virtual std::string_view device_class() const = 0;
-  // The sample driver it runs ("echo", later "nic", "sound", "disk").
+  // The sample driver it runs ("echo", "nic", "disk", "sound").
   virtual std::string_view driver() const = 0;
   virtual uint64_t default_units() const = 0;
   // The driver sites a run reaches, with about how often (bounds "after N").
@@ -80,11 +83,32 @@ class Workload {
   virtual Result<void> SetUp(WorkloadContext& ctx) = 0;
   // Does ctx.units() units of work, calling ctx.Progress after each, then verifies.
   virtual WorkResult Run(WorkloadContext& ctx) = 0;
-  // Stops the shadows (which shut their drivers down); keeps the objects.
+  // Stops the shadows (which shut their drivers down). Called before the
+  // run's Supervisor stops, which destroys the DriverHosts: a shadow whose
+  // destructor touches its host (BlockShadow gives back pool buffers) is
+  // destroyed here too.
   virtual void TearDown() = 0;
   // The devices' drivers, for `umbra failpoints list`.
   virtual std::vector<runtime::DriverHost*> hosts() const = 0;
 };
+
+// Reads something back from the driver for a workload's verification: waits
+// until the shadow is passive and retries `read` until it succeeds or
+// `timeout_ns` passed. A fault armed in the driver may hit the check itself,
+// and a kill posted at the last unit may land during it, before the shadow
+// even noticed the kill.
+template <class T>
+Result<T> ReadFromDriver(shadows::Shadow& shadow, const std::function<Result<T>()>& read,
+                         int64_t timeout_ns = 5'000'000'000) {
+  const int64_t deadline = MonotonicNanos() + timeout_ns;
+  Result<T> out = Fail(Errc::kTimeout, "not read");
+  for (bool first = true; !out && MonotonicNanos() < deadline; first = false) {
+    if (!first) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    (void)shadow.WaitUntilPassive(timeout_ns);
+    out = read();
+  }
+  return out;
+}
 
 using WorkloadFactory = std::function<std::unique_ptr<Workload>()>;
 

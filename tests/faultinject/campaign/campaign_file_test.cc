@@ -61,6 +61,19 @@ TEST(CampaignFile, ConfigSurvivesTheTextWorkersReceive) {
   EXPECT_EQ(back->units, 9u);
 }
 
+TEST(CampaignFile, SampleDriversExampleCoversEveryClassAndFaultType) {
+  auto c = LoadCampaignFile(std::string(UMBRA_SOURCE_DIR) + "/examples/campaigns/sample-drivers.textproto");
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  WorkloadRegistry registry;
+  ASSERT_TRUE(RegisterBuiltinWorkloads(registry).has_value());
+  ASSERT_TRUE(Resolve(registry, *c).has_value());
+  std::vector<std::string> classes;
+  for (const std::string& w : c->workloads) classes.emplace_back(registry.Create(w).value()->device_class());
+  EXPECT_EQ(classes, (std::vector<std::string>{"net", "block", "block", "sound"}));
+  EXPECT_EQ(c->faults.size(), static_cast<size_t>(kFaultTypeCount));
+  EXPECT_EQ(c->runs_per_cell, 20u);
+}
+
 TEST(CampaignFile, MissingFileIsNotFound) {
   auto c = LoadCampaignFile("/nonexistent/campaign.textproto");
   ASSERT_FALSE(c.has_value());

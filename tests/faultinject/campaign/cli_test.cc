@@ -49,7 +49,7 @@ TEST(CampaignCli, FailpointsListShowsTheEchoDriversSites) {
 TEST(CampaignCli, FailpointsListRefusesAnUnknownDriver) {
   Ran r = Umbra("failpoints list --driver nosuch");
   EXPECT_EQ(r.rc, 64);
-  EXPECT_TRUE(Has(r.out, "unknown driver 'nosuch' (known: echo)")) << r.out;
+  EXPECT_TRUE(Has(r.out, "unknown driver 'nosuch' (known: disk, echo, nic, sound, uart)")) << r.out;
 }
 
 TEST(CampaignCli, SmallCampaignIsTransparentAndPrintsTheTable) {
@@ -116,7 +116,7 @@ TEST(CampaignCli, UsageErrorsExit64) {
   EXPECT_TRUE(Has(f.out, "unknown fault type 'segfalt'")) << f.out;
   Ran w = Umbra("campaign --workload nope");
   EXPECT_EQ(w.rc, 64);
-  EXPECT_TRUE(Has(w.out, "unknown workload 'nope' (known: echo-stream)")) << w.out;
+  EXPECT_TRUE(Has(w.out, "unknown workload 'nope' (known: audio-playback, disk-verifier, echo-stream, file-transfer, sqlite, uart-echo)")) << w.out;
   Ran s = Umbra("campaign --shard 2/2");
   EXPECT_EQ(s.rc, 64);
   EXPECT_TRUE(Has(s.out, "bad shard")) << s.out;

@@ -30,7 +30,8 @@ TEST_F(CampaignEngine, RegistryRefusesDuplicatesAndUnknownNames) {
   ASSERT_FALSE(again.has_value());
   EXPECT_EQ(again.error().code, Errc::kAlreadyExists);
   EXPECT_EQ(registry_.Create("nope").error().code, Errc::kNotFound);
-  EXPECT_EQ(registry_.names(), std::vector<std::string>{"echo-stream"});
+  EXPECT_EQ(registry_.names(), (std::vector<std::string>{"audio-playback", "disk-verifier", "echo-stream",
+                                                         "file-transfer", "sqlite", "uart-echo"}));
 }
 
 TEST_F(CampaignEngine, ReplayReproducesTheRunsRecord) {
