@@ -149,6 +149,7 @@ struct PendingCall {
   std::condition_variable cv;
   std::optional<Result<std::string>> result;
   uint64_t id = 0;  // assigned on the loop; 0 until sent
+  int64_t sent_ns = 0;  // when it went to the driver (loop thread only)
   void Finish(Result<std::string> r) {
     std::lock_guard lock(mu);
     if (!result) result = std::move(r);
@@ -824,6 +825,10 @@ class DriverHost::Impl {
       OnDetect(current_, Detection{.reason = DetectReason::kRequestDeadline, .detail = *late});
       return;
     }
+    if (std::optional<std::string> late = OldestCallPastDeadline(now)) {
+      OnDetect(current_, Detection{.reason = DetectReason::kRequestDeadline, .detail = *late});
+      return;
+    }
     if (std::optional<std::string> bad = CheckRings()) Violation(current_, *bad);
   }
 
@@ -850,6 +855,18 @@ class DriverHost::Impl {
     for (const Slot& s : slots_) {
       if (s.id != 0 && now_tick - s.tick > limit) {
         return "request " + std::to_string(s.id) + " older than " +
+               std::to_string(options_.request_deadline_ns / kMs) + " ms";
+      }
+    }
+    return std::nullopt;
+  }
+
+  // A control call the driver has not answered within the request deadline
+  // is a hang too (a handler stuck, or a reply it dropped).
+  std::optional<std::string> OldestCallPastDeadline(int64_t now) const {
+    for (const auto& [id, call] : calls_) {
+      if (now - call->sent_ns > options_.request_deadline_ns) {
+        return "call " + std::to_string(id) + " unanswered for " +
                std::to_string(options_.request_deadline_ns / kMs) + " ms";
       }
     }
@@ -1017,6 +1034,7 @@ class DriverHost::Impl {
         call->Finish(Fail(code, "driver died before the call: " + r.error().message));
         return;
       }
+      call->sent_ns = MonotonicNanos();
       calls_[my_id] = call;
       std::lock_guard lock(call->mu);
       call->id = my_id;

@@ -98,6 +98,24 @@ TEST_F(FailpointTest, BadSpecIsRefusedWithItsColumn) {
   EXPECT_TRUE(h.detections().empty()) << "a bad spec is the user's error, not the driver's";
 }
 
+TEST_F(FailpointTest, ACallTheDriverNeverAnswersIsAHangAtTheRequestDeadline) {
+  auto o = Options();
+  o.request_deadline_ns = 200'000'000;
+  DriverHost& h = Start(std::move(o));
+  ASSERT_TRUE(h.SetFailpoints("sdk.call=1*drop_completion").has_value());
+  const int64_t t0 = MonotonicNanos();
+  auto r = h.Call(drivers::EchoDriver::kGetTag, "", 10 * kSec);
+  const int64_t waited = MonotonicNanos() - t0;
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Errc::kInterrupted) << r.error().ToString();
+  EXPECT_LT(waited, 5 * kSec) << "the watchdog, not the caller's timeout, ended the call";
+  ASSERT_FALSE(h.detections().empty());
+  EXPECT_EQ(h.detections()[0].reason, DetectReason::kRequestDeadline) << h.detections()[0].ToString();
+  ASSERT_TRUE(h.WaitUntilRunning(10 * kSec).has_value());
+  ASSERT_TRUE(h.SetFailpoints("sdk.call=off").has_value());  // it was armed in the next driver too
+  EXPECT_TRUE(h.Call(drivers::EchoDriver::kGetTag, "", 5 * kSec).has_value()) << "answered by the next driver";
+}
+
 struct SiteFaultCase {
   const char* name;
   const char* spec;
