@@ -52,6 +52,15 @@ class UartDeviceTest : public ::testing::Test {
     Ring();
     ASSERT_TRUE(WaitFor([&] { return regs_->status.load() != 0; }));
   }
+  // Enables the rings and the receiver, and sends `data` from the far end;
+  // returns once `in_ring` of them are in the RX ring.
+  void ReceiveIntoRing(const std::vector<std::byte>& data, uint32_t in_ring) {
+    Enable();
+    regs_->control = kControlEnable | kControlRxEnable;
+    Ring();
+    ASSERT_EQ(dev_->line().Send(data, kSec), data.size());
+    ASSERT_TRUE(WaitFor([&] { return regs_->rx_tail.load() == in_ring; }));
+  }
   bool SetLine(uint32_t divisor, uint32_t data, Parity parity, uint32_t stop) {
     regs_->divisor = divisor;
     regs_->data_bits = data;
@@ -251,12 +260,8 @@ TEST_F(UartDeviceTest, SevenDataBitsMaskTheTopBit) {
 
 TEST_F(UartDeviceTest, ResetHoldsReceivedBytesOverWithTheirPositions) {
   Make();
-  Enable();
-  regs_->control = kControlEnable | kControlRxEnable;
-  Ring();
   const auto data = Bytes(400, 5);
-  ASSERT_EQ(dev_->line().Send(data, kSec), data.size());
-  ASSERT_TRUE(WaitFor([&] { return regs_->rx_tail.load() == kRing; }));
+  ReceiveIntoRing(data, kRing);
   // The driver consumes 100 bytes and dies before handing them on; its RX
   // ring is overwritten by a wild write.
   regs_->rx_head = 100;
@@ -287,12 +292,8 @@ TEST_F(UartDeviceTest, ResetHoldsReceivedBytesOverWithTheirPositions) {
 
 TEST_F(UartDeviceTest, AResetBeforeTheHeldBytesWereReceivedAgainKeepsThem) {
   Make();
-  Enable();
-  regs_->control = kControlEnable | kControlRxEnable;
-  Ring();
   const auto data = Bytes(200, 9);
-  ASSERT_EQ(dev_->line().Send(data, kSec), data.size());
-  ASSERT_TRUE(WaitFor([&] { return regs_->rx_tail.load() == data.size(); }));
+  ReceiveIntoRing(data, data.size());
   dev_->Reset();
   dev_->Reset();  // a second fault before any driver enabled the rings
   Enable();
