@@ -81,6 +81,7 @@ Result<void> UartDriver::Probe(sdk::Context& ctx) {
   if ((regs_->status.load() & hwu::kStatusEnabled) == 0) {
     return umbra::Fail(Errc::kNoDevice, "uart refused the ring configuration");
   }
+  rx_position_ = regs_->rx_origin.load(std::memory_order_acquire);
   if (read_timeout_ns_ > 0) {
     ctx.Spawn([this, &ctx] {
       for (;;) {
@@ -192,10 +193,11 @@ void UartDriver::ServiceRx(sdk::Context& ctx) {
     const ipc::Descriptor& r = reads_.front().request;
     const uint32_t n = std::min(avail, r.length);
     CopyOut(rx_ring_, kRingSize, rx_head_, ctx.pool() + r.offset, n);
+    ctx.Complete(r, 0, n, rx_position_);
     rx_head_ += n;
+    rx_position_ += n;
     bytes_read_ += n;
     consumed = true;
-    ctx.Complete(r, 0, n, r.arg);
     reads_.pop_front();
   }
   if (!consumed) return;

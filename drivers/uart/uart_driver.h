@@ -7,8 +7,10 @@
 // starts a fiber that ends idle reads (the read timeout). Writes are copied
 // from the host's buffer pool into the TX ring as space frees up and complete
 // once the device moved their last byte onto the line; reads are filled from
-// the RX ring on the RX interrupt. Calls set the line, enable the receiver
-// and report the device's tx_total.
+// the RX ring on the RX interrupt, each completion carrying the stream
+// position of its first byte (the device's rx_origin plus what this driver
+// consumed). Calls set the line, enable the receiver and report the device's
+// tx_total.
 //
 //   sdk::InProcessRunner run(std::make_unique<UartDriver>(), {.hw = view});
 //   UMBRA_TRY(run.Probe());
@@ -82,6 +84,7 @@ class UartDriver : public sdk::Driver {
   std::byte* rx_ring_ = nullptr;
   uint32_t tx_tail_ = 0;  // our copy of what we published
   uint32_t rx_head_ = 0;
+  uint64_t rx_position_ = 0;  // stream position of the byte at rx_head_ (rx_origin at probe)
   int64_t read_timeout_ns_ = 100'000'000;
   std::deque<PendingWrite> writes_;  // in submission order
   std::deque<PendingRead> reads_;

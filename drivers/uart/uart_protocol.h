@@ -7,8 +7,12 @@
 //           the line (status 0, length = bytes sent), never earlier: a write
 //           that completed survives a driver crash.
 //   kRead   offset/length: an empty buffer of `length` bytes. Completes with
-//           the bytes received (length >= 1), or with length 0 after the
-//           driver's read timeout so no read outlives the request deadline.
+//           the bytes received (length >= 1) and arg = the stream position
+//           of the first of them (the device's rx_origin at enable plus the
+//           bytes consumed since), or with length 0 after the driver's read
+//           timeout so no read outlives the request deadline. After a driver
+//           died, the device receives again the bytes still in its RX ring
+//           with their positions: a reader drops positions it already has.
 // Control path (DriverHost::Call):
 //   kSetLine    body EncodeLine(settings); refused (kInvalidArgument) when the
 //               baud rate is not reachable or a field is out of range.

@@ -9,10 +9,11 @@
 // order, the line saw no framing error, and the driver holds the settings the
 // application set.
 //
-// Known limitation it shows (docs/fault-injection.md): bytes that reach the
-// UART's receive ring while the driver is hung or dead, before the host
-// quiesces the device, are lost with the device reset, so a crash with an
-// echo on its way back is not transparent.
+// A fault with an echo on its way back is the receive path's hard case: the
+// echo may sit in the UART's receive ring, or have been consumed by the
+// driver without its read completing, when the device is reset. The UART
+// holds its ring over the reset and the shadow drops bytes it already has by
+// their stream position (docs/fault-injection.md, uart-echo).
 //
 //   std::unique_ptr<Workload> w = std::make_unique<UartEchoWorkload>();
 //

@@ -98,6 +98,11 @@ uint64_t UartShadow::bytes_on_line() const {
   return confirmed_;
 }
 
+UartReceiveStats UartShadow::receive_stats() const {
+  std::lock_guard lock(io_mu_);
+  return rx_stats_;
+}
+
 Result<size_t> UartShadow::Write(std::span<const std::byte> bytes, int64_t timeout_ns) {
   const int64_t deadline = MonotonicNanos() + timeout_ns;
   UMBRA_TRY(CheckUsable());
@@ -251,12 +256,33 @@ void UartShadow::HandleCompletion(const runtime::Completion& c) {
   } else if (c.status == 0 && c.length > 0) {
     {
       std::lock_guard lock(io_mu_);
-      const std::byte* p = h.buffer(f.buffer);
-      rx_.insert(rx_.end(), p, p + c.length);
+      AcceptReceived(c.arg, h.buffer(f.buffer), c.length);
     }
     io_cv_.notify_all();
   }
   h.FreeBuffer(f.buffer);
+}
+
+void UartShadow::AcceptReceived(uint64_t position, const std::byte* bytes, uint32_t length) {
+  const uint64_t next = rx_next_.value_or(position);
+  if (position + length <= next) {  // all seen before the driver died
+    rx_stats_.duplicates += length;
+    return;
+  }
+  uint64_t skip = 0;
+  if (position < next) {
+    skip = next - position;
+    rx_stats_.duplicates += skip;
+  } else if (position > next) {
+    // Overwritten in the ring before the reset could hold it over (more
+    // arrived than the ring holds while the consumed bytes were unseen).
+    rx_stats_.lost += position - next;
+    spdlog::warn("[{}] uart: {} received bytes lost before position {}", device_name(), position - next,
+                 position);
+  }
+  rx_.insert(rx_.end(), bytes + skip, bytes + length);
+  rx_stats_.bytes += length - skip;
+  rx_next_ = position + length;
 }
 
 // Under io_mu_, with no write in flight: the interrupted writes are all back.

@@ -11,7 +11,14 @@
 //             line (kGetTxTotal, which survives resets) and resends exactly
 //             the bytes that did not get out — none lost, none twice;
 //   Read      answered from the shadow's receive queue; receive buffers are
-//             reposted to the new driver;
+//             reposted to the new driver. Bytes that reached the UART while
+//             the driver was hung or dead, and bytes a dead driver consumed
+//             without completing, are received again after the restart (the
+//             device holds its RX ring over the reset); each read completion
+//             carries the stream position of its first byte, and the shadow
+//             keeps the position it has received up to, so a byte delivered
+//             twice is dropped and every byte is read once, in order (in
+//             both recovery modes: the positions are the device's facts);
 //   line()    answered from the log.
 // When the restart budget is spent every call fails with kDeviceFailed.
 //
@@ -42,6 +49,13 @@
 #include "shadows/uart/port.h"
 
 namespace umbra::shadows::uart {
+
+// What the receive side saw, since creation.
+struct UartReceiveStats {
+  uint64_t bytes = 0;       // bytes queued for Read, each stream position once
+  uint64_t duplicates = 0;  // bytes dropped: their position had been received already
+  uint64_t lost = 0;        // positions skipped: overwritten in the RX ring before anyone saw them
+};
 
 struct UartShadowOptions {
   size_t tx_queue_bytes = 64 << 10;  // bytes written and not yet on the line
@@ -74,6 +88,7 @@ class UartShadow final : public Shadow, public Port {
   Result<LineSettings> DriverLine();
   // Bytes confirmed on the line since creation.
   uint64_t bytes_on_line() const;
+  UartReceiveStats receive_stats() const;
 
  private:
   struct InFlight {
@@ -93,6 +108,9 @@ class UartShadow final : public Shadow, public Port {
   // The pump thread and its steps (pump thread only, except where noted).
   void PumpLoop();
   void HandleCompletion(const runtime::Completion& c);
+  // Under io_mu_: queues the bytes of a read completion at stream `position`
+  // that are not already queued or read.
+  void AcceptReceived(uint64_t position, const std::byte* bytes, uint32_t length);
   void ApplyResync();
   void SubmitWrites();
   void PostReads();
@@ -115,6 +133,8 @@ class UartShadow final : public Shadow, public Port {
   uint64_t base_stream_ = 0;
   uint64_t sent_since_base_ = 0;  // stream bytes handed to drivers since the base
   std::deque<std::byte> rx_;     // received, not yet read
+  std::optional<uint64_t> rx_next_;  // stream position of the next byte to queue (from the first read)
+  UartReceiveStats rx_stats_;
 
   // Pump-thread state (no lock).
   std::deque<InFlight> writes_;

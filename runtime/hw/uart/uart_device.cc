@@ -34,7 +34,6 @@ Result<std::unique_ptr<UartDevice>> UartDevice::Create(UartOptions options) {
   device->line_.set_wake([d] { d->wake_.Signal(); });
   std::lock_guard lock(device->mu_);
   device->regs_->tx_total.store(0, std::memory_order_relaxed);
-  device->regs_->rx_total.store(0, std::memory_order_relaxed);
   device->regs_->framing_errors.store(0, std::memory_order_relaxed);
   device->PowerOnRegisters();
   return device;
@@ -100,6 +99,7 @@ void UartDevice::Reset() {
   {
     std::lock_guard lock(mu_);
     ++counters_.resets;
+    HoldOverReceived();
     PowerOnRegisters();
     interrupt_.Drain();
   }
@@ -112,6 +112,7 @@ void UartDevice::PowerOnRegisters() {
   tx_offset_ = rx_offset_ = 0;
   tx_size_ = rx_size_ = 0;
   tx_head_ = rx_tail_ = 0;
+  rx_since_enable_ = 0;
   bad_tx_tail_ = bad_rx_head_ = 0;
   line_config_ = LineConfig{};
   next_tx_ns_ = 0;
@@ -141,7 +142,20 @@ void UartDevice::PowerOnRegisters() {
   regs_->active_divisor.store(kPowerOnDivisor, std::memory_order_relaxed);
   regs_->active_data_bits.store(8, std::memory_order_relaxed);
   regs_->active_parity.store(static_cast<uint32_t>(Parity::kNone), std::memory_order_relaxed);
+  regs_->rx_total.store(rx_total_, std::memory_order_relaxed);
+  regs_->rx_origin.store(rx_total_, std::memory_order_relaxed);
   regs_->active_stop_bits.store(1, std::memory_order_release);
+}
+
+void UartDevice::HoldOverReceived() {
+  if (rx_size_ == 0) return;  // no rings since power-on or the last reset
+  const auto n = static_cast<uint32_t>(std::min<uint64_t>(rx_since_enable_, rx_size_));
+  std::vector<std::byte> window(n);
+  for (uint32_t i = 0; i < n; ++i) window[i] = rx_copy_[(rx_tail_ - n + i) & (rx_size_ - 1)];
+  // Ahead of what an earlier reset held over and was not received again yet.
+  rx_held_.insert(rx_held_.begin(), window.begin(), window.end());
+  rx_total_ -= n;
+  counters_.rx_held_over += n;
 }
 
 // ---- the hardware thread ----
@@ -208,6 +222,9 @@ void UartDevice::ApplyControl() {
   regs_->tx_head.store(tx_head_, std::memory_order_release);
   rx_tail_ = regs_->rx_head.load(std::memory_order_acquire);
   regs_->rx_tail.store(rx_tail_, std::memory_order_release);
+  rx_copy_.assign(rx_size_, std::byte{0});
+  rx_since_enable_ = 0;
+  regs_->rx_origin.store(rx_total_, std::memory_order_relaxed);  // published by the status store
   enabled_ = true;
   regs_->status.store(kStatusEnabled, std::memory_order_release);
 }
@@ -279,14 +296,27 @@ void UartDevice::Receive() {
   const uint32_t room = rx_size_ - used;
   if (room == 0) return;
   std::byte buf[4096];
-  uint64_t framing = 0;
-  const size_t n = line_.DeviceTake({buf, std::min<size_t>(room, sizeof buf)}, line_config_, &framing);
-  if (framing != 0) regs_->framing_errors.fetch_add(framing, std::memory_order_relaxed);
-  std::byte* ring = dma() + rx_offset_;
-  for (size_t i = 0; i < n; ++i) ring[(rx_tail_ + i) & (rx_size_ - 1)] = buf[i];
+  const size_t want = std::min<size_t>(room, sizeof buf);
+  // Bytes held over from before a reset come first: the line's are younger.
+  size_t n = std::min(want, rx_held_.size());
+  std::copy_n(rx_held_.begin(), n, buf);
+  rx_held_.erase(rx_held_.begin(), rx_held_.begin() + static_cast<ptrdiff_t>(n));
+  if (n < want) {
+    uint64_t framing = 0;
+    n += line_.DeviceTake({buf + n, want - n}, line_config_, &framing);
+    if (framing != 0) regs_->framing_errors.fetch_add(framing, std::memory_order_relaxed);
+  }
   if (n == 0) return;
+  std::byte* ring = dma() + rx_offset_;
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t at = (rx_tail_ + static_cast<uint32_t>(i)) & (rx_size_ - 1);
+    ring[at] = buf[i];
+    rx_copy_[at] = buf[i];
+  }
   rx_tail_ += static_cast<uint32_t>(n);
-  regs_->rx_total.fetch_add(n, std::memory_order_relaxed);
+  rx_since_enable_ += n;
+  rx_total_ += n;
+  regs_->rx_total.store(rx_total_, std::memory_order_relaxed);
   regs_->rx_tail.store(rx_tail_, std::memory_order_release);
   Raise(kIntRx);
 }

@@ -11,14 +11,19 @@
 //   host_options.hw = uart.get();       // the DriverHost hands it to the driver
 //   uart->line().Receive(out, timeout); // what the driver transmitted
 //   ...                                 // the driver dies
-//   uart->Reset();                      // FIFOs flushed, 9600 8N1, tx_total kept
+//   uart->Reset();                      // TX FIFO flushed, RX held over, 9600 8N1
 //
 // Semantics: with `paced`, the transmitter moves one character per frame time
 // (FrameBits / baud), bursting at most 1 ms of characters after an idle
 // spell; without it, as fast as the far end reads. The receiver takes bytes
 // from the line only while RX is enabled and the RX ring has room, so bytes
-// the far end sends during a driver restart wait on the line; bytes already
-// in the RX ring when the UART is reset are lost, as on real hardware.
+// the far end sends during a driver restart wait on the line. Bytes already
+// in the RX ring when the UART is reset are held over and received again
+// after the next enable, with their stream positions (uart_regs.h, "Receive
+// hold-over"): a driver that dies or hangs with received bytes in the ring,
+// or with bytes it consumed but never handed on, loses none of them. Bytes in
+// the TX ring that had not gone out are dropped, as on real hardware (the
+// shadow resends them, knowing tx_total).
 //
 // Thread safety: the hardware thread (Start/Stop) moves bytes; Reset and the
 // accessors may be called from any thread (they take the state mutex).
@@ -26,10 +31,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "runtime/base/result.h"
 #include "runtime/hw/device.h"
@@ -61,6 +68,7 @@ struct UartCounters {
   uint64_t ring_pointer_faults = 0;
   uint64_t interrupts = 0;
   uint64_t resets = 0;
+  uint64_t rx_held_over = 0;  // received bytes resets handed back to be received again
 };
 
 class UartDevice final : public Device {
@@ -100,6 +108,9 @@ class UartDevice final : public Device {
   void ApplyLineRequest();
   int64_t Transmit(int64_t now);
   void Receive();
+  // Reset's first step: moves the bytes received since enable that are still
+  // in the RX ring (at most rx_size) to the front of rx_held_.
+  void HoldOverReceived();
   void Raise(uint32_t cause);
   bool RingOk(uint64_t offset, uint32_t size) const;
 
@@ -121,6 +132,13 @@ class UartDevice final : public Device {
   uint32_t bad_tx_tail_ = 0, bad_rx_head_ = 0;  // last refused values, counted once each
   LineConfig line_config_;
   int64_t next_tx_ns_ = 0;  // pacing: when the next character may leave
+  // Receive hold-over. The driver can write the DMA ring, so the device keeps
+  // its own copy of what it put there (rx_copy_, indexed like the ring) and
+  // holds over from that. Survive Reset: rx_total_, rx_held_.
+  std::vector<std::byte> rx_copy_;  // sized rx_size_ at enable
+  uint64_t rx_since_enable_ = 0;    // bytes written into the RX ring since enable
+  uint64_t rx_total_ = 0;           // stream position of the next byte into the RX ring
+  std::deque<std::byte> rx_held_;   // received before a reset, to be received again first
   UartCounters counters_;
 
   std::atomic<bool> stop_{false};

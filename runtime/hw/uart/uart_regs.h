@@ -37,6 +37,21 @@
 // byte received with settings the far end does not share is a framing error:
 // it is dropped and counted in framing_errors.
 //
+// Receive positions: every byte taken from the line has a stream position,
+// its index in everything received since power-on. rx_total is the position
+// of the next byte into the RX ring; rx_origin, set when the rings are
+// enabled, is the position of the byte at ring index rx_head then, so the
+// byte at ring index i has position rx_origin + (i - rx_head at enable).
+//
+// Receive hold-over: a reset does not lose received bytes. The device keeps
+// its own copy of what it wrote into the RX ring; Reset() takes the bytes
+// received since the rings were enabled that are still in the ring (the last
+// rx_size of them, consumed or not: a driver that died may have consumed
+// bytes nobody else saw) and rx_total goes back by as many. After the next
+// enable they are received again, with the same positions, ahead of the
+// line's bytes and whatever the line settings. A reader that saw some of them
+// before the reset drops the positions it already has.
+//
 // Interrupts: the device sets int_cause bits (fetch_or) and signals the
 // interrupt eventfd when an enabled bit goes from clear to set; the driver
 // clears bits (fetch_and) FIRST, then looks at the rings.
@@ -139,9 +154,9 @@ struct UartRegisters {
   std::atomic<uint32_t> int_enable;  // 0x60 driver: kInt* bits that signal
   std::atomic<uint32_t> int_cause;   // 0x64 device sets, driver clears
 
-  // ---- counters since power-on (device; Reset keeps them) ----
+  // ---- counters since power-on (device; Reset keeps them, less rx_total's hold-over) ----
   std::atomic<uint64_t> tx_total;        // 0x68 bytes put on the line
-  std::atomic<uint64_t> rx_total;        // 0x70 bytes received into the RX ring
+  std::atomic<uint64_t> rx_total;        // 0x70 position of the next byte into the RX ring
   std::atomic<uint64_t> framing_errors;  // 0x78 bytes dropped: the ends disagree
 
   // ---- the line settings in effect (device) ----
@@ -149,16 +164,20 @@ struct UartRegisters {
   std::atomic<uint32_t> active_data_bits;  // 0x84
   std::atomic<uint32_t> active_parity;     // 0x88
   std::atomic<uint32_t> active_stop_bits;  // 0x8C
+
+  // ---- receive positions (device) ----
+  std::atomic<uint64_t> rx_origin;  // 0x90 stream position of ring index rx_head at enable
 };
 
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
-static_assert(sizeof(UartRegisters) == 0x90);
+static_assert(sizeof(UartRegisters) == 0x98);
 static_assert(__builtin_offsetof(UartRegisters, control) == 0x1C);
 static_assert(__builtin_offsetof(UartRegisters, divisor) == 0x38);
 static_assert(__builtin_offsetof(UartRegisters, tx_tail) == 0x50);
 static_assert(__builtin_offsetof(UartRegisters, int_enable) == 0x60);
 static_assert(__builtin_offsetof(UartRegisters, tx_total) == 0x68);
 static_assert(__builtin_offsetof(UartRegisters, active_divisor) == 0x80);
+static_assert(__builtin_offsetof(UartRegisters, rx_origin) == 0x90);
 
 }  // namespace umbra::hw::uart

@@ -65,11 +65,13 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"audio-playback", FaultType::kSegfault, "seed=1;segfault@snd.write+10"},
         Case{"audio-playback", FaultType::kAbort, "seed=1;abort@snd.irq+10;abort@sdk.request+3"},
         Case{"audio-playback", FaultType::kSigkill, "seed=1;sigkill@host.unit+8"},
-        // In the transmit path, when no echo is on its way back: a crash
-        // while one is loses it with the UART's receive ring (see
-        // uart_echo.h), so there is no SIGKILL case here.
-        Case{"uart-echo", FaultType::kSegfault, "seed=1;segfault@uart.tx+20"},
-        Case{"uart-echo", FaultType::kAbort, "seed=1;abort@uart.tx+5;abort@uart.tx+30"}),
+        // Transmit and receive paths: a fault with an echo on its way back
+        // (in the RX ring, or consumed by the driver and not completed, as
+        // at sdk.request.exit after a read) must not lose it.
+        Case{"uart-echo", FaultType::kSegfault, "seed=1;segfault@uart.tx+20;segfault@uart.rx+40"},
+        Case{"uart-echo", FaultType::kAbort, "seed=1;abort@uart.rx+5;abort@sdk.request.exit+30"},
+        Case{"uart-echo", FaultType::kSigkill, "seed=1;sigkill@host.unit+10;sigkill@host.unit+40"},
+        Case{"uart-echo", FaultType::kHang, "seed=1;hang@uart.rx+20"}),
     [](const auto& info) {
       std::string name = std::string(info.param.workload) + "_" + std::string(FaultTypeName(info.param.fault));
       std::replace(name.begin(), name.end(), '-', '_');

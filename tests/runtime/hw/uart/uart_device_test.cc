@@ -52,6 +52,15 @@ class UartDeviceTest : public ::testing::Test {
     Ring();
     ASSERT_TRUE(WaitFor([&] { return regs_->status.load() != 0; }));
   }
+  // Enables the rings and the receiver, and sends `data` from the far end;
+  // returns once `in_ring` of them are in the RX ring.
+  void ReceiveIntoRing(const std::vector<std::byte>& data, uint32_t in_ring) {
+    Enable();
+    regs_->control = kControlEnable | kControlRxEnable;
+    Ring();
+    ASSERT_EQ(dev_->line().Send(data, kSec), data.size());
+    ASSERT_TRUE(WaitFor([&] { return regs_->rx_tail.load() == in_ring; }));
+  }
   bool SetLine(uint32_t divisor, uint32_t data, Parity parity, uint32_t stop) {
     regs_->divisor = divisor;
     regs_->data_bits = data;
@@ -249,7 +258,56 @@ TEST_F(UartDeviceTest, SevenDataBitsMaskTheTopBit) {
   EXPECT_EQ(ReceiveAtFarEnd(2), (std::vector<std::byte>{std::byte{0x41}, std::byte{0x41}}));
 }
 
-TEST_F(UartDeviceTest, ResetFlushesTheFifosRestoresPowerOnAndKeepsTxTotal) {
+TEST_F(UartDeviceTest, ResetHoldsReceivedBytesOverWithTheirPositions) {
+  Make();
+  const auto data = Bytes(400, 5);
+  ReceiveIntoRing(data, kRing);
+  // The driver consumes 100 bytes and dies before handing them on; its RX
+  // ring is overwritten by a wild write.
+  regs_->rx_head = 100;
+  Ring();
+  ASSERT_TRUE(WaitFor([&] { return regs_->rx_tail.load() == kRing + 100; }));
+  std::memset(dev_->dma() + 1024, 0xEE, kRing);
+  dev_->Reset();
+  EXPECT_EQ(dev_->counters().rx_held_over, kRing) << "the ring's bytes, consumed or not";
+  EXPECT_EQ(regs_->rx_total.load(), 100u) << "back to the oldest byte held over";
+  // The next driver: positions continue where the held-over bytes start.
+  Enable();
+  EXPECT_EQ(regs_->rx_origin.load(), 100u);
+  regs_->control = kControlEnable | kControlRxEnable;
+  Ring();
+  std::vector<std::byte> got;
+  uint32_t head = 0;
+  while (got.size() < data.size() - 100) {
+    ASSERT_TRUE(WaitFor([&] { return regs_->rx_tail.load() != head; }));
+    const uint32_t tail = regs_->rx_tail.load();
+    for (; head != tail; ++head) got.push_back(dev_->dma()[1024 + (head & (kRing - 1))]);
+    regs_->rx_head = head;
+    Ring();
+  }
+  EXPECT_EQ(got, std::vector<std::byte>(data.begin() + 100, data.end()))
+      << "the device's own copy, in order, ahead of the line's bytes";
+  EXPECT_EQ(regs_->rx_total.load(), data.size());
+}
+
+TEST_F(UartDeviceTest, AResetBeforeTheHeldBytesWereReceivedAgainKeepsThem) {
+  Make();
+  const auto data = Bytes(200, 9);
+  ReceiveIntoRing(data, data.size());
+  dev_->Reset();
+  dev_->Reset();  // a second fault before any driver enabled the rings
+  Enable();
+  EXPECT_EQ(regs_->rx_origin.load(), 0u);
+  regs_->control = kControlEnable | kControlRxEnable;
+  Ring();
+  ASSERT_TRUE(WaitFor([&] { return regs_->rx_tail.load() == data.size(); }));
+  std::vector<std::byte> got(data.size());
+  for (size_t i = 0; i < got.size(); ++i) got[i] = dev_->dma()[1024 + i];
+  EXPECT_EQ(got, data);
+  EXPECT_EQ(dev_->counters().rx_held_over, data.size()) << "counted when first held";
+}
+
+TEST_F(UartDeviceTest, ResetFlushesTheTxFifoRestoresPowerOnAndKeepsTxTotal) {
   Make({.line_capacity = 16});
   Enable();
   ASSERT_TRUE(SetLine(1, 8, Parity::kNone, 1));
