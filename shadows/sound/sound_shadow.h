@@ -165,6 +165,9 @@ class SoundShadow final : public shadows::Shadow, public Pcm {
                             uint64_t n);
   Result<void> ReadChunk(std::unique_lock<std::mutex>& lock, StreamRecord& s, std::byte* out, uint64_t n);
   void ReleaseBuffersLocked(StreamRecord& s);
+  static bool WriteFailed(int32_t status);
+  // Under mu_: kills the current driver (once per driver instance).
+  void RestartFaultyDriverLocked(int32_t status);
 
   const SoundShadowOptions sound_options_;
 
@@ -176,6 +179,7 @@ class SoundShadow final : public shadows::Shadow, public Pcm {
   std::vector<runtime::Request> requests_;
   std::atomic<bool> live_{false};      // the driver serves streams (cleared by OnDriverLost)
   std::atomic<uint64_t> epoch_{1};     // bumped by OnDriverLost: stream records of older epochs are stale
+  uint64_t killed_epoch_ = 0;          // the epoch whose driver the shadow killed (guarded by mu_)
   std::atomic<uint32_t> volume_{100};
   std::atomic<bool> mute_{false};
 };
