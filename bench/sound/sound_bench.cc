@@ -66,68 +66,111 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
 }
 
+// Where the time of one crash went (real nanoseconds), from the kill to the
+// shadow serving again, split at the steps of the shadow's RecoveryRecord.
+struct CrashPhases {
+  double detect = 0;     // kill sent → the host noticed
+  double restart = 0;    // noticed → new driver probed (isolate, quiesce, spawn or standby, handshake, probe)
+  double replay = 0;     // probed → configuration replayed
+  double reopen = 0;     // replayed → streams reopened and restarted on the card
+  double resubmit = 0;   // reopened → kept frames resubmitted
+  double passive = 0;    // resubmitted → serving
+  double total = 0;      // kill sent → serving
+};
+
+struct GapRun {
+  std::vector<double> gap_frames;  // audio gap per matched crash
+  std::vector<CrashPhases> phases;  // per matched crash
+  uint64_t unclean = 0;
+  uint64_t standby_used = 0;        // recoveries whose restart took under 1 ms: a standby
+};
+
+// Plays the signal while the driver is killed `crashes` times by `sig`, and
+// matches each kill with its gap in the speaker's file and with its recovery
+// record.
+Result<GapRun> RunGap(int sig, bool standby, double speed, int crashes) {
+  SoundRig rig;
+  UMBRA_TRY(rig.Build({.speed = speed, .warm_standby = standby}));
+  // Kills 100-150 ms apart, so that the warm standby (spawned 50 ms after a
+  // recovery) is ready for the next one.
+  const uint64_t frames = static_cast<uint64_t>(crashes * 0.2 * speed * kFormat.rate) + kFormat.rate;
+  const auto signal = hw::sound::GenerateTestSignal(kFormat, frames);
+  std::atomic<bool> done{false};
+  std::vector<uint64_t> kill_frames;
+  std::vector<int64_t> kill_ns;
+  std::thread killer([&] {
+    std::mt19937 rng(static_cast<uint32_t>(sig));
+    const auto& regs = rig.card->registers()->streams[0];
+    while (!done && regs.state.load() != static_cast<uint32_t>(hw::sound::SoundStreamState::kRunning)) usleep(1000);
+    for (int i = 0; i < crashes && !done; ++i) {
+      usleep(std::uniform_int_distribution<int>(100'000, 150'000)(rng));
+      kill_frames.push_back(rig.PlaybackClockFrame());
+      kill_ns.push_back(MonotonicNanos());
+      if (!rig.KillAndRecover(sig)) break;
+    }
+    done = true;
+  });
+  Pcm& pcm = *rig.shadow;
+  Result<void> played = pcm.OpenPlayback(kParams);
+  const size_t step = 480 * kFormat.frame_bytes();
+  for (size_t off = 0; played && off < signal.data.size() && !done; off += step) {
+    auto r = pcm.Write(std::span<const std::byte>(signal.data).subspan(off, step));
+    if (!r) played = Fail(r.error().code, "the player saw an error: " + r.error().ToString());
+  }
+  done = true;
+  killer.join();
+  UMBRA_TRY(played);
+  (void)pcm.Drain();
+  rig.card->FlushBackends();
+  auto out = UMBRA_TRY(hw::sound::ReadWav(rig.speaker_path));
+  auto report = UMBRA_TRY(hw::sound::CompareAudio(signal, out));
+  const auto records = rig.shadow->recoveries();
+  GapRun run;
+  run.unclean = report.mismatches.size();
+  size_t g = 0, k = 0;
+  for (size_t i = 0; i < kill_frames.size(); ++i) {
+    while (g < report.gaps.size() && report.gaps[g].end_frame <= kill_frames[i]) ++g;
+    while (k < records.size() && records[k].detected_ns < kill_ns[i]) ++k;
+    if (g == report.gaps.size() || k == records.size() || !records[k].succeeded) break;
+    const auto& r = records[k];
+    run.gap_frames.push_back(static_cast<double>(report.gaps[g].frames()));
+    run.phases.push_back(CrashPhases{.detect = double(r.detected_ns - kill_ns[i]),
+                                     .restart = double(r.restarted_ns - r.detected_ns),
+                                     .replay = double(r.replayed_ns - r.restarted_ns),
+                                     .reopen = double(r.reopened_ns - r.replayed_ns),
+                                     .resubmit = double(r.resubmitted_ns - r.reopened_ns),
+                                     .passive = double(r.passive_ns - r.resubmitted_ns),
+                                     .total = double(r.passive_ns - kill_ns[i])});
+    run.standby_used += r.restarted_ns - r.detected_ns < 1'000'000;
+    ++g;
+    ++k;
+  }
+  return run;
+}
+
+template <class F>
+double MedianOf(const std::vector<CrashPhases>& v, F field) {
+  std::vector<double> x;
+  for (const auto& p : v) x.push_back(p.*field);
+  return Percentile(std::move(x), 0.5) / 1e6;
+}
+
+// Args: signal, warm standby (0/1).
 void BM_AudioGap(benchmark::State& state) {
   const int sig = static_cast<int>(state.range(0));
+  const bool standby = state.range(1) != 0;
   const int crashes = static_cast<int>(EnvOr("UMBRA_SOUND_BENCH_CRASHES", 100));
-  const double speed = EnvOr("UMBRA_SOUND_BENCH_SPEED", 4);
+  const double speed = EnvOr("UMBRA_SOUND_BENCH_SPEED", 1);
   for (auto _ : state) {
-    SoundRig rig;
-    if (auto r = rig.Build({.speed = speed}); !r) {
-      state.SkipWithError(r.error().ToString().c_str());
+    auto run = RunGap(sig, standby, speed, crashes);
+    if (!run) {
+      state.SkipWithError(run.error().ToString().c_str());
       return;
     }
-    const uint64_t frames = static_cast<uint64_t>(crashes * 0.12 * speed * kFormat.rate) + kFormat.rate;
-    const auto signal = hw::sound::GenerateTestSignal(kFormat, frames);
-    std::atomic<bool> done{false};
-    std::vector<uint64_t> kill_frames;
-    std::thread killer([&] {
-      std::mt19937 rng(static_cast<uint32_t>(sig));
-      const auto& regs = rig.card->registers()->streams[0];
-      while (!done && regs.state.load() != static_cast<uint32_t>(hw::sound::SoundStreamState::kRunning)) usleep(1000);
-      for (int i = 0; i < crashes; ++i) {
-        usleep(std::uniform_int_distribution<int>(30'000, 60'000)(rng));
-        kill_frames.push_back(rig.PlaybackClockFrame());
-        if (!rig.KillAndRecover(sig)) break;
-      }
-      done = true;
-    });
-    Pcm& pcm = *rig.shadow;
-    if (auto r = pcm.OpenPlayback(kParams); !r) {
-      done = true;
-      killer.join();
-      state.SkipWithError(r.error().ToString().c_str());
-      return;
-    }
-    const size_t step = 480 * kFormat.frame_bytes();
-    for (size_t off = 0; off < signal.data.size() && !done; off += step) {
-      if (auto r = pcm.Write(std::span<const std::byte>(signal.data).subspan(off, step)); !r) {
-        state.SkipWithError(("the player saw an error: " + r.error().ToString()).c_str());
-        done = true;
-      }
-    }
-    killer.join();
-    (void)pcm.Drain();
-    rig.card->FlushBackends();
-    auto out = hw::sound::ReadWav(rig.speaker_path);
-    if (!out) {
-      state.SkipWithError(out.error().ToString().c_str());
-      return;
-    }
-    auto report = hw::sound::CompareAudio(signal, *out);
-    if (!report) {
-      state.SkipWithError(report.error().ToString().c_str());
-      return;
-    }
-    std::vector<double> gaps;
-    size_t g = 0;
-    for (uint64_t kf : kill_frames) {
-      while (g < report->gaps.size() && report->gaps[g].end_frame <= kf) ++g;
-      if (g == report->gaps.size()) break;
-      gaps.push_back(static_cast<double>(report->gaps[g].frames()));
-      ++g;
-    }
+    const auto& gaps = run->gap_frames;
     const double median = Percentile(gaps, 0.5), p99 = Percentile(gaps, 0.99);
     state.counters["crashes"] = static_cast<double>(gaps.size());
+    state.counters["standby_used"] = static_cast<double>(run->standby_used);
     state.counters["median_frames"] = median;
     state.counters["p99_frames"] = p99;
     state.counters["median_ms"] = median * 1000 / kFormat.rate;
@@ -135,10 +178,23 @@ void BM_AudioGap(benchmark::State& state) {
     state.counters["median_ms_div_speed"] = median * 1000 / kFormat.rate / speed;
     state.counters["p99_ms_div_speed"] = p99 * 1000 / kFormat.rate / speed;
     state.counters["speed"] = speed;
-    state.counters["unclean"] = static_cast<double>(report->mismatches.size());
+    state.counters["unclean"] = static_cast<double>(run->unclean);
+    // Medians of the phases, real ms.
+    state.counters["ph_detect_ms"] = MedianOf(run->phases, &CrashPhases::detect);
+    state.counters["ph_restart_ms"] = MedianOf(run->phases, &CrashPhases::restart);
+    state.counters["ph_replay_ms"] = MedianOf(run->phases, &CrashPhases::replay);
+    state.counters["ph_reopen_ms"] = MedianOf(run->phases, &CrashPhases::reopen);
+    state.counters["ph_resubmit_ms"] = MedianOf(run->phases, &CrashPhases::resubmit);
+    state.counters["ph_passive_ms"] = MedianOf(run->phases, &CrashPhases::passive);
+    state.counters["ph_total_ms"] = MedianOf(run->phases, &CrashPhases::total);
   }
 }
-BENCHMARK(BM_AudioGap)->Arg(SIGSEGV)->Arg(SIGABRT)->Arg(SIGKILL)->Arg(SIGSTOP)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_AudioGap)
+    ->ArgNames({"sig", "standby"})
+    ->ArgsProduct({{SIGSEGV, SIGABRT, SIGKILL, SIGSTOP}, {0, 1}})
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // ---------------- CPU cost ----------------
 

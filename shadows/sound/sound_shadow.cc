@@ -428,6 +428,14 @@ Result<size_t> SoundShadow::WriteChunk(std::unique_lock<std::mutex>& lock, Strea
         continue;
       }
     }
+    // Never more than `lead` frames ahead of the clock: that is what the
+    // history keeps and what a recovery can play again. (Ring space alone
+    // would let the pool buffers waiting in the driver add to it.)
+    if (StartedInDriver(s) && s.position + n > ClockPositionLocked(s, MonotonicNanos()) + LeadFrames(s)) {
+      PaceUntil(lock, s, s.position + n - LeadFrames(s));
+      PollLocked();
+      continue;
+    }
     if (s.free.empty()) PollLocked();
     if (s.free.empty()) {
       WaitLocked(kWaitSliceNs);
