@@ -153,6 +153,9 @@ void SoundCard::Stop() {
 
 void SoundCard::Reset() {
   std::lock_guard lock(mu_);
+  const int64_t now = VirtualNowLocked();
+  RunUntil(now);  // periods that ended before the reset were played whole
+  for (auto& s : streams_) CutPlayback(*s, now);
   PowerOn();
 }
 
@@ -268,16 +271,19 @@ bool SoundCard::Tick(int64_t now) {
 }
 
 bool SoundCard::TakeCommands(int64_t now) {
-  bool took = TakeControl();
+  bool took = TakeControl(now);
   for (auto& s : streams_) took |= TakeCommand(*s, now);
   return took;
 }
 
-bool SoundCard::TakeControl() {
+bool SoundCard::TakeControl(int64_t now) {
   uint32_t control = regs_->control.exchange(0, std::memory_order_acq_rel);
   if (control == 0) return false;
   if (control & ~kControlReset) Refuse(SoundError::kBadControl, -1, control);
-  if (control & kControlReset) PowerOn();
+  if (control & kControlReset) {
+    for (auto& s : streams_) CutPlayback(*s, now);
+    PowerOn();
+  }
   return true;
 }
 
@@ -295,7 +301,10 @@ void SoundCard::ExecuteCommand(Stream& s, uint32_t command, int64_t now) {
       if (!s.running()) StartStream(s, now);
       return;
     case static_cast<uint32_t>(SoundCommand::kStop):
-      if (s.running()) StopStream(s);
+      if (s.running()) {
+        CutPlayback(s, now);
+        StopStream(s);
+      }
       return;
     case static_cast<uint32_t>(SoundCommand::kDrain):
       if (!s.running()) return;
@@ -372,6 +381,18 @@ void SoundCard::StartStream(Stream& s, int64_t now) {
   s.period_buf.resize(uint64_t{s.period_frames} * s.frame_bytes);
   if (options_.speaker) options_.speaker->Begin(s.format, start_frame);
   FetchPlayback(s);
+}
+
+void SoundCard::CutPlayback(Stream& s, int64_t now) {
+  if (s.index != static_cast<int>(SoundStream::kPlayback) || !s.running() || s.fetched == 0) return;
+  const int64_t period_start = s.start_ns + FramesToNanos(s.period_index * s.period_frames, s.format.rate);
+  const uint64_t played = std::min<uint64_t>(s.fetched, NanosToFrames(now - period_start, s.format.rate));
+  if (played > 0 && options_.speaker) {
+    ReadVolume();
+    ApplyVolume(s, played);
+    options_.speaker->Play(std::span(s.period_buf).first(played * s.frame_bytes));
+  }
+  s.fetched = 0;
 }
 
 void SoundCard::StopStream(Stream& s) {
