@@ -261,6 +261,8 @@ TEST_P(SoundFailpointTest, PlaybackOutsideTheGapsEqualsTheSignalAndThePlayerSees
   const WavFile in = GenerateTestSignal(kFormat, 48000 * 8);  // 8 s of audio, 2 s at 4x
   auto played = Play(*rig.shadow, in);
   ASSERT_TRUE(played.has_value()) << "the application saw an error: " << played.error().ToString();
+  // The player may be done while the last restart is still under way.
+  ASSERT_TRUE(rig.shadow->WaitUntilPassive(10 * kSec).has_value());
   const auto records = rig.shadow->recoveries();
   ASSERT_GE(records.size(), 2u) << "the failpoint fired in the first driver and in a restarted one";
   // On a loaded machine a starved driver may also miss a heartbeat; the
