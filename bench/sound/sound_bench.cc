@@ -1,20 +1,26 @@
 // bench/sound: the audio gap a driver crash leaves, per fault type, and the
 // playback CPU cost of the sound class.
 //
-//   BM_AudioGap/signal: a generated multi-tone signal (48 kHz stereo S16,
-//   5 ms periods, 8 periods in the ring) is played through the sound shadow
-//   while the driver is killed every 30-60 ms of real time, `--crashes`
-//   times (default 100, env UMBRA_SOUND_BENCH_CRASHES). Afterwards the
-//   speaker's WAV is compared with the signal (CompareAudio); each kill is
-//   matched with the first gap that ends after the clock frame at which it
-//   was sent. Counters: median and p99 gap in frames and in ms of audio
-//   time, and `unclean` (shifted/repeated/corrupted runs: must be 0). The
-//   card's clock runs at `speed` x real time (env UMBRA_SOUND_BENCH_SPEED,
-//   default 4): the parts of a gap that are real time (detection, restart)
-//   are multiplied by it in audio time, so ms figures at speed > 1
-//   overstate a real-time gap; gaps are also given /speed.
-//   signal: 11 SIGSEGV, 6 SIGABRT, 9 SIGKILL, 19 SIGSTOP (a hang, caught by
-//   missed heartbeats at 20 ms periods, i.e. ~40 ms).
+//   BM_AudioGap/sig:<signal>/standby:<0|1>: a generated multi-tone signal
+//   (48 kHz stereo S16, 5 ms periods, 8 periods in the ring) is played
+//   through the sound shadow while the driver is killed every 100-150 ms of
+//   real time (so that a warm standby, spawned 50 ms after a recovery, is
+//   ready), `--crashes` times (default 100, env UMBRA_SOUND_BENCH_CRASHES),
+//   with DriverHostOptions::warm_standby off or on. Afterwards the speaker's
+//   WAV is compared with the signal (CompareAudio); each kill is matched with
+//   the first gap that ends after the clock frame at which it was sent, and
+//   with the first recovery record detected after it. Counters: median and
+//   p99 gap in frames and in ms of audio time; `unclean`
+//   (shifted/repeated/corrupted runs: must be 0); `standby_used` (recoveries
+//   whose restart took < 1 ms); and the median real time of each recovery
+//   phase: ph_detect (kill → detected), ph_restart (→ new driver probed:
+//   isolate, quiesce, spawn or standby, handshake, probe), ph_replay,
+//   ph_reopen (open, hw_params, prepare, start on the card), ph_resubmit,
+//   ph_passive, ph_total (kill → serving). The card's clock runs at `speed`
+//   x real time (env UMBRA_SOUND_BENCH_SPEED, default 1): at speed > 1 the
+//   real-time parts of a gap are multiplied by it in audio time; gaps are
+//   also given /speed.
+//   SIGSTOP is a hang, caught by missed heartbeats (20 ms periods, ~40 ms).
 //
 //   BM_PlaybackCpu: one second of audio (card at 20x) played by the same
 //   SoundDriver in-process (sdk::InProcessRunner, the caller's thread

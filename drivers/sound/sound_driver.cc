@@ -377,6 +377,12 @@ bool SoundDriver::TryWrite(sdk::Context& ctx, Stream& st, const ipc::Descriptor&
   // The bug: the driver's own appl_ptr is corrupted, and stays so.
   if (a.fault == SiteFault::kBadRegister) st.appl = static_cast<uint64_t>(a.value);
   sregs(s).appl_ptr.store(st.appl, std::memory_order_release);
+  // Frames for the period the DAC is playing (right after a start or an
+  // underrun): tell the card now, it plays those it has not reached yet.
+  if (st.started && first < hw + static_cast<int64_t>(st.period_frames) && end > first) {
+    regs().doorbell.fetch_add(1, std::memory_order_release);
+    ctx.RingDoorbell();
+  }
   if (a.fault == SiteFault::kDropCompletion) return true;
   ctx.Complete(req, 0, 0, HwPtr(s) + st.base);
   return true;

@@ -129,6 +129,8 @@ class SoundCard final : public Device {
   void RunUntil(int64_t now);
   void CompletePlayback(Stream& s);
   void FetchPlayback(Stream& s);
+  void TopUpPlayback(Stream& s, int64_t now);
+  uint64_t EmitPeriod(Stream& s, uint64_t upto);
   void CompleteCapture(Stream& s);
   void ApplyVolume(Stream& s, uint64_t frames);
   void ReadVolume();
