@@ -259,8 +259,17 @@ TEST_P(SoundFailpointTest, PlaybackOutsideTheGapsEqualsTheSignalAndThePlayerSees
   }});
   ASSERT_TRUE(built.has_value()) << built.error().ToString();
   const WavFile in = GenerateTestSignal(kFormat, 48000 * 8);  // 8 s of audio, 2 s at 4x
-  auto played = Play(*rig.shadow, in);
-  ASSERT_TRUE(played.has_value()) << "the application saw an error: " << played.error().ToString();
+  Pcm& pcm = *rig.shadow;
+  ASSERT_TRUE(pcm.OpenPlayback(kParams).has_value());
+  const size_t step = 480 * kFormat.frame_bytes();
+  for (size_t off = 0; off < in.data.size(); off += step) {
+    auto r = pcm.Write(std::span<const std::byte>(in.data).subspan(off, std::min(step, in.data.size() - off)));
+    ASSERT_TRUE(r.has_value()) << "the application saw an error: " << r.error().ToString();
+  }
+  const int64_t written_ns = MonotonicNanos();
+  auto drained = pcm.Drain();
+  ASSERT_TRUE(drained.has_value()) << "the application saw an error: " << drained.error().ToString();
+  ASSERT_TRUE(pcm.Close(Direction::kPlayback).has_value());
   // The player may be done while the last restart is still under way.
   ASSERT_TRUE(rig.shadow->WaitUntilPassive(10 * kSec).has_value());
   const auto records = rig.shadow->recoveries();
@@ -278,7 +287,12 @@ TEST_P(SoundFailpointTest, PlaybackOutsideTheGapsEqualsTheSignalAndThePlayerSees
   ASSERT_TRUE(report.has_value()) << report.error().ToString();
   EXPECT_TRUE(report->clean()) << report->ToString();
   EXPECT_GE(report->gaps.size(), 1u) << "the restarts left gaps";
-  EXPECT_EQ(report->missing_tail, 0u) << report->ToString();
+  // A bug that strikes while the last frames drain leaves a gap that never
+  // ends: the file stops short. Nothing else may.
+  if (report->missing_tail > 0) {
+    EXPECT_GT(records.back().detected_ns, written_ns) << "a missing tail without a crash during the drain\n"
+                                                      << report->ToString();
+  }
   const PcmStatus st = rig.shadow->Status(Direction::kPlayback);
   EXPECT_EQ(st.position, in.frames()) << "the application's position counts every frame";
   std::printf("%s: %zu recoveries, %zu gaps, %.1f ms of audio missing\n", fc.name, records.size(),
