@@ -50,7 +50,19 @@ Result<void> SoundDriver::Probe(sdk::Context& ctx) {
 
 void SoundDriver::Stop(sdk::Context& ctx) {
   if (regs_ == nullptr) return;
-  for (uint32_t s = 0; s < 2; ++s) StopStream(ctx, s);
+  // Not in a fiber: nothing here may wait for the card (ctx.Sleep). The
+  // stop is posted if the card has taken the previous command; the host
+  // resets the card after we exit anyway.
+  for (uint32_t s = 0; s < 2; ++s) {
+    Stream& st = streams_[s];
+    if (st.started && sregs(s).command.load(std::memory_order_acquire) == 0) {
+      sregs(s).command.store(static_cast<uint32_t>(SoundCommand::kStop), std::memory_order_release);
+      regs().doorbell.fetch_add(1, std::memory_order_release);
+      ctx.RingDoorbell();
+    }
+    st.started = false;
+    FailPending(ctx, st, Errc::kUnavailable);
+  }
 }
 
 Result<void> SoundDriver::ResetCard(sdk::Context& ctx) {
