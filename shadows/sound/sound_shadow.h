@@ -8,7 +8,10 @@
 // Read submits one buffer at a time (kRead) and waits until it was captured.
 // The shadow logs the configuration (volume, mute: the configuration log;
 // each stream's parameters, state, origin and position: its own stream
-// records) and keeps a copy of the last ring + queue frames written.
+// records) and keeps a copy of the last ring + queue frames written; the
+// application never runs further ahead of the clock than that copy reaches.
+// A write or drain the driver fails (not interrupted by a crash) is a driver
+// bug: the shadow kills the driver, and the recovery below takes over.
 //
 // Recovering (policies):
 //   Write   dropped — late sound is worse than a gap — but the position moves
