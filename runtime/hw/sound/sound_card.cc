@@ -160,6 +160,7 @@ void SoundCard::Reset() {
   RunUntil(now);  // periods that ended before the reset were played whole
   for (auto& s : streams_) CutPlayback(*s, now);
   PowerOn();
+  regs_->control.store(0, std::memory_order_release);
 }
 
 void SoundCard::FlushBackends() {
@@ -322,13 +323,16 @@ uint64_t SoundCard::EmitPeriod(Stream& s, uint64_t upto) {
 }
 
 bool SoundCard::TakeControl(int64_t now) {
-  uint32_t control = regs_->control.exchange(0, std::memory_order_acq_rel);
+  uint32_t control = regs_->control.load(std::memory_order_acquire);
   if (control == 0) return false;
   if (control & ~kControlReset) Refuse(SoundError::kBadControl, -1, control);
   if (control & kControlReset) {
     for (auto& s : streams_) CutPlayback(*s, now);
     PowerOn();
   }
+  // Cleared when done, not when seen: a driver that waits for the reset bit
+  // to clear and then unmasks interrupts must not be overwritten by PowerOn.
+  regs_->control.store(0, std::memory_order_release);
   return true;
 }
 
@@ -660,7 +664,6 @@ void SoundCard::PowerOn() {
   refused_volume_ = refused_mute_ = 0;
   regs_->magic.store(kSoundMagic, std::memory_order_relaxed);
   regs_->version.store(kSoundVersion, std::memory_order_relaxed);
-  regs_->control.store(0, std::memory_order_relaxed);
   regs_->int_mask.store(kIntAll, std::memory_order_relaxed);
   regs_->int_cause.store(0, std::memory_order_relaxed);
   regs_->volume.store(kSoundMaxVolume, std::memory_order_relaxed);
