@@ -50,7 +50,19 @@ Result<void> SoundDriver::Probe(sdk::Context& ctx) {
 
 void SoundDriver::Stop(sdk::Context& ctx) {
   if (regs_ == nullptr) return;
-  for (uint32_t s = 0; s < 2; ++s) StopStream(ctx, s);
+  // Not in a fiber: nothing here may wait for the card (ctx.Sleep). The
+  // stop is posted if the card has taken the previous command; the host
+  // resets the card after we exit anyway.
+  for (uint32_t s = 0; s < 2; ++s) {
+    Stream& st = streams_[s];
+    if (st.started && sregs(s).command.load(std::memory_order_acquire) == 0) {
+      sregs(s).command.store(static_cast<uint32_t>(SoundCommand::kStop), std::memory_order_release);
+      regs().doorbell.fetch_add(1, std::memory_order_release);
+      ctx.RingDoorbell();
+    }
+    st.started = false;
+    FailPending(ctx, st, Errc::kUnavailable);
+  }
 }
 
 Result<void> SoundDriver::ResetCard(sdk::Context& ctx) {
@@ -205,6 +217,7 @@ Result<std::string> SoundDriver::Prepare(sdk::Context& ctx, std::string_view bod
   st->appl = 0;
   st->base = 0;
   st->prepared = true;
+  st->refused = false;
   return std::string();
 }
 
@@ -255,6 +268,11 @@ Result<std::string> SoundDriver::Drain(sdk::Context& ctx, std::string_view body)
   if (s == Index(SoundStream::kPlayback)) {
     UMBRA_TRY(Command(ctx, s, SoundCommand::kDrain));
     UMBRA_TRY(WaitState(ctx, s, SoundStreamState::kStopped, deadline - MonotonicNanos()));
+    // Stopped because it refused a value, not because it played everything.
+    if (st->refused || sregs(s).error.load(std::memory_order_acquire) != 0) {
+      return Fail(Errc::kIo, "the card stopped the stream before it was drained (error " +
+                                 std::to_string(sregs(s).error.load()) + ")");
+    }
   } else {
     UMBRA_TRY(Command(ctx, s, SoundCommand::kStop));
   }
@@ -314,6 +332,10 @@ void SoundDriver::OnRequest(sdk::Context& ctx, const ipc::Descriptor& req) {
     ctx.Complete(req, StatusOf(Errc::kUnavailable), 0);
     return;
   }
+  if (st.refused) {
+    ctx.Complete(req, StatusOf(Errc::kIo), 0);
+    return;
+  }
   if (st.frame_bytes == 0 || req.length % st.frame_bytes != 0 || req.length / st.frame_bytes > st.ring_frames ||
       !ctx.InPool(req.offset, req.length)) {
     ctx.Complete(req, StatusOf(Errc::kInvalidArgument), 0);
@@ -364,8 +386,15 @@ bool SoundDriver::TryWrite(sdk::Context& ctx, Stream& st, const ipc::Descriptor&
     frames_written_ += static_cast<uint64_t>(end - first);
   }
   if (end > appl) st.appl = static_cast<uint64_t>(end);
-  sregs(s).appl_ptr.store(a.fault == SiteFault::kBadRegister ? static_cast<uint64_t>(a.value) : st.appl,
-                          std::memory_order_release);
+  // The bug: the driver's own appl_ptr is corrupted, and stays so.
+  if (a.fault == SiteFault::kBadRegister) st.appl = static_cast<uint64_t>(a.value);
+  sregs(s).appl_ptr.store(st.appl, std::memory_order_release);
+  // Frames for the period the DAC is playing (right after a start or an
+  // underrun): tell the card now, it plays those it has not reached yet.
+  if (st.started && first < hw + static_cast<int64_t>(st.period_frames) && end > first) {
+    regs().doorbell.fetch_add(1, std::memory_order_release);
+    ctx.RingDoorbell();
+  }
   if (a.fault == SiteFault::kDropCompletion) return true;
   ctx.Complete(req, 0, 0, HwPtr(s) + st.base);
   return true;
@@ -426,10 +455,17 @@ void SoundDriver::OnInterrupt(sdk::Context& ctx) {
   if (UMBRA_FAILPOINT("snd.irq").fault == SiteFault::kDropCompletion) return;  // a lost interrupt
   if ((cause & kIntStopped) != 0) {
     // Drain finished or the card stopped a stream it refused: writes and
-    // reads waiting for it would wait forever.
+    // reads waiting for it would wait forever. A refusal (the card's `error`
+    // is set) is a programming bug of ours: everything up to the next
+    // prepare fails, so the host side can tell and restart us.
     for (uint32_t s = 0; s < 2; ++s) {
       if (streams_[s].started && sregs(s).state.load(std::memory_order_acquire) ==
                                      static_cast<uint32_t>(SoundStreamState::kStopped)) {
+        if (sregs(s).error.load(std::memory_order_relaxed) != 0) {
+          streams_[s].refused = true;
+          ctx.Log(sdk::LogLevel::kError, "sound card refused a value (error " +
+                                             std::to_string(sregs(s).error.load()) + ") and stopped the stream");
+        }
         FailPending(ctx, streams_[s], Errc::kIo);
       }
     }

@@ -76,6 +76,9 @@ class SoundDriver : public sdk::Driver {
     bool configured = false;
     bool prepared = false;
     bool started = false;
+    // The card stopped the running stream because it refused a value we
+    // programmed: writes and reads fail (kIo) until the next prepare.
+    bool refused = false;
     uint32_t rate = 0, channels = 0, format = 0, period_frames = 0, periods = 0;
     uint32_t frame_bytes = 0;
     uint64_t ring_frames = 0;

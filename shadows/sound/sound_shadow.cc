@@ -1,9 +1,12 @@
 #include "shadows/sound/sound_shadow.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+
+#include <spdlog/spdlog.h>
 
 #include "recorder/recorder.h"
 #include "runtime/base/clock.h"
@@ -234,17 +237,28 @@ Result<void> SoundShadow::Drain() {
       s.base = s.start_position;
     }
   }
-  if (s.state == PcmState::kRunning && live_ && StartedInDriver(s)) {
-    const uint64_t queued = s.position > s.start_position ? s.position - s.start_position : 0;
-    const int64_t timeout = sound_options_.call_timeout_ns + NanosForFrames(s, std::min(queued, 4 * LeadFrames(s)));
-    lock.unlock();
-    auto r = host().Call(kDrain, Encode(SoundStreamBody{.stream = StreamIndex(Direction::kPlayback)}), timeout);
-    lock.lock();
-    if (!r && !DriverDown(r.error())) return std::unexpected(r.error());
-  }
   // Driver down (or it died while draining): the frames still to play are
-  // dropped; return when they would have been played.
-  if (s.anchor_ns != 0) PaceUntil(lock, s, s.position);
+  // dropped, except those a recovery in the meantime plays from the history;
+  // return when they would have been played.
+  while (s.state == PcmState::kRunning) {
+    if (live_ && StartedInDriver(s)) {
+      const uint64_t queued = s.position > s.start_position ? s.position - s.start_position : 0;
+      const int64_t timeout =
+          sound_options_.call_timeout_ns + NanosForFrames(s, std::min(queued, 4 * LeadFrames(s)));
+      lock.unlock();
+      auto r = host().Call(kDrain, Encode(SoundStreamBody{.stream = StreamIndex(Direction::kPlayback)}), timeout);
+      lock.lock();
+      if (r) break;
+      if (!DriverDown(r.error())) {
+        if (mode() != RecoveryMode::kShadow) return std::unexpected(r.error());
+        // A drain that fails (the card stopped early): a driver bug, restart it.
+        RestartFaultyDriverLocked(static_cast<int32_t>(r.error().code));
+      }
+    }
+    if (s.anchor_ns == 0) break;
+    PaceUntil(lock, s, s.position);
+    if (ClockPositionLocked(s, MonotonicNanos()) >= s.position) break;  // all of it would have played
+  }
   if (live_ && StartedInDriver(s)) {
     (void)host().Call(kStop, Encode(SoundStreamBody{.stream = StreamIndex(Direction::kPlayback)}),
                       sound_options_.call_timeout_ns);
@@ -414,6 +428,14 @@ Result<size_t> SoundShadow::WriteChunk(std::unique_lock<std::mutex>& lock, Strea
         continue;
       }
     }
+    // Never more than `lead` frames ahead of the clock: that is what the
+    // history keeps and what a recovery can play again. (Ring space alone
+    // would let the pool buffers waiting in the driver add to it.)
+    if (StartedInDriver(s) && s.position + n > ClockPositionLocked(s, MonotonicNanos()) + LeadFrames(s)) {
+      PaceUntil(lock, s, s.position + n - LeadFrames(s));
+      PollLocked();
+      continue;
+    }
     if (s.free.empty()) PollLocked();
     if (s.free.empty()) {
       WaitLocked(kWaitSliceNs);
@@ -546,6 +568,7 @@ void SoundShadow::HandleLocked(std::span<const runtime::Completion> done) {
     if ((c.cookie & kCookieWrite) != 0) {
       StreamRecord& s = rec(Direction::kPlayback);
       s.free.push_back(off);
+      if (WriteFailed(c.status)) RestartFaultyDriverLocked(c.status);
       continue;
     }
     StreamRecord& s = rec(Direction::kCapture);
@@ -556,6 +579,27 @@ void SoundShadow::HandleLocked(std::span<const runtime::Completion> done) {
     // A length other than asked for is a broken driver: the frames are not trusted.
     if (c.status == 0 && c.length != s.read_bytes) s.read_status = static_cast<int32_t>(Errc::kIo);
   }
+}
+
+bool SoundShadow::WriteFailed(int32_t status) {
+  // Interrupted: the driver died under it; unavailable: the stream was
+  // stopped or closed under it. Both are expected; anything else means the
+  // frames never reached the ring and the driver cannot say why.
+  return status != 0 && status != static_cast<int32_t>(Errc::kInterrupted) &&
+         status != static_cast<int32_t>(Errc::kUnavailable);
+}
+
+void SoundShadow::RestartFaultyDriverLocked(int32_t status) {
+  const uint64_t epoch = epoch_.load(std::memory_order_acquire);
+  if (!live_ || killed_epoch_ == epoch || mode() != RecoveryMode::kShadow) return;
+  // A failed write is a driver (or device-programming) bug: turn it into a
+  // crash, so that there is one recovery path. The frames are in the history
+  // and are played again by ResubmitRequests if they are still ahead of the
+  // clock.
+  killed_epoch_ = epoch;
+  spdlog::warn("[{}] sound: a write failed ({}), restarting the driver", device_name(),
+               ErrcName(static_cast<Errc>(status)));
+  host().Kill(SIGKILL);
 }
 
 // ---------------- recovery hooks ----------------

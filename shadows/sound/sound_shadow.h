@@ -8,7 +8,10 @@
 // Read submits one buffer at a time (kRead) and waits until it was captured.
 // The shadow logs the configuration (volume, mute: the configuration log;
 // each stream's parameters, state, origin and position: its own stream
-// records) and keeps a copy of the last ring + queue frames written.
+// records) and keeps a copy of the last ring + queue frames written; the
+// application never runs further ahead of the clock than that copy reaches.
+// A write or drain the driver fails (not interrupted by a crash) is a driver
+// bug: the shadow kills the driver, and the recovery below takes over.
 //
 // Recovering (policies):
 //   Write   dropped — late sound is worse than a gap — but the position moves
@@ -165,6 +168,9 @@ class SoundShadow final : public shadows::Shadow, public Pcm {
                             uint64_t n);
   Result<void> ReadChunk(std::unique_lock<std::mutex>& lock, StreamRecord& s, std::byte* out, uint64_t n);
   void ReleaseBuffersLocked(StreamRecord& s);
+  static bool WriteFailed(int32_t status);
+  // Under mu_: kills the current driver (once per driver instance).
+  void RestartFaultyDriverLocked(int32_t status);
 
   const SoundShadowOptions sound_options_;
 
@@ -176,6 +182,7 @@ class SoundShadow final : public shadows::Shadow, public Pcm {
   std::vector<runtime::Request> requests_;
   std::atomic<bool> live_{false};      // the driver serves streams (cleared by OnDriverLost)
   std::atomic<uint64_t> epoch_{1};     // bumped by OnDriverLost: stream records of older epochs are stale
+  uint64_t killed_epoch_ = 0;          // the epoch whose driver the shadow killed (guarded by mu_)
   std::atomic<uint32_t> volume_{100};
   std::atomic<bool> mute_{false};
 };

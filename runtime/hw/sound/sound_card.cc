@@ -69,7 +69,10 @@ struct SoundCard::Stream {
   std::optional<int64_t> clock_origin_ns;  // first start since Create(); survives Reset()
   // Playback: the period being played, copied out of the ring at its start.
   std::vector<std::byte> period_buf;
-  uint64_t fetched = 0;        // frames of driver data in period_buf
+  uint64_t fetched = 0;        // frames of period_buf taken from the ring (or passed: see holes)
+  // Frames of the period the DAC had passed before the driver wrote them:
+  // silence inside [0, fetched), played as an underrun.
+  std::vector<std::pair<uint64_t, uint64_t>> holes;
   bool final_period = false;   // draining: period_buf holds the last frames
 
   bool running() const { return state != SoundStreamState::kStopped; }
@@ -153,7 +156,11 @@ void SoundCard::Stop() {
 
 void SoundCard::Reset() {
   std::lock_guard lock(mu_);
+  const int64_t now = VirtualNowLocked();
+  RunUntil(now);  // periods that ended before the reset were played whole
+  for (auto& s : streams_) CutPlayback(*s, now);
   PowerOn();
+  regs_->control.store(0, std::memory_order_release);
 }
 
 void SoundCard::FlushBackends() {
@@ -268,16 +275,64 @@ bool SoundCard::Tick(int64_t now) {
 }
 
 bool SoundCard::TakeCommands(int64_t now) {
-  bool took = TakeControl();
+  bool took = TakeControl(now);
   for (auto& s : streams_) took |= TakeCommand(*s, now);
+  for (auto& s : streams_) TopUpPlayback(*s, now);
   return took;
 }
 
-bool SoundCard::TakeControl() {
-  uint32_t control = regs_->control.exchange(0, std::memory_order_acq_rel);
+// The DAC reads a frame of the period in progress when it plays it: frames
+// the driver wrote since the period was fetched are played if the DAC has not
+// reached them yet; those it has passed stay silent (an underrun).
+void SoundCard::TopUpPlayback(Stream& s, int64_t now) {
+  if (s.index != static_cast<int>(SoundStream::kPlayback) || s.state != SoundStreamState::kRunning ||
+      s.fetched >= s.period_frames) {
+    return;
+  }
+  const uint64_t appl = s.regs->appl_ptr.load(std::memory_order_acquire);
+  if (appl <= s.hw_ptr + s.fetched || appl > s.hw_ptr + s.buffer_frames) return;  // nothing new, or refused later
+  const int64_t period_start = s.start_ns + FramesToNanos(s.period_index * s.period_frames, s.format.rate);
+  const uint64_t passed = std::min<uint64_t>(NanosToFrames(now - period_start, s.format.rate), s.period_frames);
+  const uint64_t end = std::min<uint64_t>(appl - s.hw_ptr, s.period_frames);
+  const uint64_t first = std::max(s.fetched, passed);
+  if (end <= first) return;
+  if (first > s.fetched) {
+    std::memset(s.period_buf.data() + s.fetched * s.frame_bytes, 0, (first - s.fetched) * s.frame_bytes);
+    s.holes.emplace_back(s.fetched, first);
+  }
+  std::memcpy(s.period_buf.data() + first * s.frame_bytes, s.slot(dma(), s.hw_ptr + first),
+              (end - first) * s.frame_bytes);
+  s.fetched = end;
+}
+
+// Hands frames [0, upto) of the period to the speaker: played frames, and
+// the holes in them as underruns. Returns the frames of holes.
+uint64_t SoundCard::EmitPeriod(Stream& s, uint64_t upto) {
+  uint64_t at = 0, silent = 0;
+  for (const auto& [first, end] : s.holes) {
+    if (first >= upto) break;
+    if (first > at) options_.speaker->Play(std::span(s.period_buf).subspan(at * s.frame_bytes, (first - at) * s.frame_bytes));
+    const uint64_t hole_end = std::min(end, upto);
+    options_.speaker->Underrun(hole_end - first);
+    silent += hole_end - first;
+    at = hole_end;
+  }
+  if (upto > at) options_.speaker->Play(std::span(s.period_buf).subspan(at * s.frame_bytes, (upto - at) * s.frame_bytes));
+  s.holes.clear();
+  return silent;
+}
+
+bool SoundCard::TakeControl(int64_t now) {
+  uint32_t control = regs_->control.load(std::memory_order_acquire);
   if (control == 0) return false;
   if (control & ~kControlReset) Refuse(SoundError::kBadControl, -1, control);
-  if (control & kControlReset) PowerOn();
+  if (control & kControlReset) {
+    for (auto& s : streams_) CutPlayback(*s, now);
+    PowerOn();
+  }
+  // Cleared when done, not when seen: a driver that waits for the reset bit
+  // to clear and then unmasks interrupts must not be overwritten by PowerOn.
+  regs_->control.store(0, std::memory_order_release);
   return true;
 }
 
@@ -295,7 +350,10 @@ void SoundCard::ExecuteCommand(Stream& s, uint32_t command, int64_t now) {
       if (!s.running()) StartStream(s, now);
       return;
     case static_cast<uint32_t>(SoundCommand::kStop):
-      if (s.running()) StopStream(s);
+      if (s.running()) {
+        CutPlayback(s, now);
+        StopStream(s);
+      }
       return;
     case static_cast<uint32_t>(SoundCommand::kDrain):
       if (!s.running()) return;
@@ -354,6 +412,7 @@ void SoundCard::StartStream(Stream& s, int64_t now) {
   s.in_xrun = false;
   s.lost_upto = 0;
   s.fetched = 0;
+  s.holes.clear();
   s.final_period = false;
   if (!s.clock_origin_ns) s.clock_origin_ns = now;
   uint64_t start_frame = NanosToFrames(now - *s.clock_origin_ns, s.format.rate);
@@ -372,6 +431,19 @@ void SoundCard::StartStream(Stream& s, int64_t now) {
   s.period_buf.resize(uint64_t{s.period_frames} * s.frame_bytes);
   if (options_.speaker) options_.speaker->Begin(s.format, start_frame);
   FetchPlayback(s);
+}
+
+void SoundCard::CutPlayback(Stream& s, int64_t now) {
+  if (s.index != static_cast<int>(SoundStream::kPlayback) || !s.running() || s.fetched == 0) return;
+  const int64_t period_start = s.start_ns + FramesToNanos(s.period_index * s.period_frames, s.format.rate);
+  const uint64_t played = std::min<uint64_t>(s.fetched, NanosToFrames(now - period_start, s.format.rate));
+  if (played > 0 && options_.speaker) {
+    ReadVolume();
+    ApplyVolume(s, played);
+    EmitPeriod(s, played);
+  }
+  s.holes.clear();
+  s.fetched = 0;
 }
 
 void SoundCard::StopStream(Stream& s) {
@@ -422,17 +494,32 @@ void SoundCard::FetchPlayback(Stream& s) {
 void SoundCard::CompletePlayback(Stream& s) {
   ReadVolume();
   ApplyVolume(s, s.fetched);
-  if (options_.speaker && s.fetched) options_.speaker->Play(std::span(s.period_buf).first(s.fetched * s.frame_bytes));
   uint32_t bits = kIntPlaybackPeriod;
   uint64_t played = s.final_period ? s.fetched : s.period_frames;
   uint64_t missing = played - s.fetched;
+  // Underrun episodes: silent runs (holes, the missing tail) separated by
+  // played frames; one that goes on from the previous period is not new.
+  bool episode = s.in_xrun;
+  uint64_t at = 0;
+  for (const auto& [first, end] : s.holes) {
+    if (first > at) episode = false;
+    if (!episode) ++s.xruns;
+    episode = true;
+    s.xrun_frames += end - first;
+    bits |= kIntUnderrun;
+    at = end;
+  }
+  if (s.fetched > at) episode = false;
+  if (options_.speaker && s.fetched) EmitPeriod(s, s.fetched);
+  s.holes.clear();
   if (missing) {
     if (options_.speaker) options_.speaker->Underrun(missing);
     s.xrun_frames += missing;
-    if (!s.in_xrun) ++s.xruns;
+    if (!episode) ++s.xruns;
+    episode = true;
     bits |= kIntUnderrun;
   }
-  s.in_xrun = missing != 0;
+  s.in_xrun = episode;
   s.hw_ptr += played;
   ++s.period_index;
   SoundStreamRegs& r = *s.regs;
@@ -553,6 +640,7 @@ void SoundCard::PowerOn() {
   for (auto& s : streams_) {
     s->state = SoundStreamState::kStopped;
     s->fetched = 0;
+    s->holes.clear();
     s->final_period = false;
     SoundStreamRegs& r = *s->regs;
     r.command.store(0, std::memory_order_relaxed);
@@ -576,7 +664,6 @@ void SoundCard::PowerOn() {
   refused_volume_ = refused_mute_ = 0;
   regs_->magic.store(kSoundMagic, std::memory_order_relaxed);
   regs_->version.store(kSoundVersion, std::memory_order_relaxed);
-  regs_->control.store(0, std::memory_order_relaxed);
   regs_->int_mask.store(kIntAll, std::memory_order_relaxed);
   regs_->int_cause.store(0, std::memory_order_relaxed);
   regs_->volume.store(kSoundMaxVolume, std::memory_order_relaxed);

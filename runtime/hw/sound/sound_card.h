@@ -115,17 +115,22 @@ class SoundCard final : public Device {
   // Tick and the Take* functions return whether a command was taken.
   bool Tick(int64_t now);
   bool TakeCommands(int64_t now);
-  bool TakeControl();
+  bool TakeControl(int64_t now);
   bool TakeCommand(Stream& s, int64_t now);
   void ExecuteCommand(Stream& s, uint32_t command, int64_t now);
   void StartStream(Stream& s, int64_t now);
   void BeginDrain(Stream& s);
+  // A stop or reset at `now` in the middle of a playback period: the DAC has
+  // played the period's frames up to `now`, and they reach the speaker.
+  void CutPlayback(Stream& s, int64_t now);
   void StopStream(Stream& s);
   bool LatchConfig(Stream& s);
   int64_t NextBoundary(const Stream& s) const;
   void RunUntil(int64_t now);
   void CompletePlayback(Stream& s);
   void FetchPlayback(Stream& s);
+  void TopUpPlayback(Stream& s, int64_t now);
+  uint64_t EmitPeriod(Stream& s, uint64_t upto);
   void CompleteCapture(Stream& s);
   void ApplyVolume(Stream& s, uint64_t frames);
   void ReadVolume();

@@ -17,7 +17,10 @@
 // Programming a stream (the driver):
 //   1. write rate, channels, format, period_frames, periods, buffer_offset;
 //   2. playback: fill the first periods of the ring and set appl_ptr to the
-//      number of frames written (the card fetches the first period at start).
+//      number of frames written (the card fetches the first period at start;
+//      frames written later for the period in progress are played from where
+//      the DAC is when the card sees them: ring the doorbell after writing
+//      them).
 //      Positions of the new stream count from 0: until kStart is taken,
 //      hw_ptr still shows where the previous stream stopped;
 //   3. write command = kStart, bump `doorbell`, signal the doorbell eventfd;

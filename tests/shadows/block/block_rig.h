@@ -60,6 +60,8 @@ class BlockRig {
     o.restart.backoff_max_ns = 1 * kMs;
     o.settings["queue_depth"] = "32";
     o.failpoints = config.failpoints;
+    // The driver's own output (and its sanitizer reports) on the test's stderr.
+    o.inherit_stdio = std::getenv("UMBRA_BLOCK_TEST_STDIO") != nullptr;
     o.hw = disk_.get();
     host_ = *sup_.AddDevice(std::move(o));
     shadow_ = *BlockShadow::Create(*host_, {.max_requests = config.max_requests}, config.mode);
