@@ -1,6 +1,9 @@
 #include "drivers/sdk/fiber.h"
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdlib>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -72,6 +75,13 @@ void FiberScheduler::Run(Fiber* f) {
 
 void FiberScheduler::Suspend() {
   Fiber* f = current_;
+  if (f == nullptr) {
+    // Sleep or WaitInterrupt outside a fiber (in OnRequest, OnInterrupt,
+    // Stop): a driver bug. Say so, then crash as any driver bug does.
+    static const char kMessage[] = "umbra driver: blocking call outside a fiber (Sleep/WaitInterrupt)\n";
+    (void)!write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+    std::abort();
+  }
 #if defined(UMBRA_TSAN)
   __tsan_switch_to_fiber(f->tsan_caller, 0);
 #endif
