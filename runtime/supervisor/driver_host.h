@@ -180,6 +180,8 @@ class DriverHost {
   void Start();
   void ResetFailed();
   // Kills the current driver the way a fault would (host-side fault injection).
+  // A SIGKILL counts as detected when it is sent. Nothing happens while no
+  // driver instance exists (between a crash and a delayed restart).
   void Kill(int signal);
   // Blocks the calling (non-loop) thread until the state is kRunning.
   Result<void> WaitUntilRunning(int64_t timeout_ns);
