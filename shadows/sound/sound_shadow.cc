@@ -411,6 +411,7 @@ Result<size_t> SoundShadow::WriteChunk(std::unique_lock<std::mutex>& lock, Strea
       s.dropped += n;
       CountDropped();
       s.position += n;
+      if (s.state != PcmState::kRunning) s.dropped_until = s.position;
       return n;
     }
     if (s.state == PcmState::kStopped) {
@@ -632,6 +633,10 @@ Result<void> SoundShadow::ResubmitRequests() {
       uint64_t from = s.position > s.history_frames - s.chunk_frames ? s.position - (s.history_frames - s.chunk_frames) : 0;
       from = std::max(from, s.start_position);
       if (s.state == PcmState::kRunning) from = std::max(from, ClockPositionLocked(s, MonotonicNanos()));
+      // Frames dropped before the stream started have no clock to say they
+      // are late (a stream started since counts from its start): what the
+      // application was told was dropped must not turn up later as sound.
+      from = std::max(from, s.dropped_until);
       const uint64_t room = uint64_t{s.chunk_frames} * s.free.size();
       if (s.position > from + room) from = s.position - room;
       for (uint64_t a = from; a < s.position;) {

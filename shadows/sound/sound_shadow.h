@@ -124,6 +124,7 @@ class SoundShadow final : public shadows::Shadow, public Pcm {
     std::vector<std::byte> history;   // playback: frame a at (a % history_frames)
     uint64_t history_frames = 0;
     uint64_t dropped = 0, silent = 0;
+    uint64_t dropped_until = 0;  // playback: frames before it were dropped while the stream was not started
     // capture: the one read in flight
     bool read_in_flight = false;
     bool read_done = false;

@@ -65,6 +65,9 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"audio-playback", FaultType::kSegfault, "seed=1;segfault@snd.write+10"},
         Case{"audio-playback", FaultType::kAbort, "seed=1;abort@snd.irq+10;abort@sdk.request+3"},
         Case{"audio-playback", FaultType::kSigkill, "seed=1;sigkill@host.unit+8"},
+        // A crash while the stream is set up: the track is written (and
+        // dropped) before the driver is back; none of it may be played late.
+        Case{"audio-playback", FaultType::kCorruptHeap, "seed=7767718865717752203;corrupt_heap@sdk.call.exit+3"},
         // Transmit and receive paths: a fault with an echo on its way back
         // (in the RX ring, or consumed by the driver and not completed, as
         // at sdk.request.exit after a read) must not lose it.
