@@ -71,31 +71,27 @@ Result<std::unique_ptr<DiskDevice>> DiskDevice::Create(DiskOptions options) {
   if (options.cache_bytes != 0) {
     cache = UMBRA_TRY(WriteCache::Create(options.block_size, options.cache_bytes / options.block_size));
   }
-  auto region = UMBRA_TRY(ipc::SharedMemory::Create(options.name + "-regs-dma", kDmaPoolOffset + options.dma_size));
-  auto doorbell = UMBRA_TRY(ipc::EventFd::Create());
-  auto interrupt = UMBRA_TRY(ipc::EventFd::Create());
+  auto mem = UMBRA_TRY(DeviceMemory::Create(options.name + "-regs-dma", kRegisterWindowSize, kDmaPoolOffset,
+                                            options.dma_size));
   auto wake = UMBRA_TRY(ipc::EventFd::Create());
   auto device = std::unique_ptr<DiskDevice>(
-      new DiskDevice(std::move(options), std::move(image), std::move(cache), std::move(region),
-                     std::move(doorbell), std::move(interrupt), std::move(wake)));
+      new DiskDevice(std::move(options), std::move(image), std::move(cache), std::move(mem),
+                     std::move(wake)));
   std::lock_guard lock(device->mu_);
   device->PowerOnRegisters();
   return device;
 }
 
 DiskDevice::DiskDevice(DiskOptions options, std::unique_ptr<ImageFile> image,
-                       std::unique_ptr<WriteCache> cache, std::unique_ptr<ipc::SharedMemory> region,
-                       ipc::EventFd doorbell, ipc::EventFd interrupt, ipc::EventFd wake)
+                       std::unique_ptr<WriteCache> cache, DeviceMemory mem, ipc::EventFd wake)
     : options_(std::move(options)),
       capacity_blocks_(image->capacity_blocks()),
       max_transfer_blocks_(options_.max_transfer_bytes / options_.block_size),
       image_(std::move(image)),
       cache_(std::move(cache)),
-      region_(std::move(region)),
-      doorbell_(std::move(doorbell)),
-      interrupt_(std::move(interrupt)),
+      mem_(std::move(mem)),
       wake_(std::move(wake)),
-      regs_(region_->at<DiskRegisters>(0)),
+      regs_(mem_.region->at<DiskRegisters>(0)),
       tag_busy_(options_.tag_limit, 0),
       cq_slot_tag_(kMaxQueueDepth, kNoTag),
       staged_(kMaxQueueDepth),
@@ -103,26 +99,15 @@ DiskDevice::DiskDevice(DiskOptions options, std::unique_ptr<ImageFile> image,
 
 DiskDevice::~DiskDevice() { Stop(); }
 
-Resources DiskDevice::resources() const {
-  Resources r;
-  r.region_fd = region_->fd();
-  r.region_size = region_->size();
-  r.registers_offset = 0;
-  r.registers_size = kRegisterWindowSize;
-  r.dma_offset = kDmaPoolOffset;
-  r.dma_size = options_.dma_size;
-  r.doorbell_fd = doorbell_.fd();
-  r.interrupt_fd = interrupt_.fd();
-  return r;
-}
+Resources DiskDevice::resources() const { return mem_.resources(); }
 
 DiskRegisters* DiskDevice::registers() const { return regs_; }
 
 std::span<std::byte> DiskDevice::dma() const {
-  return {region_->data() + kDmaPoolOffset, options_.dma_size};
+  return {mem_.region->data() + kDmaPoolOffset, options_.dma_size};
 }
 
-std::byte* DiskDevice::DmaAt(uint64_t offset) const { return region_->data() + kDmaPoolOffset + offset; }
+std::byte* DiskDevice::DmaAt(uint64_t offset) const { return mem_.region->data() + kDmaPoolOffset + offset; }
 
 // ---- lifecycle ----
 
@@ -158,7 +143,7 @@ void DiskDevice::Reset() {
   std::fill(tag_busy_.begin(), tag_busy_.end(), 0);
   std::fill(cq_slot_tag_.begin(), cq_slot_tag_.end(), kNoTag);
   PowerOnRegisters();
-  interrupt_.Drain();
+  mem_.interrupt.Drain();
 }
 
 void DiskDevice::PowerOnRegisters() {
@@ -240,10 +225,10 @@ void DiskDevice::Sleep() {
     pending = WorkPending();
   }
   if (!pending) {
-    pollfd fds[2] = {{doorbell_.fd(), POLLIN, 0}, {wake_.fd(), POLLIN, 0}};
+    pollfd fds[2] = {{mem_.doorbell.fd(), POLLIN, 0}, {wake_.fd(), POLLIN, 0}};
     while (::poll(fds, 2, -1) < 0 && errno == EINTR) {
     }
-    doorbell_.Drain();
+    mem_.doorbell.Drain();
     wake_.Drain();
   }
   regs_->doorbell_wanted.store(0, std::memory_order_seq_cst);
@@ -414,7 +399,7 @@ void DiskDevice::RaiseInterrupt(uint32_t cause) {
   const uint32_t before = regs_->int_cause.fetch_or(cause, std::memory_order_acq_rel);
   if ((before & cause) == cause) return;  // still pending: suppressed
   if ((regs_->int_mask.load(std::memory_order_acquire) & cause) == cause) return;
-  interrupt_.Signal();
+  mem_.interrupt.Signal();
   Counters::Add(counters_->interrupts);
 }
 

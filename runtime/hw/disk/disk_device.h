@@ -47,6 +47,7 @@
 
 #include "runtime/base/result.h"
 #include "runtime/hw/device.h"
+#include "runtime/hw/device_memory.h"
 #include "runtime/hw/disk/disk_regs.h"
 #include "runtime/ipc/event_fd.h"
 #include "runtime/ipc/shared_memory.h"
@@ -166,8 +167,7 @@ class DiskDevice final : public Device {
   static constexpr uint32_t kNoTag = ~uint32_t{0};
 
   DiskDevice(DiskOptions options, std::unique_ptr<ImageFile> image, std::unique_ptr<WriteCache> cache,
-             std::unique_ptr<ipc::SharedMemory> region, ipc::EventFd doorbell, ipc::EventFd interrupt,
-             ipc::EventFd wake);
+             DeviceMemory mem, ipc::EventFd wake);
 
   // Hardware thread.
   void Run();
@@ -211,11 +211,9 @@ class DiskDevice final : public Device {
   const uint32_t max_transfer_blocks_;
   std::unique_ptr<ImageFile> image_;   // the backing store; outlives every driver
   std::unique_ptr<WriteCache> cache_;  // the volatile cache; null when cache_bytes is 0
-  std::unique_ptr<ipc::SharedMemory> region_;  // registers + DMA pool, handed to each driver
-  ipc::EventFd doorbell_;   // driver → device
-  ipc::EventFd interrupt_;  // device → driver
+  DeviceMemory mem_;        // registers + DMA pool, doorbell, interrupt: handed to each driver
   ipc::EventFd wake_;       // Stop() → hardware thread
-  DiskRegisters* regs_;     // into region_
+  DiskRegisters* regs_;     // into mem_.region
 
   // Everything below is the device's internal state, guarded by mu_.
   mutable std::mutex mu_;

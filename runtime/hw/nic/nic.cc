@@ -64,14 +64,11 @@ Result<std::unique_ptr<Nic>> Nic::Create(NicOptions options, std::unique_ptr<Nic
   }
   options.dma_size = (options.dma_size + kNicRegisterWindowSize - 1) / kNicRegisterWindowSize *
                      kNicRegisterWindowSize;
-  auto region = UMBRA_TRY(
-      ipc::SharedMemory::Create(options.name + "-nic", kNicRegisterWindowSize + options.dma_size));
-  auto doorbell = UMBRA_TRY(ipc::EventFd::Create());
-  auto interrupt = UMBRA_TRY(ipc::EventFd::Create());
+  auto mem = UMBRA_TRY(DeviceMemory::Create(options.name + "-nic", kNicRegisterWindowSize,
+                                            kNicRegisterWindowSize, options.dma_size));
   auto wake = UMBRA_TRY(ipc::EventFd::Create());
-  new (region->data()) NicRegisters();
-  std::unique_ptr<Nic> nic(new Nic(std::move(options), std::move(backend), std::move(region),
-                                   std::move(doorbell), std::move(interrupt), std::move(wake)));
+  new (mem.region->data()) NicRegisters();
+  std::unique_ptr<Nic> nic(new Nic(std::move(options), std::move(backend), std::move(mem), std::move(wake)));
   {
     std::lock_guard tx_lock(nic->tx_mu_);
     std::lock_guard rx_lock(nic->rx_mu_);
@@ -81,16 +78,12 @@ Result<std::unique_ptr<Nic>> Nic::Create(NicOptions options, std::unique_ptr<Nic
   return nic;
 }
 
-Nic::Nic(NicOptions options, std::unique_ptr<NicBackend> backend,
-         std::unique_ptr<ipc::SharedMemory> region, ipc::EventFd doorbell, ipc::EventFd interrupt,
-         ipc::EventFd wake)
+Nic::Nic(NicOptions options, std::unique_ptr<NicBackend> backend, DeviceMemory mem, ipc::EventFd wake)
     : options_(std::move(options)),
       backend_(std::move(backend)),
-      region_(std::move(region)),
-      regs_(region_->at<NicRegisters>(0)),
-      dma_(region_->data() + kNicRegisterWindowSize),
-      doorbell_(std::move(doorbell)),
-      interrupt_(std::move(interrupt)),
+      mem_(std::move(mem)),
+      regs_(mem_.region->at<NicRegisters>(0)),
+      dma_(mem_.region->data() + kNicRegisterWindowSize),
       wake_(std::move(wake)),
       link_(options_.initial_link) {}
 
@@ -99,18 +92,7 @@ Nic::~Nic() {
   backend_->Attach(nullptr);
 }
 
-Resources Nic::resources() const {
-  Resources r;
-  r.region_fd = region_->fd();
-  r.region_size = region_->size();
-  r.registers_offset = 0;
-  r.registers_size = kNicRegisterWindowSize;
-  r.dma_offset = kNicRegisterWindowSize;
-  r.dma_size = options_.dma_size;
-  r.doorbell_fd = doorbell_.fd();
-  r.interrupt_fd = interrupt_.fd();
-  return r;
-}
+Resources Nic::resources() const { return mem_.resources(); }
 
 void Nic::Start() {
   if (thread_.joinable()) return;
@@ -174,7 +156,7 @@ void Nic::SetLink(LinkState state) {
 }
 
 uint32_t Nic::RunOnce() {
-  if (doorbell_.Drain() > 0) HandleDoorbell();
+  if (mem_.doorbell.Drain() > 0) HandleDoorbell();
   std::lock_guard lock(tx_mu_);
   uint32_t total = 0;
   while (uint32_t n = ProcessTx()) total += n;
@@ -191,7 +173,7 @@ void Nic::Run() {
     int64_t now = MonotonicNanos();
     if (now - last_doorbell_check >= kDoorbellCheckNs) {
       last_doorbell_check = now;
-      if (doorbell_.Drain() > 0) HandleDoorbell();
+      if (mem_.doorbell.Drain() > 0) HandleDoorbell();
     }
     GiveWayToHost();
     bool worked;
@@ -222,7 +204,7 @@ void Nic::WaitForWork() {
     regs_->device_idle.store(0, std::memory_order_relaxed);
     return;
   }
-  pollfd fds[2] = {{doorbell_.fd(), POLLIN, 0}, {wake_.fd(), POLLIN, 0}};
+  pollfd fds[2] = {{mem_.doorbell.fd(), POLLIN, 0}, {wake_.fd(), POLLIN, 0}};
   while (::poll(fds, 2, -1) < 0 && errno == EINTR) {
   }
   regs_->device_idle.store(0, std::memory_order_relaxed);
@@ -372,7 +354,7 @@ void Nic::LatchInterruptMask() {
   const uint32_t cause = regs_->int_cause.load(std::memory_order_acquire);
   if ((cause & mask) != 0 && (cause & old_mask) == 0) {
     irq_signals_.fetch_add(1, std::memory_order_relaxed);
-    interrupt_.Signal();
+    mem_.interrupt.Signal();
   }
 }
 
@@ -579,7 +561,7 @@ void Nic::PowerOnLocked() {
   PublishStatus();
   // The reset bit clears last: a driver polling it sees power-on values after.
   r.ctrl.store(0, std::memory_order_release);
-  interrupt_.Drain();
+  mem_.interrupt.Drain();
 }
 
 void Nic::PublishStatus() {
@@ -603,7 +585,7 @@ void Nic::Raise(uint32_t causes) {
   const uint32_t mask = int_mask_.load(std::memory_order_relaxed);
   if ((causes & mask) == 0 || (old & mask) != 0) return;
   irq_signals_.fetch_add(1, std::memory_order_relaxed);
-  interrupt_.Signal();
+  mem_.interrupt.Signal();
 }
 
 void Nic::Fault(NicFault fault, uint64_t value) {

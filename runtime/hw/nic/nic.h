@@ -33,6 +33,7 @@
 
 #include "runtime/base/result.h"
 #include "runtime/hw/device.h"
+#include "runtime/hw/device_memory.h"
 #include "runtime/hw/nic/backend.h"
 #include "runtime/hw/nic/nic_regs.h"
 #include "runtime/hw/nic/nic_snapshot.h"
@@ -96,11 +97,11 @@ class Nic final : public Device, private FrameSink {
   // The host's view of the register window (tests play the driver with it).
   NicRegisters& registers() const { return *regs_; }
   // The DMA pool as the host maps it.
-  std::byte* dma() const { return region_->data() + kNicRegisterWindowSize; }
+  std::byte* dma() const { return mem_.region->data() + kNicRegisterWindowSize; }
   uint64_t dma_size() const { return options_.dma_size; }
-  ipc::SharedMemory& region() const { return *region_; }
-  const ipc::EventFd& doorbell() const { return doorbell_; }
-  const ipc::EventFd& interrupt() const { return interrupt_; }
+  ipc::SharedMemory& region() const { return *mem_.region; }
+  const ipc::EventFd& doorbell() const { return mem_.doorbell; }
+  const ipc::EventFd& interrupt() const { return mem_.interrupt; }
 
   // The configuration the device is using (validated and latched).
   NicSnapshot snapshot() const;
@@ -142,9 +143,7 @@ class Nic final : public Device, private FrameSink {
     std::array<uint64_t, kNicMulticastSlots> mc_table{};
   };
 
-  Nic(NicOptions options, std::unique_ptr<NicBackend> backend,
-      std::unique_ptr<ipc::SharedMemory> region, ipc::EventFd doorbell, ipc::EventFd interrupt,
-      ipc::EventFd wake);
+  Nic(NicOptions options, std::unique_ptr<NicBackend> backend, DeviceMemory mem, ipc::EventFd wake);
 
   // FrameSink (called by the backend).
   void DeliverFrames(std::span<const FrameView> frames) override;
@@ -180,11 +179,9 @@ class Nic final : public Device, private FrameSink {
 
   const NicOptions options_;
   const std::unique_ptr<NicBackend> backend_;         // the cable; detached in ~Nic
-  const std::unique_ptr<ipc::SharedMemory> region_;   // registers + DMA; outlives drivers
-  NicRegisters* const regs_;                          // in region_
-  std::byte* const dma_;                              // in region_
-  const ipc::EventFd doorbell_;                       // driver → device
-  const ipc::EventFd interrupt_;                      // device → driver
+  const DeviceMemory mem_;                            // registers + DMA, doorbell, interrupt; outlives drivers
+  NicRegisters* const regs_;                          // in mem_.region
+  std::byte* const dma_;                              // in mem_.region
   const ipc::EventFd wake_;                           // Stop() → hardware thread
 
   std::mutex tx_mu_;  // taken before rx_mu_

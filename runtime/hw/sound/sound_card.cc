@@ -86,26 +86,22 @@ Result<std::unique_ptr<SoundCard>> SoundCard::Create(SoundCardOptions options) {
     return Fail(Errc::kInvalidArgument, "sound card: dma_size must be in 1..4 GiB");
   if (options.clock == ClockMode::kRealTime && !(options.speed > 0 && std::isfinite(options.speed)))
     return Fail(Errc::kInvalidArgument, "sound card: speed must be a positive number");
-  auto region = UMBRA_TRY(ipc::SharedMemory::Create(options.name + "-regs-dma", kSoundRegistersSize + options.dma_size));
-  auto doorbell = UMBRA_TRY(ipc::EventFd::Create());
-  auto interrupt = UMBRA_TRY(ipc::EventFd::Create());
+  auto mem = UMBRA_TRY(DeviceMemory::Create(options.name + "-regs-dma", kSoundRegistersSize, kSoundRegistersSize,
+                                            options.dma_size));
   auto wake = UMBRA_TRY(ipc::EventFd::Create());
   int timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (timer < 0) return FailErrno("sound card: timerfd_create");
-  std::unique_ptr<SoundCard> card(new SoundCard(std::move(options), std::move(region), std::move(doorbell),
-                                                std::move(interrupt), std::move(wake), UniqueFd(timer)));
+  std::unique_ptr<SoundCard> card(new SoundCard(std::move(options), std::move(mem), std::move(wake),
+                                                UniqueFd(timer)));
   std::lock_guard lock(card->mu_);
   card->PowerOn();
   return card;
 }
 
-SoundCard::SoundCard(SoundCardOptions options, std::unique_ptr<ipc::SharedMemory> region, ipc::EventFd doorbell,
-                     ipc::EventFd interrupt, ipc::EventFd wake, UniqueFd timer)
+SoundCard::SoundCard(SoundCardOptions options, DeviceMemory mem, ipc::EventFd wake, UniqueFd timer)
     : options_(std::move(options)),
-      region_(std::move(region)),
-      regs_(new (region_->data()) SoundRegs()),
-      doorbell_(std::move(doorbell)),
-      interrupt_(std::move(interrupt)),
+      mem_(std::move(mem)),
+      regs_(new (mem_.region->data()) SoundRegs()),
       wake_(std::move(wake)),
       timer_(std::move(timer)) {
   for (int i = 0; i < 2; ++i) {
@@ -118,18 +114,7 @@ SoundCard::SoundCard(SoundCardOptions options, std::unique_ptr<ipc::SharedMemory
 
 SoundCard::~SoundCard() { Stop(); }
 
-Resources SoundCard::resources() const {
-  Resources r;
-  r.region_fd = region_->fd();
-  r.region_size = region_->size();
-  r.registers_offset = 0;
-  r.registers_size = kSoundRegistersSize;
-  r.dma_offset = kSoundRegistersSize;
-  r.dma_size = options_.dma_size;
-  r.doorbell_fd = doorbell_.fd();
-  r.interrupt_fd = interrupt_.fd();
-  return r;
-}
+Resources SoundCard::resources() const { return mem_.resources(); }
 
 void SoundCard::Start() {
   if (options_.clock == ClockMode::kManual || thread_.joinable()) return;
@@ -244,9 +229,9 @@ void SoundCard::WaitForWork(int64_t deadline_ns, bool spin) {
   }
   // Absolute deadlines: a late wake-up never delays the periods after it.
   timerfd_settime(timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr);
-  pollfd fds[3] = {{doorbell_.fd(), POLLIN, 0}, {timer_.get(), POLLIN, 0}, {wake_.fd(), POLLIN, 0}};
+  pollfd fds[3] = {{mem_.doorbell.fd(), POLLIN, 0}, {timer_.get(), POLLIN, 0}, {wake_.fd(), POLLIN, 0}};
   if (::poll(fds, 3, -1) <= 0) return;  // EINTR: the loop re-evaluates
-  if (fds[0].revents) doorbell_.Drain();
+  if (fds[0].revents) mem_.doorbell.Drain();
   if (fds[1].revents) {
     uint64_t expirations;
     [[maybe_unused]] ssize_t n = ::read(timer_.get(), &expirations, sizeof expirations);
@@ -621,7 +606,7 @@ void SoundCard::Raise(uint32_t bits) {
   uint32_t before = regs_->int_cause.fetch_or(bits, std::memory_order_acq_rel);
   uint32_t mask = regs_->int_mask.load(std::memory_order_acquire);
   // Event suppression: a cause already pending has already been signalled.
-  if (bits & ~before & ~mask) interrupt_.Signal();
+  if (bits & ~before & ~mask) mem_.interrupt.Signal();
 }
 
 void SoundCard::Refuse(SoundError error, int stream, uint64_t value) {
@@ -672,7 +657,7 @@ void SoundCard::PowerOn() {
   regs_->dma_size.store(options_.dma_size, std::memory_order_relaxed);
   regs_->faults.store(faults_.load(std::memory_order_relaxed), std::memory_order_relaxed);
   regs_->doorbell.store(0, std::memory_order_release);
-  interrupt_.Drain();
+  mem_.interrupt.Drain();
 }
 
 }  // namespace umbra::hw::sound

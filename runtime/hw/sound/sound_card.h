@@ -35,6 +35,7 @@
 #include "runtime/base/result.h"
 #include "runtime/base/unique_fd.h"
 #include "runtime/hw/device.h"
+#include "runtime/hw/device_memory.h"
 #include "runtime/hw/sound/audio_backend.h"
 #include "runtime/hw/sound/sound_regs.h"
 #include "runtime/ipc/event_fd.h"
@@ -82,7 +83,7 @@ class SoundCard final : public Device {
 
   // The host's view of the registers and the DMA pool.
   SoundRegs* registers() const { return regs_; }
-  std::byte* dma() const { return region_->data() + kSoundRegistersSize; }
+  std::byte* dma() const { return mem_.region->data() + kSoundRegistersSize; }
   uint64_t dma_size() const { return options_.dma_size; }
 
   // kManual only (refused otherwise): takes pending commands, then advances
@@ -104,8 +105,7 @@ class SoundCard final : public Device {
  private:
   struct Stream;
 
-  SoundCard(SoundCardOptions options, std::unique_ptr<ipc::SharedMemory> region, ipc::EventFd doorbell,
-            ipc::EventFd interrupt, ipc::EventFd wake, UniqueFd timer);
+  SoundCard(SoundCardOptions options, DeviceMemory mem, ipc::EventFd wake, UniqueFd timer);
 
   void Loop();
   void WaitForWork(int64_t deadline_ns, bool spin);
@@ -141,10 +141,8 @@ class SoundCard final : public Device {
   int64_t RealDeadline(int64_t virtual_ns) const;
 
   SoundCardOptions options_;                       // owns the backends for the card's lifetime
-  std::unique_ptr<ipc::SharedMemory> region_;      // registers + DMA, shared with each driver
-  SoundRegs* regs_;                                // inside region_
-  ipc::EventFd doorbell_;                          // driver -> card
-  ipc::EventFd interrupt_;                         // card -> driver
+  DeviceMemory mem_;                               // registers + DMA, doorbell, interrupt: shared with each driver
+  SoundRegs* regs_;                                // inside mem_.region
   ipc::EventFd wake_;                              // Stop() -> hardware thread
   UniqueFd timer_;                                 // timerfd armed at absolute period deadlines
 

@@ -23,12 +23,10 @@ Result<std::unique_ptr<UartDevice>> UartDevice::Create(UartOptions options) {
     return Fail(Errc::kInvalidArgument, "uart dma_size must be in [32 B, 1 GiB]");
   }
   if (options.line_capacity == 0) return Fail(Errc::kInvalidArgument, "uart line_capacity must be > 0");
-  auto region = UMBRA_TRY(ipc::SharedMemory::Create(options.name + "-regs-dma", kDmaPoolOffset + options.dma_size));
-  auto doorbell = UMBRA_TRY(ipc::EventFd::Create());
-  auto interrupt = UMBRA_TRY(ipc::EventFd::Create());
+  auto mem = UMBRA_TRY(DeviceMemory::Create(options.name + "-regs-dma", kRegisterWindowSize, kDmaPoolOffset,
+                                            options.dma_size));
   auto wake = UMBRA_TRY(ipc::EventFd::Create());
-  auto device = std::unique_ptr<UartDevice>(new UartDevice(std::move(options), std::move(region),
-                                                           std::move(doorbell), std::move(interrupt),
+  auto device = std::unique_ptr<UartDevice>(new UartDevice(std::move(options), std::move(mem),
                                                            std::move(wake)));
   UartDevice* d = device.get();
   device->line_.set_wake([d] { d->wake_.Signal(); });
@@ -39,30 +37,16 @@ Result<std::unique_ptr<UartDevice>> UartDevice::Create(UartOptions options) {
   return device;
 }
 
-UartDevice::UartDevice(UartOptions options, std::unique_ptr<ipc::SharedMemory> region, ipc::EventFd doorbell,
-                       ipc::EventFd interrupt, ipc::EventFd wake)
+UartDevice::UartDevice(UartOptions options, DeviceMemory mem, ipc::EventFd wake)
     : options_(std::move(options)),
-      region_(std::move(region)),
-      doorbell_(std::move(doorbell)),
-      interrupt_(std::move(interrupt)),
+      mem_(std::move(mem)),
       wake_(std::move(wake)),
-      regs_(region_->at<UartRegisters>(0)),
+      regs_(mem_.region->at<UartRegisters>(0)),
       line_(options_.line_capacity) {}
 
 UartDevice::~UartDevice() { Stop(); }
 
-Resources UartDevice::resources() const {
-  Resources r;
-  r.region_fd = region_->fd();
-  r.region_size = region_->size();
-  r.registers_offset = 0;
-  r.registers_size = kRegisterWindowSize;
-  r.dma_offset = kDmaPoolOffset;
-  r.dma_size = options_.dma_size;
-  r.doorbell_fd = doorbell_.fd();
-  r.interrupt_fd = interrupt_.fd();
-  return r;
-}
+Resources UartDevice::resources() const { return mem_.resources(); }
 
 uint64_t UartDevice::faults() const {
   std::lock_guard lock(mu_);
@@ -101,7 +85,7 @@ void UartDevice::Reset() {
     ++counters_.resets;
     HoldOverReceived();
     PowerOnRegisters();
-    interrupt_.Drain();
+    mem_.interrupt.Drain();
   }
   wake_.Signal();
 }
@@ -168,10 +152,10 @@ void UartDevice::Run() {
       sleep_ns = Step();
     }
     if (sleep_ns == 0) continue;
-    pollfd fds[2] = {{doorbell_.fd(), POLLIN, 0}, {wake_.fd(), POLLIN, 0}};
+    pollfd fds[2] = {{mem_.doorbell.fd(), POLLIN, 0}, {wake_.fd(), POLLIN, 0}};
     const int timeout_ms = sleep_ns < 0 ? -1 : static_cast<int>(std::max<int64_t>(1, sleep_ns / 1'000'000));
     if (::poll(fds, 2, timeout_ms) > 0) {
-      doorbell_.Drain();
+      mem_.doorbell.Drain();
       wake_.Drain();
     }
   }
@@ -326,7 +310,7 @@ void UartDevice::Raise(uint32_t cause) {
   if ((before & cause) == cause) return;  // already pending: no new edge
   if ((regs_->int_enable.load(std::memory_order_acquire) & cause) == 0) return;
   ++counters_.interrupts;
-  interrupt_.Signal();
+  mem_.interrupt.Signal();
 }
 
 }  // namespace umbra::hw::uart

@@ -40,6 +40,7 @@
 
 #include "runtime/base/result.h"
 #include "runtime/hw/device.h"
+#include "runtime/hw/device_memory.h"
 #include "runtime/hw/uart/line.h"
 #include "runtime/hw/uart/uart_regs.h"
 #include "runtime/ipc/event_fd.h"
@@ -93,11 +94,10 @@ class UartDevice final : public Device {
   UartCounters counters() const;
   // The register window and DMA pool, for tests that play a driver.
   UartRegisters* registers() const { return regs_; }
-  std::byte* dma() const { return region_->data() + kDmaPoolOffset; }
+  std::byte* dma() const { return mem_.region->data() + kDmaPoolOffset; }
 
  private:
-  UartDevice(UartOptions options, std::unique_ptr<ipc::SharedMemory> region, ipc::EventFd doorbell,
-             ipc::EventFd interrupt, ipc::EventFd wake);
+  UartDevice(UartOptions options, DeviceMemory mem, ipc::EventFd wake);
 
   void Run();
   // One pass over the registers and rings; returns how long the hardware
@@ -115,11 +115,9 @@ class UartDevice final : public Device {
   bool RingOk(uint64_t offset, uint32_t size) const;
 
   const UartOptions options_;
-  std::unique_ptr<ipc::SharedMemory> region_;  // registers + DMA pool, handed to every driver
-  ipc::EventFd doorbell_;   // driver → device
-  ipc::EventFd interrupt_;  // device → driver
+  DeviceMemory mem_;        // registers + DMA pool, doorbell, interrupt: handed to every driver
   ipc::EventFd wake_;       // line activity, Stop: wakes the hardware thread
-  UartRegisters* regs_;     // points into region_
+  UartRegisters* regs_;     // points into mem_.region
   Line line_;
 
   mutable std::mutex mu_;  // the device state below; held by the hardware thread per pass
