@@ -334,12 +334,26 @@ TEST_F(UartShadowTest, ReadsResumeAfterRecoveryWithEveryByteTheFarEndSent) {
 // keeps sending through every fault; the application must read every byte
 // exactly once, in order.
 TEST_F(UartShadowTest, BytesReceivedWhileTheDriverIsHungOrDeadAreReadExactlyOnceInOrder) {
-  auto s = Make(Options());
+  auto o = Options();
+  // Long enough that a stopped driver is still the current one when the
+  // test kills it (a loaded machine takes a while to send 1500 bytes).
+  o.heartbeat_period_ns = 200 * kMs;
+  auto s = Make(std::move(o));
   OpenWithLine(*s);
   std::atomic<uint64_t> sent{0};
   std::atomic<bool> sender_done{false};
   uint64_t got = 0, mismatches = 0, extra = 0;
-  std::thread reader([&] {
+  std::thread reader;
+  // Every way out of the test, a failed assertion too, ends the reader.
+  struct JoinReader {
+    std::thread& t;
+    std::atomic<bool>& done;
+    ~JoinReader() {
+      done = true;
+      if (t.joinable()) t.join();
+    }
+  } join_reader{reader, sender_done};
+  reader = std::thread([&] {
     std::vector<std::byte> buf(4096);
     while (!sender_done || got < sent) {
       auto n = s->Read(buf, 5 * kSec);
@@ -364,6 +378,7 @@ TEST_F(UartShadowTest, BytesReceivedWhileTheDriverIsHungOrDeadAreReadExactlyOnce
   for (int sig : faults) {
     send(700);
     usleep(5000);
+    ASSERT_TRUE(host_->WaitUntilRunning(10 * kSec).has_value()) << "not stopped in its handshake";
     const size_t before = s->recoveries().size();
     host_->Kill(SIGSTOP);  // hung: the watchdog notices after missed heartbeats
     send(1500);
