@@ -13,6 +13,8 @@
 #include <mutex>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
 #include "faultinject/campaign/report.h"
 #include "runtime/base/unique_fd.h"
 
@@ -176,6 +178,10 @@ std::vector<RunRecord> RunInProcess(const WorkloadRegistry& registry, const Camp
       if (on_record) on_record(records[i]);
     }
   };
+  // spdlog creates its registry on first use, inside its own (uninstrumented)
+  // library: create it here, before the run threads log concurrently, so
+  // that ThreadSanitizer sees it happen before them.
+  (void)spdlog::default_logger_raw();
   std::vector<std::thread> threads;
   const uint32_t jobs = std::clamp<uint32_t>(config.jobs, 1, std::max<size_t>(1, runs.size()));
   for (uint32_t j = 0; j < jobs; ++j) threads.emplace_back(work);

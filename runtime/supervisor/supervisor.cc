@@ -5,6 +5,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
 
 namespace umbra::runtime {
 
@@ -17,6 +18,9 @@ struct Supervisor::Loop {
 };
 
 Supervisor::Supervisor() : loop_(std::make_unique<Loop>()) {
+  // The loop thread logs: spdlog's registry (created on first use, inside
+  // its own library) must exist before it starts.
+  (void)spdlog::default_logger_raw();
   loop_->thread = std::thread([this] { loop_->io.run(); });
 }
 
