@@ -240,8 +240,14 @@ class Demo {
     std::vector<std::byte> data(4 << 20);
     std::mt19937_64 rng(7);
     for (auto& b : data) b = std::byte(rng());
-    if (auto o = nic->Open(10 * kSec); !o) r.detail = o.error().ToString();
-    if (auto u = nic->Up(); !u) r.detail = u.error().ToString();
+    if (auto o = nic->Open(10 * kSec); !o) {
+      r.detail = "open: " + o.error().ToString();
+      return Record(r);
+    }
+    if (auto u = nic->Up(); !u) {
+      r.detail = "up: " + u.error().ToString();
+      return Record(r);
+    }
     net::workloads::InterfacePort nic_side(*nic);
     net::workloads::PeerPort peer_side(*hwnic->peer(), kPeerMac);
     Result<net::workloads::FileTransferStats> got = Fail(Errc::kInternal, "no receiver");

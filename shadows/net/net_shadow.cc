@@ -155,6 +155,7 @@ Result<size_t> NetShadow::Transmit(std::span<const FrameView> frames) {
     return frames.size();
   }
   std::lock_guard lock(dp_mu_);
+  EnsureBuffersLocked();  // an application may transmit before it ever receives or opens
   runtime::DriverHost& h = host();
   size_t done = 0;
   uint64_t bytes = 0;
@@ -264,6 +265,7 @@ void NetShadow::EnsureBuffersLocked() {
 
 size_t NetShadow::PollLocked() {
   size_t total = 0;
+  if (completions_.empty()) return 0;  // buffers not set up yet: nothing can be in flight
   for (;;) {
     const size_t got = host().Poll(completions_);
     HandleLocked({completions_.data(), got});

@@ -43,8 +43,10 @@ struct NetRig {
   runtime::DriverHost* host = nullptr;
   std::unique_ptr<NetShadow> shadow;
 
+  // `open`: Open() the shadow as an application would first; without it the
+  // shadow is only started, as a machine starts it.
   void Build(shadows::RecoveryMode mode = shadows::RecoveryMode::kShadow,
-             std::function<void(runtime::DriverHostOptions&)> tweak = {}) {
+             std::function<void(runtime::DriverHostOptions&)> tweak = {}, bool open = true) {
     auto ports = hw::nic::WirePort::CreatePair();
     ASSERT_TRUE(ports.has_value());
     auto n = hw::nic::Nic::Create({.name = "nic0"}, std::move(ports->first));
@@ -62,6 +64,11 @@ struct NetRig {
     auto s = NetShadow::Create(*host, {}, mode);
     ASSERT_TRUE(s.has_value());
     shadow = std::move(*s);
+    if (!open) {
+      shadow->Start();
+      ASSERT_TRUE(shadow->WaitUntilPassive(10 * kSec).has_value());
+      return;
+    }
     auto opened = shadow->Open(10 * kSec);
     ASSERT_TRUE(opened.has_value()) << opened.error().ToString();
   }

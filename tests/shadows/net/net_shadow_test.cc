@@ -54,6 +54,22 @@ void KillLoop(NetRig& rig, int count, std::atomic<bool>& done, std::atomic<int>&
   }
 }
 
+TEST(NetShadowTest, TransmitBeforeAnyReceiveOrOpenSendsTheFrame) {
+  NetRig rig;
+  ASSERT_NO_FATAL_FAILURE(rig.Build(shadows::RecoveryMode::kShadow, {}, /*open=*/false));
+  ASSERT_TRUE(rig.shadow->Up().has_value());
+  std::vector<std::byte> frame(64, std::byte{0x5a});
+  for (int i = 0; i < 6; ++i) frame[i] = std::byte(kPeerMac >> (8 * i));
+  FrameView v(frame);
+  auto sent = rig.shadow->Transmit({&v, 1});  // it used to spin here for ever
+  ASSERT_TRUE(sent.has_value()) << sent.error().ToString();
+  EXPECT_EQ(*sent, 1u);
+  std::vector<std::byte> buf(2048);
+  auto got = rig.peer->Receive(buf, 5 * kSec);
+  ASSERT_TRUE(got.has_value()) << got.error().ToString();
+  EXPECT_EQ(*got, frame.size());
+}
+
 TEST(NetShadowTest, FileTransferFromTheNicSurvivesCrashesAbortsKillsAndHangs) {
   NetRig rig;
   ASSERT_NO_FATAL_FAILURE(rig.Build());
