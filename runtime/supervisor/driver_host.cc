@@ -676,7 +676,10 @@ class DriverHost::Impl {
   // to the next driver only after this returns. Bounded: past the bound the
   // recovery goes on (and says so) rather than stall the device.
   void AwaitLeftUserSpace(const Instance& inst) {
-    if (inst.reaped || inst.awaiting_exit) return;  // exit status or EOF: past user space
+    // Reaped, or its socket closed (the kernel closes files after the
+    // process stopped running its code): past user space. An Exiting message
+    // is not enough: atexit handlers may still be running.
+    if (inst.reaped || (inst.fallback && inst.fallback->reason == DetectReason::kChannelEof)) return;
     constexpr int64_t kBoundNs = 50 * kMs;
     const int64_t start = MonotonicNanos();
     while (!ProcessLeftUserSpace(inst.pid)) {
