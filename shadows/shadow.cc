@@ -262,6 +262,21 @@ Result<void> Shadow::ReplayConfiguration() {
   return {};
 }
 
+Result<void> Shadow::CheckServing() {
+  switch (state()) {
+    case ShadowState::kFailed: return std::unexpected(FailedError());
+    case ShadowState::kStopped: return Fail(Errc::kNoDevice, device_name() + " is not open");
+    case ShadowState::kPassive:
+    case ShadowState::kRecovering:
+    case ShadowState::kHolding: break;
+  }
+  if (options_.mode == RecoveryMode::kRestartOnly && !passive()) {
+    CountFailed();
+    return Fail(Errc::kUnavailable, device_name() + " is restarting");
+  }
+  return {};
+}
+
 Result<std::string> Shadow::CallDriver(uint32_t method, std::string body) {
   return host_.Call(method, std::move(body), options_.call_timeout_ns);
 }

@@ -149,6 +149,11 @@ class Shadow : public runtime::DriverHostListener {
 
   // Errors handed to clients.
   Error FailedError() const;
+  // What a class answers a client call while the device cannot serve it:
+  // failed for good → FailedError(); stopped → kNoDevice; restarting in
+  // restart-only mode → kUnavailable (counted as failed). Otherwise {}: in
+  // shadow mode a recovery is the class's to hide.
+  Result<void> CheckServing();
 
   // DriverHostListener (loop thread).
   void OnDriverDown(const runtime::Detection& d) override;

@@ -126,23 +126,8 @@ bool NetShadow::LinkUp() {
 
 // ---------------- data path ----------------
 
-Result<void> NetShadow::FailWhileDown() const {
-  switch (state()) {
-    case ShadowState::kFailed: return std::unexpected(FailedError());
-    case ShadowState::kStopped: return Fail(Errc::kNoDevice, device_name() + " is not open");
-    case ShadowState::kPassive:
-    case ShadowState::kRecovering:
-    case ShadowState::kHolding: break;
-  }
-  if (mode() == RecoveryMode::kRestartOnly && !passive()) {
-    const_cast<NetShadow*>(this)->CountFailed();
-    return Fail(Errc::kUnavailable, device_name() + " is restarting");
-  }
-  return {};
-}
-
 Result<size_t> NetShadow::Transmit(std::span<const FrameView> frames) {
-  UMBRA_TRY(FailWhileDown());
+  UMBRA_TRY(CheckServing());
   for (const FrameView& f : frames) {
     if (f.size() < 14 || f.size() > host().buffer_size() || f.size() > Mtu() + 14u) {
       return Fail(Errc::kInvalidArgument, "frame of " + std::to_string(f.size()) + " bytes");
@@ -209,7 +194,7 @@ Result<size_t> NetShadow::Transmit(std::span<const FrameView> frames) {
 }
 
 Result<size_t> NetShadow::Receive(std::span<FrameView> out, int64_t timeout_ns) {
-  UMBRA_TRY(FailWhileDown());
+  UMBRA_TRY(CheckServing());
   if (out.empty()) return size_t{0};
   const int64_t deadline = MonotonicNanos() + timeout_ns;
   for (;;) {
@@ -233,7 +218,7 @@ Result<size_t> NetShadow::Receive(std::span<FrameView> out, int64_t timeout_ns) 
         continue;
       }
     }
-    UMBRA_TRY(FailWhileDown());
+    UMBRA_TRY(CheckServing());
     const int64_t left = deadline - MonotonicNanos();
     if (left <= 0) return size_t{0};
     if (passive()) {

@@ -109,7 +109,6 @@ class NetShadow final : public shadows::Shadow, public Interface {
   NetShadow(runtime::DriverHost& host, Options options, NetShadowOptions net_options);
 
   Result<void> Config(const char* key, int rank, uint32_t method, std::string body);
-  Result<void> FailWhileDown() const;
   // Under dp_mu_.
   void EnsureBuffersLocked();
   void HandleLocked(std::span<const runtime::Completion> done);

@@ -78,28 +78,13 @@ Result<void> SoundShadow::Open(int64_t timeout_ns) {
   return {};
 }
 
-Result<void> SoundShadow::CheckUsable() const {
-  switch (state()) {
-    case ShadowState::kFailed: return std::unexpected(FailedError());
-    case ShadowState::kStopped: return Fail(Errc::kNoDevice, device_name() + " is not open");
-    case ShadowState::kPassive:
-    case ShadowState::kRecovering:
-    case ShadowState::kHolding: break;
-  }
-  if (mode() == RecoveryMode::kRestartOnly && !passive()) {
-    const_cast<SoundShadow*>(this)->CountFailed();
-    return Fail(Errc::kUnavailable, device_name() + " is restarting");
-  }
-  return {};
-}
-
 // ---------------- streams ----------------
 
 Result<void> SoundShadow::OpenPlayback(const PcmParams& params) { return OpenStream(Direction::kPlayback, params); }
 Result<void> SoundShadow::OpenCapture(const PcmParams& params) { return OpenStream(Direction::kCapture, params); }
 
 Result<void> SoundShadow::OpenStream(Direction d, const PcmParams& params) {
-  UMBRA_TRY(CheckUsable());
+  UMBRA_TRY(CheckServing());
   if (!hw::sound::SoundRateSupported(params.rate) || params.frame_bytes() == 0 ||
       params.channels > hw::sound::kSoundMaxChannels || params.period_frames < hw::sound::kSoundMinPeriodFrames ||
       params.period_frames > hw::sound::kSoundMaxPeriodFrames || params.periods < hw::sound::kSoundMinPeriods ||
@@ -182,7 +167,7 @@ Result<void> SoundShadow::StartInDriverLocked(StreamRecord& s) {
 }
 
 Result<void> SoundShadow::Start(Direction d) {
-  UMBRA_TRY(CheckUsable());
+  UMBRA_TRY(CheckServing());
   std::lock_guard lock(mu_);
   StreamRecord& s = rec(d);
   if (s.state == PcmState::kClosed) return Fail(Errc::kInvalidArgument, "stream not open");
@@ -205,7 +190,7 @@ uint64_t SoundShadow::Position(Direction d) const {
 }
 
 Result<void> SoundShadow::Stop(Direction d) {
-  UMBRA_TRY(CheckUsable());
+  UMBRA_TRY(CheckServing());
   std::lock_guard lock(mu_);
   StreamRecord& s = rec(d);
   if (s.state == PcmState::kClosed) return Fail(Errc::kInvalidArgument, "stream not open");
@@ -223,7 +208,7 @@ Result<void> SoundShadow::Stop(Direction d) {
 }
 
 Result<void> SoundShadow::Drain() {
-  UMBRA_TRY(CheckUsable());
+  UMBRA_TRY(CheckServing());
   std::unique_lock lock(mu_);
   StreamRecord& s = rec(Direction::kPlayback);
   if (s.state == PcmState::kClosed) return Fail(Errc::kInvalidArgument, "stream not open");
@@ -378,20 +363,32 @@ bool SoundShadow::SubmitWriteLocked(StreamRecord& s, uint64_t a, uint64_t n) {
   return true;
 }
 
-Result<size_t> SoundShadow::Write(std::span<const std::byte> frames) {
-  UMBRA_TRY(CheckUsable());
-  std::unique_lock lock(mu_);
-  StreamRecord& s = rec(Direction::kPlayback);
-  if (s.state == PcmState::kClosed) return Fail(Errc::kInvalidArgument, "playback stream not open");
-  if (frames.size() % s.frame_bytes != 0) return Fail(Errc::kInvalidArgument, "not whole frames");
-  const uint64_t total = frames.size() / s.frame_bytes;
-  uint64_t done = 0;
-  while (done < total) {
+namespace {
+
+// A client's buffer in whole frames, handed to `chunk(byte offset, frames)` at
+// most one pool buffer (chunk_frames) at a time; returns the frames done.
+template <class Stream, class Chunk>
+Result<size_t> InChunks(const Stream& s, size_t bytes, Chunk&& chunk) {
+  if (bytes % s.frame_bytes != 0) return Fail(Errc::kInvalidArgument, "not whole frames");
+  const uint64_t total = bytes / s.frame_bytes;
+  for (uint64_t done = 0; done < total;) {
     const uint64_t n = std::min<uint64_t>(s.chunk_frames, total - done);
-    UMBRA_TRY(WriteChunk(lock, s, frames.data() + done * s.frame_bytes, n));
+    UMBRA_TRY(chunk(static_cast<size_t>(done * s.frame_bytes), n));
     done += n;
   }
   return static_cast<size_t>(total);
+}
+
+}  // namespace
+
+Result<size_t> SoundShadow::Write(std::span<const std::byte> frames) {
+  UMBRA_TRY(CheckServing());
+  std::unique_lock lock(mu_);
+  StreamRecord& s = rec(Direction::kPlayback);
+  if (s.state == PcmState::kClosed) return Fail(Errc::kInvalidArgument, "playback stream not open");
+  return InChunks(s, frames.size(), [&](size_t offset, uint64_t n) {
+    return WriteChunk(lock, s, frames.data() + offset, n);
+  });
 }
 
 Result<size_t> SoundShadow::WriteChunk(std::unique_lock<std::mutex>& lock, StreamRecord& s, const std::byte* data,
@@ -463,19 +460,11 @@ void SoundShadow::AddGapLocked(StreamRecord& s, uint64_t first, uint64_t frames)
 }
 
 Result<size_t> SoundShadow::Read(std::span<std::byte> out) {
-  UMBRA_TRY(CheckUsable());
+  UMBRA_TRY(CheckServing());
   std::unique_lock lock(mu_);
   StreamRecord& s = rec(Direction::kCapture);
   if (s.state == PcmState::kClosed) return Fail(Errc::kInvalidArgument, "capture stream not open");
-  if (out.size() % s.frame_bytes != 0) return Fail(Errc::kInvalidArgument, "not whole frames");
-  const uint64_t total = out.size() / s.frame_bytes;
-  uint64_t done = 0;
-  while (done < total) {
-    const uint64_t n = std::min<uint64_t>(s.chunk_frames, total - done);
-    UMBRA_TRY(ReadChunk(lock, s, out.data() + done * s.frame_bytes, n));
-    done += n;
-  }
-  return static_cast<size_t>(total);
+  return InChunks(s, out.size(), [&](size_t offset, uint64_t n) { return ReadChunk(lock, s, out.data() + offset, n); });
 }
 
 Result<void> SoundShadow::ReadChunk(std::unique_lock<std::mutex>& lock, StreamRecord& s, std::byte* out,

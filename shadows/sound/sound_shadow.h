@@ -139,7 +139,6 @@ class SoundShadow final : public shadows::Shadow, public Pcm {
 
   StreamRecord& rec(Direction d) { return streams_[d == Direction::kPlayback ? 0 : 1]; }
   const StreamRecord& rec(Direction d) const { return streams_[d == Direction::kPlayback ? 0 : 1]; }
-  Result<void> CheckUsable() const;
   bool InDriver(const StreamRecord& s) const { return s.setup_epoch == epoch_.load(std::memory_order_acquire); }
   bool StartedInDriver(const StreamRecord& s) const {
     return s.started_epoch == epoch_.load(std::memory_order_acquire);

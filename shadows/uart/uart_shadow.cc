@@ -105,11 +105,7 @@ UartReceiveStats UartShadow::receive_stats() const {
 
 Result<size_t> UartShadow::Write(std::span<const std::byte> bytes, int64_t timeout_ns) {
   const int64_t deadline = MonotonicNanos() + timeout_ns;
-  UMBRA_TRY(CheckUsable());
-  if (mode() == RecoveryMode::kRestartOnly && !passive()) {
-    CountFailed();
-    return Fail(Errc::kUnavailable, device_name() + " is restarting");
-  }
+  UMBRA_TRY(CheckServing());
   std::unique_lock lock(io_mu_);
   if (!open_) return Fail(Errc::kInvalidArgument, device_name() + ": open the port first");
   size_t queued = 0;
