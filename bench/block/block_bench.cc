@@ -57,9 +57,32 @@ constexpr uint32_t kSlotBytes = 1 << 20;
 
 const char* const kModeNames[] = {"in-process", "isolated", "shadowed", "restart-only"};
 
+// The two baselines below share their completion queue: Collect() moves
+// what the driver completed into done_; Reap and Run are built on it.
+class QueuedDisk : public Disk {
+ public:
+  Result<size_t> Reap(std::span<IoDone> out, size_t min, int64_t t) override {
+    while (done_.size() < min) Collect(t);
+    const size_t n = std::min(out.size(), done_.size());
+    std::copy_n(done_.begin(), n, out.begin());
+    done_.erase(done_.begin(), done_.begin() + static_cast<ptrdiff_t>(n));
+    return n;
+  }
+  Result<void> Run(std::span<const Io> ios, int64_t t) override {
+    for (const Io& io : ios) UMBRA_TRY(Submit(io, t));
+    IoDone d[kMaxInFlight];
+    for (size_t got = 0; got < ios.size();) got += *Reap({d, ios.size() - got}, 1, t);
+    return {};
+  }
+
+ protected:
+  virtual void Collect(int64_t timeout_ns) = 0;
+  std::vector<IoDone> done_;
+};
+
 // Mode 0: the driver linked into this process. Single-threaded; the calling
 // thread plays the SDK loop (PollInterrupt).
-class InProcessDisk final : public Disk {
+class InProcessDisk final : public QueuedDisk {
  public:
   InProcessDisk(hwd::DiskDevice& disk) {
     const hw::Resources res = disk.resources();
@@ -82,7 +105,7 @@ class InProcessDisk final : public Disk {
   Geometry geometry() const override { return driver_->geometry(); }
   uint32_t max_io_blocks() const override { return driver_->geometry().max_io_bytes / kBs; }
   Result<void> Submit(const Io& io, int64_t) override {
-    while (free_.empty()) Collect();
+    while (free_.empty()) Collect(0);
     const uint32_t slot = free_.back();
     free_.pop_back();
     const uint32_t len = io.op == proto::kFlush ? 0 : io.blocks * kBs;
@@ -93,19 +116,6 @@ class InProcessDisk final : public Disk {
     run_->Submit(ipc::Descriptor{.id = slot, .op = io.op, .offset = slot * kSlotBytes, .length = len, .arg = io.lba});
     return {};
   }
-  Result<size_t> Reap(std::span<IoDone> out, size_t min, int64_t) override {
-    while (done_.size() < min) Collect();
-    const size_t n = std::min(out.size(), done_.size());
-    std::copy_n(done_.begin(), n, out.begin());
-    done_.erase(done_.begin(), done_.begin() + static_cast<ptrdiff_t>(n));
-    return n;
-  }
-  Result<void> Run(std::span<const Io> ios, int64_t t) override {
-    for (const Io& io : ios) UMBRA_TRY(Submit(io, t));
-    IoDone d[kMaxInFlight];
-    for (size_t got = 0; got < ios.size();) got += *Reap({d, ios.size() - got}, 1, t);
-    return {};
-  }
   Result<void> SetWriteCache(bool on) override {
     UMBRA_TRY(run_->Call(proto::kSetWriteCache, on ? "1" : "0"));
     return {};
@@ -114,7 +124,7 @@ class InProcessDisk final : public Disk {
  private:
   // Spins 50 µs on the interrupt, then sleeps on it: the same policy as
   // DriverHost::Wait, so the baseline does not steal the device's CPU.
-  void Collect() {
+  void Collect(int64_t) override {
     const int64_t start = MonotonicNanos();
     for (;;) {
       if (run_->PollInterrupt()) break;
@@ -140,11 +150,10 @@ class InProcessDisk final : public Disk {
   drivers::disk::DiskDriver* driver_ = nullptr;  // owned by run_
   std::vector<uint32_t> free_;
   std::vector<Io> user_;
-  std::vector<IoDone> done_;
 };
 
 // Mode 1: the driver process through DriverHost, no shadow. Single-threaded.
-class IsolatedDisk final : public Disk {
+class IsolatedDisk final : public QueuedDisk {
  public:
   IsolatedDisk(runtime::DriverHost& host) : host_(host) {
     auto reply = host.Call(proto::kIdentify, "", kSec);
@@ -170,26 +179,13 @@ class IsolatedDisk final : public Disk {
       Collect(t);
     }
   }
-  Result<size_t> Reap(std::span<IoDone> out, size_t min, int64_t t) override {
-    while (done_.size() < min) Collect(t);
-    const size_t n = std::min(out.size(), done_.size());
-    std::copy_n(done_.begin(), n, out.begin());
-    done_.erase(done_.begin(), done_.begin() + static_cast<ptrdiff_t>(n));
-    return n;
-  }
-  Result<void> Run(std::span<const Io> ios, int64_t t) override {
-    for (const Io& io : ios) UMBRA_TRY(Submit(io, t));
-    IoDone d[kMaxInFlight];
-    for (size_t got = 0; got < ios.size();) got += *Reap({d, ios.size() - got}, 1, t);
-    return {};
-  }
   Result<void> SetWriteCache(bool on) override {
     UMBRA_TRY(host_.Call(proto::kSetWriteCache, on ? "1" : "0", kSec));
     return {};
   }
 
  private:
-  void Collect(int64_t t) {
+  void Collect(int64_t t) override {
     runtime::Completion c[kMaxInFlight];
     const size_t n = host_.Wait(c, t);
     for (size_t i = 0; i < n; ++i) {
@@ -204,7 +200,6 @@ class IsolatedDisk final : public Disk {
   runtime::DriverHost& host_;  // owned by the environment's supervisor
   Geometry geometry_;
   std::vector<Io> user_;
-  std::vector<IoDone> done_;
 };
 
 // One disk and its client path per mode, kept for the whole run.
