@@ -38,6 +38,7 @@
 #include "drivers/disk/disk_driver.h"
 #include "drivers/sdk/in_process.h"
 #include "runtime/base/clock.h"
+#include "runtime/base/spin.h"
 #include "runtime/hw/disk/disk_device.h"
 #include "runtime/supervisor/supervisor.h"
 #include "shadows/block/block_shadow.h"
@@ -122,16 +123,13 @@ class InProcessDisk final : public QueuedDisk {
   }
 
  private:
-  // Spins 50 µs on the interrupt, then sleeps on it: the same policy as
-  // DriverHost::Wait, so the baseline does not steal the device's CPU.
+  // Spins up to 50 µs on the interrupt, then sleeps on it: the same policy
+  // as DriverHost::Wait (Spin), so the baseline does not steal the device's CPU.
   void Collect(int64_t) override {
-    const int64_t start = MonotonicNanos();
+    Spin spin(50'000);
     for (;;) {
       if (run_->PollInterrupt()) break;
-      if (MonotonicNanos() - start < 50'000) {
-        CpuRelax();
-        continue;
-      }
+      if (spin.Again()) continue;
       if (run_->WaitForInterrupt(kMs)) break;
     }
     for (const ipc::Descriptor& c : run_->completions()) {

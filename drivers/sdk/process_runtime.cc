@@ -1,6 +1,7 @@
 // The driver process's side of the protocol: handshake, event loop, data path,
 // heartbeat, fatal-signal reporting.
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -24,6 +25,7 @@
 #include "drivers/sdk/fiber.h"
 #include "faultinject/failpoint.h"
 #include "runtime/base/clock.h"
+#include "runtime/base/spin.h"
 #include "runtime/ipc/control_channel.h"
 #include "runtime/ipc/data_channel.h"
 #include "runtime/ipc/shared_memory.h"
@@ -395,7 +397,7 @@ class ProcessRuntime final : public Context {
     constexpr int64_t kSliceNs = 1'000'000;
     auto& ring = data_->submit();
     const int64_t started = MonotonicNanos();
-    int64_t idle_since = 0;
+    Spin idle(kSpinNs);
     for (;;) {
       ipc::Descriptor d;
       uint32_t handled = 0;
@@ -407,7 +409,7 @@ class ProcessRuntime final : public Context {
         driver_->OnBatchEnd(*this);
         ring.Release();
         PublishCompletions();
-        idle_since = 0;
+        idle.Reset();
         if (handled == 256 || MonotonicNanos() - started > kSliceNs) {
           // Let heartbeats and control messages through between batches.
           asio::post(io_, [this] { ServeSubmissions(); });
@@ -416,9 +418,13 @@ class ProcessRuntime final : public Context {
         continue;
       }
       PublishCompletions();
-      if (idle_since == 0) idle_since = MonotonicNanos();
-      if (MonotonicNanos() - idle_since < kSpinNs) {
-        for (int i = 0; i < 32; ++i) CpuRelax();
+      if (idle.Again()) {
+        // The device wants attention while we poll for requests: go back to
+        // the event loop for its interrupt, then come straight back here.
+        if (InterruptPending()) {
+          asio::post(io_, [this] { ServeSubmissions(); });
+          return;
+        }
         continue;
       }
       if (!ring.PrepareToSleep()) continue;
@@ -431,6 +437,13 @@ class ProcessRuntime final : public Context {
                                data_->submit().CancelSleep();
                                ServeSubmissions();
                              });
+  }
+
+  // One poll(2) of the device's interrupt line, without consuming it.
+  bool InterruptPending() const {
+    if (!hw_interrupt_.valid()) return false;
+    pollfd p{hw_interrupt_.fd(), POLLIN, 0};
+    return ::poll(&p, 1, 0) == 1;
   }
 
   void DispatchRequest(const ipc::Descriptor& d) {

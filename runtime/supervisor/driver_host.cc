@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "runtime/base/clock.h"
+#include "runtime/base/spin.h"
 #include "runtime/ipc/control_channel.h"
 #include "recorder/recorder.h"
 #include "runtime/supervisor/spawn.h"
@@ -975,10 +976,9 @@ class DriverHost::Impl {
         if (size_t n = PollLocked(out); n > 0) return n;
         if (in_flight_ == 0 && rings_live_) return 0;
       }
-      const int64_t spin_until = std::min(deadline, MonotonicNanos() + kSpinNs);
+      Spin spin(std::min(kSpinNs, deadline - MonotonicNanos()));
       bool ready = false;
-      while (MonotonicNanos() < spin_until) {
-        for (int i = 0; i < 64; ++i) CpuRelax();
+      while (spin.Again()) {
         std::lock_guard lock(mu_);
         if (!interrupted_.empty() || (rings_live_ && data_->complete().Available() > 0) ||
             !rings_live_) {

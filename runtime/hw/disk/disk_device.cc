@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "runtime/base/clock.h"
+#include "runtime/base/spin.h"
 #include "runtime/hw/disk/image_file.h"
 #include "runtime/hw/disk/write_cache.h"
 
@@ -194,24 +195,19 @@ void DiskDevice::Unplug(UnplugMode mode) {
 // ---- hardware thread ----
 
 void DiskDevice::Run() {
-  int64_t idle_since = -1;
+  Spin idle(options_.spin_ns);
   while (!stop_.load(std::memory_order_acquire)) {
     if (waiters_.load(std::memory_order_acquire) != 0) {
       CpuRelax();
       continue;
     }
     if (Poll()) {
-      idle_since = -1;
+      idle.Reset();
       continue;
     }
-    const int64_t now = MonotonicNanos();
-    if (idle_since < 0) idle_since = now;
-    if (now - idle_since < options_.spin_ns) {
-      CpuRelax();
-      continue;
-    }
+    if (idle.Again()) continue;
     Sleep();
-    idle_since = -1;
+    idle.Reset();
   }
 }
 

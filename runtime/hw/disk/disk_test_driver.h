@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "runtime/base/clock.h"
+#include "runtime/base/spin.h"
 #include "runtime/hw/disk/disk_regs.h"
 
 namespace umbra::hw::disk {
@@ -132,15 +133,13 @@ class TestDriver {
                int64_t spin_ns = 20'000) {
     const int64_t start = MonotonicNanos();
     size_t got = 0;
+    Spin spin(spin_ns);
     for (;;) {
       got += Reap(out);
       if (got >= count) return true;
       const int64_t waited = MonotonicNanos() - start;
       if (waited >= timeout_ns) return false;
-      if (waited < spin_ns) {
-        CpuRelax();
-        continue;
-      }
+      if (spin.Again()) continue;
       // About to sleep: acknowledge, then look once more. A completion posted
       // after that look finds the cause clear and signals. (While polling we
       // leave the cause set, so the device raises no interrupts we would not wait for.)

@@ -8,13 +8,15 @@
 #include <new>
 
 #include "runtime/base/clock.h"
+#include "runtime/base/spin.h"
 
 namespace umbra::hw::nic {
 namespace {
 
 // How long the hardware thread polls the rings after its last work before it
 // sleeps in poll(): long enough to catch a driver's next batch, short enough
-// that an idle device costs nothing.
+// that an idle device costs nothing. It polls only while no other thread
+// waits for a CPU (Spin).
 constexpr int64_t kSpinNs = 30'000;
 // While polling, how often the doorbell eventfd is drained (one read(2)).
 constexpr int64_t kDoorbellCheckNs = 20'000;
@@ -167,7 +169,7 @@ uint32_t Nic::RunOnce() {
 // The hardware thread.
 
 void Nic::Run() {
-  int64_t idle_since = MonotonicNanos();
+  Spin idle(kSpinNs);
   int64_t last_doorbell_check = 0;
   while (!stopping_.load(std::memory_order_acquire)) {
     int64_t now = MonotonicNanos();
@@ -182,15 +184,12 @@ void Nic::Run() {
       worked = ProcessTx() > 0;
     }
     if (worked) {
-      idle_since = now;
+      idle.Reset();
       continue;
     }
-    if (now - idle_since < kSpinNs) {
-      CpuRelax();
-      continue;
-    }
+    if (idle.Again()) continue;
     WaitForWork();
-    idle_since = MonotonicNanos();
+    idle.Reset();
     last_doorbell_check = 0;
   }
 }

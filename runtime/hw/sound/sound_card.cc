@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "runtime/base/clock.h"
+#include "runtime/base/spin.h"
 
 namespace umbra::hw::sound {
 namespace {
@@ -216,11 +217,10 @@ void SoundCard::WaitForWork(int64_t deadline_ns, bool spin) {
   // Commands tend to come in bursts (configure, start, drain): after taking
   // one, poll the registers briefly before paying for a blocking wait. A
   // wake-up for a period alone goes straight back to sleep.
-  int64_t spin_end = spin ? MonotonicNanos() + kSpinNanos : 0;
-  while (MonotonicNanos() < spin_end) {
+  Spin poll(spin ? kSpinNanos : 0);
+  do {
     if (PendingCommands() || stop_.load(std::memory_order_relaxed)) return;
-    CpuRelax();
-  }
+  } while (poll.Again());
   itimerspec spec{};
   if (deadline_ns >= 0) {
     spec.it_value.tv_sec = deadline_ns / kNanosPerSecond;

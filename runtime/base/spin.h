@@ -1,0 +1,49 @@
+// Bounded spinning that gives way.
+//
+// A data-path thread that runs out of work polls for a little while before it
+// blocks: a peer that answers within microseconds is then seen without paying
+// for a sleep and a wake-up (on a virtual machine, waking an idle virtual CPU
+// costs tens of microseconds). But a spinner holds a CPU, and when more
+// threads are runnable than there are CPUs, the thread it waits for may be the
+// one it keeps off the CPU. So Spin polls only while no runnable thread is
+// waiting for a CPU: the user-space counterpart of the kernel's need_resched()
+// check in its own optimistic spinning. On a machine with CPUs to spare it
+// spins for its whole budget; on a saturated one it blocks almost at once.
+//
+//   Spin idle(kSpinNs);
+//   for (;;) {
+//     if (TakeWork()) { idle.Reset(); continue; }
+//     if (idle.Again()) continue;   // poll again
+//     Block();                      // budget spent, or a CPU is wanted
+//   }
+#pragma once
+
+#include <cstdint>
+
+namespace umbra {
+
+// True when more threads are runnable, machine-wide, than this process may
+// run on CPUs (its affinity mask): someone is waiting for a CPU. One pread(2)
+// of /proc/loadavg, about a microsecond. False when that cannot be read.
+bool CpusContended();
+
+class Spin {
+ public:
+  explicit Spin(int64_t budget_ns) : budget_ns_(budget_ns) {}
+
+  // Call each time the awaited condition was found false. True: look again
+  // (after a short pause); false: stop spinning and block.
+  bool Again();
+  // Work arrived: the next wait starts a fresh budget.
+  void Reset() { start_ns_ = 0; }
+
+ private:
+  // The first look at the run queue comes after this much spinning (a peer
+  // that answers sooner never pays for it), and then again every as often.
+  static constexpr int64_t kContentionCheckNs = 5'000;
+  int64_t budget_ns_;
+  int64_t start_ns_ = 0;
+  int64_t next_check_ns_ = 0;
+};
+
+}  // namespace umbra

@@ -1,0 +1,93 @@
+// Spin: bounded by its budget, and giving way when more threads are runnable
+// than there are CPUs.
+#include "runtime/base/spin.h"
+
+#include <sched.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "runtime/base/clock.h"
+
+namespace umbra {
+namespace {
+
+constexpr int64_t kSec = 1'000'000'000;
+
+int UsableCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+}
+
+// Keeps `count` threads runnable until destroyed.
+class Hogs {
+ public:
+  explicit Hogs(int count) {
+    for (int i = 0; i < count; ++i) {
+      threads_.emplace_back([this] {
+        while (!stop_.load(std::memory_order_relaxed)) CpuRelax();
+      });
+    }
+  }
+  ~Hogs() {
+    stop_ = true;
+    for (auto& t : threads_) t.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
+
+TEST(SpinTest, AZeroBudgetNeverSpins) {
+  Spin spin(0);
+  EXPECT_FALSE(spin.Again());
+}
+
+TEST(SpinTest, StopsAtItsBudgetAndResetStartsAFreshOne) {
+  Spin spin(200'000);
+  const int64_t start = MonotonicNanos();
+  while (spin.Again()) {
+  }
+  // A loaded machine may cut the spin short; nothing makes it run on.
+  EXPECT_FALSE(spin.Again());
+  EXPECT_FALSE(spin.Again());
+  spin.Reset();
+  EXPECT_TRUE(spin.Again()) << "a fresh budget allows at least one more look";
+}
+
+TEST(SpinTest, SpinsForItsWholeBudgetOnAnIdleMachine) {
+  if (CpusContended()) GTEST_SKIP() << "other threads want the CPUs right now";
+  Spin spin(200'000);
+  const int64_t start = MonotonicNanos();
+  while (spin.Again()) {
+  }
+  const int64_t spun = MonotonicNanos() - start;
+  if (spun < 200'000 && CpusContended()) GTEST_SKIP() << "the machine became busy while spinning";
+  EXPECT_GE(spun, 200'000);
+}
+
+TEST(SpinTest, SeesMoreRunnableThreadsThanCpus) {
+  Hogs hogs(UsableCpus() + 2);
+  const int64_t deadline = MonotonicNanos() + 5 * kSec;
+  bool seen = false;
+  while (!seen && MonotonicNanos() < deadline) seen = CpusContended();
+  EXPECT_TRUE(seen) << "never saw more than " << UsableCpus() << " runnable threads in /proc/loadavg";
+}
+
+TEST(SpinTest, GivesWayLongBeforeItsBudgetWhenCpusAreOversubscribed) {
+  Hogs hogs(UsableCpus() + 2);
+  // A budget of a minute: only the contention check can end this spin early.
+  Spin spin(60 * kSec);
+  const int64_t start = MonotonicNanos();
+  while (spin.Again() && MonotonicNanos() - start < 10 * kSec) {
+  }
+  EXPECT_LT(MonotonicNanos() - start, 10 * kSec) << "kept spinning while every CPU was wanted";
+}
+
+}  // namespace
+}  // namespace umbra
