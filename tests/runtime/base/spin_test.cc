@@ -50,7 +50,6 @@ TEST(SpinTest, AZeroBudgetNeverSpins) {
 
 TEST(SpinTest, StopsAtItsBudgetAndResetStartsAFreshOne) {
   Spin spin(200'000);
-  const int64_t start = MonotonicNanos();
   while (spin.Again()) {
   }
   // A loaded machine may cut the spin short; nothing makes it run on.
