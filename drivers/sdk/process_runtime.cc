@@ -259,7 +259,18 @@ class ProcessRuntime final : public Context {
     proto::DriverToHost attached;
     attached.mutable_attached();
     UMBRA_TRY(control_.Send(attached));
+    if (a.standby()) WarmUp();
     return {};
+  }
+
+  // A standby has time: fault in the shared memory it will use and the heap
+  // a fiber stack comes from, so that none of it is first touched during a
+  // failover. Best effort (MADV_POPULATE_WRITE needs Linux 5.14).
+  void WarmUp() {
+    constexpr int kPopulateWrite = 23;  // MADV_POPULATE_WRITE
+    (void)madvise(data_->region().data(), data_->region().size(), kPopulateWrite);
+    if (hw_) (void)madvise(hw_->data(), hw_->size(), kPopulateWrite);
+    fibers_.Spawn([] {});
   }
 
   Result<void> ArmFailpoints(const std::string& text) {
@@ -287,6 +298,14 @@ class ProcessRuntime final : public Context {
   void OnMessage(const proto::HostToDriver& m) {
     switch (m.msg_case()) {
       case proto::HostToDriver::kProbe:
+        // Attached ahead of time (a standby): the host reset the rings since,
+        // and the failpoint spec may have changed.
+        data_->AdoptRingIndices();
+        if (m.probe().has_failpoints()) {
+          if (auto armed = ArmFailpoints(m.probe().failpoints()); !armed) {
+            Log(LogLevel::kError, "failpoints not armed: " + armed.error().message);
+          }
+        }
         fibers_.Spawn([this] {
           Result<void> r;
           if (auto f = UMBRA_FAILPOINT("sdk.probe"); f.fault == SiteFault::kError) {

@@ -43,16 +43,17 @@ bool CpusContended() {
 }
 
 bool Spin::Again() {
+  if (gave_up_) return false;
   const int64_t now = MonotonicNanos();
   if (start_ns_ == 0) {
     start_ns_ = now;
     next_check_ns_ = now + kContentionCheckNs;
   }
-  if (now - start_ns_ >= budget_ns_) return false;
-  if (now >= next_check_ns_) {
-    next_check_ns_ = now + kContentionCheckNs;
-    if (CpusContended()) return false;
+  if (now - start_ns_ >= budget_ns_ || (now >= next_check_ns_ && CpusContended())) {
+    gave_up_ = true;
+    return false;
   }
+  if (now >= next_check_ns_) next_check_ns_ = now + kContentionCheckNs;
   for (int i = 0; i < 32; ++i) CpuRelax();
   return true;
 }

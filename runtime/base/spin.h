@@ -32,10 +32,14 @@ class Spin {
   explicit Spin(int64_t budget_ns) : budget_ns_(budget_ns) {}
 
   // Call each time the awaited condition was found false. True: look again
-  // (after a short pause); false: stop spinning and block.
+  // (after a short pause); false: stop spinning and block. Once false, false
+  // until Reset().
   bool Again();
   // Work arrived: the next wait starts a fresh budget.
-  void Reset() { start_ns_ = 0; }
+  void Reset() {
+    start_ns_ = 0;
+    gave_up_ = false;
+  }
 
  private:
   // The first look at the run queue comes after this much spinning (a peer
@@ -44,6 +48,7 @@ class Spin {
   int64_t budget_ns_;
   int64_t start_ns_ = 0;
   int64_t next_check_ns_ = 0;
+  bool gave_up_ = false;
 };
 
 }  // namespace umbra

@@ -75,12 +75,15 @@ Result<std::unique_ptr<DataChannel>> DataChannel::Attach(const DataLayoutInfo& l
   std::unique_ptr<DataChannel> ch(new DataChannel(layout, std::move(region),
                                                   EventFd(std::move(submit_fd)),
                                                   EventFd(std::move(complete_fd))));
-  // The driver starts wherever the host left the indices.
-  ch->submit_.AdoptIndices(
-      ch->region_->at<RingHeader>(layout.submit_ring_offset)->tail.load(std::memory_order_acquire));
-  ch->complete_.AdoptIndices(
-      ch->region_->at<RingHeader>(layout.complete_ring_offset)->head.load(std::memory_order_acquire));
+  ch->AdoptRingIndices();
   return ch;
+}
+
+void DataChannel::AdoptRingIndices() {
+  submit_.AdoptIndices(
+      region_->at<RingHeader>(layout_.submit_ring_offset)->tail.load(std::memory_order_acquire));
+  complete_.AdoptIndices(
+      region_->at<RingHeader>(layout_.complete_ring_offset)->head.load(std::memory_order_acquire));
 }
 
 void DataChannel::ResetRings() {

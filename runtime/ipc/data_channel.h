@@ -78,6 +78,9 @@ class DataChannel {
 
   // Host side: zero both rings (no driver attached).
   void ResetRings();
+  // Driver side: starts our view of both rings wherever the host's indices
+  // are now (at attach, and again at a probe, the host may have reset them).
+  void AdoptRingIndices();
 
  private:
   DataChannel(DataLayoutInfo layout, std::unique_ptr<SharedMemory> region, EventFd submit,

@@ -1,6 +1,7 @@
 #include "runtime/supervisor/driver_host.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -109,7 +110,8 @@ int WaitPidfd(int pidfd, siginfo_t& info, int flags) {
 
 // One driver process, from spawn to reaping.
 struct Instance {
-  enum class Phase { kSpawned, kStandby, kAttaching, kProbing, kReady, kDead };
+  // kStandby: a warm spare, attached ahead of time and idle until a Probe.
+  enum class Phase { kSpawned, kAttaching, kStandby, kProbing, kReady, kDead };
 
   Instance(asio::io_context& io, uint64_t n, SpawnedProcess p, ipc::ControlChannel c)
       : number(n),
@@ -133,6 +135,7 @@ struct Instance {
   asio::posix::stream_descriptor control_watch;
   asio::posix::stream_descriptor pid_watch;
   asio::steady_timer deadline;            // handshake / probe deadline
+  std::unique_ptr<ExitWatch> exit_watch;  // made just before the SIGKILL
   asio::steady_timer exit_grace;          // waiting for the exit status
   Phase phase = Phase::kSpawned;
   bool killed = false;
@@ -199,12 +202,15 @@ class DriverHost::Impl {
 
   void Kill(int sig) {
     if (!current_ || current_->phase == Instance::Phase::kDead) return;
-    if (syscall(SYS_pidfd_send_signal, current_->pidfd.get(), sig, nullptr, 0) != 0) return;
-    if (sig != SIGKILL) return;  // the driver reports catchable signals; a stop is a hang
-    // The host knows a SIGKILL it sent is fatal: recovery starts now, while
-    // the kernel tears the process down, not when its exit becomes visible.
-    OnDetect(current_, Detection{.reason = DetectReason::kSignal, .code = SIGKILL,
-                             .detail = "sent by the host"});
+    if (sig == SIGKILL) {
+      // The host knows a SIGKILL it sends is fatal: recovery starts now (and
+      // KillInstance sends it), not when the exit becomes visible.
+      OnDetect(current_, Detection{.reason = DetectReason::kSignal, .code = SIGKILL,
+                                   .detail = "sent by the host"});
+      return;
+    }
+    // The driver reports catchable signals itself; a stop is a hang.
+    (void)syscall(SYS_pidfd_send_signal, current_->pidfd.get(), sig, nullptr, 0);
   }
 
   void BeginShutdown() {
@@ -279,7 +285,7 @@ class DriverHost::Impl {
     BeginPhase(recorder::RecoveryPhase::kRestart);
     if (standby_ && standby_->phase == Instance::Phase::kStandby) {
       current_ = std::move(standby_);
-      SendAttach(current_);
+      SendProbe(current_);
       return;
     }
     if (standby_) KillInstance(std::move(standby_));
@@ -313,7 +319,10 @@ class DriverHost::Impl {
     });
   }
 
-  void SendAttach(const std::shared_ptr<Instance>& inst) {
+  // Attach, and unless the instance is a standby, Probe right behind it: the
+  // driver reads it as soon as it has attached, which saves a round trip
+  // through this loop on every restart.
+  void SendAttach(const std::shared_ptr<Instance>& inst, bool then_probe) {
     HostToDriver m;
     auto* a = m.mutable_attach();
     a->set_protocol_version(proto::PROTOCOL_VERSION_CURRENT);
@@ -355,20 +364,36 @@ class DriverHost::Impl {
       setting->set_key(k);
       setting->set_value(v);
     }
-    a->set_failpoints(options_.failpoints);
+    // A standby gets the failpoints with its Probe: the spec may change
+    // before it takes over, and its idle heartbeats must not count as hits.
+    if (then_probe) a->set_failpoints(options_.failpoints);
     a->set_seed(options_.seed);
+    a->set_standby(!then_probe);
     inst->phase = Instance::Phase::kAttaching;
-    // Probe follows Attach at once: the driver reads it as soon as it has
-    // attached, which saves a round trip through this loop on every restart.
     HostToDriver probe;
     probe.mutable_probe();
     auto sent = inst->control.Send(m, fds, ipc::Blocking::kDontWait);
-    if (sent) sent = inst->control.Send(probe, {}, ipc::Blocking::kDontWait);
+    if (sent && then_probe) sent = inst->control.Send(probe, {}, ipc::Blocking::kDontWait);
     if (!sent) {
       OnDetect(inst, Detection{.reason = DetectReason::kChannelEof, .detail = sent.error().message});
       return;
     }
     ArmDeadline(inst, options_.handshake_deadline_ns, "no Attached from the driver");
+  }
+
+  // A standby taking over: it attached when it was spawned, so only the
+  // probe is left (with the failpoint spec current now).
+  void SendProbe(const std::shared_ptr<Instance>& inst) {
+    HostToDriver m;
+    m.mutable_probe()->set_failpoints(options_.failpoints);
+    if (auto sent = inst->control.Send(m, {}, ipc::Blocking::kDontWait); !sent) {
+      OnDetect(inst, Detection{.reason = DetectReason::kChannelEof, .detail = sent.error().message});
+      return;
+    }
+    inst->phase = Instance::Phase::kProbing;
+    EndPhase(recorder::RecoveryPhase::kRestart);
+    BeginPhase(recorder::RecoveryPhase::kProbe);
+    ArmDeadline(inst, options_.probe_deadline_ns, "probe did not finish in time");
   }
 
   // ---------------- receiving ----------------
@@ -485,15 +510,18 @@ class DriverHost::Impl {
         }
         driver_name_ = h.driver_name();
         inst->deadline.cancel();
-        if (inst == standby_) {
-          inst->phase = Phase::kStandby;
-          return true;
-        }
-        SendAttach(inst);
+        // A standby is attached now and probed when it takes over: mapping
+        // the regions then would cost a failover a few hundred microseconds.
+        SendAttach(inst, /*then_probe=*/inst != standby_);
         return inst->phase != Phase::kDead;
       }
       case DriverToHost::kAttached: {
         if (inst->phase != Phase::kAttaching) return Violation(inst, "unexpected Attached"), false;
+        if (inst == standby_) {
+          inst->deadline.cancel();
+          inst->phase = Phase::kStandby;
+          return true;
+        }
         inst->phase = Phase::kProbing;
         EndPhase(recorder::RecoveryPhase::kRestart);
         BeginPhase(recorder::RecoveryPhase::kProbe);
@@ -513,7 +541,7 @@ class DriverHost::Impl {
       }
       case DriverToHost::kReply: return OnReply(inst, m.reply());
       case DriverToHost::kHeartbeat: {
-        if (inst->phase == Phase::kSpawned || inst->phase == Phase::kStandby) {
+        if (inst->phase == Phase::kSpawned) {
           return Violation(inst, "heartbeat before attach"), false;
         }
         if (m.heartbeat().seq() <= inst->last_heartbeat_seq) {
@@ -628,6 +656,8 @@ class DriverHost::Impl {
     EndPhase(recorder::RecoveryPhase::kProbe);
     rec_.DriverReady(rec_id_);
     inst->phase = Instance::Phase::kReady;
+    // Its /proc files opened now, so that a kill does not wait for that.
+    if (!inst->exit_watch) inst->exit_watch = std::make_unique<ExitWatch>(inst->pid);
     inst->last_heartbeat_ns = MonotonicNanos();
     int64_t recovery_ns = 0;
     if (recovering_since_ns_ > 0) {
@@ -656,6 +686,12 @@ class DriverHost::Impl {
 
   void KillInstance(std::shared_ptr<Instance> inst) {
     if (!inst->killed && !inst->reaped) {
+      // Which threads sleep, before the signal wakes them (see ExitWatch).
+      if (!inst->exit_watch) inst->exit_watch = std::make_unique<ExitWatch>(inst->pid);
+      inst->exit_watch->Snapshot();
+      // One that was idle need not run again before the recovery goes on:
+      // from now on it runs only on a CPU nobody else wants.
+      if (inst->exit_watch->AllAsleep()) YieldCpuOf(inst->pid);
       // The driver is its own process group leader: take its children too.
       ::kill(-inst->pid, SIGKILL);
       syscall(SYS_pidfd_send_signal, inst->pidfd.get(), SIGKILL, nullptr, 0);
@@ -676,14 +712,22 @@ class DriverHost::Impl {
   // to the rings, the pool and the emulated device. Those are reset and handed
   // to the next driver only after this returns. Bounded: past the bound the
   // recovery goes on (and says so) rather than stall the device.
-  void AwaitLeftUserSpace(const Instance& inst) {
+  void AwaitLeftUserSpace(Instance& inst) {
     // Reaped, or its socket closed (the kernel closes files after the
     // process stopped running its code): past user space. An Exiting message
     // is not enough: atexit handlers may still be running.
     if (inst.reaped || (inst.fallback && inst.fallback->reason == DetectReason::kChannelEof)) return;
+    if (!inst.exit_watch) return;  // not killed here: nothing to watch
     constexpr int64_t kBoundNs = 50 * kMs;
     const int64_t start = MonotonicNanos();
-    while (!ProcessLeftUserSpace(inst.pid)) {
+    // Naps of a few microseconds, not the default 50 µs timer slack on top.
+    const int slack = prctl(PR_GET_TIMERSLACK);
+    prctl(PR_SET_TIMERSLACK, 1000);
+    struct RestoreSlack {
+      int ns;
+      ~RestoreSlack() { if (ns > 0) prctl(PR_SET_TIMERSLACK, ns); }
+    } restore{slack};
+    while (!inst.exit_watch->LeftUserSpace()) {
       if (MonotonicNanos() - start > kBoundNs) {
         spdlog::warn("[{}] driver instance {} still running {} ms after SIGKILL; recovering anyway",
                      options_.device_name, inst.number, kBoundNs / kMs);
@@ -716,6 +760,8 @@ class DriverHost::Impl {
     if (inst) {
       KillInstance(inst);
       AwaitLeftUserSpace(*inst);
+      YieldCpuOf(inst->pid);  // its teardown must not slow down the recovery
+      inst->exit_watch.reset();
     }
     current_.reset();
     EndPhase(recorder::RecoveryPhase::kIsolate);
@@ -1109,7 +1155,8 @@ class DriverHost::Impl {
   int64_t watchdog_due_ns_ = 0;
 
   std::shared_ptr<Instance> current_;          // the driver serving the device
-  std::shared_ptr<Instance> standby_;          // warm spare, handshake done
+  std::shared_ptr<Instance> standby_;
+          // warm spare, handshake done
   std::vector<std::shared_ptr<Instance>> reaping_;  // killed, exit not yet collected
   std::atomic<uint64_t> instance_counter_{0};
   int64_t recovering_since_ns_ = 0;

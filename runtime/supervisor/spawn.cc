@@ -1,6 +1,7 @@
 #include "runtime/supervisor/spawn.h"
 
 #include <dirent.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -8,8 +9,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <string_view>
 #include <cstdlib>
 #include <filesystem>
 
@@ -83,6 +87,12 @@ Result<SpawnedProcess> SpawnDriver(const SpawnRequest& request) {
   pid_t pid = -1;
   int rc = posix_spawn(&pid, request.binary.c_str(), &actions, &attr, argv.data(), envp);
   if (rc != 0) return FailErrno("spawn " + request.binary, rc);
+  // SCHED_BATCH: the driver gets its fair share of the CPUs but never
+  // preempts a running thread when it wakes up, so that sending it a message
+  // or a signal does not hand the host's CPU to it mid-recovery. (posix_spawn
+  // cannot set this policy; the driver has barely started when it is set.)
+  const sched_param batch{};
+  (void)sched_setscheduler(pid, SCHED_BATCH, &batch);
   int pidfd = PidfdOpen(pid);
   if (pidfd < 0) {
     int err = errno;
@@ -133,44 +143,115 @@ Result<std::string> FindDriverBinary(const std::string& name) {
                                    "executable and the build tree)");
 }
 
-bool ProcessLeftUserSpace(pid_t pid) {
-  constexpr unsigned long kPfExiting = 0x4;  // include/linux/sched.h
+void YieldCpuOf(pid_t pid) {
+  const sched_param none{};
+  (void)sched_setscheduler(pid, SCHED_IDLE, &none);
+}
+
+namespace {
+
+// The state letter and the flags of a /proc/<pid>/task/<tid>/stat line.
+// False when the line does not parse.
+bool ParseStat(const char* buf, char& state, unsigned long& flags) {
+  // "tid (comm) state ppid pgrp session tty_nr tpgid flags ...": comm may
+  // hold anything, so parse from the last ')'.
+  const char* close_paren = nullptr;
+  for (const char* c = buf; *c != '\0'; ++c) {
+    if (*c == ')') close_paren = c;
+  }
+  return close_paren != nullptr &&
+         std::sscanf(close_paren + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) == 2;
+}
+
+// One pread of a /proc file kept open; empty when the task is gone.
+std::string_view ReadProc(int fd, char (&buf)[512]) {
+  const ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return {};
+  buf[n] = '\0';
+  return {buf, static_cast<size_t>(n)};
+}
+
+// The third field of /proc/<pid>/task/<tid>/schedstat: how many times the
+// thread was put on a CPU. 0 when the kernel keeps no such count.
+uint64_t ScheduledCount(int fd) {
+  char buf[512];
+  if (ReadProc(fd, buf).empty()) return 0;
+  unsigned long long run = 0, wait = 0, count = 0;
+  return std::sscanf(buf, "%llu %llu %llu", &run, &wait, &count) == 3 ? count : 0;
+}
+
+}  // namespace
+
+ExitWatch::ExitWatch(pid_t pid) : pid_(pid) { List(); }
+
+void ExitWatch::List() {
+  threads_.clear();
   char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/task", static_cast<int>(pid));
+  std::snprintf(path, sizeof path, "/proc/%d/task", static_cast<int>(pid_));
   DIR* dir = opendir(path);
-  if (dir == nullptr) return true;  // gone
-  bool left = true;
+  if (dir == nullptr) return;  // gone: nothing to watch
   while (dirent* e = readdir(dir)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    char stat_path[320];
-    std::snprintf(stat_path, sizeof stat_path, "/proc/%d/task/%s/stat", static_cast<int>(pid), e->d_name);
-    const int fd = open(stat_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;  // this thread is gone
-    char buf[512];
-    const ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) continue;
-    buf[n] = '\0';
-    // "tid (comm) state ppid pgrp session tty_nr tpgid flags ...": comm may
-    // hold anything, so parse from the last ')'.
-    const char* close_paren = nullptr;
-    for (const char* c = buf; *c != '\0'; ++c) {
-      if (*c == ')') close_paren = c;
-    }
-    char state = 0;
-    unsigned long flags = 0;
-    if (close_paren == nullptr ||
-        std::sscanf(close_paren + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2) {
-      left = false;
-      break;
-    }
-    if (state != 'Z' && state != 'X' && (flags & kPfExiting) == 0) {
-      left = false;
-      break;
-    }
+    char file[320];
+    std::snprintf(file, sizeof file, "/proc/%d/task/%s/stat", static_cast<int>(pid_), e->d_name);
+    Thread t{.stat = UniqueFd(open(file, O_RDONLY | O_CLOEXEC))};
+    if (!t.stat.valid()) continue;  // this thread is gone
+    std::snprintf(file, sizeof file, "/proc/%d/task/%s/schedstat", static_cast<int>(pid_), e->d_name);
+    t.schedstat = UniqueFd(open(file, O_RDONLY | O_CLOEXEC));
+    threads_.push_back(std::move(t));
   }
   closedir(dir);
-  return left;
+}
+
+void ExitWatch::Snapshot() {
+  // The thread count is field 20 of any thread's stat: list again if it moved.
+  char buf[512];
+  char state = 0;
+  unsigned long flags = 0;
+  long count = -1;
+  if (!threads_.empty() && !ReadProc(threads_.front().stat.get(), buf).empty()) {
+    const char* close_paren = std::strrchr(buf, ')');
+    if (close_paren == nullptr ||
+        std::sscanf(close_paren + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld",
+                    &count) != 1) {
+      count = -1;
+    }
+  }
+  if (count != static_cast<long>(threads_.size())) List();
+  for (Thread& t : threads_) {
+    // The count first, then the state: if the count has not moved when we
+    // look again after the kill, the thread never got a CPU in between.
+    t.scheduled = t.schedstat.valid() ? ScheduledCount(t.schedstat.get()) : 0;
+    t.asleep = t.scheduled > 0 && !ReadProc(t.stat.get(), buf).empty() && ParseStat(buf, state, flags) &&
+               (state == 'S' || state == 'D' || state == 'T' || state == 't');
+  }
+}
+
+bool ExitWatch::AllAsleep() const {
+  return std::all_of(threads_.begin(), threads_.end(), [](const Thread& t) { return t.asleep; });
+}
+
+bool ExitWatch::LeftUserSpace() {
+  constexpr unsigned long kPfExiting = 0x4;  // include/linux/sched.h
+  for (size_t i = 0; i < threads_.size();) {
+    Thread& t = threads_[i];
+    bool left = false;
+    char buf[512];
+    char state = 0;
+    unsigned long flags = 0;
+    if (ReadProc(t.stat.get(), buf).empty()) {
+      left = true;  // reaped
+    } else if (t.asleep && ScheduledCount(t.schedstat.get()) == t.scheduled) {
+      // Off the CPUs, inside the kernel, since before the kill: it can only
+      // leave the kernel through the fatal signal.
+      left = true;
+    } else if (ParseStat(buf, state, flags)) {
+      left = state == 'Z' || state == 'X' || (flags & kPfExiting) != 0;
+    }
+    if (!left) return false;
+    threads_.erase(threads_.begin() + static_cast<ptrdiff_t>(i));  // past user space for good
+  }
+  return true;
 }
 
 }  // namespace umbra::runtime

@@ -9,6 +9,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+
 #include <string>
 #include <vector>
 
@@ -34,11 +36,46 @@ struct SpawnedProcess {
 
 Result<SpawnedProcess> SpawnDriver(const SpawnRequest& request);
 
-// True once no thread of `pid` can run its own code again: every thread is
-// exiting (PF_EXITING, set when it starts to die), a zombie, or gone. A
-// process sent SIGKILL gets there within microseconds, long before its memory
-// is torn down. Valid while the caller holds the process unreaped.
-bool ProcessLeftUserSpace(pid_t pid);
+// Tells when a process being killed can no longer run its own code: every
+// thread is exiting (PF_EXITING, set when it starts to die), a zombie, gone —
+// or was asleep in the kernel when the kill was sent and has not been on a
+// CPU since (it can leave the kernel only through the fatal signal).
+//
+//   ExitWatch watch(pid);          // any time before: lists the threads
+//   watch.Snapshot();              // just before the SIGKILL: notes which
+//   kill(pid, SIGKILL);            //   sleep and how often each ran
+//   while (!watch.LeftUserSpace()) nap();
+//
+// A driver killed while idle is past user space at the first look; one killed
+// while running must first be scheduled to die. Each look is one or two
+// pread(2) of /proc files kept open. Valid while the caller holds the process
+// unreaped.
+class ExitWatch {
+ public:
+  explicit ExitWatch(pid_t pid);
+  // Notes each thread's state (listing them again if their number changed).
+  void Snapshot();
+  // Every thread was asleep in the kernel at the snapshot.
+  bool AllAsleep() const;
+  bool LeftUserSpace();
+
+ private:
+  struct Thread {
+    UniqueFd stat;           // /proc/<pid>/task/<tid>/stat
+    UniqueFd schedstat;      // /proc/<pid>/task/<tid>/schedstat
+    uint64_t scheduled = 0;  // times put on a CPU, at the snapshot (0: unknown)
+    bool asleep = false;     // sleeping or stopped at the snapshot
+  };
+  void List();
+  pid_t pid_;
+  std::vector<Thread> threads_;  // those not yet seen past user space
+};
+
+// Moves the thread `pid` (a process's main thread) to SCHED_IDLE: it runs
+// only on CPUs nothing else wants. For a driver about to be killed, so that
+// its exit (unmapping, closing) does not preempt the host's loop or compete
+// with its successor. One system call; other threads keep their policy.
+void YieldCpuOf(pid_t pid);
 
 // Finds a driver binary: an absolute or relative path that exists is taken as
 // is; otherwise `name` is looked up in $UMBRA_DRIVER_PATH (colon-separated),

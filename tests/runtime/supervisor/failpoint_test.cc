@@ -89,6 +89,24 @@ TEST_F(FailpointTest, SpecChangedLiveAndCountsReported) {
   EXPECT_EQ(Nops(h, 3), 3);
 }
 
+TEST_F(FailpointTest, AWarmStandbyTakesOverWithTheSpecCurrentAtTheCrash) {
+  auto o = Options();
+  o.warm_standby = true;
+  DriverHost& h = Start(std::move(o));
+  usleep(150'000);  // the standby is spawned 50 ms after the driver is ready, then attaches
+  ASSERT_TRUE(h.SetFailpoints("sdk.request=2+error").has_value());
+  EXPECT_EQ(Nops(h, 4), 2) << "armed in the live driver";
+  h.Kill(SIGKILL);
+  const int64_t deadline = MonotonicNanos() + 10 * kSec;
+  while (h.detections().empty() && MonotonicNanos() < deadline) usleep(1000);
+  ASSERT_TRUE(h.WaitUntilRunning(10 * kSec).has_value());
+  // The standby attached before the spec was set; its probe carried it, with
+  // the skip count starting afresh.
+  EXPECT_EQ(Nops(h, 4), 2);
+  ASSERT_TRUE(h.SetFailpoints("sdk.request=off").has_value());
+  EXPECT_EQ(Nops(h, 2), 2);
+}
+
 TEST_F(FailpointTest, BadSpecIsRefusedWithItsColumn) {
   DriverHost& h = Start(Options());
   auto r = h.SetFailpoints("sdk.request=segfalt");

@@ -1,0 +1,90 @@
+// ExitWatch: a killed process is past user space at once when it was asleep
+// in the kernel, and only once it runs into its exit when it was running.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "runtime/base/clock.h"
+#include "runtime/supervisor/spawn.h"
+
+namespace umbra::runtime {
+namespace {
+
+constexpr int64_t kSec = 1'000'000'000;
+
+// The state letter of `pid` in /proc, or 0.
+char StateOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  const auto paren = line.rfind(')');
+  return paren == std::string::npos || paren + 2 >= line.size() ? 0 : line[paren + 2];
+}
+
+// Waits until `pid` shows `state`; false after 5 s.
+bool WaitForState(pid_t pid, char state) {
+  const int64_t deadline = MonotonicNanos() + 5 * kSec;
+  while (StateOf(pid) != state) {
+    if (MonotonicNanos() > deadline) return false;
+    usleep(1000);
+  }
+  return true;
+}
+
+class Child {
+ public:
+  explicit Child(bool spin) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      if (spin) {
+        for (;;) CpuRelax();
+      }
+      for (;;) pause();
+    }
+  }
+  ~Child() {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_;
+};
+
+TEST(ExitWatchTest, AChildAsleepWhenKilledIsPastUserSpaceAtTheFirstLook) {
+  Child child(/*spin=*/false);
+  ASSERT_GT(child.pid(), 0);
+  ASSERT_TRUE(WaitForState(child.pid(), 'S'));
+  ExitWatch watch(child.pid());
+  watch.Snapshot();
+  EXPECT_TRUE(watch.AllAsleep());
+  ASSERT_EQ(kill(child.pid(), SIGKILL), 0);
+  // Either it has not run since (so it can only leave through the signal),
+  // or it ran, and then it ran into its exit: no waiting either way.
+  EXPECT_TRUE(watch.LeftUserSpace());
+}
+
+TEST(ExitWatchTest, AChildRunningWhenKilledIsWaitedForUntilItExits) {
+  Child child(/*spin=*/true);
+  ASSERT_GT(child.pid(), 0);
+  ASSERT_TRUE(WaitForState(child.pid(), 'R'));
+  ExitWatch watch(child.pid());
+  watch.Snapshot();
+  EXPECT_FALSE(watch.AllAsleep()) << "a spinning thread is not asleep";
+  EXPECT_FALSE(watch.LeftUserSpace()) << "not killed yet: still running its code";
+  ASSERT_EQ(kill(child.pid(), SIGKILL), 0);
+  const int64_t deadline = MonotonicNanos() + 5 * kSec;
+  bool left = false;
+  while (!(left = watch.LeftUserSpace()) && MonotonicNanos() < deadline) usleep(100);
+  EXPECT_TRUE(left);
+}
+
+}  // namespace
+}  // namespace umbra::runtime
