@@ -1,8 +1,8 @@
 #include "runtime/supervisor/spawn.h"
 
 #include <dirent.h>
-#include <sched.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -12,10 +12,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
-#include <string_view>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <string_view>
 
 namespace umbra::runtime {
 namespace {
