@@ -171,9 +171,5 @@ void AudioPlaybackWorkload::TearDown() {
   shadow_.reset();  // its destructor gives pool buffers back: before the Supervisor stops
 }
 
-std::vector<runtime::DriverHost*> AudioPlaybackWorkload::hosts() const {
-  if (host_ == nullptr) return {};
-  return {host_};
-}
 
 }  // namespace umbra::faultinject::campaign

@@ -23,7 +23,7 @@
 
 namespace umbra::faultinject::campaign {
 
-class AudioPlaybackWorkload : public Workload {
+class AudioPlaybackWorkload : public SingleDeviceWorkload {
  public:
   static constexpr std::string_view kName = "audio-playback";
 
@@ -38,12 +38,10 @@ class AudioPlaybackWorkload : public Workload {
   Result<void> SetUp(WorkloadContext& ctx) override;
   WorkResult Run(WorkloadContext& ctx) override;
   void TearDown() override;
-  std::vector<runtime::DriverHost*> hosts() const override;
 
  private:
   std::string speaker_path_;                        // the card's output; removed last
   std::unique_ptr<hw::sound::SoundCard> card_;      // outlives the run's Supervisor's host, which points at it
-  runtime::DriverHost* host_ = nullptr;             // owned by the run's Supervisor
   std::unique_ptr<sound::SoundShadow> shadow_;      // the player's device; watched by the engine
 };
 

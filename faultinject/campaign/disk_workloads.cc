@@ -74,10 +74,6 @@ void DiskWorkload::TearDown() {
   shadow_.reset();  // its destructor gives pool buffers back: before the Supervisor stops
 }
 
-std::vector<runtime::DriverHost*> DiskWorkload::hosts() const {
-  if (host_ == nullptr) return {};
-  return {host_};
-}
 
 // ---- disk-verifier ----
 

@@ -35,7 +35,7 @@ class SqliteWorkload;
 namespace umbra::faultinject::campaign {
 
 // The device both block workloads run on.
-class DiskWorkload : public Workload {
+class DiskWorkload : public SingleDeviceWorkload {
  public:
   ~DiskWorkload() override;
 
@@ -43,7 +43,6 @@ class DiskWorkload : public Workload {
   std::string_view driver() const override { return "disk"; }
   Result<void> SetUp(WorkloadContext& ctx) override;
   void TearDown() override;
-  std::vector<runtime::DriverHost*> hosts() const override;
 
  protected:
   shadows::block::BlockShadow& disk() { return *shadow_; }
@@ -51,7 +50,6 @@ class DiskWorkload : public Workload {
  private:
   std::string dir_;                                 // scratch directory holding the image; removed last
   std::unique_ptr<hw::disk::DiskDevice> device_;    // outlives the run's Supervisor's host, which points at it
-  runtime::DriverHost* host_ = nullptr;             // owned by the run's Supervisor
   std::unique_ptr<shadows::block::BlockShadow> shadow_;  // the application's disk; watched by the engine
 };
 

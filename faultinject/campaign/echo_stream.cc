@@ -83,9 +83,5 @@ void EchoStreamWorkload::TearDown() {
   if (shadow_) shadow_->Stop();
 }
 
-std::vector<runtime::DriverHost*> EchoStreamWorkload::hosts() const {
-  if (host_ == nullptr) return {};
-  return {host_};
-}
 
 }  // namespace umbra::faultinject::campaign

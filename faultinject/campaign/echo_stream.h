@@ -18,7 +18,7 @@
 
 namespace umbra::faultinject::campaign {
 
-class EchoStreamWorkload : public Workload {
+class EchoStreamWorkload : public SingleDeviceWorkload {
  public:
   static constexpr std::string_view kName = "echo-stream";
 
@@ -31,10 +31,8 @@ class EchoStreamWorkload : public Workload {
   Result<void> SetUp(WorkloadContext& ctx) override;
   WorkResult Run(WorkloadContext& ctx) override;
   void TearDown() override;
-  std::vector<runtime::DriverHost*> hosts() const override;
 
  private:
-  runtime::DriverHost* host_ = nullptr;              // owned by the run's Supervisor
   std::unique_ptr<shadows::echo::EchoShadow> shadow_;  // the application's device; watched by the engine
 };
 

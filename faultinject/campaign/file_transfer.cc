@@ -156,9 +156,5 @@ void FileTransferWorkload::TearDown() {
   shadow_.reset();  // its destructor gives pool buffers back: before the Supervisor stops
 }
 
-std::vector<runtime::DriverHost*> FileTransferWorkload::hosts() const {
-  if (host_ == nullptr) return {};
-  return {host_};
-}
 
 }  // namespace umbra::faultinject::campaign

@@ -24,7 +24,7 @@
 
 namespace umbra::faultinject::campaign {
 
-class FileTransferWorkload : public Workload {
+class FileTransferWorkload : public SingleDeviceWorkload {
  public:
   static constexpr std::string_view kName = "file-transfer";
 
@@ -39,14 +39,12 @@ class FileTransferWorkload : public Workload {
   Result<void> SetUp(WorkloadContext& ctx) override;
   WorkResult Run(WorkloadContext& ctx) override;
   void TearDown() override;
-  std::vector<runtime::DriverHost*> hosts() const override;
 
  private:
   // Declared first: the emulated NIC and its wire outlive the shadow and the
   // run's Supervisor (RunOne stops it before destroying the workload).
   std::unique_ptr<hw::nic::Nic> nic_;
   std::unique_ptr<hw::nic::PeerEndpoint> peer_;  // the wire's far end: the receiver's side
-  runtime::DriverHost* host_ = nullptr;          // owned by the run's Supervisor
   std::unique_ptr<net::NetShadow> shadow_;       // the application's interface; watched by the engine
 };
 

@@ -123,9 +123,5 @@ void UartEchoWorkload::TearDown() {
   shadow_.reset();  // before the Supervisor stops and destroys the host
 }
 
-std::vector<runtime::DriverHost*> UartEchoWorkload::hosts() const {
-  if (host_ == nullptr) return {};
-  return {host_};
-}
 
 }  // namespace umbra::faultinject::campaign

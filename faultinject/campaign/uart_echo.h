@@ -29,7 +29,7 @@
 
 namespace umbra::faultinject::campaign {
 
-class UartEchoWorkload : public Workload {
+class UartEchoWorkload : public SingleDeviceWorkload {
  public:
   static constexpr std::string_view kName = "uart-echo";
 
@@ -44,11 +44,9 @@ class UartEchoWorkload : public Workload {
   Result<void> SetUp(WorkloadContext& ctx) override;
   WorkResult Run(WorkloadContext& ctx) override;
   void TearDown() override;
-  std::vector<runtime::DriverHost*> hosts() const override;
 
  private:
   std::unique_ptr<hw::uart::UartDevice> uart_;        // outlives the run's Supervisor's host, which points at it
-  runtime::DriverHost* host_ = nullptr;               // owned by the run's Supervisor
   std::unique_ptr<shadows::uart::UartShadow> shadow_;  // the application's port; watched by the engine
 };
 

@@ -92,6 +92,19 @@ class Workload {
   virtual std::vector<runtime::DriverHost*> hosts() const = 0;
 };
 
+// A workload on one device: keeps that device's DriverHost (owned by the
+// run's Supervisor; set in SetUp) and answers hosts() with it.
+class SingleDeviceWorkload : public Workload {
+ public:
+  std::vector<runtime::DriverHost*> hosts() const override {
+    if (host_ == nullptr) return {};
+    return {host_};
+  }
+
+ protected:
+  runtime::DriverHost* host_ = nullptr;
+};
+
 // Reads something back from the driver for a workload's verification: waits
 // until the shadow is passive and retries `read` until it succeeds or
 // `timeout_ns` passed. A fault armed in the driver may hit the check itself,
