@@ -37,6 +37,10 @@ namespace {
 namespace asio = boost::asio;
 using faultinject::SiteFault;
 constexpr int kControlFd = 3;
+// How long the submission loop polls for requests before it sleeps on the
+// doorbell: between requests, and right after the probe.
+constexpr int64_t kSpinNs = 50'000;
+constexpr int64_t kFirstSpinNs = 300'000;
 
 // The SDK's failpoint sites: every handler's entry and exit, completions,
 // interrupts and heartbeats. Drivers declare their own on top.
@@ -405,18 +409,20 @@ class ProcessRuntime final : public Context {
       interrupt_watch_.assign(hw_interrupt_.fd());
       WatchInterrupt();
     }
-    ServeSubmissions();
+    // The host's first requests follow the probe closely (a recovery's
+    // replay, or an application that waited for the device): wait for them
+    // a little longer than between requests.
+    ServeSubmissions(/*after_probe=*/true);
   }
 
   // Drains the submit ring, spins briefly for more, then sleeps on the doorbell.
-  void ServeSubmissions() {
-    constexpr int64_t kSpinNs = 50'000;
+  void ServeSubmissions(bool after_probe = false) {
     // The longest this loop keeps the event loop from heartbeats, control
     // messages and interrupts while requests keep coming.
     constexpr int64_t kSliceNs = 1'000'000;
     auto& ring = data_->submit();
     const int64_t started = MonotonicNanos();
-    Spin idle(kSpinNs);
+    Spin idle(after_probe ? kFirstSpinNs : kSpinNs);
     for (;;) {
       ipc::Descriptor d;
       uint32_t handled = 0;
@@ -438,9 +444,10 @@ class ProcessRuntime final : public Context {
       }
       PublishCompletions();
       if (idle.Again()) {
-        // The device wants attention while we poll for requests: go back to
-        // the event loop for its interrupt, then come straight back here.
-        if (InterruptPending()) {
+        // The device or the host wants attention while we poll for requests:
+        // go back to the event loop for the interrupt or the message, then
+        // come straight back here.
+        if (EventPending()) {
           asio::post(io_, [this] { ServeSubmissions(); });
           return;
         }
@@ -458,11 +465,11 @@ class ProcessRuntime final : public Context {
                              });
   }
 
-  // One poll(2) of the device's interrupt line, without consuming it.
-  bool InterruptPending() const {
-    if (!hw_interrupt_.valid()) return false;
-    pollfd p{hw_interrupt_.fd(), POLLIN, 0};
-    return ::poll(&p, 1, 0) == 1;
+  // One poll(2) of the device's interrupt line and the control channel,
+  // without consuming anything.
+  bool EventPending() const {
+    pollfd p[2] = {{kControlFd, POLLIN, 0}, {hw_interrupt_.valid() ? hw_interrupt_.fd() : -1, POLLIN, 0}};
+    return ::poll(p, 2, 0) > 0;
   }
 
   void DispatchRequest(const ipc::Descriptor& d) {

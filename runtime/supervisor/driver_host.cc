@@ -1,5 +1,6 @@
 #include "runtime/supervisor/driver_host.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -81,6 +82,12 @@ constexpr int64_t kExitStatusGraceNs = 500 * kMs;
 constexpr size_t kMaxLogLine = 4096;
 // How long after a driver became ready its replacement standby is spawned.
 constexpr int64_t kStandbyDelayNs = 50 * kMs;
+// How long after a recovery the drivers it stopped are killed: their
+// teardown must not land on the first requests the successor serves.
+constexpr int64_t kParkedKillDelayNs = 20 * kMs;
+// At most this many stopped drivers wait (faults coming faster than the
+// delay): each holds its memory and two of the host's descriptors.
+constexpr size_t kMaxParked = 8;
 constexpr size_t kMaxNameLength = 128;
 
 asio::steady_timer::duration Nanos(int64_t ns) { return std::chrono::nanoseconds(ns); }
@@ -139,6 +146,7 @@ struct Instance {
   asio::steady_timer exit_grace;          // waiting for the exit status
   Phase phase = Phase::kSpawned;
   bool killed = false;
+  bool parked = false;                    // stopped (SIGSTOP), to be killed after the recovery
   bool reaped = false;
   bool awaiting_exit = false;
   std::optional<Detection> fallback;      // used if the exit status does not come
@@ -170,6 +178,7 @@ class DriverHost::Impl {
         policy_(options_.restart),
         watchdog_(io),
         restart_timer_(io),
+        parked_timer_(io),
         rec_(options_.recorder ? *options_.recorder : recorder::Recorder::Off()),
         rec_id_(rec_.RegisterDevice(options_.device_name, options_.device_class)),
         slots_(data_->layout().ring_entries) {
@@ -220,6 +229,7 @@ class DriverHost::Impl {
     FenceDataPath(Errc::kNoDevice);
     FailPendingCalls(Errc::kNoDevice, "device stopped");
     if (standby_) KillInstance(std::move(standby_));
+    KillParked();
     if (current_) {
       auto inst = current_;
       HostToDriver m;
@@ -286,6 +296,7 @@ class DriverHost::Impl {
     if (standby_ && standby_->phase == Instance::Phase::kStandby) {
       current_ = std::move(standby_);
       SendProbe(current_);
+      AwaitProbeDone(current_);
       return;
     }
     if (standby_) KillInstance(std::move(standby_));
@@ -394,6 +405,20 @@ class DriverHost::Impl {
     EndPhase(recorder::RecoveryPhase::kRestart);
     BeginPhase(recorder::RecoveryPhase::kProbe);
     ArmDeadline(inst, options_.probe_deadline_ns, "probe did not finish in time");
+  }
+
+  // A standby probes in tens of microseconds: watch its channel for the
+  // answer for a moment rather than sleep, which would add the wake-up of
+  // this loop's virtual CPU to every failover. Bounded; the event loop takes
+  // over from there. (Not a Spin that gives way: the standby is already on a
+  // CPU, and a runnable thread it woke is no reason to sleep here.)
+  void AwaitProbeDone(const std::shared_ptr<Instance>& inst) {
+    constexpr int64_t kBudgetNs = 250'000;
+    const int64_t until = MonotonicNanos() + kBudgetNs;
+    while (inst->phase == Instance::Phase::kProbing && MonotonicNanos() < until) {
+      pollfd p{inst->control.fd(), POLLIN, 0};
+      if (::poll(&p, 1, 0) == 1 && !ReadPending(inst)) return;
+    }
   }
 
   // ---------------- receiving ----------------
@@ -656,8 +681,6 @@ class DriverHost::Impl {
     EndPhase(recorder::RecoveryPhase::kProbe);
     rec_.DriverReady(rec_id_);
     inst->phase = Instance::Phase::kReady;
-    // Its /proc files opened now, so that a kill does not wait for that.
-    if (!inst->exit_watch) inst->exit_watch = std::make_unique<ExitWatch>(inst->pid);
     inst->last_heartbeat_ns = MonotonicNanos();
     int64_t recovery_ns = 0;
     if (recovering_since_ns_ > 0) {
@@ -672,6 +695,19 @@ class DriverHost::Impl {
     }
     SetState(DeviceState::kRunning);
     if (listener_) listener_->OnDriverReady(inst->number, recovery_ns);
+    // After the waiters were woken: its /proc files opened now, so that a
+    // kill does not wait for that.
+    asio::post(io_, [inst] {
+      if (inst->phase == Instance::Phase::kReady && !inst->exit_watch) {
+        inst->exit_watch = std::make_unique<ExitWatch>(inst->pid);
+      }
+    });
+    if (!parked_.empty()) {
+      parked_timer_.expires_after(Nanos(kParkedKillDelayNs));
+      parked_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec && state_ == DeviceState::kRunning) KillParked();
+      });
+    }
     // The next standby is spawned a little later, so that its exec does not
     // compete with the shadow replaying configuration into this driver.
     if (options_.warm_standby) {
@@ -684,17 +720,24 @@ class DriverHost::Impl {
 
   // ---------------- detection and recovery ----------------
 
-  void KillInstance(std::shared_ptr<Instance> inst) {
-    if (!inst->killed && !inst->reaped) {
+  void KillInstance(std::shared_ptr<Instance> inst, bool park = false) {
+    if (!inst->killed && !inst->reaped && !inst->parked) {
       // Which threads sleep, before the signal wakes them (see ExitWatch).
       if (!inst->exit_watch) inst->exit_watch = std::make_unique<ExitWatch>(inst->pid);
       inst->exit_watch->Snapshot();
       // One that was idle need not run again before the recovery goes on:
       // from now on it runs only on a CPU nobody else wants.
-      if (inst->exit_watch->AllAsleep()) YieldCpuOf(inst->pid);
-      // The driver is its own process group leader: take its children too.
-      ::kill(-inst->pid, SIGKILL);
-      syscall(SYS_pidfd_send_signal, inst->pidfd.get(), SIGKILL, nullptr, 0);
+      if (park || inst->exit_watch->AllAsleep()) YieldCpuOf(inst->pid);
+      Signal(*inst, park ? SIGSTOP : SIGKILL);
+      if (park) {
+        if (parked_.size() >= kMaxParked) KillParked();
+        inst->parked = true;
+        parked_.push_back(inst);
+      } else {
+        inst->killed = true;
+      }
+    } else if (!park && inst->parked && !inst->killed && !inst->reaped) {
+      Signal(*inst, SIGKILL);
       inst->killed = true;
     }
     inst->phase = Instance::Phase::kDead;
@@ -704,6 +747,23 @@ class DriverHost::Impl {
     if (!inst->reaped && std::find(reaping_.begin(), reaping_.end(), inst) == reaping_.end()) {
       reaping_.push_back(inst);
     }
+  }
+
+  // The driver was made leader of its own process group, so its children
+  // get the signal too. Until the driver is reaped its pid, and with it the
+  // group's id, cannot be reused; only a driver that left its group (or a
+  // group emptied of it) needs the pidfd.
+  static void Signal(Instance& inst, int sig) {
+    if (::kill(-inst.pid, sig) == 0 && getpgid(inst.pid) == inst.pid) return;
+    syscall(SYS_pidfd_send_signal, inst.pidfd.get(), sig, nullptr, 0);
+  }
+
+  // Stopped drivers of recoveries that are over (or given up) are killed
+  // now: their teardown no longer competes with one.
+  void KillParked() {
+    parked_timer_.cancel();
+    for (auto& inst : parked_) KillInstance(inst);
+    parked_.clear();
   }
 
   // A killed driver may still be running on another core for a moment (the
@@ -758,9 +818,8 @@ class DriverHost::Impl {
     rec_.Detected(rec_id_, ToRecorder(d.reason), d.code);
     BeginPhase(recorder::RecoveryPhase::kIsolate);
     if (inst) {
-      KillInstance(inst);
+      KillInstance(inst, /*park=*/true);
       AwaitLeftUserSpace(*inst);
-      YieldCpuOf(inst->pid);  // its teardown must not slow down the recovery
       inst->exit_watch.reset();
     }
     current_.reset();
@@ -793,6 +852,7 @@ class DriverHost::Impl {
       StartInstance();
       return;
     }
+    KillParked();  // no hurry: the restart waits anyway
     restart_timer_.expires_after(Nanos(decision.delay_ns));
     restart_timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec || shutting_down_ || state_ != DeviceState::kRecovering) return;
@@ -804,6 +864,7 @@ class DriverHost::Impl {
     spdlog::error("[{}] restart budget spent ({} restarts in {} s); device failed: {}",
                   options_.device_name, policy_.options().budget,
                   policy_.options().window_ns / 1'000'000'000, d.ToString());
+    KillParked();
     if (open_phase_) rec_.PhaseEnd(rec_id_, *open_phase_, recorder::PhaseOutcome::kAborted);
     open_phase_.reset();
     rec_.DeviceFailed(rec_id_);
@@ -1148,6 +1209,7 @@ class DriverHost::Impl {
   RestartPolicy policy_;
   asio::steady_timer watchdog_;
   asio::steady_timer restart_timer_;
+  asio::steady_timer parked_timer_;  // KillParked after a recovery
   recorder::Recorder& rec_;          // Recorder::Off() when the user asked for none
   recorder::DeviceId rec_id_;
   std::optional<recorder::RecoveryPhase> open_phase_;  // begun, not yet ended
@@ -1158,6 +1220,7 @@ class DriverHost::Impl {
   std::shared_ptr<Instance> standby_;
           // warm spare, handshake done
   std::vector<std::shared_ptr<Instance>> reaping_;  // killed, exit not yet collected
+  std::vector<std::shared_ptr<Instance>> parked_;   // stopped by a recovery still going on
   std::atomic<uint64_t> instance_counter_{0};
   int64_t recovering_since_ns_ = 0;
   bool shutting_down_ = false;

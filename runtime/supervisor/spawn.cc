@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -182,7 +183,12 @@ uint64_t ScheduledCount(int fd) {
 
 }  // namespace
 
-ExitWatch::ExitWatch(pid_t pid) : pid_(pid) { List(); }
+ExitWatch::ExitWatch(pid_t pid) : pid_(pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/task", static_cast<int>(pid_));
+  task_dir_ = UniqueFd(open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  List();
+}
 
 void ExitWatch::List() {
   threads_.clear();
@@ -204,20 +210,13 @@ void ExitWatch::List() {
 }
 
 void ExitWatch::Snapshot() {
-  // The thread count is field 20 of any thread's stat: list again if it moved.
+  // A task directory links to itself, its parent and one entry per thread
+  // (an fstat, cheaper than reading a stat file): list again if it moved.
+  struct stat st {};
+  if (!task_dir_.valid() || fstat(task_dir_.get(), &st) != 0 || st.st_nlink != threads_.size() + 2) List();
   char buf[512];
   char state = 0;
   unsigned long flags = 0;
-  long count = -1;
-  if (!threads_.empty() && !ReadProc(threads_.front().stat.get(), buf).empty()) {
-    const char* close_paren = std::strrchr(buf, ')');
-    if (close_paren == nullptr ||
-        std::sscanf(close_paren + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld",
-                    &count) != 1) {
-      count = -1;
-    }
-  }
-  if (count != static_cast<long>(threads_.size())) List();
   for (Thread& t : threads_) {
     // The count first, then the state: if the count has not moved when we
     // look again after the kill, the thread never got a CPU in between.
@@ -246,7 +245,7 @@ bool ExitWatch::LeftUserSpace() {
       // leave the kernel through the fatal signal.
       left = true;
     } else if (ParseStat(buf, state, flags)) {
-      left = state == 'Z' || state == 'X' || (flags & kPfExiting) != 0;
+      left = state == 'Z' || state == 'X' || state == 'T' || (flags & kPfExiting) != 0;
     }
     if (!left) return false;
     threads_.erase(threads_.begin() + static_cast<ptrdiff_t>(i));  // past user space for good

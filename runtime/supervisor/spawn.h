@@ -36,20 +36,21 @@ struct SpawnedProcess {
 
 Result<SpawnedProcess> SpawnDriver(const SpawnRequest& request);
 
-// Tells when a process being killed can no longer run its own code: every
-// thread is exiting (PF_EXITING, set when it starts to die), a zombie, gone —
-// or was asleep in the kernel when the kill was sent and has not been on a
-// CPU since (it can leave the kernel only through the fatal signal).
+// Tells when a process being killed or stopped can no longer run its own
+// code: every thread is exiting (PF_EXITING, set when it starts to die),
+// stopped, a zombie, gone — or was asleep in the kernel when the signal was
+// sent and has not been on a CPU since (it can leave the kernel only through
+// that signal, SIGKILL or SIGSTOP, which no handler can catch).
 //
 //   ExitWatch watch(pid);          // any time before: lists the threads
-//   watch.Snapshot();              // just before the SIGKILL: notes which
+//   watch.Snapshot();              // just before the signal: notes which
 //   kill(pid, SIGKILL);            //   sleep and how often each ran
 //   while (!watch.LeftUserSpace()) nap();
 //
-// A driver killed while idle is past user space at the first look; one killed
-// while running must first be scheduled to die. Each look is one or two
-// pread(2) of /proc files kept open. Valid while the caller holds the process
-// unreaped.
+// A driver signalled while idle is past user space at the first look; one
+// signalled while running must first be scheduled to take the signal. Each
+// look is one or two pread(2) of /proc files kept open. Valid while the
+// caller holds the process unreaped.
 class ExitWatch {
  public:
   explicit ExitWatch(pid_t pid);
@@ -68,6 +69,7 @@ class ExitWatch {
   };
   void List();
   pid_t pid_;
+  UniqueFd task_dir_;            // /proc/<pid>/task: its link count tells the thread count
   std::vector<Thread> threads_;  // those not yet seen past user space
 };
 

@@ -59,8 +59,8 @@ int CountMappings() {
   return n;
 }
 
-// Children of this process that are zombies.
-int CountZombieChildren() {
+// Children of this process in `wanted` state (Z: zombie, T: stopped).
+int CountChildrenIn(char wanted) {
   int zombies = 0;
   DIR* d = opendir("/proc");
   while (dirent* e = readdir(d)) {
@@ -72,13 +72,14 @@ int CountZombieChildren() {
     char state = 0;
     int ppid = 0;
     if (sscanf(all.c_str() + close + 2, "%c %d", &state, &ppid) == 2 && ppid == getpid() &&
-        state == 'Z') {
+        state == wanted) {
       ++zombies;
     }
   }
   closedir(d);
   return zombies;
 }
+int CountZombieChildren() { return CountChildrenIn('Z'); }
 
 class DriverHostTest : public ::testing::Test {
  protected:
@@ -108,6 +109,17 @@ class DriverHostTest : public ::testing::Test {
     }
     h.FreeBuffer(buf);
     return c;
+  }
+
+  // Waits until a driver other than `old` is serving (Kill is asynchronous).
+  void ExpectAnotherDriver(DriverHost& h, pid_t old) {
+    const int64_t deadline = MonotonicNanos() + 10 * kSec;
+    while ((h.driver_pid() == old || h.driver_pid() <= 0 || h.state() != DeviceState::kRunning) &&
+           MonotonicNanos() < deadline) {
+      usleep(100);
+    }
+    EXPECT_NE(h.driver_pid(), old);
+    ExpectServingAgain(h);
   }
 
   // Waits until the device served a fresh echo after a fault.
@@ -406,6 +418,45 @@ TEST_F(DriverHostTest, WarmStandbyTakesOverAfterACrash) {
     ExpectServingAgain(h);
   }
   EXPECT_EQ(h.stats().restarts, 5u);
+}
+
+// A driver the host kills is only stopped while the recovery runs (its
+// teardown would compete with it) and killed once the successor is ready.
+TEST_F(DriverHostTest, ADriverTheHostKillsIsStoppedThenKilledOnceItsSuccessorIsReady) {
+  auto o = Options("dev0");
+  o.warm_standby = true;
+  DriverHost& h = Start(std::move(o));
+  for (int i = 0; i < 5; ++i) {
+    usleep(50'000);  // let the standby finish its handshake
+    const pid_t old = h.driver_pid();
+    ASSERT_GT(old, 0);
+    h.Kill(SIGKILL);
+    ExpectAnotherDriver(h, old);
+    const int64_t deadline = MonotonicNanos() + 5 * kSec;
+    while (kill(old, 0) == 0 && MonotonicNanos() < deadline) usleep(1000);
+    EXPECT_NE(kill(old, 0), 0) << "the stopped driver " << old << " was killed and reaped";
+  }
+  EXPECT_EQ(CountChildrenIn('T'), 0);
+  EXPECT_EQ(h.detections().back().code, SIGKILL);
+}
+
+// Stopped drivers do not outlive a recovery that gives up.
+TEST_F(DriverHostTest, DriversStoppedByARecoveryThatGivesUpAreKilled) {
+  auto o = Options("dev0");
+  o.restart.budget = 1;
+  o.restart.window_ns = 60 * kSec;
+  DriverHost& h = Start(std::move(o));
+  const pid_t first = h.driver_pid();
+  h.Kill(SIGKILL);
+  ExpectAnotherDriver(h, first);
+  const pid_t second = h.driver_pid();
+  h.Kill(SIGKILL);
+  ASSERT_TRUE(h.WaitForState(DeviceState::kFailed, 10 * kSec).has_value());
+  const int64_t deadline = MonotonicNanos() + 5 * kSec;
+  while ((kill(first, 0) == 0 || kill(second, 0) == 0) && MonotonicNanos() < deadline) usleep(1000);
+  EXPECT_NE(kill(first, 0), 0);
+  EXPECT_NE(kill(second, 0), 0);
+  EXPECT_EQ(CountChildrenIn('T'), 0);
 }
 
 TEST_F(DriverHostTest, ThousandCrashCyclesLeakNoFdsMappingsOrZombies) {
