@@ -38,9 +38,9 @@ namespace asio = boost::asio;
 using faultinject::SiteFault;
 constexpr int kControlFd = 3;
 // How long the submission loop polls for requests before it sleeps on the
-// doorbell: between requests, and right after the probe.
+// doorbell. (Longer right after the probe was tried: a client the host wakes
+// then is often queued on this driver's CPU, behind the spin.)
 constexpr int64_t kSpinNs = 50'000;
-constexpr int64_t kFirstSpinNs = 300'000;
 
 // The SDK's failpoint sites: every handler's entry and exit, completions,
 // interrupts and heartbeats. Drivers declare their own on top.
@@ -61,10 +61,20 @@ char g_exiting_note[8];
 size_t g_exiting_size = 0;
 constexpr int kFatalSignals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
 
+bool g_stop_after_report = false;  // no core dump would be written: see OnFatalSignal
+
 void OnFatalSignal(int sig) {
+  bool reported = false;
   if (sig > 0 && sig < 65 && g_crash_notes[sig].size > 0) {
-    send(kControlFd, g_crash_notes[sig].bytes, g_crash_notes[sig].size, MSG_DONTWAIT | MSG_NOSIGNAL);
+    reported = send(kControlFd, g_crash_notes[sig].bytes, g_crash_notes[sig].size, MSG_DONTWAIT | MSG_NOSIGNAL) ==
+               static_cast<ssize_t>(g_crash_notes[sig].size);
   }
+  // Reported, and no core to write: stop, and let the host kill this process
+  // once its successor runs, so that the teardown of its address space does
+  // not compete with the recovery. (If the host is gone, the parent-death
+  // signal kills it; if the host misses the report, a stopped driver sends no
+  // heartbeat.)
+  if (reported && g_stop_after_report) raise(SIGSTOP);
   // Die of the same signal, so that the exit status (and a core dump, when
   // enabled) tell the truth.
   signal(sig, SIG_DFL);
@@ -86,6 +96,8 @@ void InstallCrashReporting() {
   e.mutable_exiting();
   g_exiting_size = e.ByteSizeLong();
   e.SerializeToArray(g_exiting_note, sizeof g_exiting_note);
+  rlimit core{};
+  g_stop_after_report = getrlimit(RLIMIT_CORE, &core) == 0 && core.rlim_cur == 0;
   // The handler needs its own stack: a stack overflow is a fault too.
   static std::vector<char> alt(64 * 1024);
   stack_t ss{};
@@ -409,20 +421,17 @@ class ProcessRuntime final : public Context {
       interrupt_watch_.assign(hw_interrupt_.fd());
       WatchInterrupt();
     }
-    // The host's first requests follow the probe closely (a recovery's
-    // replay, or an application that waited for the device): wait for them
-    // a little longer than between requests.
-    ServeSubmissions(/*after_probe=*/true);
+    ServeSubmissions();
   }
 
   // Drains the submit ring, spins briefly for more, then sleeps on the doorbell.
-  void ServeSubmissions(bool after_probe = false) {
+  void ServeSubmissions() {
     // The longest this loop keeps the event loop from heartbeats, control
     // messages and interrupts while requests keep coming.
     constexpr int64_t kSliceNs = 1'000'000;
     auto& ring = data_->submit();
     const int64_t started = MonotonicNanos();
-    Spin idle(after_probe ? kFirstSpinNs : kSpinNs);
+    Spin idle(kSpinNs);
     for (;;) {
       ipc::Descriptor d;
       uint32_t handled = 0;

@@ -1,6 +1,7 @@
 #include "runtime/supervisor/driver_host.h"
 
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -142,10 +143,11 @@ struct Instance {
   asio::posix::stream_descriptor control_watch;
   asio::posix::stream_descriptor pid_watch;
   asio::steady_timer deadline;            // handshake / probe deadline
-  std::unique_ptr<ExitWatch> exit_watch;  // made just before the SIGKILL
+  std::unique_ptr<ExitWatch> exit_watch;  // opened at spawn; snapshot before the signal
   asio::steady_timer exit_grace;          // waiting for the exit status
   Phase phase = Phase::kSpawned;
   bool killed = false;
+  bool pinned = false;                    // kept off the host loop's CPU while probing
   bool parked = false;                    // stopped (SIGSTOP), to be killed after the recovery
   bool reaped = false;
   bool awaiting_exit = false;
@@ -285,6 +287,9 @@ class DriverHost::Impl {
     auto inst = std::make_shared<Instance>(io_, ++instance_counter_, std::move(p),
                                            std::move(host_end));
     inst->spawned_ns = MonotonicNanos();
+    // Its /proc files opened now, while it runs its exec: a recovery does
+    // not wait for that.
+    inst->exit_watch = std::make_unique<ExitWatch>(inst->pid);
     rec_.DriverSpawned(rec_id_, inst->pid);
     WatchControl(inst);
     WatchExit(inst);
@@ -295,6 +300,7 @@ class DriverHost::Impl {
     BeginPhase(recorder::RecoveryPhase::kRestart);
     if (standby_ && standby_->phase == Instance::Phase::kStandby) {
       current_ = std::move(standby_);
+      AwayFromThisCpu(*current_);
       SendProbe(current_);
       AwaitProbeDone(current_);
       return;
@@ -419,6 +425,26 @@ class DriverHost::Impl {
       pollfd p{inst->control.fd(), POLLIN, 0};
       if (::poll(&p, 1, 0) == 1 && !ReadPending(inst)) return;
     }
+  }
+
+  // Keeps `inst` off the CPU this loop runs on until it is ready: woken by
+  // this loop, the scheduler would otherwise often queue it right here,
+  // behind the loop that waits for it.
+  static void AwayFromThisCpu(Instance& inst) {
+    const int here = sched_getcpu();
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (here < 0 || sched_getaffinity(0, sizeof set, &set) != 0) return;
+    CPU_CLR(here, &set);
+    if (CPU_COUNT(&set) == 0) return;
+    if (sched_setaffinity(inst.pid, sizeof set, &set) == 0) inst.pinned = true;
+  }
+  static void AnyCpu(Instance& inst) {
+    if (!inst.pinned) return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0) (void)sched_setaffinity(inst.pid, sizeof set, &set);
+    inst.pinned = false;
   }
 
   // ---------------- receiving ----------------
@@ -695,13 +721,7 @@ class DriverHost::Impl {
     }
     SetState(DeviceState::kRunning);
     if (listener_) listener_->OnDriverReady(inst->number, recovery_ns);
-    // After the waiters were woken: its /proc files opened now, so that a
-    // kill does not wait for that.
-    asio::post(io_, [inst] {
-      if (inst->phase == Instance::Phase::kReady && !inst->exit_watch) {
-        inst->exit_watch = std::make_unique<ExitWatch>(inst->pid);
-      }
-    });
+    AnyCpu(*inst);
     if (!parked_.empty()) {
       parked_timer_.expires_after(Nanos(kParkedKillDelayNs));
       parked_timer_.async_wait([this](const boost::system::error_code& ec) {
