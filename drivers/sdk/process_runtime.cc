@@ -421,7 +421,9 @@ class ProcessRuntime final : public Context {
       interrupt_watch_.assign(hw_interrupt_.fd());
       WatchInterrupt();
     }
-    ServeSubmissions();
+    // From the event loop, not from the probe's fiber (which ends here):
+    // requests are always served in the same context.
+    asio::post(io_, [this] { ServeSubmissions(); });
   }
 
   // Drains the submit ring, spins briefly for more, then sleeps on the doorbell.
