@@ -41,6 +41,8 @@ constexpr int kControlFd = 3;
 // doorbell. (Longer right after the probe was tried: a client the host wakes
 // then is often queued on this driver's CPU, behind the spin.)
 constexpr int64_t kSpinNs = 50'000;
+// How often that spin looks at the interrupt line and the control channel.
+constexpr int64_t kEventLookNs = 10'000;
 
 // The SDK's failpoint sites: every handler's entry and exit, completions,
 // interrupts and heartbeats. Drivers declare their own on top.
@@ -434,6 +436,7 @@ class ProcessRuntime final : public Context {
     auto& ring = data_->submit();
     const int64_t started = MonotonicNanos();
     Spin idle(kSpinNs);
+    int64_t next_event_look = 0;
     for (;;) {
       ipc::Descriptor d;
       uint32_t handled = 0;
@@ -457,7 +460,11 @@ class ProcessRuntime final : public Context {
       if (idle.Again()) {
         // The device or the host wants attention while we poll for requests:
         // go back to the event loop for the interrupt or the message, then
-        // come straight back here.
+        // come straight back here. (A look costs a system call: one every
+        // few microseconds, not one per round.)
+        const int64_t now = MonotonicNanos();
+        if (now < next_event_look) continue;
+        next_event_look = now + kEventLookNs;
         if (EventPending()) {
           asio::post(io_, [this] { ServeSubmissions(); });
           return;
