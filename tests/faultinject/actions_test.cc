@@ -20,7 +20,7 @@
 namespace umbra::faultinject {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(UMBRA_TSAN)
 // The sanitizers catch SIGSEGV and heap corruption themselves, report them and
 // exit(1): the child would not die by the signal these tests check.
 constexpr bool kSanitizerInterceptsCrashes = true;
