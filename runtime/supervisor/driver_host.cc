@@ -439,6 +439,7 @@ class DriverHost::Impl {
     if (CPU_COUNT(&set) == 0) return;
     if (sched_setaffinity(inst.pid, sizeof set, &set) == 0) inst.pinned = true;
   }
+  // Back to the host's CPUs, which a driver inherits at spawn.
   static void AnyCpu(Instance& inst) {
     if (!inst.pinned) return;
     cpu_set_t set;
