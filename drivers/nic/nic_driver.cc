@@ -191,7 +191,14 @@ void NicDriver::Transmit(sdk::Context& ctx, const ipc::Descriptor& req) {
     ctx.Complete(req, Status(Errc::kInvalidArgument), 0);
     return;
   }
+  // Descriptors the device is done with are reclaimed here, as they are on
+  // the interrupt: a full ring need not wait for the interrupt to move on.
   ReapTx();
+  while (!tx_backlog_.empty() && !TxRingFull()) {
+    PutTx(ctx, tx_backlog_.front());
+    tx_backlog_.pop();
+    tx_unflushed_ = true;
+  }
   if (!tx_backlog_.empty() || TxRingFull()) {
     tx_backlog_.push(req);
     return;
