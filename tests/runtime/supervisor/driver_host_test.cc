@@ -81,6 +81,13 @@ int CountChildrenIn(char wanted) {
 }
 int CountZombieChildren() { return CountChildrenIn('Z'); }
 
+// Whether `pid` is gone (killed and reaped) within 5 s.
+bool GoneSoon(pid_t pid) {
+  const int64_t deadline = MonotonicNanos() + 5 * kSec;
+  while (kill(pid, 0) == 0 && MonotonicNanos() < deadline) usleep(1000);
+  return kill(pid, 0) != 0;
+}
+
 class DriverHostTest : public ::testing::Test {
  protected:
   DriverHost& Start(DriverHostOptions o) {
@@ -432,9 +439,7 @@ TEST_F(DriverHostTest, ADriverTheHostKillsIsStoppedThenKilledOnceItsSuccessorIsR
     ASSERT_GT(old, 0);
     h.Kill(SIGKILL);
     ExpectAnotherDriver(h, old);
-    const int64_t deadline = MonotonicNanos() + 5 * kSec;
-    while (kill(old, 0) == 0 && MonotonicNanos() < deadline) usleep(1000);
-    EXPECT_NE(kill(old, 0), 0) << "the stopped driver " << old << " was killed and reaped";
+    EXPECT_TRUE(GoneSoon(old)) << "the stopped driver " << old << " was killed and reaped";
   }
   EXPECT_EQ(CountChildrenIn('T'), 0);
   EXPECT_EQ(h.detections().back().code, SIGKILL);
@@ -452,10 +457,8 @@ TEST_F(DriverHostTest, DriversStoppedByARecoveryThatGivesUpAreKilled) {
   const pid_t second = h.driver_pid();
   h.Kill(SIGKILL);
   ASSERT_TRUE(h.WaitForState(DeviceState::kFailed, 10 * kSec).has_value());
-  const int64_t deadline = MonotonicNanos() + 5 * kSec;
-  while ((kill(first, 0) == 0 || kill(second, 0) == 0) && MonotonicNanos() < deadline) usleep(1000);
-  EXPECT_NE(kill(first, 0), 0);
-  EXPECT_NE(kill(second, 0), 0);
+  EXPECT_TRUE(GoneSoon(first));
+  EXPECT_TRUE(GoneSoon(second));
   EXPECT_EQ(CountChildrenIn('T'), 0);
 }
 
