@@ -409,10 +409,26 @@ class ProcessRuntime final : public Context {
         (void)control_.Send(out);
         return;
       }
+      case proto::HostToDriver::kWake:
+        AwaitControl();
+        return;
       case proto::HostToDriver::kAttach:
       case proto::HostToDriver::MSG_NOT_SET:
         return;
     }
+  }
+
+  // A standby told its turn is coming: watch the channel for the Probe for a
+  // while (returning to the event loop as soon as something is there) instead
+  // of sleeping until it comes. Bounded, and given up when a thread waits for
+  // a CPU.
+  void AwaitControl() {
+    constexpr int64_t kWatchNs = 1'000'000;
+    Spin spin(kWatchNs);
+    do {
+      pollfd p{kControlFd, POLLIN, 0};
+      if (::poll(&p, 1, 0) > 0) return;
+    } while (spin.Again());
   }
 
   // ---- data path ----

@@ -300,7 +300,7 @@ class DriverHost::Impl {
     BeginPhase(recorder::RecoveryPhase::kRestart);
     if (standby_ && standby_->phase == Instance::Phase::kStandby) {
       current_ = std::move(standby_);
-      AwayFromThisCpu(*current_);
+      if (!current_->pinned) AwayFromThisCpu(*current_);
       SendProbe(current_);
       AwaitProbeDone(current_);
       return;
@@ -427,9 +427,10 @@ class DriverHost::Impl {
     }
   }
 
-  // Keeps `inst` off the CPU this loop runs on until it is ready: woken by
-  // this loop, the scheduler would otherwise often queue it right here,
-  // behind the loop that waits for it.
+  // Keeps `inst` off the CPU this loop runs on, from its probe until the next
+  // standby is spawned: woken by this loop, the scheduler would otherwise
+  // often queue it right here, behind the loop that waits for it, or put the
+  // client the loop wakes next on the same CPU as the spinning driver.
   static void AwayFromThisCpu(Instance& inst) {
     const int here = sched_getcpu();
     cpu_set_t set;
@@ -446,6 +447,17 @@ class DriverHost::Impl {
     CPU_ZERO(&set);
     if (sched_getaffinity(0, sizeof set, &set) == 0) (void)sched_setaffinity(inst.pid, sizeof set, &set);
     inst.pinned = false;
+  }
+
+  // A standby will take over: wake it now, off this CPU, so that it is
+  // running by the time its Probe comes (its wake-up overlaps the wait for
+  // the failed driver and the quiesce).
+  void WakeStandby() {
+    if (!standby_ || standby_->phase != Instance::Phase::kStandby || standby_->pinned) return;
+    AwayFromThisCpu(*standby_);
+    HostToDriver wake;
+    wake.mutable_wake();
+    (void)standby_->control.Send(wake, {}, ipc::Blocking::kDontWait);
   }
 
   // ---------------- receiving ----------------
@@ -722,7 +734,6 @@ class DriverHost::Impl {
     }
     SetState(DeviceState::kRunning);
     if (listener_) listener_->OnDriverReady(inst->number, recovery_ns);
-    AnyCpu(*inst);
     if (!parked_.empty()) {
       parked_timer_.expires_after(Nanos(kParkedKillDelayNs));
       parked_timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -734,7 +745,11 @@ class DriverHost::Impl {
     if (options_.warm_standby) {
       restart_timer_.expires_after(Nanos(kStandbyDelayNs));
       restart_timer_.async_wait([this](const boost::system::error_code& ec) {
-        if (!ec && state_ == DeviceState::kRunning) SpawnStandby();
+        if (ec) return;
+        // Kept off the loop's CPU until now: the first requests after a
+        // failover would otherwise often find it on the client's CPU.
+        if (current_) AnyCpu(*current_);
+        if (state_ == DeviceState::kRunning) SpawnStandby();
       });
     }
   }
@@ -840,6 +855,7 @@ class DriverHost::Impl {
     BeginPhase(recorder::RecoveryPhase::kIsolate);
     if (inst) {
       KillInstance(inst, /*park=*/true);
+      WakeStandby();
       AwaitLeftUserSpace(*inst);
       inst->exit_watch.reset();
     }
