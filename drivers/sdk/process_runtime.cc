@@ -38,8 +38,7 @@ namespace asio = boost::asio;
 using faultinject::SiteFault;
 constexpr int kControlFd = 3;
 // How long the submission loop polls for requests before it sleeps on the
-// doorbell. (Longer right after the probe was tried: a client the host wakes
-// then is often queued on this driver's CPU, behind the spin.)
+// doorbell.
 constexpr int64_t kSpinNs = 50'000;
 // How often that spin looks at the interrupt line and the control channel.
 constexpr int64_t kEventLookNs = 10'000;

@@ -147,7 +147,7 @@ struct Instance {
   asio::steady_timer exit_grace;          // waiting for the exit status
   Phase phase = Phase::kSpawned;
   bool killed = false;
-  bool pinned = false;                    // kept off the host loop's CPU while probing
+  bool pinned = false;                    // kept off the host loop's CPU (AwayFromThisCpu)
   bool parked = false;                    // stopped (SIGSTOP), to be killed after the recovery
   bool reaped = false;
   bool awaiting_exit = false;
@@ -813,7 +813,7 @@ class DriverHost::Impl {
     // process stopped running its code): past user space. An Exiting message
     // is not enough: atexit handlers may still be running.
     if (inst.reaped || (inst.fallback && inst.fallback->reason == DetectReason::kChannelEof)) return;
-    if (!inst.exit_watch) return;  // not killed here: nothing to watch
+    if (!inst.exit_watch) return;  // already watched out of user space
     constexpr int64_t kBoundNs = 50 * kMs;
     const int64_t start = MonotonicNanos();
     // Naps of a few microseconds, not the default 50 µs timer slack on top.
@@ -1254,8 +1254,7 @@ class DriverHost::Impl {
   int64_t watchdog_due_ns_ = 0;
 
   std::shared_ptr<Instance> current_;          // the driver serving the device
-  std::shared_ptr<Instance> standby_;
-          // warm spare, handshake done
+  std::shared_ptr<Instance> standby_;           // warm spare, handshake done
   std::vector<std::shared_ptr<Instance>> reaping_;  // killed, exit not yet collected
   std::vector<std::shared_ptr<Instance>> parked_;   // stopped by a recovery still going on
   std::atomic<uint64_t> instance_counter_{0};

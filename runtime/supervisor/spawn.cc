@@ -192,18 +192,20 @@ ExitWatch::ExitWatch(pid_t pid) : pid_(pid) {
 
 void ExitWatch::List() {
   threads_.clear();
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/task", static_cast<int>(pid_));
-  DIR* dir = opendir(path);
-  if (dir == nullptr) return;  // gone: nothing to watch
+  if (!task_dir_.valid()) return;  // gone: nothing to watch
+  // The directory is read through a copy of the descriptor kept open, from
+  // its start: the threads of now.
+  DIR* dir = fdopendir(dup(task_dir_.get()));
+  if (dir == nullptr) return;
+  rewinddir(dir);
   while (dirent* e = readdir(dir)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    char file[320];
-    std::snprintf(file, sizeof file, "/proc/%d/task/%s/stat", static_cast<int>(pid_), e->d_name);
-    Thread t{.stat = UniqueFd(open(file, O_RDONLY | O_CLOEXEC))};
+    char file[300];
+    std::snprintf(file, sizeof file, "%s/stat", e->d_name);
+    Thread t{.stat = UniqueFd(openat(task_dir_.get(), file, O_RDONLY | O_CLOEXEC))};
     if (!t.stat.valid()) continue;  // this thread is gone
-    std::snprintf(file, sizeof file, "/proc/%d/task/%s/schedstat", static_cast<int>(pid_), e->d_name);
-    t.schedstat = UniqueFd(open(file, O_RDONLY | O_CLOEXEC));
+    std::snprintf(file, sizeof file, "%s/schedstat", e->d_name);
+    t.schedstat = UniqueFd(openat(task_dir_.get(), file, O_RDONLY | O_CLOEXEC));
     threads_.push_back(std::move(t));
   }
   closedir(dir);
@@ -241,8 +243,8 @@ bool ExitWatch::LeftUserSpace() {
     if (ReadProc(t.stat.get(), buf).empty()) {
       left = true;  // reaped
     } else if (t.asleep && ScheduledCount(t.schedstat.get()) == t.scheduled) {
-      // Off the CPUs, inside the kernel, since before the kill: it can only
-      // leave the kernel through the fatal signal.
+      // Off the CPUs, inside the kernel, since before the signal: it can
+      // only leave the kernel through that signal (SIGKILL or SIGSTOP).
       left = true;
     } else if (ParseStat(buf, state, flags)) {
       left = state == 'Z' || state == 'X' || state == 'T' || (flags & kPfExiting) != 0;

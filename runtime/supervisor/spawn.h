@@ -10,7 +10,6 @@
 #include <sys/types.h>
 
 #include <cstdint>
-
 #include <string>
 #include <vector>
 
@@ -74,9 +73,10 @@ class ExitWatch {
 };
 
 // Moves the thread `pid` (a process's main thread) to SCHED_IDLE: it runs
-// only on CPUs nothing else wants. For a driver about to be killed, so that
-// its exit (unmapping, closing) does not preempt the host's loop or compete
-// with its successor. One system call; other threads keep their policy.
+// only on CPUs nothing else wants. For a driver about to be stopped or
+// killed, so that what it still runs, then its exit (unmapping, closing), does
+// not preempt the host's loop or compete with its successor. One system call;
+// other threads keep their policy.
 void YieldCpuOf(pid_t pid);
 
 // Finds a driver binary: an absolute or relative path that exists is taken as
