@@ -8,7 +8,11 @@
 //     depth 32 in turns of at least 20 ms within one benchmark; counters give
 //     each mode's ops/s and its ratio to in-process (the figure to quote: the
 //     separate cases above run 0.5 s each, one after the other, and swing
-//     with whatever else the machine does meanwhile).
+//     with whatever else the machine does meanwhile), and where each mode's
+//     CPU went: <mode>_client_us, _driver_us and _device_us (CPU µs per
+//     operation of the client thread, the driver process and the disk's
+//     hardware thread; in-process the client thread also runs the driver)
+//     and <mode>_cpus (CPUs its turns kept busy; the rest idled).
 //     mode 0 in-process   — DiskDriver linked into the host (sdk::InProcessRunner)
 //     mode 1 isolated     — driver process, DriverHost::Submit directly, no shadow
 //     mode 2 shadowed     — block::Disk of the block shadow (passive)
@@ -23,13 +27,16 @@
 //
 // All modes drive the same emulated disk model, so the device's own cost is
 // common to all of them.
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -270,6 +277,35 @@ struct Env {
   }
 };
 
+// CPU time (ns) each party of a mode has used so far: the client thread
+// (in-process, it also runs the driver), the driver process and the disk's
+// hardware thread.
+struct CpuUse {
+  int64_t client = 0;
+  int64_t driver = 0;
+  int64_t device = 0;
+};
+
+// Time on a CPU of the driver's main thread, from /proc/<pid>/schedstat (ns).
+int64_t ProcessCpuNs(pid_t pid) {
+  if (pid <= 0) return 0;
+  char path[64], buf[128] = {};
+  std::snprintf(path, sizeof path, "/proc/%d/schedstat", static_cast<int>(pid));
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  return n > 0 ? std::strtoll(buf, nullptr, 10) : 0;
+}
+
+CpuUse CpuNow(const Env& e) {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  CpuUse u{.client = int64_t{ts.tv_sec} * kSec + ts.tv_nsec, .device = e.disk->thread_cpu_ns()};
+  if (e.sup) u.driver = ProcessCpuNs(e.sup->Find("disk0")->driver_pid());
+  return u;
+}
+
 std::unique_ptr<Env>& EnvFor(int mode) {
   static std::unique_ptr<Env> envs[4];
   if (!envs[mode]) envs[mode] = Env::Make(mode);
@@ -375,8 +411,10 @@ void RunCompare(benchmark::State& state, uint16_t op) {
   for (int mode = 0; mode < 4; ++mode) io[mode] = std::make_unique<IoStream>(*EnvFor(mode)->client, op, 1, true, kDepth);
   std::array<int64_t, 4> ns{};
   std::array<uint64_t, 4> ops{};
+  std::array<CpuUse, 4> cpu{};
   for (auto _ : state) {
     for (int mode = 0; mode < 4; ++mode) {
+      const CpuUse c0 = CpuNow(*EnvFor(mode));
       const int64_t t0 = MonotonicNanos();
       int64_t now = t0;
       while (now - t0 < kTurnNs) {
@@ -389,6 +427,10 @@ void RunCompare(benchmark::State& state, uint16_t op) {
         now = MonotonicNanos();
       }
       ns[mode] += now - t0;
+      const CpuUse c1 = CpuNow(*EnvFor(mode));
+      cpu[mode].client += c1.client - c0.client;
+      cpu[mode].driver += c1.driver - c0.driver;
+      cpu[mode].device += c1.device - c0.device;
     }
   }
   std::array<double, 4> rate{};
@@ -402,6 +444,19 @@ void RunCompare(benchmark::State& state, uint16_t op) {
   state.counters["isolated_vs_inproc"] = rate[0] > 0 ? rate[1] / rate[0] : 0;
   state.counters["shadow_vs_inproc"] = rate[0] > 0 ? rate[2] / rate[0] : 0;
   state.counters["restart_only_vs_inproc"] = rate[0] > 0 ? rate[3] / rate[0] : 0;
+  // Where each mode's CPU went: µs per operation for each party, and how
+  // many CPUs its turns kept busy (the rest of the machine's idled).
+  const char* const kKeys[] = {"inproc", "isolated", "shadow", "restart_only"};
+  for (int mode = 0; mode < 4; ++mode) {
+    if (ops[mode] == 0 || ns[mode] == 0) continue;
+    const double n = static_cast<double>(ops[mode]) * 1e3;
+    const std::string key = kKeys[mode];
+    state.counters[key + "_client_us"] = static_cast<double>(cpu[mode].client) / n;
+    if (mode != 0) state.counters[key + "_driver_us"] = static_cast<double>(cpu[mode].driver) / n;
+    state.counters[key + "_device_us"] = static_cast<double>(cpu[mode].device) / n;
+    state.counters[key + "_cpus"] =
+        static_cast<double>(cpu[mode].client + cpu[mode].driver + cpu[mode].device) / static_cast<double>(ns[mode]);
+  }
 }
 
 void BM_RandRead4k(benchmark::State& s) { RunIo(s, "randread", proto::kRead, 1, true); }

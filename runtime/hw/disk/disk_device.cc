@@ -118,6 +118,13 @@ void DiskDevice::Start() {
   thread_ = std::thread([this] { Run(); });
   // "<name>-hw" in top and gdb (the kernel keeps 15 characters).
   pthread_setname_np(thread_.native_handle(), (options_.name + "-hw").substr(0, 15).c_str());
+  if (clockid_t clock; pthread_getcpuclockid(thread_.native_handle(), &clock) == 0) cpu_clock_ = clock;
+}
+
+int64_t DiskDevice::thread_cpu_ns() const {
+  timespec ts{};
+  if (!thread_.joinable() || !cpu_clock_ || clock_gettime(*cpu_clock_, &ts) != 0) return 0;
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
 void DiskDevice::Stop() {

@@ -37,9 +37,11 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -144,6 +146,10 @@ class DiskDevice final : public Device {
   uint64_t capacity_blocks() const { return capacity_blocks_; }
   uint32_t block_size() const { return options_.block_size; }
   DiskCounters counters() const;
+  // CPU time the hardware thread has used (ns; 0 when not started). For
+  // benchmarks that split a workload's CPU cost between its parties. Call
+  // it from the thread that calls Start and Stop.
+  int64_t thread_cpu_ns() const;
 
   // The host's view of the shared region (tests play the driver with these).
   DiskRegisters* registers() const;
@@ -241,6 +247,7 @@ class DiskDevice final : public Device {
   std::atomic<uint64_t> faults_{0};
   std::unique_ptr<Counters> counters_;  // atomics, written by the hardware thread
   std::thread thread_;                  // the hardware thread; joined by Stop()
+  std::optional<clockid_t> cpu_clock_;  // its CPU-time clock
 };
 
 }  // namespace umbra::hw::disk
