@@ -170,11 +170,7 @@ Result<void> BlockShadow::Enqueue(std::unique_lock<std::mutex>& lock, const Io& 
   if (io.op == proto::kWrite || io.op == proto::kWriteFua) std::memcpy(host().buffer(buffer), io.data, e.length);
   // Recorded with the submit time the entry keeps anyway (docs/recorder.md).
   host().recorder().RequestSubmitted(host().recorder_device(), RecordedOp(e.op), e.length, e.submit_ns);
-  const uint64_t seq = e.seq;
-  const uint64_t cookie = *table_.Insert(std::move(e));  // HasRoom said there is a slot
-  cookie_of_slot_[static_cast<uint32_t>(cookie)] = cookie;
-  order_.emplace(seq, cookie);
-  pending_.emplace(seq, cookie);
+  Track(std::move(e));
   if (waiter != nullptr) ++waiter->remaining;
   ++stats_.submitted;
   if (!open_) CountQueued();
@@ -184,15 +180,31 @@ Result<void> BlockShadow::Enqueue(std::unique_lock<std::mutex>& lock, const Io& 
 
 void BlockShadow::EnqueueInternalFlush() {
   if (!HasRoom(true)) return;
-  Entry e{.op = proto::kFlush, .seq = ++next_seq_, .internal = true, .submit_ns = MonotonicNanos()};
-  const uint64_t seq = e.seq;
-  const uint64_t cookie = *table_.Insert(std::move(e));
-  cookie_of_slot_[static_cast<uint32_t>(cookie)] = cookie;
-  order_.emplace(seq, cookie);
-  pending_.emplace(seq, cookie);
+  Track(Entry{.op = proto::kFlush, .seq = ++next_seq_, .internal = true, .submit_ns = MonotonicNanos()});
   internal_flush_queued_ = true;
   ++stats_.internal_flushes;
   SubmitPending();
+}
+
+void BlockShadow::Track(Entry e) {
+  const uint64_t seq = e.seq;
+  const uint64_t cookie = *table_.Insert(std::move(e));  // the callers checked HasRoom
+  const auto slot = static_cast<uint32_t>(cookie);
+  cookie_of_slot_[slot] = cookie;
+  auto seq_of = [this](uint32_t s) { return At(s).seq; };
+  order_.Insert(slot, seq, seq_of);
+  pending_.Insert(slot, seq, seq_of);
+}
+
+void BlockShadow::MakePending(uint32_t slot) {
+  pending_.Insert(slot, At(slot).seq, [this](uint32_t s) { return At(s).seq; });
+}
+
+std::vector<uint64_t> BlockShadow::OrderedCookies() const {
+  std::vector<uint64_t> cookies;
+  cookies.reserve(table_.size());
+  for (uint32_t s = order_.front(); s != SeqList::kNil; s = order_.next(s)) cookies.push_back(cookie_of_slot_[s]);
+  return cookies;
 }
 
 Result<void> BlockShadow::Submit(const Io& io, int64_t timeout_ns) {
@@ -257,12 +269,12 @@ Result<void> BlockShadow::Run(std::span<const Io> ios, int64_t timeout_ns) {
 }
 
 void BlockShadow::DetachWaiter(const Waiter* w) {
-  for (const auto& [seq, cookie] : order_) {
-    Entry* e = table_.Find(cookie);
-    if (e == nullptr || e->waiter != w) continue;
-    e->waiter = nullptr;
-    e->read_to = nullptr;
-    e->user_data = ~uint64_t{0};  // nobody to tell (FinishClient drops it)
+  for (uint32_t s = order_.front(); s != SeqList::kNil; s = order_.next(s)) {
+    Entry& e = At(s);
+    if (e.waiter != w) continue;
+    e.waiter = nullptr;
+    e.read_to = nullptr;
+    e.user_data = ~uint64_t{0};  // nobody to tell (FinishClient drops it)
   }
 }
 
@@ -284,9 +296,8 @@ Result<void> BlockShadow::SetWriteCache(bool on) {
   std::lock_guard lock(io_mu_);
   cache_on_ = false;
   if (geometry_) geometry_->write_cache = false;
-  for (const auto& [seq, cookie] : order_) {
-    Entry* e = table_.Find(cookie);
-    if (e != nullptr && e->stage == Stage::kAcked) e->durable = true;
+  for (uint32_t s = order_.front(); s != SeqList::kNil; s = order_.next(s)) {
+    if (Entry& e = At(s); e.stage == Stage::kAcked) e.durable = true;
   }
   ReleaseDurable();
   return {};
@@ -315,9 +326,8 @@ void BlockShadow::SubmitPending() {
   runtime::Request batch[kBatch];
   while (!pending_.empty()) {
     size_t n = 0;
-    for (auto it = pending_.begin(); it != pending_.end() && n < kBatch; ++it, ++n) {
-      const Entry& e = *table_.Find(it->second);
-      const uint32_t slot = static_cast<uint32_t>(it->second);
+    for (uint32_t slot = pending_.front(); slot != SeqList::kNil && n < kBatch; slot = pending_.next(slot), ++n) {
+      const Entry& e = At(slot);
       const bool data = CarriesData(e.op);
       batch[n] = runtime::Request{.op = e.op,
                                   .offset = data ? e.buffer : 0,
@@ -329,12 +339,13 @@ void BlockShadow::SubmitPending() {
     auto accepted = host().Submit({batch, n});
     if (!accepted) return;  // the driver is gone: recovery resubmits
     for (size_t i = 0; i < *accepted; ++i) {
-      Entry& e = *table_.Find(pending_.begin()->second);
+      const uint32_t slot = pending_.front();
+      Entry& e = At(slot);
       e.serial = batch[i].cookie >> kSlotBits;
       e.epoch = epoch_;
       e.stage = Stage::kSubmitted;
       ++submitted_;
-      pending_.erase(pending_.begin());
+      pending_.Erase(slot);
     }
     next_serial_ += n;
     if (*accepted < n) return;  // the ring is full: more after the next completions
@@ -440,26 +451,25 @@ void BlockShadow::Process(const runtime::Completion& c) {
 void BlockShadow::Requeue(uint64_t cookie, Entry& e) {
   e.stage = Stage::kQueued;
   e.caught = true;
-  pending_.emplace(e.seq, cookie);
+  MakePending(static_cast<uint32_t>(cookie));
   ++stats_.resubmitted;
   CountResubmitted();
 }
 
 void BlockShadow::MarkFlushed(uint64_t seq) {
-  for (auto it = order_.begin(); it != order_.end() && it->first < seq; ++it) {
-    Entry* e = table_.Find(it->second);
+  for (uint32_t s = order_.front(); s != SeqList::kNil && At(s).seq < seq; s = order_.next(s)) {
     // Executed by the device before the flush (a request waiting to be sent
     // again was not, in this driver instance).
-    if (e != nullptr && e->stage != Stage::kQueued) e->durable = true;
+    if (Entry& e = At(s); e.stage != Stage::kQueued) e.durable = true;
   }
 }
 
 void BlockShadow::ReleaseDurable() {
   while (!order_.empty()) {
-    const uint64_t cookie = order_.begin()->second;
-    Entry* e = table_.Find(cookie);
-    if (e->stage != Stage::kAcked || !e->durable) return;
-    Remove(cookie, *e);
+    const uint32_t slot = order_.front();
+    Entry& e = At(slot);
+    if (e.stage != Stage::kAcked || !e.durable) return;
+    Remove(cookie_of_slot_[slot], e);
   }
 }
 
@@ -489,16 +499,13 @@ void BlockShadow::Remove(uint64_t cookie, Entry& e) {
   if (e.buffer != kNoBuffer) host().FreeBuffer(e.buffer);
   if (e.acked) --retained_;
   if (e.internal && e.op == proto::kFlush && e.stage != Stage::kAcked) internal_flush_queued_ = false;
-  order_.erase(e.seq);
-  pending_.erase(e.seq);
+  order_.Erase(static_cast<uint32_t>(cookie));
+  pending_.Erase(static_cast<uint32_t>(cookie));
   table_.Erase(cookie);
 }
 
 void BlockShadow::FailAll(int32_t status, bool everything) {
-  std::vector<uint64_t> cookies;
-  cookies.reserve(order_.size());
-  for (const auto& [seq, cookie] : order_) cookies.push_back(cookie);
-  for (uint64_t cookie : cookies) {
+  for (uint64_t cookie : OrderedCookies()) {
     Entry* e = table_.Find(cookie);
     if (e == nullptr) continue;
     if (e->stage == Stage::kSubmitted && !everything) continue;  // completes by itself
@@ -558,10 +565,7 @@ Result<void> BlockShadow::ResubmitRequests() {
   while (size_t n = host().Poll(done)) {
     for (size_t i = 0; i < n; ++i) Process(done[i]);
   }
-  std::vector<uint64_t> cookies;
-  cookies.reserve(order_.size());
-  for (const auto& [seq, cookie] : order_) cookies.push_back(cookie);
-  for (uint64_t cookie : cookies) {
+  for (uint64_t cookie : OrderedCookies()) {
     Entry* e = table_.Find(cookie);
     if (e == nullptr) continue;
     if (e->stage == Stage::kSubmitted && e->epoch != epoch_) {
@@ -577,7 +581,7 @@ Result<void> BlockShadow::ResubmitRequests() {
       // in its place in the sequence.
       e->stage = Stage::kQueued;
       if (e->op == proto::kWrite && !cache_on_) e->cache_off = true;
-      pending_.emplace(e->seq, cookie);
+      MakePending(static_cast<uint32_t>(cookie));
       ++stats_.replayed_writes;
     }
   }
@@ -595,9 +599,10 @@ Result<void> BlockShadow::AwaitResubmitted(std::unique_lock<std::mutex>& lock, u
   const uint64_t epoch = epoch_;
   const int64_t deadline = MonotonicNanos() + kResubmitTimeoutNs;
   auto outstanding = [&] {
-    for (const auto& [seq, cookie] : order_) {
-      if (seq > barrier) return false;
-      if (table_.Find(cookie)->stage != Stage::kAcked) return true;
+    for (uint32_t s = order_.front(); s != SeqList::kNil; s = order_.next(s)) {
+      const Entry& e = At(s);
+      if (e.seq > barrier) return false;
+      if (e.stage != Stage::kAcked) return true;
     }
     return false;
   };

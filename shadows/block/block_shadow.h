@@ -41,7 +41,6 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -127,9 +126,53 @@ class BlockShadow final : public Shadow, public Disk {
   };
   static constexpr uint32_t kNoBuffer = ~uint32_t{0};
 
+  // Table slots kept in sequence order through links of their own: O(1)
+  // append, front and removal, and no allocation (what a std::map keyed by
+  // sequence number cost on every request). Insertion walks back from the
+  // tail, which is where a new request goes; only a request sent again
+  // after a crash lands further in.
+  class SeqList {
+   public:
+    static constexpr uint32_t kNil = ~uint32_t{0};
+    explicit SeqList(uint32_t capacity) : links_(capacity) {}
+    bool empty() const { return head_ == kNil; }
+    uint32_t front() const { return head_; }
+    uint32_t next(uint32_t slot) const { return links_[slot].next; }
+    bool contains(uint32_t slot) const { return links_[slot].linked; }
+    // Links `slot` (sequence number `seq`) in order; `seq_of(s)` gives a
+    // linked slot's sequence number.
+    template <class SeqOf>
+    void Insert(uint32_t slot, uint64_t seq, SeqOf seq_of) {
+      Erase(slot);  // never linked twice
+      uint32_t after = tail_;
+      while (after != kNil && seq_of(after) > seq) after = links_[after].prev;
+      Link& l = links_[slot];
+      l = Link{.prev = after, .next = after == kNil ? head_ : links_[after].next, .linked = true};
+      (l.next == kNil ? tail_ : links_[l.next].prev) = slot;
+      (after == kNil ? head_ : links_[after].next) = slot;
+    }
+    void Erase(uint32_t slot) {
+      Link& l = links_[slot];
+      if (!l.linked) return;
+      (l.prev == kNil ? head_ : links_[l.prev].next) = l.next;
+      (l.next == kNil ? tail_ : links_[l.next].prev) = l.prev;
+      l = Link{};
+    }
+
+   private:
+    struct Link {
+      uint32_t prev = kNil;
+      uint32_t next = kNil;
+      bool linked = false;
+    };
+    std::vector<Link> links_;
+    uint32_t head_ = kNil;
+    uint32_t tail_ = kNil;
+  };
+
   BlockShadow(runtime::DriverHost& host, Options base, BlockShadowOptions options)
       : Shadow(host, std::move(base)), options_(options), table_(options.max_requests),
-        cookie_of_slot_(options.max_requests, 0) {}
+        cookie_of_slot_(options.max_requests, 0), order_(options.max_requests), pending_(options.max_requests) {}
 
   // Shadow hooks.
   void OnDriverLost() override;
@@ -140,6 +183,13 @@ class BlockShadow final : public Shadow, public Disk {
   Result<void> CheckUsable() const;
   Result<void> Validate(const Io& io) const;
   Result<void> Enqueue(std::unique_lock<std::mutex>& lock, const Io& io, Waiter* waiter, int64_t deadline);
+  // Puts a new entry in the table, last in order_ and pending_.
+  void Track(Entry e);
+  Entry& At(uint32_t slot) { return *table_.Find(cookie_of_slot_[slot]); }
+  // Inserts a live entry's slot into pending_ in its place in the sequence.
+  void MakePending(uint32_t slot);
+  // The cookies of every live entry, oldest first (for loops that remove).
+  std::vector<uint64_t> OrderedCookies() const;
   void EnqueueInternalFlush();
   bool HasRoom(bool internal) const;
   void SubmitPending();
@@ -163,8 +213,8 @@ class BlockShadow final : public Shadow, public Disk {
   std::condition_variable io_cv_;
   SlotTable<Entry> table_;
   std::vector<uint64_t> cookie_of_slot_;  // slot index → table cookie
-  std::map<uint64_t, uint64_t> order_;    // seq → cookie: every live entry, oldest first
-  std::map<uint64_t, uint64_t> pending_;  // seq → cookie: to be sent to the driver
+  SeqList order_;                         // every live entry, oldest first
+  SeqList pending_;                       // the entries to be sent to the driver, oldest first
   std::deque<IoDone> done_;               // async completions not yet reaped
   std::vector<int64_t> waits_;
   std::optional<Geometry> geometry_;
