@@ -49,11 +49,15 @@ bool Spin::Again() {
     start_ns_ = now;
     next_check_ns_ = now + kContentionCheckNs;
   }
-  if (now - start_ns_ >= budget_ns_ || (now >= next_check_ns_ && CpusContended())) {
+  if (now - start_ns_ >= budget_ns_ || (policy_ == kGiveWay && now >= next_check_ns_ && CpusContended())) {
     gave_up_ = true;
     return false;
   }
-  if (now >= next_check_ns_) next_check_ns_ = now + kContentionCheckNs;
+  if (now >= next_check_ns_) {
+    // Threads queued for this CPU run first; alone on it, this returns at once.
+    if (policy_ == kTakeTurns) sched_yield();
+    next_check_ns_ = MonotonicNanos() + kContentionCheckNs;
+  }
   for (int i = 0; i < 32; ++i) CpuRelax();
   return true;
 }

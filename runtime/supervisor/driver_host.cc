@@ -1113,14 +1113,14 @@ class DriverHost::Impl {
 
   size_t Wait(std::span<Completion> out, int64_t timeout_ns) {
     const int64_t deadline = MonotonicNanos() + timeout_ns;
-    constexpr int64_t kSpinNs = 50'000;
+    constexpr int64_t kSpinNs = 200'000;  // taking turns (runtime/base/spin.h)
     for (;;) {
       {
         std::lock_guard lock(mu_);
         if (size_t n = PollLocked(out); n > 0) return n;
         if (in_flight_ == 0 && rings_live_) return 0;
       }
-      Spin spin(std::min(kSpinNs, deadline - MonotonicNanos()));
+      Spin spin(std::min(kSpinNs, deadline - MonotonicNanos()), Spin::kTakeTurns);
       bool ready = false;
       while (spin.Again()) {
         std::lock_guard lock(mu_);

@@ -202,7 +202,7 @@ void DiskDevice::Unplug(UnplugMode mode) {
 // ---- hardware thread ----
 
 void DiskDevice::Run() {
-  Spin idle(options_.spin_ns);
+  Spin idle(options_.spin_ns, Spin::kTakeTurns);
   while (!stop_.load(std::memory_order_acquire)) {
     if (waiters_.load(std::memory_order_acquire) != 0) {
       CpuRelax();

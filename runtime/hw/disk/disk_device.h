@@ -95,7 +95,7 @@ struct DiskOptions {
   WriteCachePowerOn write_cache_power_on = WriteCachePowerOn::kEnabled;
   SyncMode sync = SyncMode::kNone;
   CompletionOrder completion_order = CompletionOrder::kSubmission;
-  int64_t spin_ns = 30'000;            // how long the idle hardware thread polls before sleeping
+  int64_t spin_ns = 120'000;           // how long the idle hardware thread polls (taking turns) before sleeping
   int64_t post_interval_ns = 20'000;   // a long batch posts the completions it has every this often
   std::function<void(const DiskFault&)> on_fault;  // optional; see the class comment
 };

@@ -1,8 +1,9 @@
-// Spin: bounded by its budget, and giving way when more threads are runnable
-// than there are CPUs.
+// Spin: bounded by its budget; giving way when more threads are runnable
+// than there are CPUs (kGiveWay), or taking turns with them (kTakeTurns).
 #include "runtime/base/spin.h"
 
 #include <sched.h>
+#include <time.h>
 
 #include <atomic>
 #include <thread>
@@ -86,6 +87,65 @@ TEST(SpinTest, GivesWayLongBeforeItsBudgetWhenCpusAreOversubscribed) {
   while (spin.Again() && MonotonicNanos() - start < 10 * kSec) {
   }
   EXPECT_LT(MonotonicNanos() - start, 10 * kSec) << "kept spinning while every CPU was wanted";
+}
+
+// Runs `fn` on a thread confined to CPU `cpu`.
+template <class F>
+std::thread OnCpu(int cpu, F fn) {
+  return std::thread([cpu, fn] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0) return;
+    fn();
+  });
+}
+
+int SomeUsableCpu() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) return cpu;
+  }
+  return 0;
+}
+
+int64_t ThreadCpuNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * kSec + ts.tv_nsec;
+}
+
+TEST(SpinTest, TakingTurnsSpinsItsWholeBudgetButLeavesItsCpuToAThreadThatWantsIt) {
+  // Both threads on one CPU, the other one always runnable: a giving-way
+  // spin would stop at once; a turn-taking one polls for its whole budget
+  // while running only a sliver of the time (a plain busy loop would get
+  // about half the CPU).
+  const int cpu = SomeUsableCpu();
+  constexpr int64_t kBudget = 300'000'000;
+  std::atomic<bool> busy_running{false};
+  std::atomic<bool> done{false};
+  int64_t spun = 0, spinner_cpu = 0;
+  std::thread busy = OnCpu(cpu, [&] {
+    busy_running = true;
+    while (!done.load(std::memory_order_relaxed)) CpuRelax();
+  });
+  std::thread spinner = OnCpu(cpu, [&] {
+    while (!busy_running.load()) std::this_thread::yield();
+    Spin spin(kBudget, Spin::kTakeTurns);
+    const int64_t start = MonotonicNanos(), cpu0 = ThreadCpuNs();
+    while (spin.Again()) {
+    }
+    spun = MonotonicNanos() - start;
+    spinner_cpu = ThreadCpuNs() - cpu0;
+    done = true;
+  });
+  spinner.join();
+  busy.join();
+  EXPECT_GE(spun, kBudget) << "a turn-taking spin stopped before its budget";
+  EXPECT_LT(spinner_cpu, spun * 3 / 10) << "the spinner kept the CPU " << spinner_cpu * 100 / spun
+                                        << "% of its spin instead of leaving it to the busy thread";
 }
 
 }  // namespace
