@@ -57,6 +57,7 @@ class DiskDriver : public sdk::Driver {
   void OnRequest(sdk::Context& ctx, const ipc::Descriptor& req) override;
   Result<std::string> OnCall(sdk::Context& ctx, uint32_t method, std::string_view body) override;
   void OnInterrupt(sdk::Context& ctx) override;
+  bool Poll(sdk::Context& ctx) override;
   std::map<std::string, uint64_t> Counters() const override;
 
   const block::Geometry& geometry() const { return geometry_; }
@@ -94,7 +95,7 @@ class DiskDriver : public sdk::Driver {
   std::vector<Tag> tags_;
   std::vector<uint16_t> free_tags_;
   std::deque<ipc::Descriptor> waiting_;  // accepted, not yet in the SQ, in arrival order
-  uint64_t commands_ = 0, interrupts_ = 0, errors_ = 0;
+  uint64_t commands_ = 0, interrupts_ = 0, polls_ = 0, errors_ = 0;
 };
 
 }  // namespace umbra::drivers::disk

@@ -117,6 +117,16 @@ class Driver {
   }
   // The emulated device raised its interrupt line.
   virtual void OnInterrupt(Context&) {}
+  // Polled completions, as NAPI does: while the loop spins waiting for
+  // requests it calls Poll every round, and a driver that supports it reaps
+  // what its device finished straight from the device's memory, without the
+  // interrupt's trip through the kernel. Returns true when it did any work.
+  // Poll must leave the interrupt unacknowledged: a device does not raise a
+  // cause that is still pending, so it stays quiet while the loop polls, and
+  // OnInterrupt runs (acknowledges, reaps) once the loop goes back to sleep.
+  // Once a driver's Poll has found work, the loop looks at its interrupt
+  // line only between spins.
+  virtual bool Poll(Context&) { return false; }
   // Counters the host may ask for (sent with heartbeats now and then).
   virtual std::map<std::string, uint64_t> Counters() const { return {}; }
 };

@@ -125,6 +125,31 @@ TEST_F(DiskDriverTest, WriteCacheAndQueueDepthCalls) {
   for (const auto& c : run_->completions()) EXPECT_EQ(c.status, 0);
 }
 
+TEST_F(DiskDriverTest, PollReapsWithoutTheInterruptAndLeavesItForOnInterrupt) {
+  hwd::DiskRegisters* regs = disk_->registers();
+  const uint32_t posted = regs->cq_tail.load();
+  run_->completions().clear();
+  run_->Submit(ipc::Descriptor{.id = ++id_, .op = block::kWrite, .offset = 0, .length = 4096, .arg = 3});
+  const int64_t deadline = MonotonicNanos() + 5'000'000'000;
+  while (regs->cq_tail.load() == posted && MonotonicNanos() < deadline) usleep(50);
+  ASSERT_NE(regs->cq_tail.load(), posted) << "the device never completed the write";
+  EXPECT_FALSE(driver_->Counters().at("polls"));
+  EXPECT_TRUE(driver_->Poll(*run_));
+  ASSERT_EQ(run_->completions().size(), 1u);
+  EXPECT_EQ(run_->completions().front().id, id_);
+  EXPECT_EQ(run_->completions().front().status, 0);
+  EXPECT_FALSE(driver_->Poll(*run_)) << "nothing more was posted";
+  EXPECT_EQ(driver_->Counters().at("polls"), 1u);
+  // Not acknowledged: the device keeps the cause set (and stays quiet) until
+  // the interrupt handler runs.
+  EXPECT_NE(regs->int_cause.load() & hwd::kIntCompletion, 0u);
+  const uint64_t interrupts = driver_->Counters().at("interrupts");
+  EXPECT_TRUE(run_->PollInterrupt());
+  EXPECT_EQ(driver_->Counters().at("interrupts"), interrupts + 1);
+  EXPECT_EQ(regs->int_cause.load() & hwd::kIntCompletion, 0u);
+  EXPECT_EQ(run_->completions().size(), 1u) << "the handler found nothing left to reap";
+}
+
 TEST_F(DiskDriverTest, HotUnplugCompletesWithNoDevice) {
   disk_->Unplug(hwd::UnplugMode::kSurprise);
   EXPECT_EQ(Do(block::kRead, 0, 0, 4096).status, static_cast<int32_t>(Errc::kNoDevice));
