@@ -98,7 +98,7 @@ class QueuedDisk : public Disk {
 // thread plays the SDK loop (PollInterrupt).
 class InProcessDisk final : public QueuedDisk {
  public:
-  InProcessDisk(hwd::DiskDevice& disk) {
+  InProcessDisk(hwd::DiskDevice& disk) : disk_(disk) {
     const hw::Resources res = disk.resources();
     sdk::InProcessRunner::Options o;
     o.pool_bytes = uint64_t{kMaxInFlight} * kSlotBytes;
@@ -112,10 +112,13 @@ class InProcessDisk final : public QueuedDisk {
     auto driver = std::make_unique<drivers::disk::DiskDriver>();
     driver_ = driver.get();
     run_ = std::make_unique<sdk::InProcessRunner>(std::move(driver), o);
+    // As DriverHost does: the device may reach the pool, payloads stay in place.
+    disk.MapHostMemory({run_->pool(), run_->pool_size()});
     if (!run_->Probe()) std::abort();
     for (uint32_t i = kMaxInFlight; i > 0; --i) free_.push_back(i - 1);
     user_.resize(kMaxInFlight);
   }
+  ~InProcessDisk() override { disk_.MapHostMemory({}); }  // before the pool goes
   Geometry geometry() const override { return driver_->geometry(); }
   uint32_t max_io_blocks() const override { return driver_->geometry().max_io_bytes / kBs; }
   Result<void> Submit(const Io& io, int64_t) override {
@@ -158,6 +161,7 @@ class InProcessDisk final : public QueuedDisk {
     run_->completions().clear();
   }
 
+  hwd::DiskDevice& disk_;
   std::unique_ptr<sdk::InProcessRunner> run_;
   drivers::disk::DiskDriver* driver_ = nullptr;  // owned by run_
   std::vector<uint32_t> free_;

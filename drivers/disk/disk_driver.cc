@@ -76,6 +76,14 @@ Result<void> DiskDriver::Probe(sdk::Context& ctx) {
   } else {
     hw_depth_ = kDefaultDepth;
   }
+  std::string payloads = "in-place";
+  if (auto it = ctx.device().settings.find("payloads"); it != ctx.device().settings.end()) payloads = it->second;
+  if (payloads != "in-place" && payloads != "bounce") {
+    return umbra::Fail(Errc::kInvalidArgument, "payloads '" + payloads + "' is not in-place or bounce");
+  }
+  // The host mapped memory of the data pool's size for the device: the pool.
+  in_place_ = payloads == "in-place" && ctx.pool_size() > 0 &&
+              regs_->host_memory_size.load(std::memory_order_acquire) == ctx.pool_size();
   hw_depth_ = std::clamp(hw_depth_, hwd::kMinQueueDepth,
                          std::min(regs_->max_queue_depth.load(), regs_->tag_limit.load()));
   soft_depth_ = hw_depth_;
@@ -212,7 +220,7 @@ void DiskDriver::OnRequest(sdk::Context& ctx, const ipc::Descriptor& req) {
   Kick(ctx);
 }
 
-void DiskDriver::Issue(uint16_t tag, const ipc::Descriptor& req) {
+void DiskDriver::Issue(uint16_t tag, const ipc::Descriptor& req, bool in_place) {
   hwd::DiskCommand c{};
   c.tag = tag;
   c.user_data = req.id;
@@ -227,7 +235,8 @@ void DiskDriver::Issue(uint16_t tag, const ipc::Descriptor& req) {
   }
   if (req.op != block::kFlush) c.num_blocks = req.length / bs;
   if (req.op == block::kRead || req.op == block::kWrite || req.op == block::kWriteFua) {
-    c.buffer_offset = data_offset_ + uint64_t{tag} * slot_bytes_;
+    c.flags = in_place ? hwd::kCommandHostMemory : 0;
+    c.buffer_offset = in_place ? req.offset : data_offset_ + uint64_t{tag} * slot_bytes_;
     c.buffer_length = req.length;
   }
   std::memcpy(dma_ + (sq_tail_ & (hw_depth_ - 1)) * sizeof(hwd::DiskCommand), &c, sizeof c);
@@ -241,11 +250,12 @@ void DiskDriver::Kick(sdk::Context& ctx) {
     waiting_.pop_front();
     const uint16_t tag = free_tags_.back();
     free_tags_.pop_back();
-    tags_[tag] = Tag{.request = req, .busy = true};
-    if (req.op == block::kWrite || req.op == block::kWriteFua) {
+    const bool in_place = in_place_ && req.offset % hwd::kBufferAlignment == 0;
+    tags_[tag] = Tag{.request = req, .busy = true, .in_place = in_place};
+    if (!in_place && (req.op == block::kWrite || req.op == block::kWriteFua)) {
       std::memcpy(Bounce(tag), ctx.pool() + req.offset, req.length);
     }
-    Issue(tag, req);
+    Issue(tag, req, in_place);
     ++outstanding_;
     ++commands_;
     issued = true;
@@ -262,6 +272,7 @@ void DiskDriver::Finish(sdk::Context& ctx, const hwd::DiskCompletion& c) {
   }
   Tag& t = tags_[c.tag];
   const ipc::Descriptor req = t.request;
+  const bool in_place = t.in_place;
   t.busy = false;
   free_tags_.push_back(c.tag);
   --outstanding_;
@@ -282,7 +293,7 @@ void DiskDriver::Finish(sdk::Context& ctx, const hwd::DiskCompletion& c) {
     default: break;
   }
   if (status != hwd::Status::kOk) return Fail(ctx, req, StatusErrc(status));
-  if (req.op == block::kRead) std::memcpy(ctx.pool() + req.offset, Bounce(c.tag), req.length);
+  if (req.op == block::kRead && !in_place) std::memcpy(ctx.pool() + req.offset, Bounce(c.tag), req.length);
   ctx.Complete(req, 0, req.op == block::kRead ? req.length : 0, req.arg);
 }
 

@@ -11,12 +11,12 @@
 // order the host sent them — the order the block shadow's flush barriers rely
 // on. Completions are reaped on the interrupt.
 //
-// Payloads are copied once each way between the host's data pool and the
-// tag's bounce buffer in the DMA pool: the two pools are separate mappings
-// (the data pool belongs to the data channel and survives driver restarts,
-// the DMA pool belongs to the device and is reset with it), and a 4 KiB copy
-// costs far less than the two-thread handoff every request pays anyway
-// (docs/block.md, "Why one copy").
+// Payloads stay where the host put them: when the host has mapped its data
+// pool for the device's DMA (the host_memory_size register), commands point
+// the device straight at each request's buffer (kCommandHostMemory). Without
+// that mapping, or with the setting payloads=bounce, they are copied once
+// each way through the tag's bounce buffer in the DMA pool
+// (docs/block.md, "Payloads in place").
 //
 //   sdk::InProcessRunner run(std::make_unique<DiskDriver>(), {.hw = view, ...});
 //   UMBRA_TRY(run.Probe());
@@ -27,7 +27,8 @@
 //
 // Settings: "queue_depth" (default 32): the hardware queue depth programmed at
 // probe, a power of two the device accepts; kSetQueueDepth may lower the
-// number of commands kept outstanding below it.
+// number of commands kept outstanding below it. "payloads": "in-place"
+// (default: when the device can reach the data pool) or "bounce".
 //
 // Thread safety: single-threaded, as every driver (the SDK's loop and fibers).
 #pragma once
@@ -66,6 +67,7 @@ class DiskDriver : public sdk::Driver {
   struct Tag {
     ipc::Descriptor request{};
     bool busy = false;
+    bool in_place = false;  // the device reads/writes the payload in the data pool
   };
 
   Result<void> EnableQueues(sdk::Context& ctx);
@@ -73,7 +75,7 @@ class DiskDriver : public sdk::Driver {
   Result<void> SetWriteCache(sdk::Context& ctx, bool on);
   // Moves waiting requests into the device's queue while tags are free.
   void Kick(sdk::Context& ctx);
-  void Issue(uint16_t tag, const ipc::Descriptor& req);
+  void Issue(uint16_t tag, const ipc::Descriptor& req, bool in_place);
   // Consumes every posted completion; returns how many.
   size_t Reap(sdk::Context& ctx);
   void Finish(sdk::Context& ctx, const hw::disk::DiskCompletion& c);
@@ -88,6 +90,7 @@ class DiskDriver : public sdk::Driver {
   uint64_t cq_offset_ = 0;
   uint64_t data_offset_ = 0;
   uint64_t slot_bytes_ = 0;   // bounce buffer per tag
+  bool in_place_ = false;     // the device can reach the data pool: no bounce copies
   uint32_t sq_tail_ = 0;      // our copy of what we published
   uint32_t cq_head_ = 0;
   uint32_t outstanding_ = 0;

@@ -17,7 +17,9 @@
 // Reset() and the accessors may be called from any thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -54,6 +56,14 @@ class Device {
 
   // Descriptors or register values the device refused since creation.
   virtual uint64_t faults() const = 0;
+
+  // Makes host memory addressable by the device's DMA, as an IOMMU mapping
+  // does: the host's data pool, so that a driver can point the device
+  // straight at request payloads instead of copying them through the DMA
+  // pool. An empty span takes the mapping back (before the memory goes).
+  // A device that cannot use it ignores it; the driver learns from the
+  // device's registers whether it may.
+  virtual void MapHostMemory(std::span<std::byte> memory) { (void)memory; }
 };
 
 }  // namespace umbra::hw

@@ -24,6 +24,7 @@
 
 #include "runtime/base/clock.h"
 #include "runtime/base/spin.h"
+#include "runtime/base/tsan.h"
 #include "runtime/ipc/control_channel.h"
 #include "recorder/recorder.h"
 #include "runtime/supervisor/spawn.h"
@@ -200,6 +201,10 @@ class DriverHost::Impl {
   void Start() {
     if (state_ != DeviceState::kStopped && state_ != DeviceState::kFailed) return;
     SetState(DeviceState::kStarting);
+    // The device may read and write payloads in the pool itself, if its
+    // driver asks it to (docs/block.md, "Payloads in place"); until the
+    // host stops.
+    if (options_.hw != nullptr) options_.hw->MapHostMemory({data_->pool(), data_->pool_size()});
     ArmWatchdog();
     StartInstance();
   }
@@ -250,6 +255,7 @@ class DriverHost::Impl {
   void MaybeFinishShutdown() {
     if (!shutting_down_ || !reaping_.empty()) return;
     watchdog_.cancel();
+    if (options_.hw != nullptr) options_.hw->MapHostMemory({});
     SetState(DeviceState::kStopped);
   }
 
@@ -1055,6 +1061,7 @@ class DriverHost::Impl {
     if (n == 0) return size_t{0};
     in_flight_ += n;
     stats_.requests_submitted += n;
+    CrossProcessRelease(data_->pool());  // the device may read the payloads in place
     if (ring.Publish()) data_->submit_doorbell().Signal();
     return n;
   }
@@ -1090,6 +1097,7 @@ class DriverHost::Impl {
       --in_flight_;
       ++stats_.requests_completed;
     }
+    if (n > 0) CrossProcessAcquire(data_->pool());  // payloads the device wrote in place
     if (ring.poisoned() && data_violation_.empty()) {
       data_violation_ = "completion ring indices corrupted";
     }

@@ -10,6 +10,7 @@
 
 #include "runtime/base/clock.h"
 #include "runtime/base/spin.h"
+#include "runtime/base/tsan.h"
 #include "runtime/hw/disk/image_file.h"
 #include "runtime/hw/disk/write_cache.h"
 
@@ -110,6 +111,16 @@ std::span<std::byte> DiskDevice::dma() const {
 
 std::byte* DiskDevice::DmaAt(uint64_t offset) const { return mem_.region->data() + kDmaPoolOffset + offset; }
 
+std::byte* DiskDevice::BufferOf(const DiskCommand& c) const {
+  return (c.flags & kCommandHostMemory) != 0 ? host_memory_.data() + c.buffer_offset : DmaAt(c.buffer_offset);
+}
+
+void DiskDevice::MapHostMemory(std::span<std::byte> memory) {
+  auto lock = LockFromOutside();
+  host_memory_ = memory;
+  regs_->host_memory_size.store(memory.size(), std::memory_order_release);
+}
+
 // ---- lifecycle ----
 
 void DiskDevice::Start() {
@@ -183,6 +194,8 @@ void DiskDevice::PowerOnRegisters() {
   regs_->int_mask.store(~uint32_t{0}, std::memory_order_relaxed);
   regs_->int_cause.store(0, std::memory_order_relaxed);
   regs_->reserved1.store(0, std::memory_order_relaxed);
+  // host_memory_size belongs to the host's mapping, which a reset keeps.
+  regs_->host_memory_size.store(host_memory_.size(), std::memory_order_relaxed);
   SetStatus((removed_.load(std::memory_order_relaxed) ? kStatusRemoved : 0) | (cache_on_ ? kStatusCacheOn : 0));
 }
 
@@ -356,6 +369,9 @@ bool DiskDevice::ProcessQueue() {
   const uint32_t room = depth_ - (cq_tail_ - cq_head_);
   const uint32_t count = std::min(pending, room);
   if (count == 0) return false;
+  // Payloads in host memory were written before the driver (another
+  // process) published these commands.
+  if (!host_memory_.empty()) CrossProcessAcquire(host_memory_.data());
   const auto* sq = reinterpret_cast<const std::byte*>(DmaAt(sq_offset_));
   int64_t last_post = MonotonicNanos();
   uint32_t staged = 0;
@@ -394,6 +410,7 @@ void DiskDevice::PostCompletions(uint32_t count) {
     cq_slot_tag_[slot] = staged.busy_tag;
   }
   cq_tail_ += count;
+  if (!host_memory_.empty()) CrossProcessRelease(host_memory_.data());
   regs_->cq_tail.store(cq_tail_, std::memory_order_release);
   RaiseInterrupt(kIntCompletion);
 }
@@ -468,14 +485,15 @@ Status DiskDevice::Validate(const DiskCommand& c) const {
 Status DiskDevice::ValidateBuffer(const DiskCommand& c, uint64_t length) const {
   const bool exact = static_cast<Opcode>(c.opcode) != Opcode::kIdentify;
   if (exact ? c.buffer_length != length : c.buffer_length < length) return Status::kInvalidBuffer;
-  if (!InRange(c.buffer_offset, length, options_.dma_size)) return Status::kInvalidBuffer;
+  const uint64_t window = (c.flags & kCommandHostMemory) != 0 ? host_memory_.size() : options_.dma_size;
+  if (!InRange(c.buffer_offset, length, window)) return Status::kInvalidBuffer;
   if (c.buffer_offset % kBufferAlignment != 0) return Status::kMisaligned;
   return Status::kOk;
 }
 
 Status DiskDevice::Read(const DiskCommand& c) {
   const uint64_t length = uint64_t{c.num_blocks} * options_.block_size;
-  std::byte* buffer = DmaAt(c.buffer_offset);
+  std::byte* buffer = BufferOf(c);
   if (!image_->Read({buffer, length}, c.lba * options_.block_size)) {
     Counters::Add(counters_->io_errors);
     return Status::kIoError;
@@ -494,7 +512,7 @@ Status DiskDevice::Read(const DiskCommand& c) {
 Status DiskDevice::Write(const DiskCommand& c) {
   const uint32_t bs = options_.block_size;
   const uint64_t length = uint64_t{c.num_blocks} * bs;
-  const std::byte* buffer = DmaAt(c.buffer_offset);
+  const std::byte* buffer = BufferOf(c);
   Counters::Add(counters_->writes);
   Counters::Add(counters_->bytes_written, length);
   if (cache_on_ && !cache_->HasRoom(c.num_blocks)) {
@@ -523,7 +541,7 @@ Status DiskDevice::Write(const DiskCommand& c) {
 Status DiskDevice::WriteFua(const DiskCommand& c) {
   const uint32_t bs = options_.block_size;
   const uint64_t length = uint64_t{c.num_blocks} * bs;
-  const std::byte* buffer = DmaAt(c.buffer_offset);
+  const std::byte* buffer = BufferOf(c);
   Counters::Add(counters_->fua_writes);
   Counters::Add(counters_->bytes_written, length);
   if (!image_->Write({buffer, length}, c.lba * bs)) {
@@ -591,7 +609,7 @@ Status DiskDevice::Identify(const DiskCommand& c) {
   id.cache_bytes = options_.cache_bytes;
   CopyName(id.serial, sizeof id.serial, options_.name);
   CopyName(id.model, sizeof id.model, "Umbra emulated disk");
-  std::memcpy(DmaAt(c.buffer_offset), &id, sizeof id);
+  std::memcpy(BufferOf(c), &id, sizeof id);
   Counters::Add(counters_->identifies);
   return Status::kOk;
 }

@@ -135,6 +135,10 @@ class DiskDevice final : public Device {
   void Stop() override;
   void Reset() override;
   uint64_t faults() const override { return faults_.load(std::memory_order_relaxed); }
+  // Commands with kCommandHostMemory then name buffers in `memory` (the
+  // host's data pool); host_memory_size tells the driver. Taken back with an
+  // empty span, which waits for the command in progress.
+  void MapHostMemory(std::span<std::byte> memory) override;
 
   // Hot-unplug: from now on every command completes with Status::kNoDevice
   // and the image is never touched again (it stays intact on disk); the
@@ -209,6 +213,8 @@ class DiskDevice final : public Device {
   void PowerOnRegisters();
   void SetStatus(uint32_t status);
   std::byte* DmaAt(uint64_t offset) const;
+  // The payload a validated command names: in the DMA pool or host memory.
+  std::byte* BufferOf(const DiskCommand& command) const;
   // mu_, taken ahead of the hardware thread (for calls from other threads).
   std::unique_lock<std::mutex> LockFromOutside() const;
 
@@ -238,6 +244,7 @@ class DiskDevice final : public Device {
   std::vector<uint8_t> tag_busy_;        // per tag: outstanding
   std::vector<uint32_t> cq_slot_tag_;    // per CQ slot: the tag its completion frees
   std::vector<Staged> staged_;           // one batch of completions
+  std::span<std::byte> host_memory_;     // mapped by the host for DMA (MapHostMemory)
 
   std::atomic<bool> removed_{false};
   std::atomic<bool> stop_{false};

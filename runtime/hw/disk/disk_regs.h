@@ -132,11 +132,17 @@ struct DiskRegisters {
   std::atomic<uint32_t> int_mask;  // 0x68 driver
 
   std::atomic<uint32_t> reserved1;  // 0x6C
+
+  // ---- host memory (device) ----
+  // Bytes of host memory the host mapped for the device's DMA (its data
+  // pool; 0: none). A command with kCommandHostMemory set names its buffer
+  // by an offset in that memory instead of in the DMA pool.
+  std::atomic<uint64_t> host_memory_size;  // 0x70
 };
 
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
-static_assert(sizeof(DiskRegisters) == 0x70);
+static_assert(sizeof(DiskRegisters) == 0x78);
 static_assert(sizeof(DiskRegisters) <= kRegisterWindowSize);
 static_assert(__builtin_offsetof(DiskRegisters, capacity_blocks) == 0x08);
 static_assert(__builtin_offsetof(DiskRegisters, dma_size) == 0x28);
@@ -147,6 +153,12 @@ static_assert(__builtin_offsetof(DiskRegisters, sq_tail) == 0x50);
 static_assert(__builtin_offsetof(DiskRegisters, doorbell_wanted) == 0x60);
 static_assert(__builtin_offsetof(DiskRegisters, int_cause) == 0x64);
 static_assert(__builtin_offsetof(DiskRegisters, int_mask) == 0x68);
+static_assert(__builtin_offsetof(DiskRegisters, host_memory_size) == 0x70);
+
+// DiskCommand flags bits.
+// The buffer is in the host memory mapped for the device (host_memory_size),
+// not in the DMA pool: the device reads and writes the payload in place.
+inline constexpr uint8_t kCommandHostMemory = 1u << 0;
 
 // Command opcodes.
 enum class Opcode : uint8_t {
@@ -162,11 +174,12 @@ enum class Opcode : uint8_t {
 // with the sq_tail store. Fields not used by an opcode are ignored.
 struct DiskCommand {
   uint8_t opcode;          // 0x00 Opcode
-  uint8_t flags;           // 0x01 reserved, 0
+  uint8_t flags;           // 0x01 kCommand* bits; others reserved, 0
   uint16_t tag;            // 0x02 driver's id: < tag_limit, unique among outstanding commands
   uint32_t num_blocks;     // 0x04 read/write: 1..max_transfer_blocks; discard: >= 1
   uint64_t lba;            // 0x08 first logical block
-  uint64_t buffer_offset;  // 0x10 DMA-pool offset of the data (kBufferAlignment-aligned)
+  uint64_t buffer_offset;  // 0x10 offset of the data in the DMA pool, or in host memory
+                           //      with kCommandHostMemory (kBufferAlignment-aligned)
   uint64_t buffer_length;  // 0x18 read/write: num_blocks * block_size exactly
   uint64_t user_data;      // 0x20 echoed in the completion
   uint8_t reserved[24];    // 0x28

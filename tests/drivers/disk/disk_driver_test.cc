@@ -4,7 +4,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <span>
+#include <string>
+#include <vector>
 #include <filesystem>
 #include <memory>
 
@@ -48,9 +52,40 @@ class DiskDriverTest : public ::testing::Test {
     ASSERT_TRUE(run_->Probe().has_value());
   }
   void TearDown() override {
+    disk_->MapHostMemory({});
     run_.reset();
     disk_.reset();
     std::filesystem::remove_all(dir_);
+  }
+
+  // A new driver instance on the same disk, optionally with the runner's
+  // pool mapped for the device (as DriverHost maps its data pool).
+  Result<void> Reprobe(bool map_pool, std::string payloads) {
+    run_.reset();
+    disk_->MapHostMemory({});
+    disk_->Reset();
+    const hw::Resources res = disk_->resources();
+    sdk::InProcessRunner::Options ro;
+    ro.pool_bytes = 1 << 20;
+    ro.device.name = "disk0";
+    ro.device.settings["queue_depth"] = "16";
+    if (!payloads.empty()) ro.device.settings["payloads"] = payloads;
+    ro.hw = sdk::HwView{.registers = reinterpret_cast<std::byte*>(disk_->registers()),
+                        .registers_size = hwd::kRegisterWindowSize,
+                        .dma = disk_->dma().data(),
+                        .dma_size = disk_->dma().size()};
+    ro.hw_doorbell_fd = res.doorbell_fd;
+    ro.hw_interrupt_fd = res.interrupt_fd;
+    auto driver = std::make_unique<DiskDriver>();
+    driver_ = driver.get();
+    run_ = std::make_unique<sdk::InProcessRunner>(std::move(driver), ro);
+    if (map_pool) disk_->MapHostMemory({run_->pool(), run_->pool_size()});
+    return run_->Probe();
+  }
+  // Whether `bytes` appear anywhere in the device's DMA pool.
+  bool InDmaPool(std::span<const std::byte> bytes) const {
+    const std::span<std::byte> dma = disk_->dma();
+    return std::search(dma.begin(), dma.end(), bytes.begin(), bytes.end()) != dma.end();
   }
 
   // Submits one request and waits for its completion.
@@ -148,6 +183,30 @@ TEST_F(DiskDriverTest, PollReapsWithoutTheInterruptAndLeavesItForOnInterrupt) {
   EXPECT_EQ(driver_->Counters().at("interrupts"), interrupts + 1);
   EXPECT_EQ(regs->int_cause.load() & hwd::kIntCompletion, 0u);
   EXPECT_EQ(run_->completions().size(), 1u) << "the handler found nothing left to reap";
+}
+
+TEST_F(DiskDriverTest, PayloadsStayInThePoolWhenTheDeviceCanReachIt) {
+  std::vector<std::byte> block(4096);
+  for (size_t i = 0; i < block.size(); ++i) block[i] = std::byte(static_cast<uint8_t>(i * 7 + 13));
+  for (const bool map : {true, false}) {
+    SCOPED_TRACE(map ? "pool mapped: in place" : "pool not mapped: bounce buffers");
+    ASSERT_TRUE(Reprobe(map, "").has_value());
+    std::memset(disk_->dma().data() + 4096, 0, disk_->dma().size() - 4096);  // past the queues
+    std::memcpy(run_->pool(), block.data(), block.size());
+    EXPECT_EQ(Do(block::kWrite, 5, 0, 4096).status, 0);
+    EXPECT_EQ(Do(block::kRead, 5, 8192, 4096).status, 0);
+    EXPECT_EQ(std::memcmp(run_->pool() + 8192, block.data(), block.size()), 0);
+    EXPECT_EQ(InDmaPool(block), !map) << "the payload went through the DMA pool: " << InDmaPool(block);
+  }
+  // Asked for bounce buffers, it uses them though the device could reach the pool.
+  ASSERT_TRUE(Reprobe(true, "bounce").has_value());
+  std::memset(disk_->dma().data() + 4096, 0, disk_->dma().size() - 4096);
+  std::memcpy(run_->pool(), block.data(), block.size());
+  EXPECT_EQ(Do(block::kWrite, 6, 0, 4096).status, 0);
+  EXPECT_TRUE(InDmaPool(block));
+  auto bad = Reprobe(true, "sideways");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message.find("payloads 'sideways'"), std::string::npos) << bad.error().message;
 }
 
 TEST_F(DiskDriverTest, HotUnplugCompletesWithNoDevice) {

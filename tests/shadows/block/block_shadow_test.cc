@@ -93,6 +93,21 @@ TEST(BlockShadowTest, ReadsWritesFlushesDiscardsAndFuaThroughTheClassInterface) 
   EXPECT_EQ(d.stats().errors, 0u);
 }
 
+TEST(BlockShadowTest, TheHostMapsItsDataPoolForTheDiskWhileItRuns) {
+  BlockRig rig({});
+  BlockShadow& d = rig.shadow();
+  ASSERT_TRUE(d.WaitUntilPassive(10 * kSec).has_value());
+  // The driver then points the device at payloads in the pool (no bounce copy).
+  EXPECT_EQ(rig.disk().registers()->host_memory_size.load(), 320u * (64 << 10));
+  auto data = Pattern(3, 1, 4);
+  ASSERT_TRUE(d.Write(3, data).has_value());
+  std::vector<std::byte> back(data.size());
+  ASSERT_TRUE(d.Read(3, back).has_value());
+  EXPECT_EQ(back, data);
+  rig.host().Shutdown();
+  EXPECT_EQ(rig.disk().registers()->host_memory_size.load(), 0u) << "still mapped after the host stopped";
+}
+
 TEST(BlockShadowTest, AcknowledgedUnflushedWritesSurviveACrashThatDropsTheCache) {
   BlockRig rig({});
   BlockShadow& d = rig.shadow();

@@ -393,6 +393,40 @@ TEST_F(DiskDeviceTest, FdatasyncModeSyncsOnFlushAndFua) {
   EXPECT_EQ(disk_->counters().syncs, 2u);
 }
 
+TEST_F(DiskDeviceTest, CommandsNamingHostMemoryReadAndWriteItInPlace) {
+  StartDisk(Options());
+  std::vector<std::byte> host(16 * 4096, std::byte{0});
+  const std::vector<std::byte> data = Pattern(7, 1, 3);
+  std::memcpy(host.data() + 2 * 4096, data.data(), data.size());
+  auto in_host = [](Opcode op, uint16_t tag, uint64_t lba, uint64_t offset) {
+    DiskCommand c = TestDriver::Io(op, tag, lba, 1, offset, 4096);
+    c.flags = kCommandHostMemory;
+    return c;
+  };
+  // Not mapped yet: the command names memory the device cannot reach.
+  EXPECT_EQ(disk_->registers()->host_memory_size.load(), 0u);
+  EXPECT_EQ(driver_->Run(in_host(Opcode::kWrite, 1, 7, 2 * 4096)), Status::kInvalidBuffer);
+
+  disk_->MapHostMemory(host);
+  EXPECT_EQ(disk_->registers()->host_memory_size.load(), host.size());
+  ASSERT_EQ(driver_->Run(in_host(Opcode::kWrite, 2, 7, 2 * 4096)), Status::kOk);
+  EXPECT_EQ(*disk_->ReadCurrent(7, 1), data);
+  ASSERT_EQ(driver_->Run(in_host(Opcode::kRead, 3, 7, 5 * 4096)), Status::kOk);
+  EXPECT_EQ(std::vector<std::byte>(host.begin() + 5 * 4096, host.begin() + 6 * 4096), data);
+  // Validated against the mapping like any DMA address.
+  EXPECT_EQ(driver_->Run(in_host(Opcode::kRead, 4, 7, host.size() - 4096 + 8)), Status::kInvalidBuffer);
+  EXPECT_EQ(driver_->Run(in_host(Opcode::kRead, 5, 7, 4)), Status::kMisaligned);
+  // The mapping is the host's: a reset (a new driver) keeps it.
+  ResetAndReprogram();
+  EXPECT_EQ(disk_->registers()->host_memory_size.load(), host.size());
+  EXPECT_EQ(driver_->Run(in_host(Opcode::kRead, 6, 7, 0)), Status::kOk);
+
+  disk_->MapHostMemory({});
+  EXPECT_EQ(disk_->registers()->host_memory_size.load(), 0u);
+  EXPECT_EQ(driver_->Run(in_host(Opcode::kRead, 7, 7, 0)), Status::kInvalidBuffer);
+  EXPECT_EQ(disk_->faults(), 4u);  // the four refused commands
+}
+
 TEST_F(DiskDeviceTest, StopAndStartAgainKeepsServing) {
   StartDisk(Options());
   ASSERT_EQ(Write(1, 1, 1), Status::kOk);
