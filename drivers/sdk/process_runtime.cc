@@ -470,7 +470,7 @@ class ProcessRuntime final : public Context {
       if (handled > 0) {
         PublishCompletions();
         idle.Reset();
-        if (handled > 256 || MonotonicNanos() - started > kSliceNs) {
+        if (handled >= 256 || MonotonicNanos() - started > kSliceNs) {
           // Let heartbeats and control messages through between batches.
           asio::post(io_, [this] { ServeSubmissions(); });
           return;

@@ -20,8 +20,9 @@
 //                waits for needs no wake-up when it comes. For the data
 //                paths, where three busy threads (client, driver, device)
 //                may share two CPUs: giving up there made every hand-off a
-//                sleep and a cross-CPU wake-up (docs/results.md, "Taking
-//                turns").
+//                sleep and a cross-CPU wake-up (docs/runtime.md; figures in
+//                docs/results.md, "Taking turns, polling, payloads in
+//                place").
 //
 //   Spin idle(kSpinNs, Spin::kTakeTurns);
 //   for (;;) {

@@ -187,13 +187,11 @@ void BlockShadow::EnqueueInternalFlush() {
 }
 
 void BlockShadow::Track(Entry e) {
-  const uint64_t seq = e.seq;
   const uint64_t cookie = *table_.Insert(std::move(e));  // the callers checked HasRoom
   const auto slot = static_cast<uint32_t>(cookie);
   cookie_of_slot_[slot] = cookie;
-  auto seq_of = [this](uint32_t s) { return At(s).seq; };
-  order_.Insert(slot, seq, seq_of);
-  pending_.Insert(slot, seq, seq_of);
+  order_.Insert(slot, At(slot).seq, [this](uint32_t s) { return At(s).seq; });
+  MakePending(slot);
 }
 
 void BlockShadow::MakePending(uint32_t slot) {

@@ -35,30 +35,16 @@ class DiskDriverTest : public ::testing::Test {
     o.cache_bytes = 1 << 20;
     disk_ = *hwd::DiskDevice::Create(std::move(o));
     disk_->Start();
-    const hw::Resources res = disk_->resources();
-    sdk::InProcessRunner::Options ro;
-    ro.pool_bytes = 1 << 20;
-    ro.device.name = "disk0";
-    ro.device.settings["queue_depth"] = "16";
-    ro.hw = sdk::HwView{.registers = reinterpret_cast<std::byte*>(disk_->registers()),
-                        .registers_size = hwd::kRegisterWindowSize,
-                        .dma = disk_->dma().data(),
-                        .dma_size = disk_->dma().size()};
-    ro.hw_doorbell_fd = res.doorbell_fd;
-    ro.hw_interrupt_fd = res.interrupt_fd;
-    auto driver = std::make_unique<DiskDriver>();
-    driver_ = driver.get();
-    run_ = std::make_unique<sdk::InProcessRunner>(std::move(driver), ro);
-    ASSERT_TRUE(run_->Probe().has_value());
+    ASSERT_TRUE(Reprobe(false, "").has_value());
   }
   void TearDown() override {
-    disk_->MapHostMemory({});
+    if (disk_) disk_->MapHostMemory({});
     run_.reset();
     disk_.reset();
     std::filesystem::remove_all(dir_);
   }
 
-  // A new driver instance on the same disk, optionally with the runner's
+  // A new driver instance on the (reset) disk, optionally with the runner's
   // pool mapped for the device (as DriverHost maps its data pool).
   Result<void> Reprobe(bool map_pool, std::string payloads) {
     run_.reset();
