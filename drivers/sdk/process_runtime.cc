@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -280,13 +281,17 @@ class ProcessRuntime final : public Context {
     return {};
   }
 
-  // A standby has time: fault in the shared memory it will use and the heap
-  // a fiber stack comes from, so that none of it is first touched during a
-  // failover. Best effort (MADV_POPULATE_WRITE needs Linux 5.14).
+  // A standby has time: fault in the shared memory every failover touches
+  // (the rings, the device's registers and queues) and the heap a fiber
+  // stack comes from. Not the buffer pools: populating a large pool kept a
+  // new standby busy for tens of milliseconds (zeroing and mapping every
+  // page), unable to answer the failover that came meanwhile, and a failover
+  // touches few buffers. Best effort (MADV_POPULATE_WRITE needs Linux 5.14).
   void WarmUp() {
     constexpr int kPopulateWrite = 23;  // MADV_POPULATE_WRITE
-    (void)madvise(data_->region().data(), data_->region().size(), kPopulateWrite);
-    if (hw_) (void)madvise(hw_->data(), hw_->size(), kPopulateWrite);
+    constexpr uint64_t kHwBytes = 1 << 20;  // registers, then the queues at the start of the DMA pool
+    (void)madvise(data_->region().data(), data_->layout().pool_offset, kPopulateWrite);
+    if (hw_) (void)madvise(hw_->data(), std::min<uint64_t>(hw_->size(), kHwBytes), kPopulateWrite);
     fibers_.Spawn([] {});
   }
 
