@@ -12,29 +12,16 @@
 //   CrossProcessAcquire(pool);   // the device, after it took the command
 #pragma once
 
-#if defined(UMBRA_TSAN)
-extern "C" {
-void __tsan_acquire(void* addr);
-void __tsan_release(void* addr);
-}
-#endif
-
 namespace umbra {
 
-inline void CrossProcessRelease(const void* addr) {
 #if defined(UMBRA_TSAN)
-  __tsan_release(const_cast<void*>(addr));
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+inline void CrossProcessRelease(const void* addr) { __tsan_release(const_cast<void*>(addr)); }
+inline void CrossProcessAcquire(const void* addr) { __tsan_acquire(const_cast<void*>(addr)); }
 #else
-  (void)addr;
+inline void CrossProcessRelease(const void*) {}
+inline void CrossProcessAcquire(const void*) {}
 #endif
-}
-
-inline void CrossProcessAcquire(const void* addr) {
-#if defined(UMBRA_TSAN)
-  __tsan_acquire(const_cast<void*>(addr));
-#else
-  (void)addr;
-#endif
-}
 
 }  // namespace umbra

@@ -63,7 +63,7 @@ class Device {
   // pool. An empty span takes the mapping back (before the memory goes).
   // A device that cannot use it ignores it; the driver learns from the
   // device's registers whether it may.
-  virtual void MapHostMemory(std::span<std::byte> memory) { (void)memory; }
+  virtual void MapHostMemory(std::span<std::byte>) {}
 };
 
 }  // namespace umbra::hw

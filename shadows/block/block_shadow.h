@@ -138,7 +138,6 @@ class BlockShadow final : public Shadow, public Disk {
     bool empty() const { return head_ == kNil; }
     uint32_t front() const { return head_; }
     uint32_t next(uint32_t slot) const { return links_[slot].next; }
-    bool contains(uint32_t slot) const { return links_[slot].linked; }
     // Links `slot` (sequence number `seq`) in order; `seq_of(s)` gives a
     // linked slot's sequence number.
     template <class SeqOf>
@@ -151,6 +150,7 @@ class BlockShadow final : public Shadow, public Disk {
       (l.next == kNil ? tail_ : links_[l.next].prev) = slot;
       (after == kNil ? head_ : links_[after].next) = slot;
     }
+    // A slot not linked is left alone.
     void Erase(uint32_t slot) {
       Link& l = links_[slot];
       if (!l.linked) return;
