@@ -26,8 +26,14 @@
 //     kill → passive, and `restarts_under_1ms` (a standby, mostly).
 //
 // All modes drive the same emulated disk model, so the device's own cost is
-// common to all of them.
+// common to all of them. The disk destages its write cache in idle time, as
+// disks do (DiskOptions::idle_writeback), and its hardware thread stands for
+// hardware, which has a processor of its own: it runs on the last CPU this
+// process may use, and the client and the driver processes (which inherit
+// the mask) on the others. UMBRA_BENCH_PIN=0 lets the scheduler place them
+// all; every mode runs the same way either way.
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <time.h>
@@ -43,6 +49,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -70,6 +77,27 @@ constexpr uint32_t kMaxInFlight = 32;
 constexpr uint32_t kSlotBytes = 1 << 20;
 
 const char* const kModeNames[] = {"in-process", "isolated", "shadowed", "restart-only"};
+
+// The CPU the disks' hardware threads run on, the process itself moved off
+// it (see the file comment); -1 when not pinned (UMBRA_BENCH_PIN=0, or a
+// single CPU). Decided once, from main before any thread starts.
+int HardwareCpu() {
+  static const int cpu = [] {
+    if (const char* pin = std::getenv("UMBRA_BENCH_PIN"); pin != nullptr && std::string_view(pin) == "0") {
+      return -1;
+    }
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2) return -1;
+    int last = -1;
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+      if (CPU_ISSET(c, &set)) last = c;
+    }
+    CPU_CLR(last, &set);
+    return sched_setaffinity(0, sizeof set, &set) == 0 ? last : -1;
+  }();
+  return cpu;
+}
 
 // The two baselines below share their completion queue: Collect() moves
 // what the driver completed into done_; Reap and Run are built on it.
@@ -236,6 +264,8 @@ struct Env {
     d.image_path = e->dir + "/disk.img";
     d.capacity_blocks = kCapacity;
     d.dma_size = 40 << 20;
+    d.idle_writeback = true;
+    d.hw_cpu = HardwareCpu();
     e->disk = *hwd::DiskDevice::Create(std::move(d));
     e->disk->Start();
     if (mode == 0) {
@@ -449,6 +479,7 @@ void RunCompare(benchmark::State& state, uint16_t op) {
   state.counters["isolated_vs_inproc"] = rate[0] > 0 ? rate[1] / rate[0] : 0;
   state.counters["shadow_vs_inproc"] = rate[0] > 0 ? rate[2] / rate[0] : 0;
   state.counters["restart_only_vs_inproc"] = rate[0] > 0 ? rate[3] / rate[0] : 0;
+  state.counters["hw_cpu"] = HardwareCpu();
   // Where each mode's CPU went: µs per operation for each party, and how
   // many CPUs its turns kept busy (the rest of the machine's idled).
   const char* const kKeys[] = {"inproc", "isolated", "shadow", "restart_only"};
@@ -600,6 +631,7 @@ void Register() {
 }  // namespace umbra::shadows::block
 
 int main(int argc, char** argv) {
+  (void)umbra::shadows::block::HardwareCpu();  // before any thread starts: they inherit the mask
   umbra::shadows::block::Register();
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

@@ -2,6 +2,8 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <sys/sysinfo.h>
 
 #include <algorithm>
 #include <bit>
@@ -21,7 +23,7 @@ namespace umbra::hw::disk {
 struct DiskDevice::Counters {
   std::atomic<uint64_t> reads{0}, writes{0}, fua_writes{0}, flushes{0}, discards{0},
       identifies{0}, bytes_read{0}, bytes_written{0}, refused{0}, no_device{0}, io_errors{0},
-      writeback_blocks{0}, evictions{0}, syncs{0}, interrupts{0}, batches{0};
+      writeback_blocks{0}, evictions{0}, background_writebacks{0}, syncs{0}, interrupts{0}, batches{0};
 
   static void Add(std::atomic<uint64_t>& counter, uint64_t n = 1) {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -50,6 +52,13 @@ Result<void> CheckOptions(const DiskOptions& o) {
   if (o.dma_size == 0) return Fail(Errc::kInvalidArgument, "disk " + o.name + ": empty DMA pool");
   if (o.cache_bytes % o.block_size != 0) {
     return Fail(Errc::kInvalidArgument, "disk " + o.name + ": cache size must be whole blocks");
+  }
+  if (o.writeback_start_percent > 100) {
+    return Fail(Errc::kInvalidArgument, "disk " + o.name + ": write-back start must be a percentage (0..100)");
+  }
+  if (o.hw_cpu < -1 || o.hw_cpu >= std::min(get_nprocs_conf(), CPU_SETSIZE)) {
+    return Fail(Errc::kInvalidArgument, "disk " + o.name + ": there is no CPU " + std::to_string(o.hw_cpu) +
+                                            " to run the hardware thread on");
   }
   return {};
 }
@@ -130,6 +139,12 @@ void DiskDevice::Start() {
   // "<name>-hw" in top and gdb (the kernel keeps 15 characters).
   pthread_setname_np(thread_.native_handle(), (options_.name + "-hw").substr(0, 15).c_str());
   if (clockid_t clock; pthread_getcpuclockid(thread_.native_handle(), &clock) == 0) cpu_clock_ = clock;
+  if (options_.hw_cpu >= 0) {
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    CPU_SET(options_.hw_cpu, &cpus);
+    (void)pthread_setaffinity_np(thread_.native_handle(), sizeof cpus, &cpus);  // a hint: runs anywhere if refused
+  }
 }
 
 int64_t DiskDevice::thread_cpu_ns() const {
@@ -265,8 +280,38 @@ bool DiskDevice::Poll() {
   std::lock_guard lock(mu_);
   bool progress = CheckControl();
   progress |= CheckWriteCache();
-  if (enabled_) progress |= ProcessQueue();
+  const bool busy = enabled_ && ProcessQueue();
+  progress |= busy;
+  progress |= WriteBackInBackground(!busy);
   return progress;
+}
+
+// Background write-back, a round of the oldest dirty blocks at a time: while
+// the cache is fuller than writeback_start_percent (between batches, so that
+// the cost is spread over the writes instead of stalling every command while
+// a full cache is written back whole), and with idle_writeback whenever the
+// queue is empty (so that a flush finds little left to write).
+bool DiskDevice::WriteBackInBackground(bool idle) {
+  constexpr uint64_t kBlocksPerRound = 32;
+  if (!cache_ || background_writeback_failed_) return false;
+  const uint64_t dirty = cache_->dirty_blocks();
+  const uint64_t start = cache_->capacity_blocks() * options_.writeback_start_percent / 100;
+  uint64_t due = 0;
+  if (dirty > start && options_.writeback_start_percent < 100) {
+    due = dirty - start;
+  } else if (idle && options_.idle_writeback) {
+    due = dirty;
+  }
+  if (due == 0) return false;
+  auto written = cache_->WriteBackOldest(*image_, std::min(due, kBlocksPerRound));
+  if (!written) {
+    Counters::Add(counters_->io_errors);
+    background_writeback_failed_ = true;  // a flush will report it; no retrying in a loop
+    return false;
+  }
+  Counters::Add(counters_->writeback_blocks, *written);
+  Counters::Add(counters_->background_writebacks);
+  return true;
 }
 
 bool DiskDevice::CheckControl() {
@@ -578,6 +623,7 @@ Status DiskDevice::WriteBackLocked() {
     Counters::Add(counters_->io_errors);
     return Status::kIoError;
   }
+  background_writeback_failed_ = false;
   Counters::Add(counters_->writeback_blocks, *written);
   return Status::kOk;
 }
@@ -622,7 +668,8 @@ DiskCounters DiskDevice::counters() const {
   return DiskCounters{get(c.reads),      get(c.writes),     get(c.fua_writes),  get(c.flushes),
                       get(c.discards),   get(c.identifies), get(c.bytes_read),  get(c.bytes_written),
                       get(c.refused),    get(c.no_device),  get(c.io_errors),   get(c.writeback_blocks),
-                      get(c.evictions),  get(c.syncs),      get(c.interrupts),  get(c.batches)};
+                      get(c.evictions),  get(c.background_writebacks),      get(c.syncs),       get(c.interrupts),
+                      get(c.batches)};
 }
 
 Result<std::vector<std::byte>> DiskDevice::ReadDurable(uint64_t lba, uint32_t blocks) const {

@@ -17,8 +17,11 @@
 //   SendToDriver(disk->resources());
 //
 // Semantics: with the write cache on, a completed kWrite lives in host memory
-// until a kFlush (or until the cache fills and is written back whole). Reset()
-// and destruction drop it. kWriteFua and kFlush put data "on the image":
+// until a kFlush, until background write-back destages it (oldest first,
+// between batches while more than writeback_start_percent of the cache is
+// dirty, and with idle_writeback whenever the queue is empty), or until the
+// cache fills and is written back whole. Reset() and
+// destruction drop what is still cached. kWriteFua and kFlush put data "on the image":
 // written to the image file with pwrite, which survives the device and the
 // host process; with SyncMode::kFdatasync also fdatasync'd, surviving a host
 // crash. Commands are executed in submission order. Completions are posted
@@ -97,6 +100,14 @@ struct DiskOptions {
   CompletionOrder completion_order = CompletionOrder::kSubmission;
   int64_t spin_ns = 120'000;           // how long the idle hardware thread polls (taking turns) before sleeping
   int64_t post_interval_ns = 20'000;   // a long batch posts the completions it has every this often
+  // While more than this share of the cache is dirty, the hardware thread
+  // writes back the oldest blocks between batches and when idle, as a disk
+  // destages in the background. 100: only a flush or a full cache writes back.
+  uint32_t writeback_start_percent = 50;
+  // Also write back the oldest dirty blocks whenever the queue is empty (as
+  // disks destage in idle time): faster flushes, but less that a reset loses.
+  bool idle_writeback = false;
+  int hw_cpu = -1;  // the CPU the hardware thread runs on (as hardware has its own); -1: any
   std::function<void(const DiskFault&)> on_fault;  // optional; see the class comment
 };
 
@@ -115,6 +126,7 @@ struct DiskCounters {
   uint64_t io_errors = 0;      // commands failed with kIoError
   uint64_t writeback_blocks = 0;  // blocks written from the cache to the image
   uint64_t evictions = 0;      // write-backs forced by a full cache
+  uint64_t background_writebacks = 0;  // rounds of background write-back
   uint64_t syncs = 0;          // fdatasync calls
   uint64_t interrupts = 0;     // interrupt eventfd signals
   uint64_t batches = 0;        // times the device consumed commands from the SQ
@@ -187,6 +199,7 @@ class DiskDevice final : public Device {
   bool CheckControl();
   bool CheckWriteCache();
   bool ProcessQueue();
+  bool WriteBackInBackground(bool idle);
   bool AdvanceCqHead(uint32_t cq_head);
   void PostCompletions(uint32_t count);
   // Marks `count` commands consumed and posts their staged completions.
@@ -231,6 +244,7 @@ class DiskDevice final : public Device {
   mutable std::mutex mu_;
   bool enabled_ = false;
   bool cache_on_ = false;
+  bool background_writeback_failed_ = false;  // until the next write-back that works
   uint32_t last_control_ = 0;
   uint32_t last_write_cache_ = 0;
   uint64_t sq_offset_ = 0;

@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "runtime/base/clock.h"
 #include "runtime/ipc/shared_memory.h"
 #include "tests/runtime/hw/disk/disk_fixture.h"
 
@@ -198,6 +199,7 @@ TEST_F(DiskDeviceTest, PowerOnWithoutCache) {
 TEST_F(DiskDeviceTest, FullCacheIsWrittenBack) {
   DiskOptions o = Options();
   o.cache_bytes = 4 * 4096;
+  o.writeback_start_percent = 100;  // no background write-back: only a full cache writes back
   StartDisk(o);
   for (uint32_t i = 0; i < 4; ++i) ASSERT_EQ(Write(100 + i, 1, 3), Status::kOk);
   EXPECT_EQ(disk_->cached_blocks(), 4u);
@@ -210,6 +212,43 @@ TEST_F(DiskDeviceTest, FullCacheIsWrittenBack) {
   ASSERT_EQ(Write(200, 8, 4), Status::kOk);
   EXPECT_EQ(Durable(200, 8), Pattern(200, 8, 4));
   EXPECT_EQ(Read(100, 5), Pattern(100, 5, 3));
+}
+
+TEST_F(DiskDeviceTest, BackgroundWriteBackDestagesTheOldestAndKeepsTheRestVolatile) {
+  DiskOptions o = Options();
+  o.cache_bytes = 8 * 4096;
+  o.writeback_start_percent = 50;
+  StartDisk(o);
+  for (uint32_t i = 0; i < 6; ++i) ASSERT_EQ(Write(300 + i, 1, 7), Status::kOk);
+  // The hardware thread destages between batches until half the cache is dirty.
+  const int64_t deadline = MonotonicNanos() + 5'000'000'000;
+  while (disk_->cached_blocks() > 4 && MonotonicNanos() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  EXPECT_EQ(disk_->cached_blocks(), 4u);
+  EXPECT_EQ(disk_->counters().evictions, 0u);
+  EXPECT_GE(disk_->counters().background_writebacks, 1u);
+  EXPECT_EQ(Durable(300, 2), Pattern(300, 2, 7));  // the two oldest
+  EXPECT_EQ(Durable(302, 4), Zeros(4));           // the newest are only cached
+  disk_->Reset();                                  // a power cut loses those, and only those
+  EXPECT_EQ(disk_->cached_blocks(), 0u);
+  EXPECT_EQ(Durable(300, 2), Pattern(300, 2, 7));
+  EXPECT_EQ(Durable(302, 4), Zeros(4));
+}
+
+TEST_F(DiskDeviceTest, IdleWriteBackEmptiesTheCacheWhenTheQueueIsIdle) {
+  DiskOptions o = Options();
+  o.cache_bytes = 8 * 4096;
+  o.idle_writeback = true;
+  StartDisk(o);
+  for (uint32_t i = 0; i < 3; ++i) ASSERT_EQ(Write(400 + i, 1, 9), Status::kOk);  // below the start mark
+  const int64_t deadline = MonotonicNanos() + 5'000'000'000;
+  while (disk_->cached_blocks() > 0 && MonotonicNanos() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  EXPECT_EQ(disk_->cached_blocks(), 0u);
+  EXPECT_EQ(Durable(400, 3), Pattern(400, 3, 9));
+  EXPECT_EQ(Read(400, 3), Pattern(400, 3, 9));
 }
 
 TEST_F(DiskDeviceTest, DiscardReadsAsZerosInCacheAndImage) {
@@ -308,10 +347,14 @@ TEST_F(DiskDeviceTest, DuplicateOutstandingTagIsRefusedUntilItsCompletionIsConsu
   // Wait for both completions to be posted without consuming them.
   DiskRegisters* regs = disk_->registers();
   const int64_t deadline = MonotonicNanos() + 5 * TestDriver::kSecond;
-  while (regs->cq_tail.load() != 2 && MonotonicNanos() < deadline) usleep(100);
+  while (regs->cq_tail.load() != 2 && MonotonicNanos() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
   // Tag 5 is still outstanding (its completion is unconsumed): refused again.
   driver_->Submit(TestDriver::Io(Opcode::kRead, 5, 2, 1, at, Bs()));
-  while (regs->cq_tail.load() != 3 && MonotonicNanos() < deadline) usleep(100);
+  while (regs->cq_tail.load() != 3 && MonotonicNanos() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
   std::vector<DiskCompletion> done;
   ASSERT_TRUE(driver_->WaitFor(3, done, 5 * TestDriver::kSecond));
   EXPECT_EQ(done[0].status, static_cast<uint16_t>(Status::kOk));
@@ -364,7 +407,9 @@ TEST_F(DiskDeviceTest, IdleDeviceSleepsOnTheDoorbell) {
   StartDisk(Options());
   DiskRegisters* regs = disk_->registers();
   const int64_t deadline = MonotonicNanos() + 5 * TestDriver::kSecond;
-  while (regs->doorbell_wanted.load() == 0 && MonotonicNanos() < deadline) usleep(100);
+  while (regs->doorbell_wanted.load() == 0 && MonotonicNanos() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
   EXPECT_EQ(regs->doorbell_wanted.load(), 1u);
   // A doorbell wakes it.
   EXPECT_EQ(Flush(), Status::kOk);

@@ -103,11 +103,35 @@ TEST_F(WriteCacheTest, LongRunsAreSplitIntoSeveralVectoredWrites) {
   EXPECT_EQ(StampAt(2999), 2999u);
 }
 
-// Random puts, discards (zeroing), drops and write-backs against a reference
-// model of the cache and the image.
+TEST_F(WriteCacheTest, WriteBackOldestDestagesInTheOrderBlocksBecameDirty) {
+  auto cache = *WriteCache::Create(512, 8);
+  for (uint64_t lba : {70, 3, 50, 9, 21}) Stamp(cache->Put(lba), lba);
+  Stamp(cache->Put(3), 3);  // rewriting keeps its place: dirty since the first write
+  ASSERT_EQ(*cache->WriteBackOldest(*image_, 2), 2u);
+  EXPECT_EQ(StampAt(70), 70u);
+  EXPECT_EQ(StampAt(3), 3u);
+  EXPECT_EQ(StampAt(50), 0u);  // still only cached
+  EXPECT_EQ(cache->dirty_blocks(), 3u);
+  EXPECT_EQ(cache->Find(70), nullptr);
+  EXPECT_EQ(cache->Find(3), nullptr);
+  for (uint64_t lba : {50, 9, 21}) EXPECT_NE(cache->Find(lba), nullptr) << lba;
+  // The freed slots are reused: the ring wraps.
+  for (uint64_t lba : {100, 101, 102, 103, 104}) Stamp(cache->Put(lba), lba);
+  EXPECT_FALSE(cache->HasRoom(1));
+  std::vector<uint64_t> seen;
+  cache->ForEachInRange(0, 1000, [&](uint64_t lba, std::byte*) { seen.push_back(lba); });
+  EXPECT_EQ(seen, (std::vector<uint64_t>{50, 9, 21, 100, 101, 102, 103, 104}));  // oldest first
+  ASSERT_EQ(*cache->WriteBackOldest(*image_, 100), 8u);  // more than it holds: all
+  EXPECT_TRUE(cache->empty());
+  EXPECT_EQ(StampAt(104), 104u);
+}
+
+// Random puts, discards (zeroing), drops and write-backs (whole and oldest
+// first) against a reference model of the cache and the image.
 TEST_F(WriteCacheTest, MatchesAReferenceModel) {
   auto cache = *WriteCache::Create(512, 64);
   std::map<uint64_t, uint64_t> cached, image;  // lba → stamp
+  std::vector<uint64_t> order;                 // cached LBAs, dirty longest first
   std::mt19937_64 rng(3);
   for (int step = 0; step < 20000; ++step) {
     const uint64_t lba = rng() % 256;
@@ -115,12 +139,25 @@ TEST_F(WriteCacheTest, MatchesAReferenceModel) {
       case 0:
         cache->Drop();
         cached.clear();
+        order.clear();
         break;
       case 1:
         ASSERT_EQ(*cache->WriteBack(*image_), cached.size());
         for (auto [l, v] : cached) image[l] = v;
         cached.clear();
+        order.clear();
         break;
+      case 3:
+      case 4: {
+        const uint64_t count = rng() % 24;
+        ASSERT_EQ(*cache->WriteBackOldest(*image_, count), std::min<uint64_t>(count, order.size()));
+        for (uint64_t i = 0; i < count && !order.empty(); ++i) {
+          image[order.front()] = cached[order.front()];
+          cached.erase(order.front());
+          order.erase(order.begin());
+        }
+        break;
+      }
       case 2: {
         const uint64_t count = 1 + rng() % 80;
         cache->ForEachInRange(lba, count, [&](uint64_t l, std::byte* data) {
@@ -133,10 +170,12 @@ TEST_F(WriteCacheTest, MatchesAReferenceModel) {
         if (!cache->HasRoom(1) && cached.count(lba) == 0) break;
         const uint64_t stamp = (uint64_t(step) << 8) | 1;
         std::memcpy(cache->Put(lba), &stamp, sizeof stamp);
+        if (cached.count(lba) == 0) order.push_back(lba);
         cached[lba] = stamp;
       }
     }
     ASSERT_EQ(cache->dirty_blocks(), cached.size());
+    for (uint64_t l : order) ASSERT_NE(cache->Find(l), nullptr) << "step " << step << " lba " << l;
     const uint64_t probe = rng() % 256;
     const std::byte* data = cache->Find(probe);
     ASSERT_EQ(data != nullptr, cached.count(probe) == 1) << "step " << step;
