@@ -27,11 +27,12 @@
 //
 // All modes drive the same emulated disk model, so the device's own cost is
 // common to all of them. The disk destages its write cache in idle time, as
-// disks do (DiskOptions::idle_writeback), and its hardware thread stands for
-// hardware, which has a processor of its own: it runs on the last CPU this
-// process may use, and the client and the driver processes (which inherit
-// the mask) on the others. UMBRA_BENCH_PIN=0 lets the scheduler place them
-// all; every mode runs the same way either way.
+// disks do (DiskOptions::idle_writeback). In the IOPS cases its hardware
+// thread stands for hardware, which has a processor of its own: it runs on
+// the last CPU this process may use, and the client, the supervisor and the
+// driver processes (which inherit the mask) on the others; every mode runs
+// the same way. UMBRA_BENCH_PIN=0 lets the scheduler place them all. The
+// recovery-gap cases are never pinned.
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -78,25 +79,40 @@ constexpr uint32_t kSlotBytes = 1 << 20;
 
 const char* const kModeNames[] = {"in-process", "isolated", "shadowed", "restart-only"};
 
-// The CPU the disks' hardware threads run on, the process itself moved off
-// it (see the file comment); -1 when not pinned (UMBRA_BENCH_PIN=0, or a
-// single CPU). Decided once, from main before any thread starts.
-int HardwareCpu() {
-  static const int cpu = [] {
-    if (const char* pin = std::getenv("UMBRA_BENCH_PIN"); pin != nullptr && std::string_view(pin) == "0") {
-      return -1;
-    }
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2) return -1;
-    int last = -1;
+// Where the disks' hardware threads run and where everything else may, for
+// the IOPS cases (see the file comment): the last CPU this process may use
+// for the hardware, the others for the rest. Decided once, from main before
+// any thread starts; hw = -1 when not pinned (UMBRA_BENCH_PIN=0, or a single
+// CPU).
+struct CpuPlan {
+  cpu_set_t all;     // what the process may use
+  cpu_set_t client;  // all but hw
+  int hw = -1;
+};
+const CpuPlan& Cpus() {
+  static const CpuPlan plan = [] {
+    CpuPlan p;
+    CPU_ZERO(&p.all);
+    if (sched_getaffinity(0, sizeof p.all, &p.all) != 0) return p;
+    p.client = p.all;
+    const char* pin = std::getenv("UMBRA_BENCH_PIN");
+    if ((pin != nullptr && std::string_view(pin) == "0") || CPU_COUNT(&p.all) < 2) return p;
     for (int c = 0; c < CPU_SETSIZE; ++c) {
-      if (CPU_ISSET(c, &set)) last = c;
+      if (CPU_ISSET(c, &p.all)) p.hw = c;
     }
-    CPU_CLR(last, &set);
-    return sched_setaffinity(0, sizeof set, &set) == 0 ? last : -1;
+    CPU_CLR(p.hw, &p.client);
+    return p;
   }();
-  return cpu;
+  return plan;
+}
+// Confines the calling thread, and the threads and processes it starts from
+// now on, to the client CPUs (pinned) or lets it run anywhere. Returns the
+// CPU for a new disk's hardware thread (-1: any).
+int PlaceThisThread(bool pinned) {
+  const CpuPlan& p = Cpus();
+  const bool pin = pinned && p.hw >= 0;
+  (void)sched_setaffinity(0, sizeof(cpu_set_t), pin ? &p.client : &p.all);
+  return pin ? p.hw : -1;
 }
 
 // The two baselines below share their completion queue: Collect() moves
@@ -255,7 +271,9 @@ struct Env {
   std::unique_ptr<Disk> direct;
   Disk* client = nullptr;
 
-  static std::unique_ptr<Env> Make(int mode, bool warm_standby = true) {
+  // `pinned`: the disk's hardware thread on a CPU of its own, and the
+  // client, the supervisor and the driver processes on the others.
+  static std::unique_ptr<Env> Make(int mode, bool warm_standby, bool pinned) {
     auto e = std::make_unique<Env>();
     char tmpl[] = "/tmp/umbra-block-bench-XXXXXX";
     e->dir = ::mkdtemp(tmpl);
@@ -265,7 +283,7 @@ struct Env {
     d.capacity_blocks = kCapacity;
     d.dma_size = 40 << 20;
     d.idle_writeback = true;
-    d.hw_cpu = HardwareCpu();
+    d.hw_cpu = PlaceThisThread(pinned);
     e->disk = *hwd::DiskDevice::Create(std::move(d));
     e->disk->Start();
     if (mode == 0) {
@@ -343,7 +361,8 @@ CpuUse CpuNow(const Env& e) {
 
 std::unique_ptr<Env>& EnvFor(int mode) {
   static std::unique_ptr<Env> envs[4];
-  if (!envs[mode]) envs[mode] = Env::Make(mode);
+  if (!envs[mode]) envs[mode] = Env::Make(mode, true, true);
+  (void)PlaceThisThread(true);
   return envs[mode];
 }
 
@@ -479,7 +498,7 @@ void RunCompare(benchmark::State& state, uint16_t op) {
   state.counters["isolated_vs_inproc"] = rate[0] > 0 ? rate[1] / rate[0] : 0;
   state.counters["shadow_vs_inproc"] = rate[0] > 0 ? rate[2] / rate[0] : 0;
   state.counters["restart_only_vs_inproc"] = rate[0] > 0 ? rate[3] / rate[0] : 0;
-  state.counters["hw_cpu"] = HardwareCpu();
+  state.counters["hw_cpu"] = Cpus().hw;
   // Where each mode's CPU went: µs per operation for each party, and how
   // many CPUs its turns kept busy (the rest of the machine's idled).
   const char* const kKeys[] = {"inproc", "isolated", "shadow", "restart_only"};
@@ -507,7 +526,10 @@ void BM_CompareRandWrite4k(benchmark::State& s) { RunCompare(s, proto::kWrite); 
 // A shadowed disk of its own for the gap, with or without a warm standby.
 std::unique_ptr<Env>& GapEnvFor(bool standby) {
   static std::unique_ptr<Env> envs[2];
-  if (!envs[standby]) envs[standby] = Env::Make(2, standby);
+  // Not pinned: recovery is the work of the host, the supervisor and a new
+  // driver process at once, which a depth-1 client leaves CPUs for.
+  if (!envs[standby]) envs[standby] = Env::Make(2, standby, false);
+  (void)PlaceThisThread(false);
   return envs[standby];
 }
 
@@ -631,7 +653,7 @@ void Register() {
 }  // namespace umbra::shadows::block
 
 int main(int argc, char** argv) {
-  (void)umbra::shadows::block::HardwareCpu();  // before any thread starts: they inherit the mask
+  (void)umbra::shadows::block::Cpus();  // before any thread starts
   umbra::shadows::block::Register();
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
