@@ -1,6 +1,8 @@
 #include "runtime/machine/hardware.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -58,6 +60,15 @@ Result<uint64_t> NumberSetting(const HardwareSpec& spec, const std::string& key,
     return Fail(Errc::kInvalidArgument, "setting " + key + "='" + s + "' is not a number");
   }
   return v;
+}
+
+Result<bool> BoolSetting(const HardwareSpec& spec, const std::string& key, bool fallback) {
+  auto it = spec.settings.find(key);
+  if (it == spec.settings.end()) return fallback;
+  const std::string& s = it->second;
+  if (s == "true" || s == "1") return true;
+  if (s == "false" || s == "0") return false;
+  return Fail(Errc::kInvalidArgument, "setting " + key + "='" + s + "' is not true or false");
 }
 
 // "02:00:00:00:00:01" → byte 0 in bits 0..7 (NicMacFromRegs layout).
@@ -139,6 +150,13 @@ Result<std::unique_ptr<Hardware>> CreateDisk(const HardwareSpec& spec) {
   std::error_code ec;
   const bool exists = std::filesystem::exists(image, ec);
   o.capacity_blocks = UMBRA_TRY(NumberSetting(spec, "blocks", exists ? 0 : 4096));
+  o.cache_bytes = UMBRA_TRY(NumberSetting(spec, "cache", o.cache_bytes));
+  o.writeback_start_percent =
+      static_cast<uint32_t>(std::min<uint64_t>(UMBRA_TRY(NumberSetting(spec, "writeback_start", 50)), 101));
+  o.idle_writeback = UMBRA_TRY(BoolSetting(spec, "idle_writeback", false));
+  if (spec.settings.contains("hw_cpu")) {
+    o.hw_cpu = static_cast<int>(std::min<uint64_t>(UMBRA_TRY(NumberSetting(spec, "hw_cpu", 0)), INT32_MAX));
+  }
   auto disk = UMBRA_TRY(hw::disk::DiskDevice::Create(std::move(o)));
   return std::unique_ptr<Hardware>(new DiskHardware(std::move(disk)));
 }

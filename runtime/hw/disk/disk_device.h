@@ -161,6 +161,7 @@ class DiskDevice final : public Device {
 
   uint64_t capacity_blocks() const { return capacity_blocks_; }
   uint32_t block_size() const { return options_.block_size; }
+  const DiskOptions& options() const { return options_; }
   DiskCounters counters() const;
   // CPU time the hardware thread has used (ns; 0 when not started). For
   // benchmarks that split a workload's CPU cost between its parties. Call

@@ -2,14 +2,17 @@
 #include "runtime/machine/machine.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <thread>
 
 #include <gtest/gtest.h>
 
 #include "runtime/base/clock.h"
+#include "runtime/hw/disk/disk_device.h"
 #include "runtime/machine/default_machine.h"
 #include "runtime/model/machine.h"
 #include "shadows/echo/echo_shadow.h"
@@ -337,6 +340,50 @@ TEST(HardwareRegistryTest, MakesHardwareByCompatibleAndRefusesTwice) {
   auto bad = registry.Create({.device = "nic1", .compatible = {"umbra,e1000-emu"}, .settings = {{"mac", "zz"}}});
   ASSERT_FALSE(bad.has_value());
   EXPECT_NE(bad.error().message.find("nic1: mac 'zz'"), std::string::npos) << bad.error().message;
+}
+
+TEST(HardwareRegistryTest, DiskSettingsReachTheDeviceAndBadOnesAreNamed) {
+  char dir[] = "/tmp/umbra-hw-disk-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  HardwareRegistry registry;
+  RegisterBuiltinHardware(registry);
+  auto made = registry.Create({.device = "disk7",
+                               .compatible = {"umbra,disk-emu"},
+                               .settings = {{"blocks", "64"},
+                                            {"cache", "8192"},
+                                            {"writeback_start", "75"},
+                                            {"idle_writeback", "true"},
+                                            {"hw_cpu", "0"}},
+                               .state_dir = dir});
+  ASSERT_TRUE(made.has_value()) << made.error().ToString();
+  auto* disk = dynamic_cast<hw::disk::DiskDevice*>((*made)->device());
+  ASSERT_NE(disk, nullptr);
+  EXPECT_EQ(disk->capacity_blocks(), 64u);
+  EXPECT_EQ(disk->options().cache_bytes, 8192u);
+  EXPECT_EQ(disk->options().writeback_start_percent, 75u);
+  EXPECT_TRUE(disk->options().idle_writeback);
+  EXPECT_EQ(disk->options().hw_cpu, 0);
+  made->reset();
+  auto defaults = registry.Create({.device = "disk8", .compatible = {"umbra,disk-emu"}, .state_dir = dir});
+  ASSERT_TRUE(defaults.has_value()) << defaults.error().ToString();
+  auto* plain = dynamic_cast<hw::disk::DiskDevice*>((*defaults)->device());
+  EXPECT_FALSE(plain->options().idle_writeback);
+  EXPECT_EQ(plain->options().hw_cpu, -1);
+  defaults->reset();
+  const std::pair<const char*, const char*> bad[] = {
+      {"idle_writeback", "maybe"}, {"writeback_start", "150"}, {"hw_cpu", "100000"}, {"cache", "12ab"}};
+  const char* expected[] = {"idle_writeback='maybe' is not true or false", "percentage", "no CPU 100000",
+                            "cache='12ab' is not a number"};
+  for (size_t i = 0; i < std::size(bad); ++i) {
+    auto r = registry.Create({.device = "disk9",
+                              .compatible = {"umbra,disk-emu"},
+                              .settings = {{bad[i].first, bad[i].second}},
+                              .state_dir = dir});
+    ASSERT_FALSE(r.has_value()) << bad[i].first;
+    EXPECT_NE(r.error().message.find("disk9"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find(expected[i]), std::string::npos) << r.error().message;
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
