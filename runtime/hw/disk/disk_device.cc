@@ -170,6 +170,7 @@ std::unique_lock<std::mutex> DiskDevice::LockFromOutside() const {
 void DiskDevice::Reset() {
   auto lock = LockFromOutside();
   if (cache_) cache_->Drop();
+  background_writeback_failed_ = false;
   enabled_ = false;
   sq_offset_ = cq_offset_ = 0;
   depth_ = sq_head_ = cq_tail_ = cq_head_ = 0;
@@ -665,11 +666,23 @@ Status DiskDevice::Identify(const DiskCommand& c) {
 DiskCounters DiskDevice::counters() const {
   const Counters& c = *counters_;
   auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
-  return DiskCounters{get(c.reads),      get(c.writes),     get(c.fua_writes),  get(c.flushes),
-                      get(c.discards),   get(c.identifies), get(c.bytes_read),  get(c.bytes_written),
-                      get(c.refused),    get(c.no_device),  get(c.io_errors),   get(c.writeback_blocks),
-                      get(c.evictions),  get(c.background_writebacks),      get(c.syncs),       get(c.interrupts),
-                      get(c.batches)};
+  return DiskCounters{.reads = get(c.reads),
+                      .writes = get(c.writes),
+                      .fua_writes = get(c.fua_writes),
+                      .flushes = get(c.flushes),
+                      .discards = get(c.discards),
+                      .identifies = get(c.identifies),
+                      .bytes_read = get(c.bytes_read),
+                      .bytes_written = get(c.bytes_written),
+                      .refused = get(c.refused),
+                      .no_device = get(c.no_device),
+                      .io_errors = get(c.io_errors),
+                      .writeback_blocks = get(c.writeback_blocks),
+                      .evictions = get(c.evictions),
+                      .background_writebacks = get(c.background_writebacks),
+                      .syncs = get(c.syncs),
+                      .interrupts = get(c.interrupts),
+                      .batches = get(c.batches)};
 }
 
 Result<std::vector<std::byte>> DiskDevice::ReadDurable(uint64_t lba, uint32_t blocks) const {

@@ -20,8 +20,8 @@
 // until a kFlush, until background write-back destages it (oldest first,
 // between batches while more than writeback_start_percent of the cache is
 // dirty, and with idle_writeback whenever the queue is empty), or until the
-// cache fills and is written back whole. Reset() and
-// destruction drop what is still cached. kWriteFua and kFlush put data "on the image":
+// cache fills and is written back whole. Reset() and destruction drop what
+// is still cached. kWriteFua and kFlush put data "on the image":
 // written to the image file with pwrite, which survives the device and the
 // host process; with SyncMode::kFdatasync also fdatasync'd, surviving a host
 // crash. Commands are executed in submission order. Completions are posted
