@@ -100,6 +100,9 @@ DiskDevice::DiskDevice(DiskOptions options, std::unique_ptr<ImageFile> image,
       max_transfer_blocks_(options_.max_transfer_bytes / options_.block_size),
       image_(std::move(image)),
       cache_(std::move(cache)),
+      writeback_start_blocks_(cache_ == nullptr || options_.writeback_start_percent >= 100
+                                  ? UINT64_MAX
+                                  : cache_->capacity_blocks() * options_.writeback_start_percent / 100),
       mem_(std::move(mem)),
       wake_(std::move(wake)),
       regs_(mem_.region->at<DiskRegisters>(0)),
@@ -296,10 +299,9 @@ bool DiskDevice::WriteBackInBackground(bool idle) {
   constexpr uint64_t kBlocksPerRound = 32;
   if (!cache_ || background_writeback_failed_) return false;
   const uint64_t dirty = cache_->dirty_blocks();
-  const uint64_t start = cache_->capacity_blocks() * options_.writeback_start_percent / 100;
   uint64_t due = 0;
-  if (dirty > start && options_.writeback_start_percent < 100) {
-    due = dirty - start;
+  if (dirty > writeback_start_blocks_) {
+    due = dirty - writeback_start_blocks_;
   } else if (idle && options_.idle_writeback) {
     due = dirty;
   }

@@ -237,6 +237,7 @@ class DiskDevice final : public Device {
   const uint32_t max_transfer_blocks_;
   std::unique_ptr<ImageFile> image_;   // the backing store; outlives every driver
   std::unique_ptr<WriteCache> cache_;  // the volatile cache; null when cache_bytes is 0
+  const uint64_t writeback_start_blocks_;  // more dirty than this: write back (UINT64_MAX: never)
   DeviceMemory mem_;        // registers + DMA pool, doorbell, interrupt: handed to each driver
   ipc::EventFd wake_;       // Stop() → hardware thread
   DiskRegisters* regs_;     // into mem_.region
