@@ -155,6 +155,7 @@ TEST(MachineTest, SupplierCrashHoldsConsumersThenFailureUnbindsManagedAndDegrade
   // When the model says echo0 is back, echo1's and echo2's shadows have not
   // yet been told: they must be holding right then.
   std::atomic<int> held_at_recovered{0};
+  std::atomic<bool> recovered_seen{false};
   std::atomic<int> consumer_unbinds{0};
   model::Subscription sub = m->model().Subscribe([&](const model::Event& e) {
     if (e.type == model::EventType::kUnbind && (e.name == "echo1" || e.name == "echo2")) ++consumer_unbinds;
@@ -162,6 +163,7 @@ TEST(MachineTest, SupplierCrashHoldsConsumersThenFailureUnbindsManagedAndDegrade
     for (const char* c : {"echo1", "echo2"}) {
       if (auto* s = m->shadow(c); s && s->state() == shadows::ShadowState::kHolding) ++held_at_recovered;
     }
+    recovered_seen = true;
   });
 
   auto busy1 = std::make_unique<BusyClient>(Echo(*m, "echo1"));
@@ -180,6 +182,8 @@ TEST(MachineTest, SupplierCrashHoldsConsumersThenFailureUnbindsManagedAndDegrade
   })) << "echo0 recovered";
   ASSERT_TRUE(WaitFor([&] { return State(*m, "echo0") == "bound"; }));
   EXPECT_NE(m->host("echo0")->driver_pid(), echo0_pid) << "a new driver process serves echo0";
+  // The model delivers events after it changed the state: wait for this one.
+  ASSERT_TRUE(WaitFor([&] { return recovered_seen.load(); })) << "the model reported echo0 back";
   EXPECT_EQ(held_at_recovered.load(), 2) << "both consumers held while echo0 recovered";
   busy1->WaitForMore(50);
   busy2.WaitForMore(50);
