@@ -380,12 +380,16 @@ TEST_F(UartShadowTest, BytesReceivedWhileTheDriverIsHungOrDeadAreReadExactlyOnce
     usleep(5000);
     ASSERT_TRUE(host_->WaitUntilRunning(10 * kSec).has_value()) << "not stopped in its handshake";
     const size_t before = s->recoveries().size();
+    const pid_t hung = host_->driver_pid();
     host_->Kill(SIGSTOP);  // hung: the watchdog notices after missed heartbeats
     send(1500);
     wait_taken();
     if (sig != SIGSTOP) {
-      host_->Kill(sig);  // dead, with received bytes in the ring
-      if (sig == SIGSEGV) host_->Kill(SIGCONT);
+      // Dead, with received bytes in the ring. By its pid: on a slow machine
+      // the watchdog may have replaced it already, and its successor must
+      // not die too (that would be a double fault inside this recovery).
+      ::kill(hung, sig);
+      if (sig == SIGSEGV) ::kill(hung, SIGCONT);
       send(300);  // and more arriving before the device is reset
     }
     const int64_t deadline = MonotonicNanos() + 10 * kSec;
