@@ -2,6 +2,7 @@
 // heartbeat, fatal-signal reporting.
 
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -555,9 +556,16 @@ class ProcessRuntime final : public Context {
       pending_completions_.erase(pending_completions_.begin(), pending_completions_.begin() + pushed);
       completions_unpublished_ = true;
     }
+    // Tell the host where we run; it does not spin on our CPU (DriverHost::Wait).
+    const int cpu = sched_getcpu();
+    data_->submit().NoteCpu(cpu);
     if (!completions_unpublished_) return;
     completions_unpublished_ = false;
-    if (ring.Publish()) data_->complete_doorbell().Signal();
+    if (!ring.Publish()) return;
+    data_->complete_doorbell().Signal();
+    // The host was asleep: if it sleeps on our CPU, hand it the CPU now rather
+    // than at the end of our turn.
+    if (ring.consumer_cpu() == cpu) sched_yield();
   }
 
   void WatchInterrupt() {

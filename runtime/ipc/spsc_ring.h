@@ -12,6 +12,9 @@
 // poisons the ring: every further operation is a no-op and poisoned() is true.
 // The owner treats that as a protocol violation.
 //
+// The consumer also publishes the CPU it last ran on (NoteCpu): a producer
+// that shares that CPU knows that spinning there only keeps its peer off it.
+//
 // Event suppression: a consumer that finds the ring empty spins for a bounded
 // time, then calls PrepareToSleep() (announce, re-check) and blocks on its
 // doorbell. A producer calls Publish(), which returns true only when the
@@ -39,6 +42,7 @@ struct RingHeader {
   alignas(64) std::atomic<uint32_t> head;        // written by the producer
   alignas(64) std::atomic<uint32_t> tail;        // written by the consumer
   alignas(64) std::atomic<uint32_t> consumer_asleep;  // 1: ring the doorbell
+  std::atomic<int32_t> consumer_cpu;  // the CPU the consumer last ran on (-1: not known); a hint
 };
 static_assert(sizeof(RingHeader) == 192);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
@@ -70,6 +74,7 @@ class SpscRing {
   void Reset() {
     header_->head.store(0, std::memory_order_relaxed);
     header_->tail.store(0, std::memory_order_relaxed);
+    header_->consumer_cpu.store(-1, std::memory_order_relaxed);
     header_->consumer_asleep.store(0, std::memory_order_release);
     AdoptIndices(0);
   }
@@ -78,6 +83,7 @@ class SpscRing {
     local_head_ = local_tail_ = index;
     peer_index_ = index;
     poisoned_ = false;
+    noted_cpu_ = -1;  // the next NoteCpu stores again
   }
 
   uint32_t entries() const { return mask_ + 1; }
@@ -144,6 +150,14 @@ class SpscRing {
     return true;
   }
   void CancelSleep() { header_->consumer_asleep.store(0, std::memory_order_relaxed); }
+  // Publishes the CPU the consumer runs on (stored only when it changes).
+  // The producer may use it to tell whether the two share a CPU; a hint
+  // only: the peer may write anything there, so it steers waiting, never
+  // correctness.
+  void NoteCpu(int cpu) {
+    if (cpu != noted_cpu_) header_->consumer_cpu.store(noted_cpu_ = cpu, std::memory_order_relaxed);
+  }
+  int consumer_cpu() const { return header_->consumer_cpu.load(std::memory_order_relaxed); }
 
  private:
   // The consumer's published tail must lie in [old tail, our head].
@@ -174,6 +188,7 @@ class SpscRing {
   uint32_t local_tail_ = 0;  // consumer: next slot to read
   uint32_t peer_index_ = 0;  // the last validated index of the other side
   bool poisoned_ = false;
+  int noted_cpu_ = -1;  // consumer: what NoteCpu last stored
 };
 
 }  // namespace umbra::ipc

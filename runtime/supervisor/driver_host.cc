@@ -1119,6 +1119,21 @@ class DriverHost::Impl {
     return PollLocked(out);
   }
 
+  // True when this thread should sleep at once instead of spinning: the
+  // driver last ran on this very CPU and has the few requests outstanding
+  // (a depth-1 client) in hand. Spinning would only keep it off the CPU for
+  // our turn; sleeping gives it the CPU now, and it hands it back when it
+  // wakes us (process_runtime.cc, PublishCompletions). With many requests
+  // outstanding, completions keep coming and taking turns serves better.
+  // The driver's CPU is its own word in the ring header: a hint that can
+  // only make this wait sleep sooner or later. (mu_ held, rings live.)
+  bool HandOverTheCpu() {
+    constexpr size_t kFewInFlight = 2;
+    const int cpu = sched_getcpu();
+    data_->complete().NoteCpu(cpu);
+    return in_flight_ <= kFewInFlight && data_->submit().consumer_cpu() == cpu;
+  }
+
   size_t Wait(std::span<Completion> out, int64_t timeout_ns) {
     const int64_t deadline = MonotonicNanos() + timeout_ns;
     constexpr int64_t kSpinNs = 200'000;  // taking turns (runtime/base/spin.h)
@@ -1132,6 +1147,10 @@ class DriverHost::Impl {
       bool ready = false;
       while (spin.Again()) {
         std::lock_guard lock(mu_);
+        if (rings_live_ && HandOverTheCpu()) {
+          ++stats_.waits_handed_over;
+          break;
+        }
         if (!interrupted_.empty() || (rings_live_ && data_->complete().Available() > 0) ||
             !rings_live_) {
           ready = true;

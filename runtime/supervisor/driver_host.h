@@ -150,6 +150,7 @@ struct DriverHostStats {
   uint64_t log_lines = 0;
   uint64_t log_lines_suppressed = 0;
   uint64_t heartbeats = 0;
+  uint64_t waits_handed_over = 0;        // Waits that slept at once: the driver runs on the waiter's CPU
   int64_t last_recovery_ns = 0;          // detect → ready of the latest recovery
 };
 

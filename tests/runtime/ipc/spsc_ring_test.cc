@@ -48,6 +48,22 @@ TEST(SpscRing, EmptyRingPopsNothing) {
   EXPECT_EQ(m.consumer().Available(), 0u);
 }
 
+TEST(SpscRing, TheConsumerSaysWhereItRunsAndAReplacementSaysItAgain) {
+  RingMemory m(8);
+  EXPECT_EQ(m.producer().consumer_cpu(), -1) << "not known after Reset";
+  m.consumer().NoteCpu(1);
+  EXPECT_EQ(m.producer().consumer_cpu(), 1);
+  m.header()->consumer_cpu.store(5);  // the peer's word: it may hold anything
+  m.consumer().NoteCpu(1);
+  EXPECT_EQ(m.producer().consumer_cpu(), 5) << "stored only when the consumer's CPU changes";
+  m.consumer().NoteCpu(0);
+  EXPECT_EQ(m.producer().consumer_cpu(), 0);
+  m.header()->consumer_cpu.store(-1);
+  m.consumer().AdoptIndices(0);  // a new consumer starts from nothing noted
+  m.consumer().NoteCpu(0);
+  EXPECT_EQ(m.producer().consumer_cpu(), 0);
+}
+
 TEST(SpscRing, FullRingRefusesUntilTheConsumerReleases) {
   RingMemory m(4);
   for (uint64_t i = 0; i < 4; ++i) ASSERT_TRUE(m.producer().TryPush({i, i}));

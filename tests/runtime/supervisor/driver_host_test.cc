@@ -2,6 +2,7 @@
 #include "runtime/supervisor/driver_host.h"
 
 #include <dirent.h>
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -194,6 +195,67 @@ TEST_F(DriverHostTest, EchoServesBothChannels) {
   auto bad = h.Call(99, "", kSec);
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(bad.error().code, Errc::kInvalidArgument);
+}
+
+// Runs the calling thread on `cpu` until destroyed.
+class PinThisThread {
+ public:
+  explicit PinThisThread(int cpu) {
+    sched_getaffinity(0, sizeof saved_, &saved_);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    sched_setaffinity(0, sizeof one, &one);
+  }
+  ~PinThisThread() { sched_setaffinity(0, sizeof saved_, &saved_); }
+
+ private:
+  cpu_set_t saved_;
+};
+
+// The CPUs this process may run on, in order.
+std::vector<int> UsableCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  sched_getaffinity(0, sizeof set, &set);
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  }
+  return cpus;
+}
+
+// Puts the driver's process on `cpu` and lets it notice (it says where it
+// runs each time it publishes completions).
+void PinDriver(DriverHost& h, int cpu) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  ASSERT_EQ(sched_setaffinity(h.driver_pid(), sizeof one, &one), 0) << std::strerror(errno);
+}
+
+// One request at a time: when the driver runs on the waiter's own CPU, the
+// wait sleeps at once (the driver has the CPU and wakes it); on another CPU
+// it spins as before.
+TEST_F(DriverHostTest, AWaiterSharingItsCpuWithTheDriverSleepsInsteadOfSpinning) {
+  const std::vector<int> cpus = UsableCpus();
+  ASSERT_FALSE(cpus.empty());
+  DriverHost& h = Start(Options("echo0", UMBRA_ECHO_DRIVER));
+  {
+    PinThisThread pin(cpus[0]);
+    PinDriver(h, cpus[0]);
+    for (int i = 0; i < 10; ++i) ASSERT_EQ(RoundTrip(h, drivers::EchoDriver::kEcho).status, 0);
+    const uint64_t before = h.stats().waits_handed_over;
+    for (int i = 0; i < 200; ++i) ASSERT_EQ(RoundTrip(h, drivers::EchoDriver::kEcho).status, 0);
+    EXPECT_GT(h.stats().waits_handed_over - before, 100u) << "the waits on the driver's CPU slept at once";
+  }
+  if (cpus.size() < 2) GTEST_SKIP() << "one CPU: the driver cannot run on another one";
+  PinThisThread pin(cpus[0]);
+  PinDriver(h, cpus[1]);
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(RoundTrip(h, drivers::EchoDriver::kEcho).status, 0);
+  const uint64_t before = h.stats().waits_handed_over;
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(RoundTrip(h, drivers::EchoDriver::kEcho).status, 0);
+  EXPECT_EQ(h.stats().waits_handed_over - before, 0u) << "on different CPUs the wait spins";
 }
 
 TEST_F(DriverHostTest, ManyRequestsInFlightCompleteInAnyBatching) {
