@@ -416,8 +416,9 @@ bool SoundDriver::TryRead(sdk::Context& ctx, Stream& st, const ipc::Descriptor& 
   if (a.fault == SiteFault::kDropCompletion) return true;
   // The ring holds [hw - ring, hw); the card overwrites the oldest period at
   // the next boundary, so keep one period clear of it.
-  const int64_t oldest = std::max<int64_t>(0, hw - static_cast<int64_t>(st.ring_frames - st.period_frames));
-  const int64_t silent = std::clamp<int64_t>(oldest - p, 0, frames);
+  const int64_t keep = static_cast<int64_t>(st.ring_frames - st.period_frames);
+  const int64_t oldest = std::max<int64_t>(0, hw - keep);
+  int64_t silent = std::clamp<int64_t>(oldest - p, 0, frames);
   std::byte* dst = ctx.pool() + req.offset;
   std::memset(dst, 0, silent * fb);
   const std::byte* ring = dma_ + st.ring_offset;
@@ -426,6 +427,15 @@ bool SoundDriver::TryRead(sdk::Context& ctx, Stream& st, const ipc::Descriptor& 
     const int64_t run = std::min<int64_t>(p + frames - pos, static_cast<int64_t>(st.ring_frames - slot));
     std::memcpy(dst + (pos - p) * fb, ring + slot * fb, run * fb);
     pos += run;
+  }
+  // A driver held off its CPU for more than a period while it copied (a
+  // loaded machine) may have been lapped: what the card wrote over since is
+  // a later lap, not these frames. Look again, as ALSA does after a copy,
+  // and give those frames up as silence too.
+  const int64_t overrun = std::clamp<int64_t>(static_cast<int64_t>(HwPtr(s)) - keep - p, silent, frames);
+  if (overrun > silent) {
+    std::memset(dst + silent * fb, 0, (overrun - silent) * fb);
+    silent = overrun;
   }
   silent_frames_ += static_cast<uint64_t>(silent);
   frames_read_ += static_cast<uint64_t>(frames - silent);

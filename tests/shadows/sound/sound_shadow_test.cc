@@ -133,6 +133,39 @@ TEST(SoundShadowTest, SoxSeesTheSpeakerFileAndItsLength) {
   EXPECT_EQ(std::system(stat.c_str()), 0) << "sox stat reads the file";
 }
 
+// What a capture read, frame by frame: inside a recorded gap it must be
+// silence, outside it the source.
+struct CaptureCheck {
+  uint64_t wrong = 0;           // a frame that is neither
+  uint64_t silent_in_gaps = 0;  // silent frames inside the gaps
+  uint64_t gap_frames = 0;      // frames the gaps cover
+};
+CaptureCheck CheckCapture(const WavFile& source, const WavFile& captured, const std::vector<FrameRange>& gaps) {
+  CaptureCheck c;
+  size_t g = 0;
+  for (uint64_t i = 0; i < captured.frames(); ++i) {
+    while (g < gaps.size() && gaps[g].end <= i) ++g;
+    const bool in_gap = g < gaps.size() && gaps[g].first <= i;
+    const auto got = captured.frame(i);
+    if (in_gap) {
+      if (hw::sound::IsSilentFrame(got)) ++c.silent_in_gaps; else ++c.wrong;
+    } else if (!std::equal(got.begin(), got.end(), source.frame(i).begin())) {
+      ++c.wrong;
+    }
+  }
+  for (const auto& r : gaps) c.gap_frames += r.frames();
+  return c;
+}
+
+// Reads `frames` of capture in 480-frame chunks; the application sees no error.
+void Capture(Pcm& pcm, WavFile& captured) {
+  const size_t step = 480 * kFormat.frame_bytes();
+  for (size_t off = 0; off < captured.data.size(); off += step) {
+    auto r = pcm.Read(std::span<std::byte>(captured.data).subspan(off, std::min(step, captured.data.size() - off)));
+    ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  }
+}
+
 TEST(SoundShadowTest, RecordingAcrossCrashesIsTheSourceWithSilenceExactlyInTheGaps) {
   const WavFile source = GenerateTestSignal(kFormat, 48000 * 6);
   SoundRig rig;
@@ -143,34 +176,39 @@ TEST(SoundShadowTest, RecordingAcrossCrashesIsTheSourceWithSilenceExactlyInTheGa
   std::atomic<int> kills{0};
   std::thread killer([&] { KillLoop(rig, done, kills, 8, 3); });
   WavFile captured{kFormat, std::vector<std::byte>(source.data.size() - 48000 * kFormat.frame_bytes())};
-  const size_t step = 480 * kFormat.frame_bytes();
-  for (size_t off = 0; off < captured.data.size(); off += step) {
-    auto r = pcm.Read(std::span<std::byte>(captured.data).subspan(off, std::min(step, captured.data.size() - off)));
-    ASSERT_TRUE(r.has_value()) << r.error().ToString();
-  }
+  Capture(pcm, captured);
   done = true;
   killer.join();
   EXPECT_GE(kills, 2);
   const auto gaps = pcm.CaptureGaps();
   EXPECT_FALSE(gaps.empty()) << "the crashes were heard as silence";
-  // Frame by frame: inside a recorded gap silence, outside it the source.
-  size_t g = 0;
-  uint64_t wrong = 0, silent_in_gaps = 0;
-  for (uint64_t i = 0; i < captured.frames(); ++i) {
-    while (g < gaps.size() && gaps[g].end <= i) ++g;
-    const bool in_gap = g < gaps.size() && gaps[g].first <= i;
-    const auto got = captured.frame(i);
-    if (in_gap) {
-      if (hw::sound::IsSilentFrame(got)) ++silent_in_gaps; else ++wrong;
-    } else if (!std::equal(got.begin(), got.end(), source.frame(i).begin())) {
-      ++wrong;
-    }
-  }
-  uint64_t gap_frames = 0;
-  for (const auto& r : gaps) gap_frames += r.frames();
-  EXPECT_EQ(wrong, 0u);
-  EXPECT_EQ(silent_in_gaps, gap_frames);
-  EXPECT_EQ(rig.shadow->Status(Direction::kCapture).silent_frames, gap_frames);
+  const CaptureCheck c = CheckCapture(source, captured, gaps);
+  EXPECT_EQ(c.wrong, 0u);
+  EXPECT_EQ(c.silent_in_gaps, c.gap_frames);
+  EXPECT_EQ(rig.shadow->Status(Direction::kCapture).silent_frames, c.gap_frames);
+}
+
+// A driver held off its CPU in the middle of a read (a loaded machine; here
+// a failpoint's sleep of more than the whole ring, after it looked where the
+// card was) is lapped by the card: the frames it copies afterwards are a later
+// lap. It must give them up as silence, never hand them on.
+TEST(SoundShadowTest, ADriverLappedByTheCardWhileItReadsGivesThoseFramesUpAsSilence) {
+  const WavFile source = GenerateTestSignal(kFormat, 48000 * 4);
+  SoundRig rig;
+  ASSERT_TRUE(rig.Build({.microphone = source,
+                         .heartbeat_ns = 200 * kMs,  // a few sleeps in a row are no hang
+                         .tweak = [](runtime::DriverHostOptions& o) { o.failpoints = "snd.read=4%delay(15)"; }})
+                  .has_value());
+  Pcm& pcm = *rig.shadow;
+  ASSERT_TRUE(pcm.OpenCapture(kParams).has_value());
+  WavFile captured{kFormat, std::vector<std::byte>(source.data.size() - 48000 * kFormat.frame_bytes())};
+  Capture(pcm, captured);
+  const auto gaps = pcm.CaptureGaps();
+  EXPECT_FALSE(gaps.empty()) << "the card lapped the delayed driver";
+  const CaptureCheck c = CheckCapture(source, captured, gaps);
+  EXPECT_EQ(c.wrong, 0u) << "frames of a later lap were handed on";
+  EXPECT_EQ(c.silent_in_gaps, c.gap_frames);
+  EXPECT_EQ(rig.shadow->recoveries().size(), 0u) << "a slow driver is not a crash";
 }
 
 struct CardSnapshot {
