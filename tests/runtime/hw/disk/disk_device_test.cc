@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <csignal>
 #include <set>
 #include <thread>
 
@@ -234,6 +236,59 @@ TEST_F(DiskDeviceTest, BackgroundWriteBackDestagesTheOldestAndKeepsTheRestVolati
   EXPECT_EQ(disk_->cached_blocks(), 0u);
   EXPECT_EQ(Durable(300, 2), Pattern(300, 2, 7));
   EXPECT_EQ(Durable(302, 4), Zeros(4));
+}
+
+// The image refuses writes past 128 KiB (RLIMIT_FSIZE: EFBIG) while set.
+class ImageWritesFailPast128KiB {
+ public:
+  ImageWritesFailPast128KiB() {
+    old_handler_ = std::signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of the signal
+    getrlimit(RLIMIT_FSIZE, &old_);
+    rlimit low = old_;
+    low.rlim_cur = 128 << 10;
+    setrlimit(RLIMIT_FSIZE, &low);
+  }
+  ~ImageWritesFailPast128KiB() {
+    setrlimit(RLIMIT_FSIZE, &old_);
+    std::signal(SIGXFSZ, old_handler_);
+  }
+
+ private:
+  rlimit old_{};
+  void (*old_handler_)(int) = nullptr;
+};
+
+TEST_F(DiskDeviceTest, AFailedBackgroundWriteBackKeepsTheBlocksAndStopsUntilAFlushWorks) {
+  DiskOptions o = Options();
+  o.cache_bytes = 8 * 4096;
+  o.writeback_start_percent = 50;
+  StartDisk(o);  // the image exists at full size before the limit
+  {
+    ImageWritesFailPast128KiB limit;
+    for (uint32_t i = 0; i < 6; ++i) ASSERT_EQ(Write(100 + i, 1, 5), Status::kOk);  // LBA 100: 400 KiB in
+    const int64_t deadline = MonotonicNanos() + 2'000'000'000;
+    while (disk_->counters().io_errors == 0 && MonotonicNanos() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    EXPECT_EQ(disk_->counters().io_errors, 1u) << "the failed write-back was counted";
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(disk_->counters().io_errors, 1u) << "and not retried in a loop";
+    EXPECT_EQ(disk_->cached_blocks(), 6u) << "nothing was dropped";
+    EXPECT_EQ(disk_->counters().background_writebacks, 0u);
+    EXPECT_EQ(Flush(), Status::kIoError) << "a flush reports it";
+    EXPECT_EQ(disk_->cached_blocks(), 6u);
+  }
+  EXPECT_EQ(Flush(), Status::kOk);
+  EXPECT_EQ(disk_->cached_blocks(), 0u);
+  EXPECT_EQ(Durable(100, 6), Pattern(100, 6, 5));
+  // Background write-back works again once a write-back did.
+  for (uint32_t i = 0; i < 6; ++i) ASSERT_EQ(Write(200 + i, 1, 6), Status::kOk);
+  const int64_t deadline = MonotonicNanos() + 5'000'000'000;
+  while (disk_->cached_blocks() > 4 && MonotonicNanos() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  EXPECT_EQ(disk_->cached_blocks(), 4u);
+  EXPECT_GE(disk_->counters().background_writebacks, 1u);
 }
 
 TEST_F(DiskDeviceTest, IdleWriteBackEmptiesTheCacheWhenTheQueueIsIdle) {
