@@ -216,6 +216,16 @@ TEST_F(DiskDeviceTest, FullCacheIsWrittenBack) {
   EXPECT_EQ(Read(100, 5), Pattern(100, 5, 3));
 }
 
+// Background write-back runs on the hardware thread: the cached blocks once
+// they fell to `n` (or what is left after 5 s).
+uint64_t CachedBlocksOnceAtMost(const DiskDevice& disk, uint64_t n) {
+  const int64_t deadline = MonotonicNanos() + 5'000'000'000;
+  while (disk.cached_blocks() > n && MonotonicNanos() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  return disk.cached_blocks();
+}
+
 TEST_F(DiskDeviceTest, BackgroundWriteBackDestagesTheOldestAndKeepsTheRestVolatile) {
   DiskOptions o = Options();
   o.cache_bytes = 8 * 4096;
@@ -223,11 +233,7 @@ TEST_F(DiskDeviceTest, BackgroundWriteBackDestagesTheOldestAndKeepsTheRestVolati
   StartDisk(o);
   for (uint32_t i = 0; i < 6; ++i) ASSERT_EQ(Write(300 + i, 1, 7), Status::kOk);
   // The hardware thread destages between batches until half the cache is dirty.
-  const int64_t deadline = MonotonicNanos() + 5'000'000'000;
-  while (disk_->cached_blocks() > 4 && MonotonicNanos() < deadline) {
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
-  }
-  EXPECT_EQ(disk_->cached_blocks(), 4u);
+  EXPECT_EQ(CachedBlocksOnceAtMost(*disk_, 4), 4u);
   EXPECT_EQ(disk_->counters().evictions, 0u);
   EXPECT_GE(disk_->counters().background_writebacks, 1u);
   EXPECT_EQ(Durable(300, 2), Pattern(300, 2, 7));  // the two oldest
@@ -283,11 +289,7 @@ TEST_F(DiskDeviceTest, AFailedBackgroundWriteBackKeepsTheBlocksAndStopsUntilAFlu
   EXPECT_EQ(Durable(100, 6), Pattern(100, 6, 5));
   // Background write-back works again once a write-back did.
   for (uint32_t i = 0; i < 6; ++i) ASSERT_EQ(Write(200 + i, 1, 6), Status::kOk);
-  const int64_t deadline = MonotonicNanos() + 5'000'000'000;
-  while (disk_->cached_blocks() > 4 && MonotonicNanos() < deadline) {
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
-  }
-  EXPECT_EQ(disk_->cached_blocks(), 4u);
+  EXPECT_EQ(CachedBlocksOnceAtMost(*disk_, 4), 4u);
   EXPECT_GE(disk_->counters().background_writebacks, 1u);
 }
 
@@ -297,11 +299,7 @@ TEST_F(DiskDeviceTest, IdleWriteBackEmptiesTheCacheWhenTheQueueIsIdle) {
   o.idle_writeback = true;
   StartDisk(o);
   for (uint32_t i = 0; i < 3; ++i) ASSERT_EQ(Write(400 + i, 1, 9), Status::kOk);  // below the start mark
-  const int64_t deadline = MonotonicNanos() + 5'000'000'000;
-  while (disk_->cached_blocks() > 0 && MonotonicNanos() < deadline) {
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
-  }
-  EXPECT_EQ(disk_->cached_blocks(), 0u);
+  EXPECT_EQ(CachedBlocksOnceAtMost(*disk_, 0), 0u);
   EXPECT_EQ(Durable(400, 3), Pattern(400, 3, 9));
   EXPECT_EQ(Read(400, 3), Pattern(400, 3, 9));
 }
