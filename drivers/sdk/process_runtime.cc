@@ -565,7 +565,7 @@ class ProcessRuntime final : public Context {
     data_->complete_doorbell().Signal();
     // The host was asleep: if it sleeps on our CPU, hand it the CPU now rather
     // than at the end of our turn.
-    if (ring.consumer_cpu() == cpu) sched_yield();
+    if (cpu >= 0 && ring.consumer_cpu() == cpu) sched_yield();
   }
 
   void WatchInterrupt() {

@@ -1131,7 +1131,7 @@ class DriverHost::Impl {
     constexpr size_t kFewInFlight = 2;
     const int cpu = sched_getcpu();
     data_->complete().NoteCpu(cpu);
-    return in_flight_ <= kFewInFlight && data_->submit().consumer_cpu() == cpu;
+    return cpu >= 0 && in_flight_ <= kFewInFlight && data_->submit().consumer_cpu() == cpu;
   }
 
   size_t Wait(std::span<Completion> out, int64_t timeout_ns) {
