@@ -556,7 +556,8 @@ class ProcessRuntime final : public Context {
       pending_completions_.erase(pending_completions_.begin(), pending_completions_.begin() + pushed);
       completions_unpublished_ = true;
     }
-    // Tell the host where we run; it does not spin on our CPU (DriverHost::Wait).
+    // Tell the host where we run: waiting for one or two requests, it sleeps
+    // rather than spin on our CPU (DriverHost::Wait).
     const int cpu = sched_getcpu();
     data_->submit().NoteCpu(cpu);
     if (!completions_unpublished_) return;

@@ -197,14 +197,19 @@ TEST_F(DriverHostTest, EchoServesBothChannels) {
   EXPECT_EQ(bad.error().code, Errc::kInvalidArgument);
 }
 
+cpu_set_t OnlyCpu(int cpu) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  return one;
+}
+
 // Runs the calling thread on `cpu` until destroyed.
 class PinThisThread {
  public:
   explicit PinThisThread(int cpu) {
     sched_getaffinity(0, sizeof saved_, &saved_);
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
+    const cpu_set_t one = OnlyCpu(cpu);
     sched_setaffinity(0, sizeof one, &one);
   }
   ~PinThisThread() { sched_setaffinity(0, sizeof saved_, &saved_); }
@@ -225,12 +230,10 @@ std::vector<int> UsableCpus() {
   return cpus;
 }
 
-// Puts the driver's process on `cpu` and lets it notice (it says where it
-// runs each time it publishes completions).
+// Puts the driver's process on `cpu`. It says where it runs the next time it
+// publishes completions.
 void PinDriver(DriverHost& h, int cpu) {
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(cpu, &one);
+  const cpu_set_t one = OnlyCpu(cpu);
   ASSERT_EQ(sched_setaffinity(h.driver_pid(), sizeof one, &one), 0) << std::strerror(errno);
 }
 
