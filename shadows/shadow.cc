@@ -285,11 +285,13 @@ Result<std::string> Shadow::ConfigCall(const std::string& key, int rank, uint32_
                                        std::string value) {
   std::lock_guard lock(config_mu_);
   if (state() == ShadowState::kFailed) return std::unexpected(FailedError());
-  std::optional<std::string> previous = config_.Get(key);
-  UMBRA_TRY(config_.Set(key, rank, method, value));
+  // Refused before it is logged: a call that fails must not change what the
+  // class reports (Get answers from the log).
   if (options_.mode == RecoveryMode::kRestartOnly && state() != ShadowState::kPassive) {
     return Fail(Errc::kUnavailable, device_name() + " is restarting");
   }
+  std::optional<std::string> previous = config_.Get(key);
+  UMBRA_TRY(config_.Set(key, rank, method, value));
   if (state() != ShadowState::kPassive && state() != ShadowState::kHolding) {
     CountAnswered();
     return std::string();  // applied when the configuration is replayed
@@ -307,12 +309,14 @@ Result<std::string> Shadow::ConfigCall(const std::string& key, int rank, uint32_
     case Errc::kInterrupted:
     case Errc::kUnavailable:
       // The driver died under the call; the replay will apply the setting.
+      // Without a shadow nothing is replayed: the call failed.
       if (options_.mode == RecoveryMode::kShadow) return std::string();
-      return r;
+      break;
     default:
       break;
   }
-  // The driver refused the value: keep what was there before.
+  // The driver refused the value (or died without a shadow to replay it):
+  // keep what was there before.
   if (previous) {
     (void)config_.Set(key, rank, method, *previous);
   } else {

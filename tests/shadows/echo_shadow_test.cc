@@ -181,6 +181,21 @@ TEST_F(EchoShadowTest, RestartOnlyModeShowsTheFailureToTheClient) {
   EXPECT_EQ(s->DriverTag().value_or("?"), "") << "no replay: the new driver never heard the tag";
 }
 
+// Regression: ConfigCall logged the value before the restart-only check, so
+// a SetTag refused with kUnavailable still changed what Tag() answered.
+TEST_F(EchoShadowTest, RestartOnlySettingRefusedWhileNotPassiveLeavesTheReportedValueAlone) {
+  auto s = Make(Options(UMBRA_ECHO_DRIVER), RecoveryMode::kRestartOnly);
+  ASSERT_TRUE(s->SetTag("blue").has_value());
+  s->OnSupplierRecovering("clk0");  // holding: not passive
+  auto refused = s->SetTag("red");
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, Errc::kUnavailable);
+  EXPECT_EQ(s->Tag(), "blue");
+  s->OnSupplierRecovered("clk0");
+  EXPECT_EQ(s->Tag(), "blue");
+  EXPECT_EQ(s->DriverTag().value_or("?"), "blue");
+}
+
 TEST_F(EchoShadowTest, SupplierRecoveringHoldsRequestsUntilItIsBack) {
   auto s = Make(Options(UMBRA_ECHO_DRIVER));
   s->OnSupplierRecovering("clk0");
