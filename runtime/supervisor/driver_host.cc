@@ -27,6 +27,7 @@
 #include "runtime/base/tsan.h"
 #include "runtime/ipc/control_channel.h"
 #include "recorder/recorder.h"
+#include "runtime/supervisor/cpu_time.h"
 #include "runtime/supervisor/spawn.h"
 #include "umbra/control.pb.h"
 
@@ -155,6 +156,7 @@ struct Instance {
   std::optional<Detection> fallback;      // used if the exit status does not come
   int64_t spawned_ns = 0;
   int64_t last_heartbeat_ns = 0;
+  int64_t last_heartbeat_own_ns = 0;      // the device's own time at that heartbeat
   uint64_t last_heartbeat_seq = 0;
   DriverToHost msg;                       // reused receive buffer
 };
@@ -165,6 +167,7 @@ struct PendingCall {
   std::optional<Result<std::string>> result;
   uint64_t id = 0;  // assigned on the loop; 0 until sent
   int64_t sent_ns = 0;  // when it went to the driver (loop thread only)
+  int64_t sent_own_ns = 0;  // the device's own time then, at most (loop thread only)
   void Finish(Result<std::string> r) {
     std::lock_guard lock(mu);
     if (!result) result = std::move(r);
@@ -619,6 +622,9 @@ class DriverHost::Impl {
         }
         inst->last_heartbeat_seq = m.heartbeat().seq();
         inst->last_heartbeat_ns = MonotonicNanos();
+        if (inst == current_ && inst->phase == Phase::kReady) {
+          inst->last_heartbeat_own_ns = AdvanceOwnTime(inst->last_heartbeat_ns);
+        }
         Count([&] { ++stats_.heartbeats; });
         return true;
       }
@@ -727,6 +733,8 @@ class DriverHost::Impl {
     rec_.DriverReady(rec_id_);
     inst->phase = Instance::Phase::kReady;
     inst->last_heartbeat_ns = MonotonicNanos();
+    StartOwnTime(*inst, inst->last_heartbeat_ns);
+    inst->last_heartbeat_own_ns = own_base_ns_;
     int64_t recovery_ns = 0;
     if (recovering_since_ns_ > 0) {
       recovery_ns = MonotonicNanos() - recovering_since_ns_;
@@ -866,6 +874,7 @@ class DriverHost::Impl {
       inst->exit_watch.reset();
     }
     current_.reset();
+    own_time_.reset();
     EndPhase(recorder::RecoveryPhase::kIsolate);
     // The state changes before the detection is published, so that whoever
     // sees the detection also sees the device recovering.
@@ -885,7 +894,10 @@ class DriverHost::Impl {
     FailPendingCalls(Errc::kInterrupted, "driver died during the call: " + d.ToString());
     EndPhase(recorder::RecoveryPhase::kQuiesce);
 
-    auto decision = policy_.OnCrash(MonotonicNanos(), up_since_ns_);
+    // The next crash is judged by how long the next instance stays up.
+    int64_t up_since;
+    Count([&] { up_since = std::exchange(up_since_ns_, -1); });
+    auto decision = policy_.OnCrash(MonotonicNanos(), up_since);
     if (decision.give_up) {
       MarkFailed(d);
       return;
@@ -918,11 +930,13 @@ class DriverHost::Impl {
     if (listener_) listener_->OnDeviceFailed(d);
   }
 
-  // Stops the data path: every request in flight completes with `code`, and
-  // the rings start empty for the next driver. The client is woken.
+  // Stops the data path: completions the driver published before it stopped
+  // are handed out as they are, every other request in flight completes with
+  // `code`, and the rings start empty for the next driver. The client is woken.
   void FenceDataPath(Errc code) {
     {
       std::lock_guard lock(mu_);
+      CollectPublishedLocked();
       rings_live_ = false;
       for (uint32_t i = 0; i < slots_.size(); ++i) {
         Slot& s = slots_[i];
@@ -938,6 +952,19 @@ class DriverHost::Impl {
     data_->complete_doorbell().Signal();
   }
 
+  // A completion in the ring was finished by the driver before it died (or
+  // was stopped): its request is done, not interrupted. Taken through the
+  // same checks as Poll, into the queue Poll hands out first. A completion
+  // that fails them ends the collection; the driver is being replaced
+  // anyway, so the violation is not held against its successor. (mu_ held.)
+  void CollectPublishedLocked() {
+    if (!rings_live_ || in_flight_ == 0) return;
+    std::vector<Completion> out(interrupted_.size() + in_flight_);
+    const size_t n = PollLocked(out);
+    interrupted_.insert(interrupted_.end(), out.begin(), out.begin() + static_cast<ptrdiff_t>(n));
+    data_violation_.clear();
+  }
+
   void FailPendingCalls(Errc code, const std::string& why) {
     auto calls = std::move(calls_);
     calls_.clear();
@@ -945,7 +972,6 @@ class DriverHost::Impl {
   }
 
   void ArmWatchdog() {
-    watchdog_due_ns_ = MonotonicNanos() + watchdog_tick_ns_;
     watchdog_.expires_after(Nanos(watchdog_tick_ns_));
     watchdog_.async_wait([this](const boost::system::error_code& ec) {
       if (ec || shutting_down_) return;
@@ -954,28 +980,23 @@ class DriverHost::Impl {
     });
   }
 
+  bool CurrentIsReady() const {
+    return current_ && current_->phase == Instance::Phase::kReady && !current_->awaiting_exit;
+  }
+
+  // Hangs are judged in the driver's own time (cpu_time.h): wall time less
+  // the time it waited for a CPU, so that a driver starved by load is never
+  // called hung, while one that spins or blocks still is. A driver on its
+  // way out (EOF or Exiting seen) is judged by its exit.
   void OnWatchdog() {
-    tick_.fetch_add(1, std::memory_order_relaxed);
-    if (!current_ || current_->phase != Instance::Phase::kReady) return;
-    // A driver on its way out (EOF or Exiting seen) is judged by its exit.
-    if (current_->awaiting_exit) return;
+    if (!CurrentIsReady()) return;
     const int64_t now = MonotonicNanos();
-    // A tick that comes late means this thread was starved of CPU; the driver
-    // probably was too, so judge it on the next tick instead.
-    if (now - watchdog_due_ns_ > options_.heartbeat_period_ns / 2) return;
-    // Heartbeats may be waiting unread if the loop was busy: read them first.
-    if (now - current_->last_heartbeat_ns > 2 * options_.heartbeat_period_ns) {
-      auto inst = current_;
-      if (!ReadPending(inst) || inst != current_) return;
-    }
-    if (now - current_->last_heartbeat_ns > 2 * options_.heartbeat_period_ns) {
-      OnDetect(current_, Detection{.reason = DetectReason::kMissedHeartbeat,
-                                   .detail = "no heartbeat for " +
-                                             std::to_string((now - current_->last_heartbeat_ns) / kMs) +
-                                             " ms"});
+    if (std::optional<std::string> hung = MissedHeartbeat(now)) {
+      OnDetect(current_, Detection{.reason = DetectReason::kMissedHeartbeat, .detail = *hung});
       return;
     }
-    if (std::optional<std::string> late = OldestRequestPastDeadline()) {
+    if (!CurrentIsReady()) return;  // found dead while reading its messages
+    if (std::optional<std::string> late = OldestRequestPastDeadline(now)) {
       OnDetect(current_, Detection{.reason = DetectReason::kRequestDeadline, .detail = *late});
       return;
     }
@@ -984,6 +1005,45 @@ class DriverHost::Impl {
       return;
     }
     if (std::optional<std::string> bad = CheckRings()) Violation(current_, *bad);
+  }
+
+  // Starts the own-time clock for the driver that just became ready.
+  void StartOwnTime(const Instance& inst, int64_t now) {
+    own_time_ = std::make_unique<OwnTime>(inst.pid, now);
+    std::lock_guard lock(mu_);
+    own_base_ns_ = own_ns_;
+    own_wall_ns_ = now;
+  }
+
+  // Brings the device's own-time clock up to `now` (a look at /proc) and
+  // returns it. The clock runs on across driver instances.
+  int64_t AdvanceOwnTime(int64_t now) {
+    if (!own_time_) return own_ns_;
+    const int64_t own = own_base_ns_ + own_time_->Advance(now);
+    std::lock_guard lock(mu_);
+    own_ns_ = own;
+    own_wall_ns_ = now;
+    return own;
+  }
+
+  // The own time now, at most: as of the last look, plus all the wall time
+  // since (as if the driver had not waited for a CPU since). Submissions are
+  // stamped with it, so that a deadline can come late but never early. (mu_ held.)
+  int64_t OwnTimeUpperBoundLocked(int64_t now) const { return own_ns_ + std::max<int64_t>(0, now - own_wall_ns_); }
+
+  // Two heartbeat periods of the driver's own time without a heartbeat.
+  std::optional<std::string> MissedHeartbeat(int64_t now) {
+    const int64_t period = options_.heartbeat_period_ns;
+    // Not late on the wall clock: not late in own time either (no /proc read).
+    if (now - current_->last_heartbeat_ns <= 2 * period) return std::nullopt;
+    if (AdvanceOwnTime(now) - current_->last_heartbeat_own_ns <= 2 * period) return std::nullopt;
+    // Heartbeats may be waiting unread if the loop was busy: read them first.
+    auto inst = current_;
+    if (!ReadPending(inst) || inst != current_) return std::nullopt;
+    const int64_t own = AdvanceOwnTime(now) - current_->last_heartbeat_own_ns;
+    if (own <= 2 * period) return std::nullopt;
+    return "no heartbeat for " + std::to_string(own / kMs) + " ms of its own time (" +
+           std::to_string((now - current_->last_heartbeat_ns) / kMs) + " ms on the clock)";
   }
 
   // A driver can scribble over ring indices without ringing any doorbell;
@@ -1001,28 +1061,35 @@ class DriverHost::Impl {
     return std::exchange(data_violation_, {});
   }
 
-  std::optional<std::string> OldestRequestPastDeadline() {
+  // The oldest request in flight, by own time at submission, if it is
+  // older than the deadline on the wall clock (else nothing to look at).
+  std::optional<std::pair<uint64_t, int64_t>> OldestRequestPastWallDeadline(int64_t now) const {
     std::lock_guard lock(mu_);
     if (in_flight_ == 0) return std::nullopt;
-    const uint64_t now_tick = tick_.load(std::memory_order_relaxed);
-    const uint64_t limit = static_cast<uint64_t>(options_.request_deadline_ns / watchdog_tick_ns_) + 1;
+    std::optional<std::pair<uint64_t, int64_t>> oldest;
     for (const Slot& s : slots_) {
-      if (s.id != 0 && now_tick - s.tick > limit) {
-        return "request " + std::to_string(s.id) + " older than " +
-               std::to_string(options_.request_deadline_ns / kMs) + " ms";
-      }
+      if (s.id == 0 || now - s.submitted_ns <= options_.request_deadline_ns) continue;
+      if (!oldest || s.submitted_own_ns < oldest->second) oldest = {s.id, s.submitted_own_ns};
     }
-    return std::nullopt;
+    return oldest;
+  }
+
+  // A request older than the deadline in the driver's own time: a hang.
+  std::optional<std::string> OldestRequestPastDeadline(int64_t now) {
+    auto oldest = OldestRequestPastWallDeadline(now);
+    if (!oldest || AdvanceOwnTime(now) - oldest->second <= options_.request_deadline_ns) return std::nullopt;
+    return "request " + std::to_string(oldest->first) + " older than " +
+           std::to_string(options_.request_deadline_ns / kMs) + " ms of the driver's own time";
   }
 
   // A control call the driver has not answered within the request deadline
-  // is a hang too (a handler stuck, or a reply it dropped).
-  std::optional<std::string> OldestCallPastDeadline(int64_t now) const {
+  // (in its own time) is a hang too (a handler stuck, or a reply it dropped).
+  std::optional<std::string> OldestCallPastDeadline(int64_t now) {
     for (const auto& [id, call] : calls_) {
-      if (now - call->sent_ns > options_.request_deadline_ns) {
-        return "call " + std::to_string(id) + " unanswered for " +
-               std::to_string(options_.request_deadline_ns / kMs) + " ms";
-      }
+      if (now - call->sent_ns <= options_.request_deadline_ns) continue;
+      if (AdvanceOwnTime(now) - call->sent_own_ns <= options_.request_deadline_ns) continue;
+      return "call " + std::to_string(id) + " unanswered for " +
+             std::to_string(options_.request_deadline_ns / kMs) + " ms of the driver's own time";
     }
     return std::nullopt;
   }
@@ -1039,7 +1106,8 @@ class DriverHost::Impl {
     std::lock_guard lock(mu_);
     if (!rings_live_) return Fail(StateErrc(), StateMessage());
     auto& ring = data_->submit();
-    const uint32_t tick = static_cast<uint32_t>(tick_.load(std::memory_order_relaxed));
+    const int64_t now = MonotonicNanos();
+    const int64_t own = OwnTimeUpperBoundLocked(now);
     size_t n = 0;
     for (const Request& r : reqs) {
       const uint32_t cap = std::max(r.capacity, r.length);
@@ -1055,7 +1123,7 @@ class DriverHost::Impl {
       if (!ring.TryPush(d)) break;
       free_slots_.pop_back();
       slots_[slot] = Slot{.id = id, .cookie = r.cookie, .offset = r.offset, .capacity = cap,
-                          .tick = tick};
+                          .submitted_ns = now, .submitted_own_ns = own};
       ++n;
     }
     if (n == 0) return size_t{0};
@@ -1209,6 +1277,10 @@ class DriverHost::Impl {
         return;
       }
       call->sent_ns = MonotonicNanos();
+      call->sent_own_ns = [&] {
+        std::lock_guard lock(mu_);
+        return OwnTimeUpperBoundLocked(call->sent_ns);
+      }();
       calls_[my_id] = call;
       std::lock_guard lock(call->mu);
       call->id = my_id;
@@ -1259,7 +1331,8 @@ class DriverHost::Impl {
     uint64_t cookie = 0;
     uint32_t offset = 0;
     uint32_t capacity = 0;
-    uint32_t tick = 0;    // watchdog tick at submission
+    int64_t submitted_ns = 0;      // MonotonicNanos at submission
+    int64_t submitted_own_ns = 0;  // the device's own time then, at most
   };
 
   asio::io_context& io_;
@@ -1278,7 +1351,8 @@ class DriverHost::Impl {
   recorder::DeviceId rec_id_;
   std::optional<recorder::RecoveryPhase> open_phase_;  // begun, not yet ended
   int64_t watchdog_tick_ns_;
-  int64_t watchdog_due_ns_ = 0;
+  // The current driver's CPU accounting, from its OnReady; loop thread only.
+  std::unique_ptr<OwnTime> own_time_;
 
   std::shared_ptr<Instance> current_;          // the driver serving the device
   std::shared_ptr<Instance> standby_;           // warm spare, handshake done
@@ -1295,7 +1369,6 @@ class DriverHost::Impl {
   std::mutex state_mu_;
   std::condition_variable state_cv_;
   std::atomic<DeviceState> state_{DeviceState::kStopped};
-  std::atomic<uint64_t> tick_{0};
 
   // Guarded by mu_: the data path and what recovery fences.
   mutable std::mutex mu_;
@@ -1308,6 +1381,11 @@ class DriverHost::Impl {
   uint64_t id_counter_ = 0;
   std::string data_violation_;
   int64_t up_since_ns_ = -1;
+  // The device's own-time clock (OwnTime, summed over its driver instances):
+  // its value as of the last look at /proc, and when that was.
+  int64_t own_ns_ = 0;
+  int64_t own_wall_ns_ = 0;
+  int64_t own_base_ns_ = 0;  // own_ns_ when the current driver became ready
   DriverHostStats stats_;
   std::vector<Detection> detections_;
   std::map<std::string, uint64_t> driver_counters_;
