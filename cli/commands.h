@@ -44,10 +44,16 @@ void AddRunCommand(CLI::App& app, int& exit_code);
 // `umbra validate FILE`.
 void AddValidateCommand(CLI::App& app, int& exit_code);
 
+// How much of a machine file LoadMachineFile checks.
+enum class MachineChecks {
+  kModel,     // what the device model needs (`tree`: a model to show)
+  kRunnable,  // and everything `run` would refuse (runtime/machine/machine_check.h)
+};
 // Loads a machine file for `tree` and `run`: kExitOk, or prints
 // "umbra COMMAND: <error>" and returns kExitNoInput (no such file),
 // kExitDataErr (does not parse) or kExitConfig (parses but is refused).
-int LoadMachineFile(const std::string& command, const std::string& path, std::unique_ptr<proto::Machine>& out);
+int LoadMachineFile(const std::string& command, const std::string& path, std::unique_ptr<proto::Machine>& out,
+                    MachineChecks checks = MachineChecks::kRunnable);
 // `umbra report TRACE... [--json] [--html FILE]`.
 void AddReportCommand(CLI::App& app, int& exit_code);
 // `umbra trace export TRACE --format chrome -o FILE`.

@@ -31,7 +31,7 @@ int Tree(const TreeArgs& args) {
       return kExitSoftware;
     }
     description = std::move(*d);
-  } else if (int rc = LoadMachineFile("tree", args.file, description); rc != kExitOk) {
+  } else if (int rc = LoadMachineFile("tree", args.file, description, MachineChecks::kModel); rc != kExitOk) {
     return rc;
   }
   auto model = model::BuildModel(*description, [](model::Model& m, const model::DriverSpec&) {

@@ -1,5 +1,9 @@
 // `umbra validate FILE`: checks a machine file or a campaign file and prints
-// OK, or the error (FILE:LINE:COLUMN: field: message) and nothing else.
+// OK, or the error (FILE:LINE:COLUMN: field: message) and nothing else. A
+// machine is checked for everything `umbra run` would refuse or leave undone
+// (runtime/machine/machine_check.h): recovery settings out of range, shadow
+// settings its class does not take, a compatible no driver matches, a setting
+// its hardware does not know.
 //
 // Exit codes: 0 valid; 65 the file does not parse (syntax, unknown field);
 // 66 no such file; 78 it parses but is refused (a cycle, an unknown bus, an
@@ -18,6 +22,7 @@
 
 #include "cli/commands.h"
 #include "faultinject/campaign/campaign.h"
+#include "runtime/machine/machine_check.h"
 #include "runtime/model/machine.h"
 #include "umbra/campaign.pb.h"
 #include "umbra/machine.pb.h"
@@ -101,7 +106,7 @@ int Validate(const std::string& path) {
                    path.c_str());
       return kExitDataErr;
     case FileKind::kMachine: {
-      auto m = model::ParseMachine(*content, path);
+      auto m = model::ParseMachine(*content, path, model::MachineFormat::kAuto, machine::BuiltinMachineCheck());
       if (!m) {
         std::fprintf(stderr, "%s\n", m.error().message.c_str());
         return ExitCodeFor<proto::Machine>(*content, json);
@@ -123,13 +128,19 @@ int Validate(const std::string& path) {
 
 }  // namespace
 
-int LoadMachineFile(const std::string& command, const std::string& path, std::unique_ptr<proto::Machine>& out) {
+int LoadMachineFile(const std::string& command, const std::string& path, std::unique_ptr<proto::Machine>& out,
+                    MachineChecks checks) {
   auto content = ReadFile(path);
   if (!content) {
     std::fprintf(stderr, "umbra %s: %s\n", command.c_str(), content.error().message.c_str());
     return content.error().code == Errc::kNotFound ? kExitNoInput : kExitDataErr;
   }
-  auto m = model::ParseMachine(*content, path);
+  model::MachineCheck check;
+  switch (checks) {
+    case MachineChecks::kModel: break;
+    case MachineChecks::kRunnable: check = machine::BuiltinMachineCheck(); break;
+  }
+  auto m = model::ParseMachine(*content, path, model::MachineFormat::kAuto, check);
   if (!m) {
     std::fprintf(stderr, "umbra %s: %s\n", command.c_str(), m.error().message.c_str());
     return ExitCodeFor<proto::Machine>(*content, LooksJson(path, *content));
@@ -143,7 +154,8 @@ void AddValidateCommand(CLI::App& app, int& exit_code) {
   auto path = std::make_shared<std::string>();
   cmd->add_option("FILE", *path, "A machine file (.textproto or .json) or a campaign file")->required();
   cmd->footer(
-      "Exit codes: 0 OK, 65 does not parse, 66 no such file, 78 parses but is refused (cycle, unknown bus ...).\n"
+      "Exit codes: 0 OK, 65 does not parse, 66 no such file, 78 parses but is refused (cycle, unknown bus,\n"
+      "a compatible no driver matches, a shadow or hardware setting that does not exist ...).\n"
       "Examples:\n  umbra validate examples/machines/echo-links.textproto\n"
       "  umbra validate examples/campaigns/echo-failstop.textproto");
   cmd->callback([path, &exit_code] { exit_code = Validate(*path); });

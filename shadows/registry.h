@@ -2,10 +2,14 @@
 //
 // Filled by one explicit function, RegisterBuiltinShadows (shadows/builtin/),
 // which lists every class; a test can build its own registry with a
-// replacement. A name registered twice is refused.
+// replacement. A name registered twice is refused. Each class says which
+// settings it takes (a machine file's "shadow.<key>" device settings); any
+// other key, or a value of the wrong kind, is refused — by CheckSettings
+// (`umbra validate`) and by Create alike.
 //
 //   ShadowRegistry registry;
 //   RegisterBuiltinShadows(registry);
+//   UMBRA_TRY(registry.CheckSettings("net", {{"rx_buffers", "lots"}}));  // refused
 //   auto shadow = UMBRA_TRY(registry.Create("net", host, settings));
 //
 // Thread safety: register everything before use; Create may then be called
@@ -24,12 +28,26 @@
 namespace umbra::shadows {
 
 using ShadowSettings = std::map<std::string, std::string>;
+
+// What a class's setting holds.
+enum class SettingKind {
+  kCount,   // a whole number, 0 or more
+  kNumber,  // a number greater than 0
+};
+struct SettingSpec {
+  std::string key;
+  SettingKind kind = SettingKind::kCount;
+};
 using ShadowFactory = std::function<Result<std::unique_ptr<Shadow>>(
     runtime::DriverHost& host, const ShadowSettings& settings, RecoveryMode mode)>;
 
 class ShadowRegistry {
  public:
-  Result<void> Register(const std::string& class_name, ShadowFactory factory);
+  Result<void> Register(const std::string& class_name, ShadowFactory factory,
+                        std::vector<SettingSpec> settings = {});
+  // kNotFound for an unknown class; kInvalidArgument for a key the class does
+  // not take or a value of the wrong kind, naming both and the keys it takes.
+  Result<void> CheckSettings(const std::string& class_name, const ShadowSettings& settings) const;
   Result<std::unique_ptr<Shadow>> Create(const std::string& class_name, runtime::DriverHost& host,
                                          const ShadowSettings& settings,
                                          RecoveryMode mode = RecoveryMode::kShadow) const;
@@ -37,7 +55,14 @@ class ShadowRegistry {
   std::vector<std::string> names() const;
 
  private:
-  std::map<std::string, ShadowFactory> factories_;
+  struct Entry {
+    ShadowFactory factory;
+    std::vector<SettingSpec> settings;
+  };
+  const Entry* Find(const std::string& class_name) const;
+  Result<void> NotFound(const std::string& class_name) const;
+
+  std::map<std::string, Entry> factories_;
 };
 
 }  // namespace umbra::shadows

@@ -11,9 +11,16 @@ std::string_view DefaultMachineText() {
 #   ttyS0 -> nic0   optional: ttyS0 runs degraded without nic0
 name: "default"
 settings {
-  heartbeat_period_ms: 50
-  restart_budget { max_restarts: 10 window_ms: 10000 backoff_ms: 10 }
   deferred_probe_timeout_ms: 5000
+  recovery {
+    warm_standby: true        # a spare driver per device: failover in well under a millisecond
+    heartbeat_period_ms: 10   # a hang is caught after 20 ms of the driver's own CPU time
+    request_deadline_ms: 2000
+    restart_budget { max_restarts: 10 window_ms: 10000 }
+    # Restart at once, unless the driver crashed within 30 ms of its restart
+    # (a crash loop): then wait 10 ms, 20 ms, ... up to 500 ms.
+    backoff { initial_ms: 10 max_ms: 500 crash_loop_ms: 30 stable_ms: 1000 }
+  }
 }
 buses { name: "platform" }
 devices {

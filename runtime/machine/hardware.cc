@@ -19,8 +19,9 @@
 
 namespace umbra::machine {
 
-Result<void> HardwareRegistry::Register(const std::string& compatible, HardwareFactory factory) {
-  if (!factories_.emplace(compatible, std::move(factory)).second) {
+Result<void> HardwareRegistry::Register(const std::string& compatible, HardwareFactory factory,
+                                        HardwareSettings settings) {
+  if (!factories_.emplace(compatible, Entry{std::move(factory), std::move(settings)}).second) {
     return Fail(Errc::kAlreadyExists, "hardware for " + compatible + " is registered twice");
   }
   return {};
@@ -30,11 +31,29 @@ Result<std::unique_ptr<Hardware>> HardwareRegistry::Create(const HardwareSpec& s
   for (const std::string& c : spec.compatible) {
     auto it = factories_.find(c);
     if (it == factories_.end()) continue;
-    auto hw = it->second(spec);
+    auto hw = it->second.factory(spec);
     if (!hw) return Fail(hw.error().code, spec.device + ": " + hw.error().message);
     return hw;
   }
   return std::unique_ptr<Hardware>();
+}
+
+Result<void> HardwareRegistry::CheckSettings(const HardwareSpec& spec) const {
+  for (const std::string& c : spec.compatible) {
+    auto it = factories_.find(c);
+    if (it == factories_.end()) continue;
+    const HardwareSettings& known = it->second.settings;
+    for (const auto& [key, value] : spec.settings) {
+      if (std::find(known.keys.begin(), known.keys.end(), key) != known.keys.end()) continue;
+      std::string list;
+      for (const std::string& k : known.keys) list += (list.empty() ? "" : ", ") + k;
+      return Fail(Errc::kInvalidArgument, "unknown setting '" + key + "' for " + c + " (it takes: " +
+                                              (list.empty() ? "none" : list) + ")");
+    }
+    if (known.check) return known.check(spec);
+    return {};
+  }
+  return {};
 }
 
 std::vector<std::string> HardwareRegistry::names() const {
@@ -88,6 +107,15 @@ Result<uint64_t> ParseMac(const std::string& text) {
   return mac;
 }
 
+Result<void> CheckNic(const HardwareSpec& spec) {
+  if (auto mac = Setting(spec, "mac"); !mac.empty()) UMBRA_TRY(ParseMac(mac));
+  const std::string backend = Setting(spec, "backend", "wire");
+  if (backend != "wire" && backend != "tap") {
+    return Fail(Errc::kInvalidArgument, "backend '" + backend + "' is not wire or tap");
+  }
+  return {};
+}
+
 class NicOnWire final : public NicHardware {
  public:
   NicOnWire(std::unique_ptr<hw::nic::Nic> nic, std::unique_ptr<hw::nic::PeerEndpoint> peer)
@@ -120,7 +148,7 @@ Result<std::unique_ptr<Hardware>> CreateNic(const HardwareSpec& spec) {
     auto nic = UMBRA_TRY(hw::nic::Nic::Create(std::move(o), std::move(tap)));
     return std::unique_ptr<Hardware>(new NicOnWire(std::move(nic), nullptr));
   }
-  if (backend != "wire") return Fail(Errc::kInvalidArgument, "backend '" + backend + "' is not wire or tap");
+  UMBRA_TRY(CheckNic(spec));
   auto ports = UMBRA_TRY(hw::nic::WirePort::CreatePair());
   auto nic = UMBRA_TRY(hw::nic::Nic::Create(std::move(o), std::move(ports.first)));
   auto peer = UMBRA_TRY(hw::nic::PeerEndpoint::Create(std::move(ports.second), {.queue_frames = 1024}));
@@ -139,6 +167,14 @@ class DiskHardware final : public Hardware {
  private:
   std::unique_ptr<hw::disk::DiskDevice> disk_;  // the device and its image file
 };
+
+Result<void> CheckDisk(const HardwareSpec& spec) {
+  for (const char* key : {"block_size", "blocks", "cache", "writeback_start", "hw_cpu"}) {
+    UMBRA_TRY(NumberSetting(spec, key, 0));
+  }
+  UMBRA_TRY(BoolSetting(spec, "idle_writeback", false));
+  return {};
+}
 
 Result<std::unique_ptr<Hardware>> CreateDisk(const HardwareSpec& spec) {
   hw::disk::DiskOptions o;
@@ -179,8 +215,9 @@ Result<std::unique_ptr<Hardware>> CreateUart(const HardwareSpec& spec) {
   return std::unique_ptr<Hardware>(new UartHardware(std::move(uart)));
 }
 
-void Add(HardwareRegistry& registry, const std::string& compatible, HardwareFactory factory) {
-  if (auto r = registry.Register(compatible, std::move(factory)); !r) {
+void Add(HardwareRegistry& registry, const std::string& compatible, HardwareFactory factory,
+         HardwareSettings settings) {
+  if (auto r = registry.Register(compatible, std::move(factory), std::move(settings)); !r) {
     std::fprintf(stderr, "RegisterBuiltinHardware: %s\n", r.error().ToString().c_str());
     std::abort();
   }
@@ -204,6 +241,17 @@ class SoundHardware final : public Hardware {
   std::unique_ptr<hw::sound::SoundCard> card_;  // the card, its clock and its speaker
 };
 
+// Setting "speed": the sample clock's pace, in (0, 1000].
+static Result<double> SoundSpeed(const HardwareSpec& spec) {
+  const std::string speed = Setting(spec, "speed", "1");
+  char* end = nullptr;
+  const double v = std::strtod(speed.c_str(), &end);
+  if (end == speed.c_str() || *end != '\0' || v <= 0 || v > 1000) {
+    return Fail(Errc::kInvalidArgument, spec.device + ": setting speed '" + speed + "' is not a number in (0, 1000]");
+  }
+  return v;
+}
+
 Result<std::unique_ptr<Hardware>> CreateSound(const HardwareSpec& spec) {
   hw::sound::SoundCardOptions options;
   options.name = spec.device;
@@ -214,23 +262,27 @@ Result<std::unique_ptr<Hardware>> CreateSound(const HardwareSpec& spec) {
   std::filesystem::path speaker = setting("speaker", spec.device + "-speaker.wav");
   if (speaker.is_relative() && !spec.state_dir.empty()) speaker = spec.state_dir / speaker;
   options.speaker = UMBRA_TRY(hw::sound::WavSpeaker::Create({.path = speaker.string()}));
-  const std::string speed = setting("speed", "1");
-  char* end = nullptr;
-  options.speed = std::strtod(speed.c_str(), &end);
-  if (end == speed.c_str() || *end != '\0' || options.speed <= 0 || options.speed > 1000) {
-    return Fail(Errc::kInvalidArgument, spec.device + ": setting speed '" + speed +
-                                            "' is not a number in (0, 1000]");
-  }
+  options.speed = UMBRA_TRY(SoundSpeed(spec));
   auto card = UMBRA_TRY(hw::sound::SoundCard::Create(std::move(options)));
   card->Start();
   return std::unique_ptr<Hardware>(new SoundHardware(std::move(card)));
 }
 
+// Each with the keys of the hardware, then of its driver (drivers/<name>/),
+// then "failpoints" (armed in the driver before probe).
 void RegisterBuiltinHardware(HardwareRegistry& registry) {
-  Add(registry, "umbra,e1000-emu", CreateNic);
-  Add(registry, hw::disk::kCompatible, CreateDisk);
-  Add(registry, hw::uart::kCompatible, CreateUart);
-  Add(registry, std::string(hw::sound::SoundCard::kCompatible), CreateSound);
+  Add(registry, "umbra,e1000-emu", CreateNic,
+      {{"mac", "backend", "tap", "tap_address", "rx_expire_ms", "failpoints"}, CheckNic});
+  Add(registry, hw::disk::kCompatible, CreateDisk,
+      {{"image", "blocks", "block_size", "cache", "writeback_start", "idle_writeback", "hw_cpu", "queue_depth",
+        "payloads", "failpoints"},
+       CheckDisk});
+  Add(registry, hw::uart::kCompatible, CreateUart, {{"read_timeout_ms", "failpoints"}, nullptr});
+  Add(registry, std::string(hw::sound::SoundCard::kCompatible), CreateSound,
+      {{"speaker", "speed", "failpoints"}, [](const HardwareSpec& spec) -> Result<void> {
+         UMBRA_TRY(SoundSpeed(spec));
+         return {};
+       }});
 }
 
 }  // namespace umbra::machine

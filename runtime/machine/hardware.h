@@ -62,10 +62,23 @@ class NicHardware : public Hardware {
 
 using HardwareFactory = std::function<Result<std::unique_ptr<Hardware>>(const HardwareSpec& spec)>;
 
+// The settings a device of some hardware may carry: the hardware's own and
+// its driver's (a device's settings reach both).
+struct HardwareSettings {
+  std::vector<std::string> keys;
+  // Checks the values without making anything (no image file, no TAP); null: any value.
+  std::function<Result<void>(const HardwareSpec& spec)> check;
+};
+
 class HardwareRegistry {
  public:
   // Refuses a compatible string registered twice (kAlreadyExists).
-  Result<void> Register(const std::string& compatible, HardwareFactory factory);
+  Result<void> Register(const std::string& compatible, HardwareFactory factory, HardwareSettings settings = {});
+  // Refuses (kInvalidArgument) a key of spec.settings that the hardware of its
+  // first compatible with a factory does not take, naming the ones it does,
+  // or a value its check refuses. No hardware for any compatible: nothing to
+  // check. The caller leaves out the keys that are not the device's (shadow.*).
+  Result<void> CheckSettings(const HardwareSpec& spec) const;
   // The hardware for the first of spec.compatible that has a factory; null
   // (not an error) when none has: the device has nothing to emulate.
   Result<std::unique_ptr<Hardware>> Create(const HardwareSpec& spec) const;
@@ -73,7 +86,11 @@ class HardwareRegistry {
   std::vector<std::string> names() const;
 
  private:
-  std::map<std::string, HardwareFactory> factories_;
+  struct Entry {
+    HardwareFactory factory;
+    HardwareSettings settings;
+  };
+  std::map<std::string, Entry> factories_;
 };
 
 // Registers "umbra,e1000-emu" (settings: mac, backend=wire|tap, tap, tap_address),

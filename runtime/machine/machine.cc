@@ -6,6 +6,8 @@
 #include <filesystem>
 
 #include "runtime/base/clock.h"
+#include "runtime/machine/machine_check.h"
+#include "runtime/machine/recovery_settings.h"
 #include "runtime/model/machine.h"
 #include "runtime/supervisor/spawn.h"
 #include "runtime/supervisor/supervisor.h"
@@ -44,6 +46,7 @@ enum class Phase {
 
 struct Machine::Unit {
   std::string name;
+  RecoverySettings recovery;  // the machine's and the device's, resolved in Create
   // The emulated device; made in Create and kept for the machine's life, so
   // its state outlives every driver (as real hardware does). Null: nothing to
   // emulate.
@@ -154,12 +157,6 @@ Result<std::unique_ptr<Machine>> Machine::Create(const proto::Machine& descripti
   m->description_ = std::make_unique<proto::Machine>(description);
   m->name_ = description.name();
   const auto& s = description.settings();
-  m->heartbeat_ns_ = int64_t(s.heartbeat_period_ms()) * kMs;
-  if (s.restart_budget().max_restarts() > 0) m->restart_.budget = s.restart_budget().max_restarts();
-  if (s.restart_budget().window_ms() > 0) m->restart_.window_ns = int64_t(s.restart_budget().window_ms()) * kMs;
-  if (s.restart_budget().backoff_ms() > 0) {
-    m->restart_.backoff_initial_ns = int64_t(s.restart_budget().backoff_ms()) * kMs;
-  }
   m->deferral_ns_ = s.deferred_probe_timeout_ms() > 0 ? int64_t(s.deferred_probe_timeout_ms()) * kMs
                                                       : m->options_.default_deferred_probe_timeout_ns;
   if (!m->options_.shadows) {
@@ -182,6 +179,7 @@ Result<std::unique_ptr<Machine>> Machine::Create(const proto::Machine& descripti
   for (const auto& d : description.devices()) {
     auto unit = std::make_unique<Unit>();
     unit->name = d.name();
+    unit->recovery = ResolveRecovery(description, d);
     HardwareSpec spec{d.name(), {d.compatible().begin(), d.compatible().end()}, {}, m->options_.state_dir};
     for (const auto& [k, v] : d.settings()) spec.settings.emplace(k, v);
     unit->hardware = UMBRA_TRY(m->options_.hardware->Create(spec));
@@ -290,8 +288,7 @@ runtime::DriverHostOptions Machine::HostOptions(const Unit& unit, const model::D
     o.data = unit.hardware->data_options();
     o.hw = unit.hardware->device();
   }
-  if (heartbeat_ns_ > 0) o.heartbeat_period_ns = heartbeat_ns_;
-  o.restart = restart_;
+  unit.recovery.ApplyTo(o);
   o.recorder = options_.recorder;
   for (const auto& [k, v] : driver.settings) o.settings[k] = v;
   for (const auto& [k, v] : device.settings()) {
@@ -583,6 +580,9 @@ std::vector<DeviceSummary> Machine::Summarize() const {
     const std::string path = "/devices/" + d.bus() + "/" + d.name();
     s.degraded = model_->Read(path + "/degraded").value_or("0") == "1";
     s.reason = model_->Read(path + "/reason").value_or("");
+    if (s.reason.empty() && st && *st == model::DeviceState::kUnbound && !MatchingDriver(*description_, d)) {
+      s.reason = "no driver matches its compatible";
+    }
     std::lock_guard lock(mu_);
     if (unit.host) s.restarts = unit.host->stats().restarts;
     if (unit.shadow) {

@@ -179,8 +179,6 @@ class Machine {
   std::unique_ptr<shadows::ShadowRegistry> own_shadows_;  // the built-ins, when options_ gives none
   std::unique_ptr<HardwareRegistry> own_hardware_;
   std::string temp_dir_;  // made by Create when options_.state_dir is empty; removed by ~Machine
-  int64_t heartbeat_ns_ = 0;
-  runtime::RestartPolicy::Options restart_;
   int64_t deferral_ns_ = 0;
   // Every device of the description, made in Create and never added to or
   // erased from, so lookups need no lock. Units own hardware, supervisor and

@@ -24,22 +24,9 @@ struct Location {
   int column = -1;  // 1-based
 };
 
-// One step of a field path: a field and, for repeated fields, an index.
-struct Step {
-  std::string field;
-  int index = -1;
-};
-using FieldPath = std::vector<Step>;
+using Step = FieldStep;
 
-std::string PathString(const FieldPath& path) {
-  std::string out;
-  for (const Step& s : path) {
-    if (!out.empty()) out += ".";
-    out += s.field;
-    if (s.index >= 0) out += "[" + std::to_string(s.index) + "]";
-  }
-  return out;
-}
+std::string PathString(const FieldPath& path) { return FieldPathString(path); }
 
 // --- JSON positions --------------------------------------------------------------
 //
@@ -190,8 +177,9 @@ std::string CamelCase(const std::string& snake) {
 
 class Locator {
  public:
-  Locator(std::string file, const gpb::TextFormat::ParseInfoTree* tree, const JsonScanner* json)
-      : file_(std::move(file)), tree_(tree), json_(json) {}
+  Locator(std::string file, const gpb::TextFormat::ParseInfoTree* tree, const JsonScanner* json,
+          std::string_view text = {})
+      : file_(std::move(file)), tree_(tree), json_(json), text_(text) {}
 
   Location Find(const FieldPath& path) const {
     if (tree_) return FindText(path);
@@ -218,6 +206,10 @@ class Locator {
     for (size_t i = 0; i < path.size() && tree && desc; ++i) {
       const gpb::FieldDescriptor* fd = desc->FindFieldByName(path[i].field);
       if (!fd) break;
+      if (fd->is_map() && !path[i].key.empty()) {
+        Location entry = FindMapEntry(*tree, fd, path[i].key);
+        return entry.line >= 0 ? entry : best;
+      }
       // A whole repeated field ("flags") is located at its first element.
       int index = fd->is_repeated() ? std::max(path[i].index, 0) : -1;
       gpb::TextFormat::ParseLocation loc = tree->GetLocation(fd, index);
@@ -232,17 +224,49 @@ class Locator {
     }
     return best;
   }
-  static std::string JsonPath(const FieldPath& path, bool camel) {
-    FieldPath p = path;
-    if (camel) {
-      for (Step& s : p) s.field = CamelCase(s.field);
+  // A map key is a member of the map's object: "devices[0].settings.mac".
+  // A map's entries are located in the order they were parsed: the one whose
+  // `key` field's line holds the key in quotes.
+  Location FindMapEntry(const gpb::TextFormat::ParseInfoTree& tree, const gpb::FieldDescriptor* map,
+                        const std::string& key) const {
+    const gpb::FieldDescriptor* key_field = map->message_type()->FindFieldByName("key");
+    const std::string quoted = "\"" + key + "\"";
+    for (int i = 0;; ++i) {
+      const gpb::TextFormat::ParseLocation entry = tree.GetLocation(map, i);
+      if (entry.line < 0) return {};
+      const gpb::TextFormat::ParseInfoTree* nested = tree.GetTreeForNested(map, i);
+      if (!nested) continue;
+      const gpb::TextFormat::ParseLocation at = nested->GetLocation(key_field, -1);
+      if (at.line >= 0 && LineAt(at.line).find(quoted, at.column) != std::string_view::npos) {
+        return Location{at.line + 1, at.column + 1};
+      }
     }
-    return PathString(p);
+  }
+  std::string_view LineAt(int line) const {
+    size_t start = 0;
+    for (int l = 0; l < line && start != std::string_view::npos; ++l) {
+      start = text_.find('\n', start);
+      if (start != std::string_view::npos) ++start;
+    }
+    if (start == std::string_view::npos || start >= text_.size()) return {};
+    return text_.substr(start, text_.find('\n', start) - start);
+  }
+
+  static std::string JsonPath(const FieldPath& path, bool camel) {
+    std::string out;
+    for (const Step& s : path) {
+      if (!out.empty()) out += ".";
+      out += camel ? CamelCase(s.field) : s.field;
+      if (s.index >= 0) out += "[" + std::to_string(s.index) + "]";
+      if (!s.key.empty()) out += "." + s.key;
+    }
+    return out;
   }
 
   std::string file_;
   const gpb::TextFormat::ParseInfoTree* tree_;
   const JsonScanner* json_;
+  std::string_view text_;  // the text format source, for map keys
 };
 
 // --- parsing ----------------------------------------------------------------------
@@ -325,9 +349,80 @@ DriverSpec ToSpec(const proto::MachineDriver& d) {
   return spec;
 }
 
+// --- recovery settings ------------------------------------------------------------
+
+FieldPath Append(FieldPath path, std::initializer_list<Step> more) {
+  path.insert(path.end(), more);
+  return path;
+}
+
+// A nonzero `ms` must lie in [low, high].
+Result<void> InRange(uint32_t ms, uint32_t low, uint32_t high, const FieldPath& path, const Locator& where) {
+  if (ms == 0 || (ms >= low && ms <= high)) return {};
+  return std::unexpected(where.At(path, std::to_string(ms) + " is out of range: give " + std::to_string(low) +
+                                            " to " + std::to_string(high) + " (or 0 for the default)"));
+}
+
+Result<void> ValidateBudget(const proto::RestartBudget& b, const FieldPath& at, const Locator& where) {
+  if (b.max_restarts() > 1'000'000) {
+    return std::unexpected(where.At(Append(at, {{"max_restarts"}}), "more than 1000000 restarts"));
+  }
+  UMBRA_TRY(InRange(b.window_ms(), 1, 86'400'000, Append(at, {{"window_ms"}}), where));
+  return InRange(b.backoff_ms(), 1, 600'000, Append(at, {{"backoff_ms"}}), where);
+}
+
+Result<void> ValidateBackoff(const proto::Backoff& b, const FieldPath& at, const Locator& where) {
+  UMBRA_TRY(InRange(b.initial_ms(), 1, 600'000, Append(at, {{"initial_ms"}}), where));
+  UMBRA_TRY(InRange(b.max_ms(), 1, 3'600'000, Append(at, {{"max_ms"}}), where));
+  UMBRA_TRY(InRange(b.crash_loop_ms(), 1, 600'000, Append(at, {{"crash_loop_ms"}}), where));
+  UMBRA_TRY(InRange(b.stable_ms(), 1, 3'600'000, Append(at, {{"stable_ms"}}), where));
+  if (b.initial_ms() > 0 && b.max_ms() > 0 && b.max_ms() < b.initial_ms()) {
+    return std::unexpected(where.At(Append(at, {{"max_ms"}}), "shorter than initial_ms"));
+  }
+  return {};
+}
+
+Result<void> ValidateRecovery(const proto::Recovery& r, const FieldPath& at, const Locator& where) {
+  UMBRA_TRY(InRange(r.heartbeat_period_ms(), 5, 60'000, Append(at, {{"heartbeat_period_ms"}}), where));
+  UMBRA_TRY(InRange(r.request_deadline_ms(), 1, 3'600'000, Append(at, {{"request_deadline_ms"}}), where));
+  UMBRA_TRY(ValidateBudget(r.restart_budget(), Append(at, {{"restart_budget"}}), where));
+  UMBRA_TRY(ValidateBackoff(r.backoff(), Append(at, {{"backoff"}}), where));
+  if (r.restart_budget().backoff_ms() > 0 && r.backoff().initial_ms() > 0) {
+    return std::unexpected(where.At(Append(at, {{"backoff"}, {"initial_ms"}}),
+                                    "given twice: restart_budget.backoff_ms says the same; keep one"));
+  }
+  return {};
+}
+
+// The machine-wide shorthands (settings.heartbeat_period_ms,
+// settings.restart_budget) and settings.recovery say the same things.
+Result<void> ValidateMachineRecovery(const proto::MachineSettings& s, const Locator& where) {
+  const FieldPath settings{{"settings"}};
+  UMBRA_TRY(InRange(s.heartbeat_period_ms(), 5, 60'000, Append(settings, {{"heartbeat_period_ms"}}), where));
+  UMBRA_TRY(ValidateBudget(s.restart_budget(), Append(settings, {{"restart_budget"}}), where));
+  UMBRA_TRY(ValidateRecovery(s.recovery(), Append(settings, {{"recovery"}}), where));
+  if (s.heartbeat_period_ms() > 0 && s.recovery().heartbeat_period_ms() > 0) {
+    return std::unexpected(where.At({{"settings"}, {"recovery"}, {"heartbeat_period_ms"}},
+                                    "given twice: settings.heartbeat_period_ms says the same; keep one"));
+  }
+  if (s.has_restart_budget() && s.recovery().has_restart_budget()) {
+    return std::unexpected(where.At({{"settings"}, {"recovery"}, {"restart_budget"}},
+                                    "given twice: settings.restart_budget says the same; keep one"));
+  }
+  if (s.restart_budget().backoff_ms() > 0 && s.recovery().backoff().initial_ms() > 0) {
+    return std::unexpected(where.At({{"settings"}, {"recovery"}, {"backoff"}, {"initial_ms"}},
+                                    "given twice: settings.restart_budget.backoff_ms says the same; keep one"));
+  }
+  return {};
+}
+
 // The checks that name a field precisely; what is left is caught by
 // registering everything in a scratch model.
 Result<void> Validate(const proto::Machine& m, const Locator& where) {
+  UMBRA_TRY(ValidateMachineRecovery(m.settings(), where));
+  for (int i = 0; i < m.devices_size(); ++i) {
+    UMBRA_TRY(ValidateRecovery(m.devices(i).recovery(), {{"devices", i}, {"recovery"}}, where));
+  }
   std::set<std::string> buses, devices, drivers;
   for (int i = 0; i < m.buses_size(); ++i) {
     if (!buses.insert(m.buses(i).name()).second) {
@@ -394,7 +489,15 @@ Result<void> Validate(const proto::Machine& m, const Locator& where) {
   return {};
 }
 
-Result<std::unique_ptr<proto::Machine>> ParseText(std::string_view content, const std::string& file) {
+// The caller's check, located like the loader's own errors.
+Result<void> RunCheck(const proto::Machine& m, const MachineCheck& check, const Locator& where) {
+  if (!check) return {};
+  if (std::optional<FieldError> e = check(m)) return std::unexpected(where.At(e->path, e->message));
+  return {};
+}
+
+Result<std::unique_ptr<proto::Machine>> ParseText(std::string_view content, const std::string& file,
+                                                  const MachineCheck& check) {
   auto machine = std::make_unique<proto::Machine>();
   gpb::TextFormat::Parser parser;
   TextErrors errors;
@@ -404,11 +507,14 @@ Result<std::unique_ptr<proto::Machine>> ParseText(std::string_view content, cons
   if (!parser.ParseFromString(std::string(content), machine.get())) {
     return Fail(Errc::kParse, file + ":" + (errors.first().empty() ? std::string("does not parse") : errors.first()));
   }
-  UMBRA_TRY(Validate(*machine, Locator(file, &tree, nullptr)));
+  const Locator where(file, &tree, nullptr, content);
+  UMBRA_TRY(Validate(*machine, where));
+  UMBRA_TRY(RunCheck(*machine, check, where));
   return machine;
 }
 
-Result<std::unique_ptr<proto::Machine>> ParseJson(std::string_view content, const std::string& file) {
+Result<std::unique_ptr<proto::Machine>> ParseJson(std::string_view content, const std::string& file,
+                                                  const MachineCheck& check) {
   JsonScanner scanner(content);
   if (!scanner.Scan()) {
     Location loc = scanner.error_location();
@@ -429,29 +535,41 @@ Result<std::unique_ptr<proto::Machine>> ParseJson(std::string_view content, cons
     return Fail(Errc::kParse, file + at + ": " + path + ": " + rest);
   }
   UMBRA_TRY(Validate(*machine, where));
+  UMBRA_TRY(RunCheck(*machine, check, where));
   return machine;
 }
 
 }  // namespace
 
+std::string FieldPathString(const FieldPath& path) {
+  std::string out;
+  for (const FieldStep& s : path) {
+    if (!out.empty()) out += ".";
+    out += s.field;
+    if (s.index >= 0) out += "[" + std::to_string(s.index) + "]";
+    if (!s.key.empty()) out += "[\"" + s.key + "\"]";
+  }
+  return out;
+}
+
 Result<std::unique_ptr<proto::Machine>> ParseMachine(std::string_view content, std::string_view file_name,
-                                                      MachineFormat format) {
+                                                      MachineFormat format, const MachineCheck& check) {
   std::string file(file_name);
   if (format == MachineFormat::kAuto) format = Detect(content, file_name);
   switch (format) {
-    case MachineFormat::kJson: return ParseJson(content, file);
+    case MachineFormat::kJson: return ParseJson(content, file, check);
     case MachineFormat::kText:
-    case MachineFormat::kAuto: return ParseText(content, file);
+    case MachineFormat::kAuto: return ParseText(content, file, check);
   }
-  return ParseText(content, file);
+  return ParseText(content, file, check);
 }
 
-Result<std::unique_ptr<proto::Machine>> LoadMachine(const std::string& path) {
+Result<std::unique_ptr<proto::Machine>> LoadMachine(const std::string& path, const MachineCheck& check) {
   std::ifstream in(path);
   if (!in) return FailErrno("cannot open machine file " + path);
   std::stringstream buffer;
   buffer << in.rdbuf();
-  return ParseMachine(buffer.str(), path, MachineFormat::kAuto);
+  return ParseMachine(buffer.str(), path, MachineFormat::kAuto, check);
 }
 
 Result<void> PopulateModel(const proto::Machine& m, Model& model, const BackendFactory& backends) {

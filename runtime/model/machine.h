@@ -17,8 +17,10 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "runtime/base/result.h"
 #include "runtime/model/model.h"
@@ -35,12 +37,33 @@ enum class MachineFormat {
   kJson,
 };
 
-// Reads, parses and validates a machine file.
-Result<std::unique_ptr<proto::Machine>> LoadMachine(const std::string& path);
+// One step of a field's path in a machine: a field, with an index for a
+// repeated field ({"devices", 2}) or a key for a map ({"settings", -1, "mac"}).
+struct FieldStep {
+  std::string field;
+  int index = -1;
+  std::string key;
+};
+using FieldPath = std::vector<FieldStep>;
+// "devices[2].settings[\"mac\"]"
+std::string FieldPathString(const FieldPath& path);
+
+// A check beyond the schema's, by a layer that knows more (which shadow
+// classes, hardware and settings exist): the first field it refuses.
+struct FieldError {
+  FieldPath path;
+  std::string message;
+};
+using MachineCheck = std::function<std::optional<FieldError>(const proto::Machine&)>;
+
+// Reads, parses and validates a machine file; `check`, if given, runs last
+// and its error is located like the loader's own.
+Result<std::unique_ptr<proto::Machine>> LoadMachine(const std::string& path, const MachineCheck& check = {});
 // Parses and validates `content`; `file_name` is used in messages and, with
 // kAuto, to pick the format.
 Result<std::unique_ptr<proto::Machine>> ParseMachine(std::string_view content, std::string_view file_name,
-                                                      MachineFormat format = MachineFormat::kAuto);
+                                                      MachineFormat format = MachineFormat::kAuto,
+                                                      const MachineCheck& check = {});
 
 // Makes the backend for one driver of the machine.
 using BackendFactory = std::function<std::shared_ptr<DriverBackend>(Model& model, const DriverSpec& driver)>;

@@ -13,8 +13,8 @@ namespace umbra::shadows {
 
 namespace {
 
-void Add(ShadowRegistry& registry, const char* name, ShadowFactory factory) {
-  if (auto r = registry.Register(name, std::move(factory)); !r) {
+void Add(ShadowRegistry& registry, const char* name, ShadowFactory factory, std::vector<SettingSpec> settings = {}) {
+  if (auto r = registry.Register(name, std::move(factory), std::move(settings)); !r) {
     std::fprintf(stderr, "RegisterBuiltinShadows: %s\n", r.error().ToString().c_str());
     std::abort();
   }
@@ -29,10 +29,12 @@ Result<std::unique_ptr<Shadow>> CreateEchoShadow(runtime::DriverHost& host, cons
 
 void RegisterBuiltinShadows(ShadowRegistry& registry) {
   Add(registry, "echo", CreateEchoShadow);
-  Add(registry, "net", net::CreateNetShadow);
-  Add(registry, "uart", uart::CreateUartShadow);
-  Add(registry, "block", block::CreateBlockShadow);
-  Add(registry, "sound", sound::CreateSoundShadow);
+  Add(registry, "net", net::CreateNetShadow, {{"rx_buffers", SettingKind::kCount}});
+  Add(registry, "uart", uart::CreateUartShadow,
+      {{"tx_queue_bytes", SettingKind::kCount}, {"rx_queue_bytes", SettingKind::kCount}});
+  Add(registry, "block", block::CreateBlockShadow, {{"max_requests", SettingKind::kCount}});
+  Add(registry, "sound", sound::CreateSoundShadow,
+      {{"queue_periods", SettingKind::kCount}, {"clock_speed", SettingKind::kNumber}});
 }
 
 }  // namespace umbra::shadows

@@ -27,5 +27,25 @@ TEST(ShadowRegistry, UnknownClassNamesTheKnownOnes) {
   EXPECT_EQ(r.names(), (std::vector<std::string>{"block", "net"}));
 }
 
+TEST(ShadowRegistry, SettingsAreCheckedAgainstWhatTheClassTakes) {
+  ShadowRegistry r;
+  ASSERT_TRUE(r.Register("sound", NullFactory(),
+                         {{"queue_periods", SettingKind::kCount}, {"clock_speed", SettingKind::kNumber}})
+                  .has_value());
+  ASSERT_TRUE(r.Register("echo", NullFactory()).has_value());
+  EXPECT_TRUE(r.CheckSettings("sound", {{"queue_periods", "4"}, {"clock_speed", "1.5"}}).has_value());
+  auto unknown = r.CheckSettings("sound", {{"queue_events", "4"}});
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().code, Errc::kInvalidArgument);
+  EXPECT_NE(unknown.error().message.find("'queue_events'"), std::string::npos) << unknown.error().message;
+  EXPECT_NE(unknown.error().message.find("queue_periods, clock_speed"), std::string::npos);
+  auto lots = r.CheckSettings("sound", {{"queue_periods", "lots"}});
+  ASSERT_FALSE(lots.has_value());
+  EXPECT_NE(lots.error().message.find("'lots'"), std::string::npos) << lots.error().message;
+  EXPECT_FALSE(r.CheckSettings("sound", {{"clock_speed", "0"}}).has_value());
+  EXPECT_FALSE(r.CheckSettings("echo", {{"anything", "1"}}).has_value()) << "a class without settings takes none";
+  EXPECT_EQ(r.CheckSettings("nope", {}).error().code, Errc::kNotFound);
+}
+
 }  // namespace
 }  // namespace umbra::shadows

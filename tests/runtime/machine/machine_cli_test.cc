@@ -50,13 +50,98 @@ class CliTest : public ::testing::Test {
 
 constexpr const char* kMachineHead = "name: \"m\"\nbuses { name: \"platform\" }\n";
 
-TEST_F(CliTest, ValidateSaysOkForEveryExample) {
-  for (const char* f : {"machines/echo-links.textproto", "machines/links.textproto", "machines/links.json",
-                        "machines/small.textproto", "campaigns/echo-failstop.textproto"}) {
+TEST_F(CliTest, ValidateSaysOkForEveryRunnableExample) {
+  for (const char* f : {"machines/echo-links.textproto", "machines/small.textproto",
+                        "campaigns/echo-failstop.textproto"}) {
     auto r = Umbra("validate " + Example(f));
     EXPECT_EQ(r.code, 0) << f << ": " << r.out;
     EXPECT_EQ(r.out, "OK\n") << f;
   }
+}
+
+// links.textproto and links.json draw a device model (`umbra tree`); their
+// clock, PHY and console have no device class, so `umbra run` could not
+// stand a shadow in front of them, and validate says so.
+TEST_F(CliTest, ValidateRefusesTheModelOnlyExamplesButTreeShowsThem) {
+  for (const char* f : {"machines/links.textproto", "machines/links.json"}) {
+    auto r = Umbra("validate " + Example(f));
+    EXPECT_EQ(r.code, 78) << f << ": " << r.out;
+    EXPECT_NE(r.out.find("devices[0].device_class"), std::string::npos) << r.out;
+    EXPECT_EQ(Umbra("tree " + Example(f)).code, 0) << f;
+  }
+}
+
+// A machine of one device and its driver, with `device` appended inside the
+// device's braces; `device_line` is the device's line (3).
+std::string OneNic(const std::string& device, const std::string& compatible = "umbra,e1000-emu") {
+  return std::string(kMachineHead) + "devices { name: \"nic0\" bus: \"platform\" compatible: \"" + compatible +
+         "\" device_class: \"net\"\n  " + device +
+         " }\n"
+         "drivers { name: \"nic\" bus: \"platform\" compatible: \"umbra,e1000-emu\" binary: \"umbra-driver-nic\" }\n";
+}
+
+// Regression: validate said OK to a shadow setting nothing reads and to a
+// compatible no driver matches; `umbra run` then left the device unbound
+// without a reason.
+TEST_F(CliTest, ValidateAndRunRefuseAShadowSettingTheClassDoesNotTake) {
+  auto path = Write("shadow.textproto", OneNic("settings { key: \"shadow.queue_events\" value: \"lots\" }"));
+  for (const std::string& cmd : {"validate " + path, "run " + path + " --for 0.2"}) {
+    auto r = Umbra(cmd);
+    EXPECT_EQ(r.code, 78) << cmd << r.out;
+    EXPECT_NE(r.out.find(path + ":4:"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("devices[0].settings[\"shadow.queue_events\"]"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("no setting 'queue_events' (it takes: rx_buffers)"), std::string::npos) << r.out;
+  }
+}
+
+TEST_F(CliTest, ValidateRefusesAShadowSettingOfTheWrongKind) {
+  auto path = Write("kind.textproto", OneNic("settings { key: \"shadow.rx_buffers\" value: \"lots\" }"));
+  auto r = Umbra("validate " + path);
+  EXPECT_EQ(r.code, 78) << r.out;
+  EXPECT_NE(r.out.find("'lots', not a whole number"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, ValidateAndRunRefuseAMisspeltCompatibleAndSuggestTheRightOne) {
+  auto path = Write("typo.textproto", OneNic("", "umbra,e1000-emv"));
+  for (const std::string& cmd : {"validate " + path, "run " + path + " --for 0.2"}) {
+    auto r = Umbra(cmd);
+    EXPECT_EQ(r.code, 78) << cmd << r.out;
+    EXPECT_NE(r.out.find(path + ":3:"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("devices[0].compatible[0]: no driver on bus \"platform\" matches \"umbra,e1000-emv\" "
+                         "(did you mean \"umbra,e1000-emu\"?)"),
+              std::string::npos)
+        << r.out;
+  }
+}
+
+TEST_F(CliTest, ValidateRefusesAHardwareSettingTheDeviceDoesNotKnow) {
+  auto path = Write("hw.textproto", OneNic("settings { key: \"maq\" value: \"02:00:00:00:00:01\" }"));
+  auto r = Umbra("validate " + path);
+  EXPECT_EQ(r.code, 78) << r.out;
+  EXPECT_NE(r.out.find("devices[0].settings[\"maq\"]: unknown setting 'maq' for umbra,e1000-emu"),
+            std::string::npos)
+      << r.out;
+  auto bad_mac = Write("mac.textproto", OneNic("settings { key: \"mac\" value: \"02:00\" }"));
+  r = Umbra("validate " + bad_mac);
+  EXPECT_EQ(r.code, 78) << r.out;
+  EXPECT_NE(r.out.find("is not xx:xx:xx:xx:xx:xx"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, ValidateRefusesARecoverySettingOutOfRangeNamingTheField) {
+  auto path = Write("hb.textproto", OneNic("recovery {\n    heartbeat_period_ms: 1\n  }"));
+  auto r = Umbra("validate " + path);
+  EXPECT_EQ(r.code, 78) << r.out;
+  EXPECT_NE(r.out.find(path + ":5:5: devices[0].recovery.heartbeat_period_ms: 1 is out of range"),
+            std::string::npos)
+      << r.out;
+  auto twice = Write("twice.textproto", std::string(kMachineHead) +
+                                            "settings { heartbeat_period_ms: 20 recovery { heartbeat_period_ms: 10 } }\n");
+  r = Umbra("validate " + twice);
+  EXPECT_EQ(r.code, 78) << r.out;
+  EXPECT_NE(r.out.find("settings.recovery.heartbeat_period_ms: given twice"), std::string::npos) << r.out;
+  auto ok = Write("ok.textproto", OneNic("recovery { warm_standby: false heartbeat_period_ms: 20 "
+                                         "backoff { initial_ms: 5 crash_loop_ms: 50 } }"));
+  EXPECT_EQ(Umbra("validate " + ok).out, "OK\n");
 }
 
 TEST_F(CliTest, ValidateMissingFileIs66) {
