@@ -18,8 +18,9 @@ settings {
     request_deadline_ms: 2000
     restart_budget { max_restarts: 10 window_ms: 10000 }
     # Restart at once, unless the driver crashed within 30 ms of its restart
-    # (a crash loop): then wait 10 ms, 20 ms, ... up to 500 ms.
-    backoff { initial_ms: 10 max_ms: 500 crash_loop_ms: 30 stable_ms: 1000 }
+    # (a crash loop): then wait 10 ms, 20 ms, 40 ms, 50 ms ... until the
+    # budget is spent. A second up forgives the restarts before it.
+    backoff { initial_ms: 10 max_ms: 50 crash_loop_ms: 30 stable_ms: 1000 }
   }
 }
 buses { name: "platform" }

@@ -153,6 +153,7 @@ struct Instance {
   bool parked = false;                    // stopped (SIGSTOP), to be killed after the recovery
   bool reaped = false;
   bool awaiting_exit = false;
+  bool probe_on_attached = false;         // a standby promoted before it had attached
   std::optional<Detection> fallback;      // used if the exit status does not come
   int64_t spawned_ns = 0;
   int64_t last_heartbeat_ns = 0;
@@ -314,6 +315,7 @@ class DriverHost::Impl {
       AwaitProbeDone(current_);
       return;
     }
+    if (standby_ && PromoteUnfinishedStandby()) return;
     if (standby_) KillInstance(std::move(standby_));
     auto inst = Spawn();
     if (!inst) {
@@ -324,6 +326,25 @@ class DriverHost::Impl {
     }
     current_ = *inst;
     ArmDeadline(current_, options_.handshake_deadline_ns, "no Hello from the driver");
+  }
+
+  // A standby still on its way (spawned, or attached but not yet answered)
+  // takes over all the same: it is further along than a fresh spawn would
+  // be. Spawned: its Hello gets Attach and Probe, as for any new driver.
+  // Attaching: its Attached gets the Probe (probe_on_attached).
+  bool PromoteUnfinishedStandby() {
+    switch (standby_->phase) {
+      case Instance::Phase::kSpawned: break;
+      case Instance::Phase::kAttaching: standby_->probe_on_attached = true; break;
+      case Instance::Phase::kStandby:
+      case Instance::Phase::kProbing:
+      case Instance::Phase::kReady:
+      case Instance::Phase::kDead: return false;
+    }
+    current_ = std::move(standby_);
+    if (!current_->pinned) AwayFromThisCpu(*current_);
+    ArmDeadline(current_, options_.handshake_deadline_ns, "the standby did not finish its handshake");
+    return true;
   }
 
   void SpawnStandby() {
@@ -590,6 +611,12 @@ class DriverHost::Impl {
       }
       case DriverToHost::kAttached: {
         if (inst->phase != Phase::kAttaching) return Violation(inst, "unexpected Attached"), false;
+        if (inst->probe_on_attached) {  // a standby promoted while it attached
+          inst->deadline.cancel();
+          inst->phase = Phase::kStandby;
+          SendProbe(inst);
+          return inst->phase != Phase::kDead;
+        }
         if (inst == standby_) {
           inst->deadline.cancel();
           inst->phase = Phase::kStandby;
