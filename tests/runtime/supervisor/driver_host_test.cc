@@ -524,14 +524,14 @@ TEST_F(DriverHostTest, WarmStandbyTakesOverAfterACrash) {
   EXPECT_EQ(h.stats().restarts, 5u);
 }
 
-// The next standby is spawned 10 ms after a recovery; a crash while it is
+// The next standby is spawned 50 ms after a recovery; a crash while it is
 // still starting up promotes it (it is further along than a fresh spawn).
 TEST_F(DriverHostTest, CrashesWhileTheNextStandbyIsStillStartingAreServedAgain) {
   auto o = Options("dev0");
   o.warm_standby = true;
   DriverHost& h = Start(std::move(o));
   for (int i = 0; i < 12; ++i) {
-    usleep(10'000 + 500 * i);  // around the moment the standby is spawned
+    usleep(50'000 + 300 * i);  // around the moment the standby is spawned
     RoundTrip(h, kSegfault);
     ExpectServingAgain(h);
   }
