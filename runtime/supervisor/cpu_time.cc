@@ -7,26 +7,36 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 namespace umbra::runtime {
 
 namespace {
 
-// "<run ns> <wait ns> <timeslices>\n"
-bool ReadSchedstat(int task_dir, const char* tid, CpuSample& sum) {
-  const std::string path = std::string(tid) + "/schedstat";
+// Reads /proc/<pid>/task/<tid>/<file> into `buf`; its length, or -1.
+ssize_t ReadTaskFile(int task_dir, const char* tid, const char* file, char* buf, size_t size) {
+  const std::string path = std::string(tid) + "/" + file;
   UniqueFd fd(::openat(task_dir, path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return false;
-  char buf[96];
-  const ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
-  if (n <= 0) return false;
+  if (!fd) return -1;
+  const ssize_t n = ::pread(fd.get(), buf, size - 1, 0);
+  if (n <= 0) return -1;
   buf[n] = '\0';
+  return n;
+}
+
+// schedstat: "<run ns> <wait ns> <timeslices>\n"; stat: "<tid> (<comm>) <state> ...".
+bool ReadThread(int task_dir, const char* tid, CpuSample& sum) {
+  char buf[512];
+  if (ReadTaskFile(task_dir, tid, "schedstat", buf, sizeof buf) < 0) return false;
   int64_t run = 0, wait = 0;
   if (std::sscanf(buf, "%" SCNd64 " %" SCNd64, &run, &wait) != 2) return false;
   sum.run_ns += run;
   sum.wait_ns += wait;
   ++sum.threads;
+  if (ReadTaskFile(task_dir, tid, "stat", buf, sizeof buf) < 0) return true;
+  const char* close = std::strrchr(buf, ')');
+  if (close != nullptr && close[1] == ' ' && close[2] == 'R') sum.runnable = true;
   return true;
 }
 
@@ -50,7 +60,7 @@ std::optional<CpuSample> CpuTime::Read() const {
   CpuSample sum;
   while (const dirent* e = ::readdir(dir)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    (void)ReadSchedstat(task_dir_.get(), e->d_name, sum);  // a thread that just left
+    (void)ReadThread(task_dir_.get(), e->d_name, sum);  // false: a thread that just left
   }
   ::closedir(dir);
   if (sum.threads == 0) return std::nullopt;
@@ -58,21 +68,31 @@ std::optional<CpuSample> CpuTime::Read() const {
 }
 
 OwnTime::OwnTime(pid_t pid, int64_t now_ns) : cpu_(pid), last_wall_ns_(now_ns) {
-  if (auto s = cpu_.Read()) last_wait_ns_ = s->wait_ns;
+  if (auto s = cpu_.Read()) {
+    last_run_ns_ = s->run_ns;
+    last_wait_ns_ = s->wait_ns;
+  }
 }
 
 int64_t OwnTime::Advance(int64_t now_ns) {
   const int64_t wall = std::max<int64_t>(0, now_ns - last_wall_ns_);
   last_wall_ns_ = now_ns;
-  int64_t waited = 0;
+  int64_t own = wall;
   if (auto s = cpu_.Read()) {
     // Clamped: threads that exit take their history with them, new ones
-    // bring theirs, and two threads can wait at the same time.
-    waited = std::clamp<int64_t>(s->wait_ns - last_wait_ns_, 0, wall);
+    // bring theirs, and two threads can run or wait at the same time.
+    const int64_t ran = std::clamp<int64_t>(s->run_ns - last_run_ns_, 0, wall);
+    const int64_t waited = std::clamp<int64_t>(s->wait_ns - last_wait_ns_, 0, wall);
+    last_run_ns_ = s->run_ns;
     last_wait_ns_ = s->wait_ns;
+    // The kernel adds a wait to schedstat only when the thread gets its
+    // CPU: a thread waiting now shows none of it yet. So while a thread is
+    // runnable, only the CPU the process got counts; while all sleep, the
+    // interval less the waits that ended in it.
+    own = s->runnable ? ran : wall - waited;
   }
-  waited_ns_ += waited;
-  own_ns_ += wall - waited;
+  waited_ns_ += wall - own;
+  own_ns_ += own;
   return own_ns_;
 }
 

@@ -1,19 +1,20 @@
 // CPU time of a driver process, for a watchdog that must not mistake a
 // starved driver for a hung one.
 //
-// CpuTime reads, for every thread of a process, /proc/<pid>/task/<tid>/schedstat:
-// the time it spent on a CPU and the time it spent runnable but waiting for
-// one (the run queue). OwnTime turns that into the driver's *own time*: wall
-// time less the time it waited for a CPU. A missed heartbeat counts only in
-// own time, so
+// CpuTime reads, for every thread of a process, /proc/<pid>/task/<tid>/schedstat
+// (the time it spent on a CPU, and the time it spent runnable but waiting for
+// one, counted when the wait ends) and its state (R: running or waiting for a
+// CPU now). OwnTime turns that into the driver's *own time*: the time it
+// could have used. Between two looks, if some thread is runnable now, the CPU
+// time the process got; if all sleep, the wall time less the waits that
+// ended in between. A missed heartbeat counts only in own time, so
 //
 //   * a driver that is runnable but not given a CPU (a saturated machine)
-//     accrues nothing: its wait grows as fast as the wall clock;
+//     accrues nothing, or what it ran;
 //   * a driver that spins without sending heartbeats accrues the CPU time it
-//     gets (it is on a CPU, or waiting for its next turn, which is subtracted);
-//   * a driver blocked for good (a deadlock, a sleep in a hang failpoint)
-//     accrues wall time: asleep, it waits for no CPU, so nothing is
-//     subtracted.
+//     gets: a hang is caught after two periods of CPU time;
+//   * a driver blocked for good (a deadlock, a stop, a sleep in a hang
+//     failpoint) accrues wall time: asleep, it waits for no CPU.
 //
 //   OwnTime clock(pid, MonotonicNanos());
 //   ...  // on every heartbeat, and on every watchdog tick while one is late:
@@ -37,8 +38,9 @@ namespace umbra::runtime {
 
 struct CpuSample {
   int64_t run_ns = 0;   // on a CPU, summed over the threads alive now
-  int64_t wait_ns = 0;  // runnable, waiting for a CPU, summed likewise
+  int64_t wait_ns = 0;  // runnable, waiting for a CPU, summed likewise (waits that ended)
   int threads = 0;
+  bool runnable = false;  // some thread is running or waiting for a CPU now (state R)
 };
 
 class CpuTime {
@@ -55,17 +57,17 @@ class CpuTime {
 class OwnTime {
  public:
   OwnTime(pid_t pid, int64_t now_ns);
-  // Moves the clock to `now_ns`: by the wall time since the last call, less
-  // the time the process's threads waited for a CPU meanwhile (at most all of
-  // it). Returns the own time so far.
+  // Moves the clock to `now_ns` by the own time since the last call (at
+  // most the wall time). Returns the own time so far.
   int64_t Advance(int64_t now_ns);
   int64_t own_ns() const { return own_ns_; }
-  // Time its threads spent waiting for a CPU since construction.
+  // Wall time not counted as its own since construction (it waited for a CPU).
   int64_t waited_ns() const { return waited_ns_; }
 
  private:
   CpuTime cpu_;
   int64_t last_wall_ns_;
+  int64_t last_run_ns_ = 0;
   int64_t last_wait_ns_ = 0;
   int64_t own_ns_ = 0;
   int64_t waited_ns_ = 0;
