@@ -82,16 +82,26 @@ class Load {
 // One hang: arms `action` at the next request, sends it; ns from the send
 // to the detection, or nullopt.
 std::optional<int64_t> OneHang(DriverHost& h, const char* action) {
-  if (!h.SetFailpoints(std::string("sdk.request=1*") + action, 10 * kSec)) return std::nullopt;
+  if (auto set = h.SetFailpoints(std::string("sdk.request=1*") + action, 10 * kSec); !set) {
+    std::fprintf(stderr, "  (not armed: %s)\n", set.error().ToString().c_str());
+    return std::nullopt;
+  }
   const size_t before = h.detections().size();
   Request r{.op = drivers::EchoDriver::kNop};
   const int64_t sent = MonotonicNanos();
-  if (auto n = h.Submit({&r, 1}); !n || *n != 1) return std::nullopt;
+  if (auto n = h.Submit({&r, 1}); !n || *n != 1) {
+    std::fprintf(stderr, "  (not submitted: %s)\n", n ? "ring full" : n.error().ToString().c_str());
+    return std::nullopt;
+  }
   Completion c;
   (void)h.Wait({&c, 1}, 10 * kSec);
   auto d = h.detections();
   std::optional<int64_t> latency;
-  if (d.size() > before) latency = d[before].at_ns - sent;
+  if (d.size() > before) {
+    latency = d[before].at_ns - sent;
+  } else {
+    std::fprintf(stderr, "  (no detection within 10 s; completion status %d)\n", c.status);
+  }
   (void)h.WaitUntilRunning(10 * kSec);
   (void)h.SetFailpoints("sdk.request=off", 10 * kSec);
   usleep(60'000);  // the next standby is ready
