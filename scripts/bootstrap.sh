@@ -14,6 +14,12 @@ UMBRA_PACKAGES=(
   iproute2 sox
 )
 
+# What only the test suite needs, installed by ./test: a one-node Slurm
+# cluster for the sharded-campaign test.
+UMBRA_TEST_PACKAGES=(
+  slurm-wlm munge
+)
+
 umbra_log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 
 umbra_ensure_packages() {
