@@ -1,10 +1,7 @@
 // `umbra campaign --slurm` on a real one-node Slurm cluster started by the
 // test itself (munged, slurmctld and slurmd from Debian, configured in a
-// temporary folder on free ports), compared with the same campaign run on
-// this machine alone.
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
+// temporary folder on free ports by scripts/slurm-cluster.sh), compared with
+// the same campaign run on this machine alone.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,7 +11,6 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <random>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -57,21 +53,6 @@ Ran Sh(const std::string& cmd) {
 
 bool Have(const char* program) { return Sh(std::string("command -v ") + program).status == 0; }
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
 std::string Slurp(const fs::path& p) {
   std::ifstream in(p);
   std::stringstream s;
@@ -79,8 +60,8 @@ std::string Slurp(const fs::path& p) {
   return s.str();
 }
 
-// A one-node cluster in a folder of its own: munged on a private socket and
-// key, slurmctld and slurmd on free ports, all stopped by their pid files.
+// A one-node cluster in a folder of its own (scripts/slurm-cluster.sh:
+// munged on a private socket and key, slurmctld and slurmd on free ports).
 class SlurmCluster {
  public:
   explicit SlurmCluster(fs::path dir) : dir_(std::move(dir)) {}
@@ -88,47 +69,10 @@ class SlurmCluster {
 
   // Empty on success, else why the cluster could not be started.
   std::string Start() {
-    for (const char* d : {"munge", "state", "spool", "log"}) fs::create_directories(dir_ / d);
-    fs::permissions(dir_ / "munge", fs::perms::owner_all, fs::perm_options::replace);
-    {
-      std::ofstream key(dir_ / "munge" / "munge.key", std::ios::binary);
-      std::mt19937_64 rng(std::random_device{}());
-      for (int i = 0; i < 128; ++i) {
-        const uint64_t v = rng();
-        key.write(reinterpret_cast<const char*>(&v), sizeof v);
-      }
-    }
-    fs::permissions(dir_ / "munge" / "munge.key", fs::perms::owner_read, fs::perm_options::replace);
-    const std::string m = (dir_ / "munge").string();
-    Ran munged = Sh("munged --force --key-file=" + Quote(m + "/munge.key") + " --socket=" + Quote(m + "/socket") +
-                     " --pid-file=" + Quote(m + "/munged.pid") + " --seed-file=" + Quote(m + "/seed") +
-                     " --log-file=" + Quote((dir_ / "log" / "munged.log").string()));
-    if (munged.status != 0) return "munged did not start: " + munged.out;
-    const std::string host = Sh("hostname -s").out.substr(0, Sh("hostname -s").out.find('\n'));
-    std::ofstream conf(dir_ / "slurm.conf");
-    const std::string d = dir_.string();
-    conf << "ClusterName=umbratest\nSlurmctldHost=" << host << "(127.0.0.1)\n"
-         << "SlurmctldPort=" << FreePort() << "\nSlurmdPort=" << FreePort() << "\n"
-         << "AuthType=auth/munge\nCredType=cred/munge\nAuthInfo=socket=" << m << "/socket\n"
-         << "StateSaveLocation=" << d << "/state\nSlurmdSpoolDir=" << d << "/spool\n"
-         << "SlurmctldPidFile=" << d << "/slurmctld.pid\nSlurmdPidFile=" << d << "/slurmd.pid\n"
-         << "SlurmctldLogFile=" << d << "/log/slurmctld.log\nSlurmdLogFile=" << d << "/log/slurmd.log\n"
-         << "ProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\nSelectType=select/cons_tres\n"
-         << "SelectTypeParameters=CR_Core\nSchedulerParameters=sched_interval=1\nReturnToService=2\n"
-         << "SlurmUser=root\nSlurmdUser=root\nMpiDefault=none\nJobAcctGatherType=jobacct_gather/none\n"
-         << "AccountingStorageType=accounting_storage/none\n"
-         << "NodeName=" << host << " NodeAddr=127.0.0.1 CPUs=" << std::thread::hardware_concurrency()
-         << " State=UNKNOWN\nPartitionName=umbratest Nodes=ALL Default=YES MaxTime=INFINITE State=UP\n";
-    conf.close();
+    Ran r = Sh(Script() + " start " + Quote(dir_.string()));
+    if (r.status != 0) return r.out;
     setenv("SLURM_CONF", (dir_ / "slurm.conf").c_str(), 1);
-    const std::string f = " -f " + Quote((dir_ / "slurm.conf").string());
-    if (Ran r = Sh("slurmctld" + f); r.status != 0) return "slurmctld did not start: " + r.out;
-    if (Ran r = Sh("slurmd" + f); r.status != 0) return "slurmd did not start: " + r.out;
-    for (int i = 0; i < 60; ++i) {
-      if (Sh("sinfo -h -o %T").out.find("idle") != std::string::npos) return "";
-      std::this_thread::sleep_for(500ms);
-    }
-    return "the node never became idle: " + Sh("sinfo").out + Slurp(dir_ / "log" / "slurmctld.log");
+    return "";
   }
 
   // Waits until no job is queued or running; false after `timeout`.
@@ -145,16 +89,13 @@ class SlurmCluster {
   void Stop() {
     if (stopped_) return;
     stopped_ = true;
-    (void)Sh("scancel --user=root");
-    for (const fs::path& pidfile : {dir_ / "slurmd.pid", dir_ / "slurmctld.pid", dir_ / "munge" / "munged.pid"}) {
-      const std::string pid = Slurp(pidfile);
-      if (!pid.empty()) kill(std::atoi(pid.c_str()), SIGTERM);
-    }
-    std::this_thread::sleep_for(500ms);
+    (void)Sh(Script() + " stop " + Quote(dir_.string()));
     unsetenv("SLURM_CONF");
   }
 
  private:
+  static std::string Script() { return Quote(std::string(UMBRA_SOURCE_DIR) + "/scripts/slurm-cluster.sh"); }
+
   fs::path dir_;
   bool stopped_ = false;
 };
