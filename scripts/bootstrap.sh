@@ -15,9 +15,10 @@ UMBRA_PACKAGES=(
 )
 
 # What only the test suite needs, installed by ./test: a one-node Slurm
-# cluster for the sharded-campaign test.
+# cluster for the sharded-campaign test, clang 16 for the fuzz targets.
 UMBRA_TEST_PACKAGES=(
   slurm-wlm munge
+  clang-16 libclang-rt-16-dev   # the libFuzzer targets (tests/fuzz, docs/fuzzing.md)
 )
 
 umbra_log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
