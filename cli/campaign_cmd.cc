@@ -5,6 +5,7 @@
 //   umbra campaign --shard 0/2 --jsonl a.jsonl ...; umbra campaign --merge a.jsonl b.jsonl
 //   umbra campaign --replay SEED --workload echo-stream --fault segfault [--shrink]
 //   umbra campaign --workload echo-stream --runs 5 --trace runs.trace; umbra report runs.trace
+//   umbra campaign FILE --slurm --shards 8 --out /shared/c1; umbra campaign --collect /shared/c1
 //
 // Runs go to worker processes (`umbra campaign-worker`, hidden) unless
 // --no-isolate-runs, so that a run that brings its process down is recorded
@@ -21,6 +22,8 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include "cli/campaign_cluster.h"
+#include "cli/campaign_soak.h"
 #include "cli/commands.h"
 #include "faultinject/campaign/campaign.h"
 #include "faultinject/campaign/report.h"
@@ -52,6 +55,10 @@ struct CampaignArgs {
   std::vector<std::string> merge;
   bool isolate = true;
   std::string trace;
+  bool slurm = false;        // submit as a Slurm job array (campaign_cluster.h)
+  ClusterSubmit cluster;
+  std::string collect;       // merge a campaign folder's shards
+  std::string soak;          // run rounds until this duration is over
 };
 
 struct WorkerArgs {
@@ -60,6 +67,7 @@ struct WorkerArgs {
   int64_t after = -1;
   std::string shard = "0/1";
   std::string trace;
+  int64_t deadline_ns = 0;
 };
 
 int Usage(const std::string& message) {
@@ -244,15 +252,39 @@ int Merge(const CampaignArgs& a) {
   return kExitOk;
 }
 
+int Soak(const CampaignArgs& a, const fc::WorkloadRegistry& registry, const fc::CampaignConfig& c) {
+  SoakOptions o{.duration_ns = ParseDuration(a.soak), .isolate = a.isolate,
+                .worker_argv = {SelfPath(), "campaign-worker"}, .json = a.json};
+  if (o.duration_ns <= 0) return Usage("bad --soak '" + a.soak + "' (want e.g. 90s, 30m, 12h)");
+  if (!a.trace.empty()) return Usage("--soak does not record a trace (it would grow without bound)");
+  std::FILE* jsonl = nullptr;
+  if (!a.jsonl.empty() && (jsonl = std::fopen(a.jsonl.c_str(), "w")) == nullptr) {
+    return Usage("cannot write " + a.jsonl);
+  }
+  o.jsonl = jsonl;
+  const int rc = RunSoak(registry, c, o);
+  if (jsonl) std::fclose(jsonl);
+  return rc;
+}
+
 int RunCampaign(const CampaignArgs& a) {
   spdlog::set_level(spdlog::level::off);
   fc::WorkloadRegistry registry;
   (void)fc::RegisterBuiltinWorkloads(registry);
   if (!a.merge.empty()) return Merge(a);
+  if (!a.collect.empty()) return CollectShards(a.collect, a.json);
   fc::CampaignConfig c;
   if (int rc = BuildConfig(a, registry, c); rc != kExitOk) return rc;
   if (!a.replay.empty()) return Replay(a, registry, c);
+  if (a.slurm) {
+    if (!a.shard.empty()) return Usage("--slurm makes the shards itself; leave out --shard");
+    ClusterSubmit s = a.cluster;
+    s.umbra_binary = SelfPath();
+    if (s.out_dir.empty()) s.out_dir = "umbra-campaign-" + std::to_string(c.seed);
+    return SubmitToSlurm(c, s);
+  }
   if (!a.plan.empty()) return Usage("--plan goes with --replay");
+  if (!a.soak.empty()) return Soak(a, registry, c);
 
   std::FILE* jsonl = nullptr;
   if (!a.jsonl.empty() && (jsonl = std::fopen(a.jsonl.c_str(), "w")) == nullptr) {
@@ -271,7 +303,11 @@ int RunCampaign(const CampaignArgs& a) {
     ++done;
     injected += r.injected;
     ++outcomes[static_cast<int>(r.outcome)];
-    if (jsonl) std::fprintf(jsonl, "%s\n", fc::RecordToJson(r).c_str());
+    if (jsonl) {
+      // Flushed per run: a campaign that dies loses at most the run in progress.
+      std::fprintf(jsonl, "%s\n", fc::RecordToJson(r).c_str());
+      std::fflush(jsonl);
+    }
     if (progress) {
       std::fprintf(stderr, "\r%zu/%zu runs, %llu faults injected: %llu T %llu M %llu F %llu C", done, total,
                    static_cast<unsigned long long>(injected), static_cast<unsigned long long>(outcomes[0]),
@@ -348,6 +384,7 @@ int RunWorkerCommand(const WorkerArgs& w) {
   }
   c->shard_index = si;
   c->shard_count = sn;
+  c->deadline_ns = w.deadline_ns;
   if (auto r = fc::Resolve(registry, *c); !r) return Usage(r.error().message);
   const std::string part = w.trace.empty() ? "" : fc::TracePartPath(w.trace, k);
   std::unique_ptr<recorder::Recorder> trace;
@@ -398,6 +435,16 @@ void AddCampaignCommand(CLI::App& app, int& exit_code) {
                 "Run in worker processes so a host crash is recorded (default on)");
   cmd->add_option("--trace", args->trace,
                   "Record every run into this trace file (then: umbra report FILE)");
+  cmd->add_flag("--slurm", args->slurm,
+                "Submit as a Slurm job array of shards plus a merge job (see docs/fault-injection.md)");
+  cmd->add_option("--shards", args->cluster.shards, "With --slurm: number of shards (default 4)");
+  cmd->add_option("--partition", args->cluster.partition, "With --slurm: the Slurm partition");
+  cmd->add_option("--out", args->cluster.out_dir,
+                  "With --slurm: the campaign folder, shared by the nodes (default umbra-campaign-SEED)");
+  cmd->add_flag("!--no-submit", args->cluster.submit, "With --slurm: write the job scripts, do not submit them");
+  cmd->add_option("--collect", args->collect, "Merge the shards of a campaign folder made by --slurm");
+  cmd->add_option("--soak", args->soak,
+                  "Keep drawing runs for this long (90s, 30m, 12h), then report faults/s, crashes, lost data, growth");
   cmd->callback([args, &exit_code] {
     args->workloads = SplitCommas(args->workloads);
     args->faults = SplitCommas(args->faults);
@@ -412,6 +459,7 @@ void AddCampaignCommand(CLI::App& app, int& exit_code) {
   w->add_option("--after", worker->after);
   w->add_option("--shard", worker->shard);
   w->add_option("--trace", worker->trace);
+  w->add_option("--deadline", worker->deadline_ns);
   w->callback([worker, &exit_code] { exit_code = RunWorkerCommand(*worker); });
 }
 

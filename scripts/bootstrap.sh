@@ -14,6 +14,13 @@ UMBRA_PACKAGES=(
   iproute2 sox
 )
 
+# What only the test suite needs, installed by ./test: a one-node Slurm
+# cluster for the sharded-campaign test, clang 16 for the fuzz targets.
+UMBRA_TEST_PACKAGES=(
+  slurm-wlm munge
+  clang-16 libclang-rt-16-dev   # the libFuzzer targets (tests/fuzz, docs/fuzzing.md)
+)
+
 umbra_log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 
 umbra_ensure_packages() {

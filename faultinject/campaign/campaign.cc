@@ -6,7 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <atomic>
 #include <cstring>
 #include <map>
@@ -16,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "faultinject/campaign/report.h"
+#include "runtime/base/clock.h"
 #include "runtime/base/unique_fd.h"
 
 extern char** environ;
@@ -57,6 +61,28 @@ std::vector<RunSpec> WorkerRuns(const CampaignConfig& config, uint32_t k, uint32
   return out;
 }
 
+bool PastDeadline(const CampaignConfig& config) {
+  return config.deadline_ns != 0 && MonotonicNanos() >= config.deadline_ns;
+}
+
+// This process's pid, resident memory and open descriptors, into `r`.
+void MeasureHost(RunRecord& r) {
+  r.host_pid = getpid();
+  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+    unsigned long long size = 0, resident = 0;
+    if (std::fscanf(f, "%llu %llu", &size, &resident) == 2) {
+      r.host_rss_kb = resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) / 1024;
+    }
+    std::fclose(f);
+  }
+  if (DIR* d = opendir("/proc/self/fd")) {
+    uint64_t n = 0;
+    while (const dirent* e = readdir(d)) n += e->d_name[0] != '.';
+    closedir(d);
+    r.host_fds = n > 0 ? n - 1 : 0;  // less the one opendir holds
+  }
+}
+
 std::string DescribeStatus(int status) {
   if (WIFSIGNALED(status)) return std::string("killed by signal ") + strsignal(WTERMSIG(status));
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
@@ -82,6 +108,7 @@ Result<void> SpawnWorker(Worker& w, const CampaignConfig& config, const std::vec
   args.insert(args.end(), {"--config", CampaignToText(config), "--worker",
                            std::to_string(w.k) + "/" + std::to_string(jobs), "--after", std::to_string(after),
                            "--shard", std::to_string(config.shard_index) + "/" + std::to_string(config.shard_count)});
+  if (config.deadline_ns != 0) args.insert(args.end(), {"--deadline", std::to_string(config.deadline_ns)});
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);
@@ -168,12 +195,16 @@ std::vector<RunRecord> RunInProcess(const WorkloadRegistry& registry, const Camp
                                     const RecordSink& on_record) {
   const std::vector<RunSpec> runs = ShardRuns(config);
   std::vector<RunRecord> records(runs.size());
+  std::vector<char> ran(runs.size(), 0);
   std::atomic<size_t> next{0};
   std::mutex sink_mu;
   auto work = [&] {
     for (size_t i; (i = next.fetch_add(1)) < runs.size();) {
+      if (PastDeadline(config)) break;
+      ran[i] = 1;
       auto r = RunOne(registry, runs[i], config.run);
       records[i] = r ? std::move(*r) : SetupFailure(runs[i], r.error());
+      MeasureHost(records[i]);
       std::lock_guard lock(sink_mu);
       if (on_record) on_record(records[i]);
     }
@@ -186,6 +217,11 @@ std::vector<RunRecord> RunInProcess(const WorkloadRegistry& registry, const Camp
   const uint32_t jobs = std::clamp<uint32_t>(config.jobs, 1, std::max<size_t>(1, runs.size()));
   for (uint32_t j = 0; j < jobs; ++j) threads.emplace_back(work);
   for (auto& t : threads) t.join();
+  size_t kept = 0;
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (ran[i]) records[kept++] = std::move(records[i]);
+  }
+  records.resize(kept);
   return records;
 }
 
@@ -228,6 +264,7 @@ Result<std::vector<RunRecord>> RunIsolated(const CampaignConfig& config, const s
       int status = 0;
       waitpid(w.pid, &status, 0);
       if (w.todo.empty()) continue;
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && PastDeadline(config)) continue;  // stopped in time
       const RunSpec crashed = w.todo.front();
       RunRecord rec = HostCrash(crashed, "the process running the run " + DescribeStatus(status));
       if (on_record) on_record(rec);
@@ -241,8 +278,11 @@ Result<std::vector<RunRecord>> RunIsolated(const CampaignConfig& config, const s
 int RunWorker(const WorkloadRegistry& registry, const CampaignConfig& config, uint32_t k, uint32_t jobs,
               int64_t after, int fd) {
   for (const RunSpec& spec : WorkerRuns(config, k, jobs, after)) {
+    if (PastDeadline(config)) break;
     auto r = RunOne(registry, spec, config.run);
-    std::string line = RecordToJson(r ? *r : SetupFailure(spec, r.error())) + "\n";
+    RunRecord rec = r ? std::move(*r) : SetupFailure(spec, r.error());
+    MeasureHost(rec);
+    std::string line = RecordToJson(rec) + "\n";
     for (size_t off = 0; off < line.size();) {
       const ssize_t n = write(fd, line.data() + off, line.size() - off);
       if (n < 0 && errno == EINTR) continue;

@@ -39,6 +39,9 @@ struct CampaignConfig {
   RunOptions run;
   uint32_t shard_index = 0;
   uint32_t shard_count = 1;
+  // When set (CLOCK_MONOTONIC, MonotonicNanos): no run starts after it; the
+  // runs not started are left out, not counted as crashes (`--soak`).
+  int64_t deadline_ns = 0;
 };
 
 // Fills empty workload and fault lists, checks names; kInvalidArgument names
@@ -66,7 +69,8 @@ Result<std::vector<RunRecord>> RunIsolated(const CampaignConfig& config,
                                            const RecordSink& on_record);
 
 // The worker side: runs worker `k` of `jobs`'s share of the shard (runs with
-// index > `after`), writing one JSON line per run to `fd` as each finishes.
+// index > `after`), writing one JSON line per run to `fd` as each finishes,
+// with this process's pid, RSS and descriptor count after the run.
 int RunWorker(const WorkloadRegistry& registry, const CampaignConfig& config, uint32_t k,
               uint32_t jobs, int64_t after, int fd);
 

@@ -48,6 +48,9 @@ proto::CampaignRun ToProto(const RunRecord& r) {
   p.set_shadow_state(r.shadow_state);
   p.set_wall_ns(r.wall_ns);
   p.set_note(r.note);
+  p.set_host_pid(r.host_pid);
+  p.set_host_rss_kb(r.host_rss_kb);
+  p.set_host_fds(r.host_fds);
   return p;
 }
 
@@ -86,6 +89,9 @@ Result<RunRecord> FromProto(const proto::CampaignRun& p) {
   r.shadow_state = p.shadow_state();
   r.wall_ns = p.wall_ns();
   r.note = p.note();
+  r.host_pid = p.host_pid();
+  r.host_rss_kb = p.host_rss_kb();
+  r.host_fds = p.host_fds();
   return r;
 }
 

@@ -115,6 +115,12 @@ struct RunRecord {
   std::string shadow_state;
   int64_t wall_ns = 0;
   std::string note;            // a host crash's cause
+  // The process that ran the run, right after it: pid, resident memory and
+  // open descriptors (0 when not measured). A soak compares them over a
+  // process's life.
+  int64_t host_pid = 0;
+  uint64_t host_rss_kb = 0;
+  uint64_t host_fds = 0;
 };
 
 // The command that replays the run: "--replay SEED --workload W --fault F [--mode M]".
