@@ -76,7 +76,8 @@ std::string DetectedFaultType(const Detected& d) {
     case DetectionReason::kChannelEof:
     case DetectionReason::kProbeFailed:
     case DetectionReason::kStartupTimeout:
-    case DetectionReason::kSpawnFailed: break;
+    case DetectionReason::kSpawnFailed:
+    case DetectionReason::kUpgrade: break;
   }
   return DetectionReasonName(d.reason);
 }

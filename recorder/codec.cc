@@ -158,7 +158,7 @@ Result<EventBody> DecodeBody(const proto::TraceEvent& in) {
     }
     case P::kDetected: {
       const auto& m = in.detected();
-      return Detected{UMBRA_TRY(FromProto<DetectionReason>(m.reason(), 9, "detection reason")),
+      return Detected{UMBRA_TRY(FromProto<DetectionReason>(m.reason(), 10, "detection reason")),
                       m.detail()};
     }
     case P::kPhaseBegin:

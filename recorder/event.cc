@@ -38,6 +38,7 @@ const char* DetectionReasonName(DetectionReason reason) {
     case DetectionReason::kProbeFailed: return "probe-failed";
     case DetectionReason::kStartupTimeout: return "startup-timeout";
     case DetectionReason::kSpawnFailed: return "spawn-failed";
+    case DetectionReason::kUpgrade: return "upgrade";
   }
   return "?";
 }

@@ -32,6 +32,7 @@ enum class ExitKind : uint8_t { kCode, kSignal };
 enum class DetectionReason : uint8_t {
   kExitCode, kSignal, kMissedHeartbeat, kDeadline, kProtocolViolation, kChannelEof,
   kProbeFailed, kStartupTimeout, kSpawnFailed,
+  kUpgrade,  // not a fault: a live update replaced the driver
 };
 // In the order a recovery runs them; kCount is the number of phases.
 enum class RecoveryPhase : uint8_t {

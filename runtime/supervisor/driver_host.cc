@@ -61,6 +61,7 @@ const char* DetectReasonName(DetectReason r) {
     case DetectReason::kHandshakeTimeout: return "handshake-timeout";
     case DetectReason::kSpawnFailed: return "spawn-failed";
     case DetectReason::kHostRequest: return "host-request";
+    case DetectReason::kUpgrade: return "upgrade";
   }
   return "?";
 }
@@ -107,6 +108,7 @@ recorder::DetectionReason ToRecorder(DetectReason r) {
     case DetectReason::kHandshakeTimeout: return recorder::DetectionReason::kStartupTimeout;
     case DetectReason::kSpawnFailed: return recorder::DetectionReason::kSpawnFailed;
     case DetectReason::kHostRequest: return recorder::DetectionReason::kSignal;
+    case DetectReason::kUpgrade: return recorder::DetectionReason::kUpgrade;
   }
   return recorder::DetectionReason::kSignal;
 }
@@ -159,6 +161,7 @@ struct Instance {
   int64_t last_heartbeat_ns = 0;
   int64_t last_heartbeat_own_ns = 0;      // the device's own time at that heartbeat
   uint64_t last_heartbeat_seq = 0;
+  DriverInfo info;                        // its binary, and its Hello's name and version
   DriverToHost msg;                       // reused receive buffer
 };
 
@@ -234,6 +237,10 @@ class DriverHost::Impl {
   }
 
   void BeginShutdown() {
+    if (upgrade_) {
+      if (upgrade_->old) KillInstance(upgrade_->old);
+      FinishUpgrade({.reason = "the device was stopped during the upgrade"});
+    }
     shutting_down_ = true;
     restart_timer_.cancel();
     SetState(DeviceState::kStopping);
@@ -286,9 +293,10 @@ class DriverHost::Impl {
 
   // ---------------- spawning and the handshake ----------------
 
-  Result<std::shared_ptr<Instance>> Spawn() {
+  // Starts a driver process of `binary` (default: the device's own).
+  Result<std::shared_ptr<Instance>> Spawn(const std::string* binary = nullptr) {
     auto [host_end, driver_end] = UMBRA_TRY(ipc::ControlChannel::CreatePair());
-    SpawnRequest req{.binary = binary_,
+    SpawnRequest req{.binary = binary ? *binary : binary_,
                      .args = options_.driver_args,
                      .control_fd = driver_end.fd(),
                      .inherit_stdio = options_.inherit_stdio,
@@ -297,6 +305,7 @@ class DriverHost::Impl {
     auto inst = std::make_shared<Instance>(io_, ++instance_counter_, std::move(p),
                                            std::move(host_end));
     inst->spawned_ns = MonotonicNanos();
+    inst->info.binary = req.binary;
     // Its /proc files opened now, while it runs its exec: a recovery does
     // not wait for that.
     inst->exit_watch = std::make_unique<ExitWatch>(inst->pid);
@@ -559,6 +568,7 @@ class DriverHost::Impl {
       OnDetect(inst, d);
     }
     std::erase(reaping_, inst);
+    if (upgrade_ && inst == upgrade_->old) ContinueUpgrade();
     MaybeFinishShutdown();
   }
 
@@ -603,6 +613,8 @@ class DriverHost::Impl {
           return Violation(inst, "bad driver name or version in Hello"), false;
         }
         driver_name_ = h.driver_name();
+        inst->info.name = h.driver_name();
+        inst->info.version = h.driver_version();
         inst->deadline.cancel();
         // A standby is attached now and probed when it takes over: mapping
         // the regions then would cost a failover a few hundred microseconds.
@@ -620,6 +632,7 @@ class DriverHost::Impl {
         if (inst == standby_) {
           inst->deadline.cancel();
           inst->phase = Phase::kStandby;
+          if (upgrade_ && inst == upgrade_->candidate && !upgrade_->switched) SwitchDrivers();
           return true;
         }
         inst->phase = Phase::kProbing;
@@ -772,9 +785,11 @@ class DriverHost::Impl {
       up_since_ns_ = MonotonicNanos();
       stats_.last_recovery_ns = recovery_ns;
       rings_live_ = true;
+      info_ = inst->info;
     }
     SetState(DeviceState::kRunning);
     if (listener_) listener_->OnDriverReady(inst->number, recovery_ns);
+    if (upgrade_ && inst == upgrade_->candidate) StartProbation();
     if (!parked_.empty()) {
       parked_timer_.expires_after(Nanos(kParkedKillDelayNs));
       parked_timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -879,8 +894,10 @@ class DriverHost::Impl {
     if (d.at_ns == 0) d.at_ns = MonotonicNanos();
     if (inst && inst == standby_) {
       KillInstance(std::move(standby_));
+      if (upgrade_ && inst == upgrade_->candidate) OnCandidateLost(d);
       return;
     }
+    const bool roll_back = upgrade_ && inst && inst == upgrade_->candidate;
     if (inst && inst != current_) {
       KillInstance(inst);
       return;
@@ -921,6 +938,11 @@ class DriverHost::Impl {
     FailPendingCalls(Errc::kInterrupted, "driver died during the call: " + d.ToString());
     EndPhase(recorder::RecoveryPhase::kQuiesce);
 
+    if (roll_back) {  // the old binary comes back, and an upgrade never spends the budget
+      RollBack(d);
+      StartInstance();
+      return;
+    }
     // The next crash is judged by how long the next instance stays up.
     int64_t up_since;
     Count([&] { up_since = std::exchange(up_since_ns_, -1); });
@@ -943,6 +965,7 @@ class DriverHost::Impl {
   }
 
   void MarkFailed(const Detection& d) {
+    if (upgrade_) FinishUpgrade({.reason = "the device failed during the upgrade: " + d.ToString()});
     spdlog::error("[{}] restart budget spent ({} restarts in {} s); device failed: {}",
                   options_.device_name, policy_.options().budget,
                   policy_.options().window_ns / 1'000'000'000, d.ToString());
@@ -990,6 +1013,157 @@ class DriverHost::Impl {
     const size_t n = PollLocked(out);
     interrupted_.insert(interrupted_.end(), out.begin(), out.begin() + static_cast<ptrdiff_t>(n));
     data_violation_.clear();
+  }
+
+  // ---------------- live update (docs/live-update.md) ----------------
+
+  // One upgrade in progress: the new driver from spawn to the end of its
+  // probation, the old one while it stops.
+  struct Upgrade {
+    explicit Upgrade(asio::io_context& io) : timer(io) {}
+    std::string old_binary;
+    std::string new_binary;
+    int64_t probation_ns = 0;
+    std::shared_ptr<Instance> candidate;  // the new driver
+    std::shared_ptr<Instance> old;        // the old driver, from its stop until it is reaped
+    bool switched = false;                // the old driver was told to stop
+    std::string lost;                     // why the candidate died before it took over
+    int64_t stop_ns = 0;
+    asio::steady_timer timer;             // the candidate's handshake, then its probation
+    std::function<void(Result<UpgradeResult>)> done;
+  };
+
+  void BeginUpgrade(const UpgradeOptions& o, std::string binary,
+                    std::function<void(Result<UpgradeResult>)> done) {
+    if (upgrade_) return done(Fail(Errc::kBusy, options_.device_name + ": an upgrade is already in progress"));
+    if (state_ != DeviceState::kRunning || !current_) {
+      return done(Fail(Errc::kUnavailable, options_.device_name + " is " + DeviceStateName(state_) +
+                                               ", not running: nothing to upgrade"));
+    }
+    upgrade_ = std::make_unique<Upgrade>(io_);
+    upgrade_->old_binary = binary_;
+    upgrade_->new_binary = std::move(binary);
+    upgrade_->probation_ns = o.probation_ns;
+    upgrade_->done = std::move(done);
+    // The old binary's standby makes way; one comes back if the upgrade is
+    // refused, and stays through the probation for a rollback.
+    restart_timer_.cancel();
+    if (standby_) KillInstance(std::move(standby_));
+    auto inst = Spawn(&upgrade_->new_binary);
+    if (!inst) return Refuse("cannot start " + upgrade_->new_binary + ": " + inst.error().message);
+    upgrade_->candidate = standby_ = *inst;
+    upgrade_->timer.expires_after(Nanos(options_.handshake_deadline_ns));
+    upgrade_->timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || !upgrade_ || upgrade_->switched) return;
+      KillInstance(std::move(standby_));
+      Refuse("the new driver did not finish its handshake in " +
+             std::to_string(options_.handshake_deadline_ns / 1'000'000) + " ms");
+    });
+  }
+
+  // Before the switch: the old driver was never touched and keeps serving.
+  void Refuse(std::string why) {
+    FinishUpgrade({.reason = std::move(why)});
+    SpawnStandby();
+  }
+
+  // The new driver has attached: the old one is asked to stop. The shadow
+  // is told first, so that it holds new requests from now on; the old
+  // driver may complete what it has in flight until it exits (or its
+  // grace runs out).
+  void SwitchDrivers() {
+    Upgrade& u = *upgrade_;
+    u.switched = true;
+    u.timer.cancel();
+    u.stop_ns = MonotonicNanos();
+    recovering_since_ns_ = u.stop_ns;
+    rec_.Detected(rec_id_, recorder::DetectionReason::kUpgrade, 0);
+    BeginPhase(recorder::RecoveryPhase::kIsolate);
+    own_time_.reset();
+    u.old = std::move(current_);
+    SetState(DeviceState::kRecovering);
+    if (listener_) {
+      listener_->OnDriverDown(Detection{.reason = DetectReason::kUpgrade, .detail = "live update to " + u.new_binary,
+                                        .at_ns = u.stop_ns, .instance = u.old->number});
+    }
+    HostToDriver m;
+    m.mutable_shutdown();
+    (void)u.old->control.Send(m, {}, ipc::Blocking::kDontWait);
+    u.old->deadline.expires_after(Nanos(options_.shutdown_grace_ns));
+    u.old->deadline.async_wait([this, old = u.old](const boost::system::error_code& ec) {
+      if (!ec && !old->reaped) KillInstance(old);
+    });
+  }
+
+  // The old driver is gone: the device is quiesced, what it left in flight
+  // is taken back, and the new driver takes over (or, if it died meanwhile,
+  // the old binary starts again).
+  void ContinueUpgrade() {
+    Upgrade& u = *upgrade_;
+    u.old.reset();
+    EndPhase(recorder::RecoveryPhase::kIsolate);
+    BeginPhase(recorder::RecoveryPhase::kQuiesce);
+    if (options_.hw != nullptr) options_.hw->Reset();
+    FenceDataPath(Errc::kInterrupted);
+    FailPendingCalls(Errc::kInterrupted, "driver replaced by a live update during the call");
+    EndPhase(recorder::RecoveryPhase::kQuiesce);
+    const std::string lost = u.lost;
+    if (!lost.empty()) {
+      u.candidate.reset();
+      FinishUpgrade({.reason = lost + "; the old driver was started again", .rolled_back = true});
+    }
+    StartInstance();
+  }
+
+  void OnCandidateLost(const Detection& d) {
+    const std::string why = "the new driver " + d.ToString();
+    if (!upgrade_->switched) return Refuse(why);
+    upgrade_->lost = why;
+  }
+
+  void StartProbation() {
+    Upgrade& u = *upgrade_;
+    u.timer.expires_after(Nanos(u.probation_ns));
+    u.timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || !upgrade_ || current_ != upgrade_->candidate || state_ != DeviceState::kRunning) return;
+      CommitUpgrade();
+    });
+  }
+
+  // The probation is over: the new binary is the device's from now on, and
+  // so is its standby.
+  void CommitUpgrade() {
+    Upgrade& u = *upgrade_;
+    {
+      std::lock_guard lock(mu_);  // driver_info() reads it
+      binary_ = u.new_binary;
+    }
+    restart_timer_.cancel();
+    if (standby_) KillInstance(std::move(standby_));
+    SpawnStandby();
+    int64_t gap_ns = 0;
+    Count([&] { gap_ns = stats_.last_recovery_ns; });
+    FinishUpgrade({.upgraded = true, .driver_version = current_->info.version, .gap_ns = gap_ns});
+  }
+
+  void RollBack(const Detection& d) {
+    spdlog::warn("[{}] upgrade to {} rolled back: {}", options_.device_name, upgrade_->new_binary, d.ToString());
+    upgrade_->candidate.reset();
+    FinishUpgrade({.reason = "the new driver " + d.ToString() + " during its probation; rolled back to " +
+                             upgrade_->old_binary,
+                   .rolled_back = true});
+  }
+
+  void FinishUpgrade(UpgradeResult r) {
+    auto u = std::move(upgrade_);
+    u->timer.cancel();
+    if (r.driver_version.empty()) {
+      std::lock_guard lock(mu_);
+      r.driver_version = info_.version;
+    }
+    spdlog::info("[{}] upgrade to {}: {}", options_.device_name, u->new_binary,
+                 r.upgraded ? "done" : r.reason);
+    u->done(std::move(r));
   }
 
   void FailPendingCalls(Errc code, const std::string& why) {
@@ -1381,6 +1555,7 @@ class DriverHost::Impl {
   // The current driver's CPU accounting, from its OnReady; loop thread only.
   std::unique_ptr<OwnTime> own_time_;
 
+  std::unique_ptr<Upgrade> upgrade_;           // a live update in progress, if any
   std::shared_ptr<Instance> current_;          // the driver serving the device
   std::shared_ptr<Instance> standby_;           // warm spare, handshake done
   std::vector<std::shared_ptr<Instance>> reaping_;  // killed, exit not yet collected
@@ -1414,6 +1589,7 @@ class DriverHost::Impl {
   int64_t own_wall_ns_ = 0;
   int64_t own_base_ns_ = 0;  // own_ns_ when the current driver became ready
   DriverHostStats stats_;
+  DriverInfo info_;  // of the driver that last became ready
   std::vector<Detection> detections_;
   std::map<std::string, uint64_t> driver_counters_;
 };
@@ -1459,6 +1635,32 @@ recorder::Recorder& DriverHost::recorder() const { return impl_->rec_; }
 uint32_t DriverHost::recorder_device() const { return impl_->rec_id_; }
 
 void DriverHost::Start() { asio::post(impl_->io_, [this] { impl_->Start(); }); }
+
+Result<UpgradeResult> DriverHost::Upgrade(const UpgradeOptions& options) {
+  std::string binary = UMBRA_TRY(FindDriverBinary(options.binary));
+  // Checked on the loop too; here so that a stopped host (whose loop may be
+  // gone) answers at once.
+  if (const DeviceState s = state(); s != DeviceState::kRunning) {
+    return Fail(Errc::kUnavailable, name() + " is " + DeviceStateName(s) + ", not running: nothing to upgrade");
+  }
+  auto done = std::make_shared<std::promise<Result<UpgradeResult>>>();
+  auto outcome = done->get_future();
+  asio::post(impl_->io_, [this, options, binary = std::move(binary), done]() mutable {
+    impl_->BeginUpgrade(options, std::move(binary), [done](Result<UpgradeResult> r) { done->set_value(std::move(r)); });
+  });
+  if (outcome.wait_for(std::chrono::nanoseconds(options.timeout_ns)) != std::future_status::ready) {
+    return Fail(Errc::kTimeout, name() + ": no outcome of the upgrade after " +
+                                    std::to_string(options.timeout_ns / 1'000'000) + " ms");
+  }
+  return outcome.get();
+}
+
+DriverInfo DriverHost::driver_info() const {
+  std::lock_guard lock(impl_->mu_);
+  DriverInfo info = impl_->info_;
+  if (info.binary.empty()) info.binary = impl_->binary_;
+  return info;
+}
 void DriverHost::ResetFailed() { asio::post(impl_->io_, [this] { impl_->ResetFailed(); }); }
 void DriverHost::Kill(int sig) { asio::post(impl_->io_, [this, sig] { impl_->Kill(sig); }); }
 

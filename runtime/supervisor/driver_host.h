@@ -69,6 +69,7 @@ enum class DetectReason {
   kHandshakeTimeout,   // no Hello/Attached/ProbeDone in time
   kSpawnFailed,        // the binary could not be started
   kHostRequest,        // the host killed it (fault injection, tests)
+  kUpgrade,            // not a fault: replaced by a live update (Upgrade)
 };
 const char* DetectReasonName(DetectReason r);
 
@@ -135,6 +136,28 @@ class DriverHostListener {
   virtual void OnDriverLog(int /*level*/, const std::string& /*text*/) {}
 };
 
+// A live update (Upgrade; docs/live-update.md).
+struct UpgradeOptions {
+  std::string binary;                      // the new driver: a path, or a name FindDriverBinary resolves
+  int64_t probation_ns = 1'000'000'000;    // a crash or hang of the new driver within this rolls back
+  int64_t timeout_ns = 30'000'000'000;     // the caller waits at most this long for the outcome
+};
+
+struct UpgradeResult {
+  bool upgraded = false;       // true: the new driver serves; false: the old one does
+  std::string reason;          // why not (refused before the switch, or rolled back)
+  bool rolled_back = false;    // the switch happened and was undone
+  std::string driver_version;  // what the serving driver reported in its Hello
+  int64_t gap_ns = 0;          // old driver told to stop → new driver ready (0 if it never was)
+};
+
+// Which driver serves the device: its program and what it said in its Hello.
+struct DriverInfo {
+  std::string binary;
+  std::string name;
+  std::string version;
+};
+
 struct FailpointCount {
   std::string site;
   uint64_t hits = 0;
@@ -180,6 +203,21 @@ class DriverHost {
   // Lifecycle (thread-safe; the work happens on the event loop).
   void Start();
   void ResetFailed();
+  // Replaces the running driver with another binary through a planned
+  // recovery: the new driver is spawned and attached as a standby (its Hello
+  // must carry this protocol version, or it is refused before the old driver
+  // is touched); then the shadow is told the driver is going (it holds new
+  // requests), the old driver is asked to stop and may finish what it has in
+  // flight, the rest is taken back for resubmission, and the new driver is
+  // probed and replayed like any restarted one. Until `probation_ns` has
+  // passed, a failed probe, a crash or a hang of the new driver brings the
+  // old binary back, never counted against the restart budget. Blocks the
+  // calling (non-loop) thread until the outcome is known. Errors: kUnavailable
+  // (not running), kBusy (an upgrade in progress), kNotFound (no such binary),
+  // kTimeout.
+  Result<UpgradeResult> Upgrade(const UpgradeOptions& options);
+  DriverInfo driver_info() const;
+
   // Kills the current driver the way a fault would (host-side fault injection).
   // A SIGKILL counts as detected when it is sent. Nothing happens while no
   // driver instance exists (between a crash and a delayed restart).

@@ -4,9 +4,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "drivers/echo/echo_driver.h"
 #include "runtime/ipc/spsc_ring.h"
@@ -14,6 +16,13 @@
 namespace {
 
 using umbra::ipc::Descriptor;
+
+// The program's file name. The upgrade tests install copies of this binary
+// as "new builds" whose name says what the build does wrong: "probe-fails",
+// "crashes-soon" (aborts 100 ms after its probe); "v2" reports version 2.0.
+std::string g_program;
+
+bool NameSays(const char* what) { return g_program.find(what) != std::string::npos; }
 
 class FaultyDriver : public umbra::drivers::EchoDriver {
  public:
@@ -36,8 +45,16 @@ class FaultyDriver : public umbra::drivers::EchoDriver {
   };
 
   std::string_view name() const override { return "faulty"; }
+  std::string_view version() const override { return NameSays("v2") ? "2.0" : "1.0"; }
 
   umbra::Result<void> Probe(umbra::sdk::Context& ctx) override {
+    if (NameSays("probe-fails")) return umbra::Fail(umbra::Errc::kIo, "this build fails its probe");
+    if (NameSays("crashes-soon")) {
+      std::thread([] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        std::abort();
+      }).detach();
+    }
     auto it = ctx.device().settings.find("probe");
     if (it != ctx.device().settings.end() && it->second == "fail") {
       return umbra::Fail(umbra::Errc::kIo, "probe told to fail");
@@ -125,4 +142,8 @@ class FaultyDriver : public umbra::drivers::EchoDriver {
 
 }  // namespace
 
-UMBRA_DRIVER_MAIN(FaultyDriver)
+int main(int argc, char** argv) {
+  g_program = argc > 0 ? argv[0] : "";
+  if (const char* slash = std::strrchr(g_program.c_str(), '/')) g_program = slash + 1;
+  return umbra::sdk::RunDriverProcess(argc, argv, [] { return std::unique_ptr<umbra::sdk::Driver>(new FaultyDriver); });
+}
