@@ -6,68 +6,17 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <future>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
-#include "faultinject/campaign/workload.h"
-#include "runtime/supervisor/supervisor.h"
+#include "faultinject/campaign/action_context.h"
 
 namespace umbra::faultinject::campaign {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Runs a workload on warm-standby drivers and upgrades the first device's
-// driver to a copy of its binary a third of the way through, from a thread
-// of its own so that the application keeps going meanwhile.
-class UpgradeContext : public WorkloadContext {
- public:
-  explicit UpgradeContext(fs::path dir, uint64_t units) : dir_(std::move(dir)), units_(units) {}
-  ~UpgradeContext() override {
-    if (upgrade_.valid()) upgrade_.wait();
-  }
-
-  shadows::RecoveryMode mode() const override { return shadows::RecoveryMode::kShadow; }
-  uint64_t seed() const override { return 1234; }
-  uint64_t units() const override { return units_; }
-  Result<runtime::DriverHost*> AddDevice(runtime::DriverHostOptions o) override {
-    o.warm_standby = true;
-    auto host = sup_.AddDevice(std::move(o));
-    if (host) hosts_.push_back(*host);
-    return host;
-  }
-  void Watch(shadows::Shadow& shadow) override { shadows_.push_back(&shadow); }
-  void Progress(uint64_t done) override {
-    if (done < units_ / 3 || hosts_.empty() || upgrade_.valid()) return;
-    runtime::DriverHost* host = hosts_.front();
-    const fs::path build = dir_ / (fs::path(host->driver_info().binary).filename().string() + "-new");
-    fs::copy_file(host->driver_info().binary, build, fs::copy_options::overwrite_existing);
-    new_binary_ = build.string();
-    upgrade_ = std::async(std::launch::async, [host, build] {
-      return host->Upgrade({.binary = build.string(), .probation_ns = 100'000'000});
-    });
-  }
-
-  Result<runtime::UpgradeResult> Outcome() {
-    if (!upgrade_.valid()) return Fail(Errc::kNotFound, "no upgrade was started");
-    return upgrade_.get();
-  }
-  runtime::DriverHost* host() const { return hosts_.empty() ? nullptr : hosts_.front(); }
-  const std::string& new_binary() const { return new_binary_; }
-  runtime::Supervisor& supervisor() { return sup_; }
-
- private:
-  fs::path dir_;
-  uint64_t units_;
-  runtime::Supervisor sup_;
-  std::vector<runtime::DriverHost*> hosts_;
-  std::vector<shadows::Shadow*> shadows_;
-  std::future<Result<runtime::UpgradeResult>> upgrade_;
-  std::string new_binary_;
-};
 
 class UpgradeUnderLoad : public ::testing::TestWithParam<const char*> {
  protected:
@@ -88,7 +37,14 @@ TEST_P(UpgradeUnderLoad, TheApplicationSeesNoFailureAndItsCheckPasses) {
   auto workload = registry.Create(GetParam());
   ASSERT_TRUE(workload.has_value()) << workload.error().message;
   // Long enough that the application is busy before, during and after.
-  UpgradeContext ctx(dir_, 10 * (*workload)->default_units());
+  std::string build;
+  ActionContext ctx(10 * (*workload)->default_units(), [&](runtime::DriverHost& host) {
+    // A new build: a copy of the serving driver's binary.
+    const fs::path binary = host.driver_info().binary;
+    build = (dir_ / (binary.filename().string() + "-new")).string();
+    fs::copy_file(binary, build, fs::copy_options::overwrite_existing);
+    return host.Upgrade({.binary = build, .probation_ns = 100'000'000});
+  });
   ASSERT_TRUE((*workload)->SetUp(ctx).has_value());
   const WorkResult work = (*workload)->Run(ctx);
   auto outcome = ctx.Outcome();
@@ -98,7 +54,7 @@ TEST_P(UpgradeUnderLoad, TheApplicationSeesNoFailureAndItsCheckPasses) {
 
   ASSERT_TRUE(outcome.has_value()) << outcome.error().message;
   EXPECT_TRUE(outcome->upgraded) << outcome->reason;
-  EXPECT_EQ(serving, ctx.new_binary());
+  EXPECT_EQ(serving, build);
   EXPECT_EQ(work.errors, 0u) << work.first_error;
   EXPECT_TRUE(work.verified) << work.verification;
   EXPECT_EQ(work.units_done, ctx.units());
