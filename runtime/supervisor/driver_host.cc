@@ -1185,10 +1185,11 @@ class DriverHost::Impl {
     return current_ && current_->phase == Instance::Phase::kReady && !current_->awaiting_exit;
   }
 
-  // Hangs are judged in the driver's own time (cpu_time.h): wall time less
-  // the time it waited for a CPU, so that a driver starved by load is never
-  // called hung, while one that spins or blocks still is. A driver on its
-  // way out (EOF or Exiting seen) is judged by its exit.
+  // Hangs are judged in the driver's own time (cpu_time.h): the CPU it got
+  // while it is runnable, the wall clock while it sleeps, so that a driver
+  // starved by load is never called hung, while one that spins or blocks
+  // still is. A driver on its way out (EOF or Exiting seen) is judged by its
+  // exit.
   void OnWatchdog() {
     if (!CurrentIsReady()) return;
     const int64_t now = MonotonicNanos();
