@@ -273,10 +273,12 @@ int RunCampaign(const CampaignArgs& a) {
     ++outcomes[static_cast<int>(r.outcome)];
     if (jsonl) std::fprintf(jsonl, "%s\n", fc::RecordToJson(r).c_str());
     if (progress) {
-      std::fprintf(stderr, "\r%zu/%zu runs, %llu faults injected: %llu T %llu M %llu F %llu C", done, total,
-                   static_cast<unsigned long long>(injected), static_cast<unsigned long long>(outcomes[0]),
-                   static_cast<unsigned long long>(outcomes[1]), static_cast<unsigned long long>(outcomes[2]),
-                   static_cast<unsigned long long>(outcomes[3]));
+      std::fprintf(stderr, "\r%zu/%zu runs, %llu faults injected:", done, total,
+                   static_cast<unsigned long long>(injected));
+      for (int o = 0; o < fc::kOutcomeCount; ++o) {
+        std::fprintf(stderr, " %llu %c", static_cast<unsigned long long>(outcomes[o]),
+                     fc::OutcomeLetter(static_cast<fc::Outcome>(o)));
+      }
     }
   };
   std::vector<fc::RunRecord> records;

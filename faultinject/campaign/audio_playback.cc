@@ -157,6 +157,7 @@ WorkResult AudioPlaybackWorkload::Run(WorkloadContext& ctx) {
                               uint64_t{kParams.periods + kQueuePeriods} * kParams.period_frames;
   const bool all_written = played && played->frames == track.frames();
   r.verified = all_written && cmp->clean() && cmp->missing_tail <= lost_bound;
+  r.wrong_data = cmp->mismatches.size();
   r.verification = std::to_string(played ? played->frames : 0) + "/" + std::to_string(track.frames()) +
                    " frames written, " + std::to_string(dropped) + " dropped; speaker: " +
                    std::to_string(cmp->gaps.size()) + " gaps (" + std::to_string(cmp->gap_frames()) + " frames), " +

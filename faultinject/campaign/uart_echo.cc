@@ -110,6 +110,7 @@ WorkResult UartEchoWorkload::Run(WorkloadContext& ctx) {
   const uint64_t framing = uart_->line().framing_errors();
   const bool line_ok = have && *have == kLine;
   r.verified = r.units_done == ctx.units() && mismatched == 0 && framing == 0 && line_ok;
+  r.wrong_data = mismatched + framing;
   r.verification = std::to_string(r.units_done) + "/" + std::to_string(ctx.units()) + " chunks echoed, " +
                    std::to_string(mismatched) + " changed, " + std::to_string(framing) + " framing errors, driver line " +
                    (line_ok ? "as set" : "not as set") + "; far end got " + std::to_string(far_got.load()) +
