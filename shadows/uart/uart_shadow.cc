@@ -226,7 +226,7 @@ void UartShadow::HandleCompletion(const runtime::Completion& c) {
   const InFlight f = *it;
   list.erase(it);
   if ((c.cookie & kWriteCookie) != 0) {
-    bool kill = false;
+    bool failed = false;
     {
       std::lock_guard lock(io_mu_);
       submitted_ -= f.length;
@@ -239,24 +239,40 @@ void UartShadow::HandleCompletion(const runtime::Completion& c) {
         // A driver that fails a write (or claims a partial one) cannot be
         // trusted to say how much got out: turn it into a crash, whose
         // recovery reads the truth from the device's tx_total.
-        kill = !poisoned_;
-        poisoned_ = true;
+        failed = true;
       }
     }
     io_cv_.notify_all();
-    if (kill) {
-      spdlog::warn("[{}] uart: write failed ({}), restarting the driver", device_name(),
-                   ErrcName(static_cast<Errc>(c.status)));
-      h.Kill(SIGKILL);
-    }
+    if (failed) Distrust("write failed (" + std::string(ErrcName(static_cast<Errc>(c.status))) + ")");
   } else if (c.status == 0 && c.length > 0) {
-    {
+    if (!DeviceReceived(c.arg, c.length)) {
+      // Its bytes are not passed on: the device holds the ring's bytes over
+      // the reset, and the next driver delivers them again.
+      Distrust("read of " + std::to_string(c.length) + " bytes at " + std::to_string(c.arg) +
+               " claims bytes the device never received");
+    } else {
       std::lock_guard lock(io_mu_);
       AcceptReceived(c.arg, h.buffer(f.buffer), c.length);
     }
     io_cv_.notify_all();
   }
   h.FreeBuffer(f.buffer);
+}
+
+bool UartShadow::DeviceReceived(uint64_t position, uint32_t length) {
+  if (!options_.device_rx_total) return true;
+  rx_total_seen_ = std::max(rx_total_seen_, options_.device_rx_total());
+  return position + length <= rx_total_seen_;
+}
+
+void UartShadow::Distrust(const std::string& why) {
+  {
+    std::lock_guard lock(io_mu_);
+    if (poisoned_) return;  // already on its way out
+    poisoned_ = true;
+  }
+  spdlog::warn("[{}] uart: {}, restarting the driver", device_name(), why);
+  host().Kill(SIGKILL);
 }
 
 void UartShadow::AcceptReceived(uint64_t position, const std::byte* bytes, uint32_t length) {

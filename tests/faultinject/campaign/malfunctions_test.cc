@@ -35,5 +35,22 @@ TEST(CampaignMalfunctions, ReadBehindAReplayedWriteTheDriverLostSeesTheAcknowled
   EXPECT_NE(r->verification.find(" lost=0 "), std::string::npos) << r->verification;
 }
 
+// A read completion whose length the driver inflated, still inside the 256-byte
+// read buffer (wrong_length@sdk.complete on a read; uart.rx does the same in
+// the driver): the shadow used to pass the buffer's stale tail to the
+// application as received bytes ("64/64 chunks echoed, 1 changed", nothing
+// detected). The device's receive count shows the bytes were never received.
+TEST(CampaignMalfunctions, UartReadLongerThanTheDeviceReceivedIsRefusedNotPassedOn) {
+  for (auto [seed, plan] : {std::pair{8767485747811298419u, "seed=16352449609500296145;wrong_length@sdk.complete+29"},
+                            std::pair{7309883201358905417u,
+                                      "seed=13855320929713426452;wrong_length@uart.rx+17;wrong_length@uart.rx+20;"
+                                      "wrong_length@sdk.complete+32"}}) {
+    auto r = Replay(seed, "uart-echo", FaultType::kWrongLength, plan);
+    ASSERT_TRUE(r.has_value()) << r.error().ToString();
+    EXPECT_EQ(r->outcome, Outcome::kTransparent) << plan << ": " << Describe(*r);
+    EXPECT_GE(r->detections, 1u) << plan << ": the lie is a protocol violation: " << Describe(*r);
+  }
+}
+
 }  // namespace
 }  // namespace umbra::faultinject::campaign
