@@ -373,5 +373,31 @@ TEST(BlockShadowTest, RestartOnlyModeShowsTheCrashesToSqlite) {
   EXPECT_FALSE(r.first_error.empty());
 }
 
+// duplicate_id@sdk.request: the driver completes a read (length 0) before it
+// even hands it to the device, then once more when the device is done. The
+// shadow used to copy the buffer at the first completion: whatever the pool
+// held (the device usually won the race; the campaign saw stale data once in
+// a few hundred runs). A successful read reports its whole length; anything
+// else is a driver bug, and the read goes to the next driver.
+TEST(BlockShadowTest, ReadCompletedWithTheWrongLengthIsADriverBugAndIsReadAgain) {
+  BlockRig rig({});
+  BlockShadow& d = rig.shadow();
+  ASSERT_TRUE(d.WaitUntilPassive(10 * kSec).has_value());
+  ASSERT_TRUE(d.Write(5, Pattern(5, 3, 1)).has_value());
+  ASSERT_TRUE(d.Flush().has_value());  // nothing retained: nothing replayed
+  // Every driver instance gets the spec: its second request is completed
+  // early. The first driver's is the second read; the second driver's first
+  // is that read again, and the test sends nothing more.
+  ASSERT_TRUE(rig.host().SetFailpoints("sdk.request=1+1*duplicate_id").has_value());
+  std::vector<std::byte> back(4096);
+  ASSERT_TRUE(d.Read(6, back).has_value());
+  auto read = d.Read(5, back);
+  ASSERT_TRUE(read.has_value()) << read.error().ToString();
+  EXPECT_EQ(back, Pattern(5, 3, 1));
+  EXPECT_EQ(d.stats().driver_errors, 1u) << "the length-0 completion was refused";
+  ASSERT_TRUE(d.WaitUntilPassive(10 * kSec).has_value());
+  EXPECT_EQ(d.recoveries().size(), 1u);
+}
+
 }  // namespace
 }  // namespace umbra::shadows::block
