@@ -368,7 +368,7 @@ void BlockShadow::PumpOrWait(std::unique_lock<std::mutex>& lock, int64_t deadlin
   for (size_t i = 0; i < n; ++i) Process(done[i]);
   ReleaseDurable();
   if (mode() == RecoveryMode::kShadow && retained_ >= std::min(options_.retain_limit, table_.capacity() / 2) &&
-      !internal_flush_queued_ && AnythingToFlush()) {
+      !internal_flush_queued_ && FlushWouldRelease()) {
     EnqueueInternalFlush();
   }
   if (kill_pending_ && open_) {
@@ -501,11 +501,11 @@ bool BlockShadow::HeldBehindUnconfirmed(const Entry& e) {
   return false;
 }
 
-bool BlockShadow::AnythingToFlush() {
-  for (uint32_t s = order_.front(); s != SeqList::kNil; s = order_.next(s)) {
-    if (const Entry& e = At(s); e.stage == Stage::kAcked && !e.durable) return true;
-  }
-  return false;
+bool BlockShadow::FlushWouldRelease() {
+  // Release goes in order: with the oldest entry unfinished (in flight, or
+  // lost by the driver until the hang is detected) a flush frees nothing.
+  // An acknowledged oldest entry is not durable (it would be gone).
+  return !order_.empty() && At(order_.front()).stage == Stage::kAcked;
 }
 
 void BlockShadow::ReleaseDurable() {

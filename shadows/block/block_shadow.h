@@ -215,9 +215,9 @@ class BlockShadow final : public Shadow, public Disk {
   void SetUnconfirmed(Entry& e, bool on);
   // A read must wait: a write before it is not confirmed since the reset.
   bool HeldBehindUnconfirmed(const Entry& e);
-  // An acknowledged write a flush would make durable (internal flushes only
-  // go out when one does).
-  bool AnythingToFlush();
+  // Whether a flush would let retained writes go (internal flushes only go
+  // out when one would).
+  bool FlushWouldRelease();
   void MarkFlushed(uint64_t seq);
   void ReleaseDurable();
   void FinishClient(Entry& e, int32_t status);
