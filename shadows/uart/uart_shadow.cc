@@ -248,6 +248,10 @@ void UartShadow::HandleCompletion(const runtime::Completion& c) {
     if (!DeviceReceived(c.arg, c.length)) {
       // Its bytes are not passed on: the device holds the ring's bytes over
       // the reset, and the next driver delivers them again.
+      {
+        std::lock_guard lock(io_mu_);
+        ++rx_stats_.impossible;
+      }
       Distrust("read of " + std::to_string(c.length) + " bytes at " + std::to_string(c.arg) +
                " claims bytes the device never received");
     } else {
