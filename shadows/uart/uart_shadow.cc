@@ -226,7 +226,7 @@ void UartShadow::HandleCompletion(const runtime::Completion& c) {
   const InFlight f = *it;
   list.erase(it);
   if ((c.cookie & kWriteCookie) != 0) {
-    bool failed = false;
+    bool kill = false;
     {
       std::lock_guard lock(io_mu_);
       submitted_ -= f.length;
@@ -239,21 +239,25 @@ void UartShadow::HandleCompletion(const runtime::Completion& c) {
         // A driver that fails a write (or claims a partial one) cannot be
         // trusted to say how much got out: turn it into a crash, whose
         // recovery reads the truth from the device's tx_total.
-        failed = true;
+        kill = PoisonLocked();
       }
     }
     io_cv_.notify_all();
-    if (failed) Distrust("write failed (" + std::string(ErrcName(static_cast<Errc>(c.status))) + ")");
+    if (kill) KillDriver("write failed (" + std::string(ErrcName(static_cast<Errc>(c.status))) + ")");
   } else if (c.status == 0 && c.length > 0) {
     if (!DeviceReceived(c.arg, c.length)) {
       // Its bytes are not passed on: the device holds the ring's bytes over
       // the reset, and the next driver delivers them again.
+      bool kill;
       {
         std::lock_guard lock(io_mu_);
         ++rx_stats_.impossible;
+        kill = PoisonLocked();
       }
-      Distrust("read of " + std::to_string(c.length) + " bytes at " + std::to_string(c.arg) +
-               " claims bytes the device never received");
+      if (kill) {
+        KillDriver("read of " + std::to_string(c.length) + " bytes at " + std::to_string(c.arg) +
+                   " claims bytes the device never received");
+      }
     } else {
       std::lock_guard lock(io_mu_);
       AcceptReceived(c.arg, h.buffer(f.buffer), c.length);
@@ -269,12 +273,13 @@ bool UartShadow::DeviceReceived(uint64_t position, uint32_t length) {
   return position + length <= rx_total_seen_;
 }
 
-void UartShadow::Distrust(const std::string& why) {
-  {
-    std::lock_guard lock(io_mu_);
-    if (poisoned_) return;  // already on its way out
-    poisoned_ = true;
-  }
+bool UartShadow::PoisonLocked() {
+  if (poisoned_) return false;  // already on its way out
+  poisoned_ = true;
+  return true;
+}
+
+void UartShadow::KillDriver(const std::string& why) {
   spdlog::warn("[{}] uart: {}, restarting the driver", device_name(), why);
   host().Kill(SIGKILL);
 }

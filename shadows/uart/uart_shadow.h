@@ -126,9 +126,11 @@ class UartShadow final : public Shadow, public Port {
   // Whether the device received every byte a read completion claims
   // (options_.device_rx_total; true without it).
   bool DeviceReceived(uint64_t position, uint32_t length);
-  // A completion that shows a driver bug: no more submissions until the
-  // next driver's resync, and the driver is killed.
-  void Distrust(const std::string& why);
+  // A completion that showed a driver bug. Under io_mu_: no more submissions
+  // until the next driver's resync; true the first time (the caller then
+  // kills the driver, after unlocking).
+  bool PoisonLocked();
+  void KillDriver(const std::string& why);
   void ApplyResync();
   void SubmitWrites();
   void PostReads();
