@@ -59,6 +59,7 @@ struct CampaignArgs {
   ClusterSubmit cluster;
   std::string collect;       // merge a campaign folder's shards
   std::string soak;          // run rounds until this duration is over
+  bool recheck = true;
 };
 
 struct WorkerArgs {
@@ -144,6 +145,35 @@ void PrintUnexpected(const fc::RunRecord& r) {
               std::string(fc::OutcomeName(r.outcome)).c_str(),
               r.first_error.empty() ? "" : (": " + r.first_error).c_str(),
               r.note.empty() ? "" : (" (" + r.note + ")").c_str(), fc::ReplayArgs(r).c_str());
+}
+
+struct Rechecks {
+  size_t runs = 0;
+  size_t reproduced = 0;
+};
+
+// Runs an unexpected run once more, in this process, from its seed, and says
+// whether the outcome came again: a run that does not reproduce is timing-
+// dependent, and its cell is flaky rather than clean. Host crashes are not
+// replayed here (they would end this process).
+void Recheck(const fc::WorkloadRegistry& registry, const fc::CampaignConfig& c, const fc::RunRecord& r,
+             Rechecks& out) {
+  if (r.outcome == fc::Outcome::kHostCrash) return;
+  const fc::RunSpec spec{.index = r.index, .seed = r.seed, .workload = r.workload, .fault = r.fault,
+                         .mode = r.mode, .units = c.units};
+  auto again = fc::RunOne(registry, spec, c.run);
+  ++out.runs;
+  if (!again) {
+    std::printf("  replayed: could not run: %s\n", again.error().message.c_str());
+    return;
+  }
+  if (again->outcome == r.outcome) {
+    ++out.reproduced;
+    std::printf("  replayed: %s again (reproducible)\n", std::string(fc::OutcomeName(again->outcome)).c_str());
+    return;
+  }
+  std::printf("  replayed: %s: DID NOT REPRODUCE (timing-dependent; the cell is flaky)\n",
+              std::string(fc::OutcomeName(again->outcome)).c_str());
 }
 
 void PrintRecord(const fc::RunRecord& r) {
@@ -267,6 +297,41 @@ int Soak(const CampaignArgs& a, const fc::WorkloadRegistry& registry, const fc::
   return rc;
 }
 
+// After the table: every unexpected run with its replay command (rechecked
+// unless --no-recheck), the first one shrunk with --shrink. Exit 0 only when
+// every run is as the mode promises.
+int Conclude(const CampaignArgs& a, const fc::WorkloadRegistry& registry, const fc::CampaignConfig& c,
+             const std::vector<fc::RunRecord>& records) {
+  int rc = kExitOk;
+  const fc::RunRecord* first_bad = nullptr;
+  Rechecks rechecks;
+  for (const auto& r : records) {
+    if (fc::AsExpected(r.outcome, c.mode)) continue;
+    rc = kExitNotRecovered;
+    if (!first_bad) first_bad = &r;
+    if (a.json) continue;
+    PrintUnexpected(r);
+    if (a.recheck) Recheck(registry, c, r, rechecks);
+  }
+  if (!a.json && a.recheck && rechecks.runs > 0) {
+    std::printf("replayed %zu unexpected run(s): %zu reproduced, %zu did not (timing-dependent: flaky)\n",
+                rechecks.runs, rechecks.reproduced, rechecks.runs - rechecks.reproduced);
+  }
+  if (a.shrink && first_bad && first_bad->outcome != fc::Outcome::kHostCrash) {
+    fc::RunSpec spec{.index = first_bad->index, .seed = first_bad->seed, .workload = first_bad->workload,
+                     .fault = first_bad->fault, .mode = c.mode, .units = c.units};
+    auto shrunk = fc::Shrink(registry, spec, c.run, first_bad->outcome);
+    if (shrunk) {
+      std::printf("run %llu shrunk in %d runs to: %s\n", static_cast<unsigned long long>(first_bad->index),
+                  shrunk->attempts, fc::FormatPlan(shrunk->plan).c_str());
+    } else {
+      std::printf("run %llu: %s\n", static_cast<unsigned long long>(first_bad->index),
+                  shrunk.error().message.c_str());
+    }
+  }
+  return rc;
+}
+
 int RunCampaign(const CampaignArgs& a) {
   spdlog::set_level(spdlog::level::off);
   fc::WorkloadRegistry registry;
@@ -309,10 +374,12 @@ int RunCampaign(const CampaignArgs& a) {
       std::fflush(jsonl);
     }
     if (progress) {
-      std::fprintf(stderr, "\r%zu/%zu runs, %llu faults injected: %llu T %llu M %llu F %llu C", done, total,
-                   static_cast<unsigned long long>(injected), static_cast<unsigned long long>(outcomes[0]),
-                   static_cast<unsigned long long>(outcomes[1]), static_cast<unsigned long long>(outcomes[2]),
-                   static_cast<unsigned long long>(outcomes[3]));
+      std::fprintf(stderr, "\r%zu/%zu runs, %llu faults injected:", done, total,
+                   static_cast<unsigned long long>(injected));
+      for (int o = 0; o < fc::kOutcomeCount; ++o) {
+        std::fprintf(stderr, " %llu %c", static_cast<unsigned long long>(outcomes[o]),
+                     fc::OutcomeLetter(static_cast<fc::Outcome>(o)));
+      }
     }
   };
   std::vector<fc::RunRecord> records;
@@ -344,27 +411,7 @@ int RunCampaign(const CampaignArgs& a) {
   } else {
     std::fputs(fc::FormatSummary(records).c_str(), stdout);
   }
-  int rc = kExitOk;
-  const fc::RunRecord* first_bad = nullptr;
-  for (const auto& r : records) {
-    if (fc::AsExpected(r.outcome, c.mode)) continue;
-    rc = kExitNotRecovered;
-    if (!first_bad) first_bad = &r;
-    if (!a.json) PrintUnexpected(r);
-  }
-  if (a.shrink && first_bad && first_bad->outcome != fc::Outcome::kHostCrash) {
-    fc::RunSpec spec{.index = first_bad->index, .seed = first_bad->seed, .workload = first_bad->workload,
-                     .fault = first_bad->fault, .mode = c.mode, .units = c.units};
-    auto shrunk = fc::Shrink(registry, spec, c.run, first_bad->outcome);
-    if (shrunk) {
-      std::printf("run %llu shrunk in %d runs to: %s\n", static_cast<unsigned long long>(first_bad->index),
-                  shrunk->attempts, fc::FormatPlan(shrunk->plan).c_str());
-    } else {
-      std::printf("run %llu: %s\n", static_cast<unsigned long long>(first_bad->index),
-                  shrunk.error().message.c_str());
-    }
-  }
-  return rc;
+  return Conclude(a, registry, c, records);
 }
 
 int RunWorkerCommand(const WorkerArgs& w) {
@@ -433,6 +480,8 @@ void AddCampaignCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--merge", args->merge, "Merge JSON-lines files of shards into one report")->expected(1, -1);
   cmd->add_flag("--isolate-runs,!--no-isolate-runs", args->isolate,
                 "Run in worker processes so a host crash is recorded (default on)");
+  cmd->add_flag("--recheck,!--no-recheck", args->recheck,
+                "Replay each unexpected run once and say whether it reproduced (default on)");
   cmd->add_option("--trace", args->trace,
                   "Record every run into this trace file (then: umbra report FILE)");
   cmd->add_flag("--slurm", args->slurm,

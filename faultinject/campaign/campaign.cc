@@ -144,7 +144,8 @@ void TakeLines(Worker& w, std::vector<RunRecord>& records, const RecordSink& on_
 
 bool AsExpected(Outcome outcome, shadows::RecoveryMode mode) {
   switch (outcome) {
-    case Outcome::kTransparent: return true;
+    case Outcome::kTransparent:
+    case Outcome::kExpected: return true;
     case Outcome::kMalfunction: return mode == shadows::RecoveryMode::kRestartOnly;
     case Outcome::kFailed:
     case Outcome::kHostCrash: return false;

@@ -85,8 +85,8 @@ struct ShrinkResult {
 Result<ShrinkResult> Shrink(const WorkloadRegistry& registry, RunSpec spec, const RunOptions& options,
                             Outcome target);
 
-// Whether an outcome is what the mode promises: transparent with shadows;
-// transparent or malfunction with restart-only.
+// Whether an outcome is what the mode promises: transparent or expected (by
+// design) with shadows; any of these or a malfunction with restart-only.
 bool AsExpected(Outcome outcome, shadows::RecoveryMode mode);
 
 // ---- campaign files (protobuf text format, proto/umbra/campaign.proto) ----

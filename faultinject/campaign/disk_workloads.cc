@@ -96,6 +96,7 @@ WorkResult DiskVerifierWorkload::Run(WorkloadContext& ctx) {
   const shadows::block::VerifyReport rep = w.Verify();
   if (rep.errors > 0) CountError(r, rep.first_problem);
   r.errors = rep.errors;
+  r.wrong_data = rep.lost + rep.misdirected + rep.corrupt;
   r.verified = rep.clean() && r.units_done == ctx.units();
   r.verification = "disk verifier: " + rep.ToString();
   return r;
@@ -151,6 +152,7 @@ WorkResult SqliteTxnWorkload::Run(WorkloadContext& ctx) {
     ++r.errors;
   }
   r.verified = opened && rep.clean();
+  if (opened) r.wrong_data = (rep.integrity_ok ? 0 : 1) + rep.missing_txns + rep.missing_rows + rep.wrong_rows;
   r.verification = "sqlite: " + rep.ToString() + (opened ? "" : ", reopen failed");
   return r;
 }

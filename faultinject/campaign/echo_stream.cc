@@ -73,6 +73,7 @@ WorkResult EchoStreamWorkload::Run(WorkloadContext& ctx) {
       ReadFromDriver<std::string>(*shadow_, [this] { return shadow_->DriverTag(); });
   const bool tag_ok = have && *have == want;
   r.verified = mismatches == 0 && r.units_done == ctx.units() && tag_ok;
+  r.wrong_data = mismatches;
   r.verification = std::to_string(r.units_done) + "/" + std::to_string(ctx.units()) + " units, " +
                    std::to_string(mismatches) + " corrupted, driver tag " +
                    (have ? "'" + *have + "'" : "unreadable") + (tag_ok ? " matches" : " != '" + want + "'");

@@ -144,6 +144,7 @@ WorkResult FileTransferWorkload::Run(WorkloadContext& ctx) {
   r.units_done = received.size() / kChunk;
   const bool same = received == file;
   r.verified = sent.has_value() && same;
+  r.wrong_data = sent.has_value() && !same ? 1 : 0;
   r.verification = std::to_string(received.size()) + "/" + std::to_string(file.size()) + " bytes received, " +
                    (sent ? "FIN acknowledged (checksum matched)" : "no acknowledged FIN") + ", bytes " +
                    (same ? "equal" : "differ");

@@ -194,7 +194,7 @@ std::string FormatSummary(const std::vector<RunRecord>& records) {
     out += " " + std::to_string(total[o]) + " " + std::string(OutcomeName(static_cast<Outcome>(o)));
     out += o + 1 < kOutcomeCount ? "," : "";
   }
-  out += "  (T transparent, M malfunction, F failed, C host crash)\n";
+  out += "  (T transparent, E expected: a lie the class cannot see, M malfunction: a bug, F failed, C host crash)\n";
   return out;
 }
 

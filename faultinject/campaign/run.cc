@@ -278,6 +278,7 @@ constexpr const char* kCountOnlySpec = "failpoints.list.count-only=off";
 std::string_view OutcomeName(Outcome o) {
   switch (o) {
     case Outcome::kTransparent: return "transparent";
+    case Outcome::kExpected: return "expected";
     case Outcome::kMalfunction: return "malfunction";
     case Outcome::kFailed: return "failed";
     case Outcome::kHostCrash: return "host-crash";
@@ -288,6 +289,7 @@ std::string_view OutcomeName(Outcome o) {
 char OutcomeLetter(Outcome o) {
   switch (o) {
     case Outcome::kTransparent: return 'T';
+    case Outcome::kExpected: return 'E';
     case Outcome::kMalfunction: return 'M';
     case Outcome::kFailed: return 'F';
     case Outcome::kHostCrash: return 'C';
@@ -296,7 +298,8 @@ char OutcomeLetter(Outcome o) {
 }
 
 std::optional<Outcome> FindOutcome(std::string_view name) {
-  for (Outcome o : {Outcome::kTransparent, Outcome::kMalfunction, Outcome::kFailed, Outcome::kHostCrash}) {
+  for (Outcome o : {Outcome::kTransparent, Outcome::kExpected, Outcome::kMalfunction, Outcome::kFailed,
+                    Outcome::kHostCrash}) {
     if (OutcomeName(o) == name) return o;
   }
   return std::nullopt;
@@ -356,6 +359,12 @@ Result<RunRecord> RunAttempt(const WorkloadRegistry& registry, const RunSpec& sp
   const int64_t start = MonotonicNanos();
   WorkResult work = workload->Run(ctx);
   RunRecord rec = ctx.Finish(work, MonotonicNanos() - start);
+  if (rec.outcome == Outcome::kMalfunction) {
+    if (std::optional<std::string> why = workload->Unseen(spec.fault, work)) {
+      rec.outcome = Outcome::kExpected;
+      rec.note = *why;
+    }
+  }
   trace.WorkloadVerified(ctx.shadow()->host().recorder_device(), spec.workload,
                          rec.verified ? recorder::VerifyOutcome::kPassed : recorder::VerifyOutcome::kFailed,
                          rec.verification);

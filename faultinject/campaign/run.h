@@ -40,13 +40,17 @@ namespace umbra::faultinject::campaign {
 // What the application saw.
 enum class Outcome {
   kTransparent,  // completed and verified, no error seen
-  kMalfunction,  // errors seen or verification failed; the host is up
+  // The application saw the driver's lie, and the workload's class says its
+  // shadow cannot see that lie (Workload::Unseen: a driver that answers
+  // EIO, ...): a malfunction by design, not a bug.
+  kExpected,
+  kMalfunction,  // errors seen or verification failed, not by design: a bug; the host is up
   kFailed,       // the device was given up on (shadow failed); the host is up
   kHostCrash,    // the process running the run died (must never happen)
 };
-inline constexpr int kOutcomeCount = 4;
-std::string_view OutcomeName(Outcome o);   // "transparent" ...
-char OutcomeLetter(Outcome o);             // T, M, F, C
+inline constexpr int kOutcomeCount = 5;
+std::string_view OutcomeName(Outcome o);   // "transparent", "expected" ...
+char OutcomeLetter(Outcome o);             // T, E, M, F, C
 std::optional<Outcome> FindOutcome(std::string_view name);
 
 std::string_view ModeName(shadows::RecoveryMode mode);  // "shadow", "restart-only"
@@ -114,7 +118,7 @@ struct RunRecord {
   std::string verification;
   std::string shadow_state;
   int64_t wall_ns = 0;
-  std::string note;            // a host crash's cause
+  std::string note;            // a host crash's cause; why an expected outcome is by design
   // The process that ran the run, right after it: pid, resident memory and
   // open descriptors (0 when not measured). A soak compares them over a
   // process's life.

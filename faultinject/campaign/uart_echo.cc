@@ -55,7 +55,11 @@ Result<void> UartEchoWorkload::SetUp(WorkloadContext& ctx) {
   o.data = {.ring_entries = 16, .buffer_size = 256, .buffer_count = 32};
   o.hw = uart_.get();
   host_ = UMBRA_TRY(ctx.AddDevice(std::move(o)));
-  shadow_ = UMBRA_TRY(shadows::uart::UartShadow::Create(*host_, {}, ctx.mode()));
+  // The device's receive count lets the shadow refuse a read length the
+  // driver could not have produced (the device outlives the shadow).
+  shadows::uart::UartShadowOptions so;
+  so.device_rx_total = [uart = uart_.get()] { return uart->registers()->rx_total.load(std::memory_order_acquire); };
+  shadow_ = UMBRA_TRY(shadows::uart::UartShadow::Create(*host_, so, ctx.mode()));
   shadow_->Start();
   UMBRA_TRY(shadow_->WaitUntilPassive(5 * kSec));
   UMBRA_TRY(shadow_->SetLine(kLine));
@@ -110,6 +114,7 @@ WorkResult UartEchoWorkload::Run(WorkloadContext& ctx) {
   const uint64_t framing = uart_->line().framing_errors();
   const bool line_ok = have && *have == kLine;
   r.verified = r.units_done == ctx.units() && mismatched == 0 && framing == 0 && line_ok;
+  r.wrong_data = mismatched + framing;
   r.verification = std::to_string(r.units_done) + "/" + std::to_string(ctx.units()) + " chunks echoed, " +
                    std::to_string(mismatched) + " changed, " + std::to_string(framing) + " framing errors, driver line " +
                    (line_ok ? "as set" : "not as set") + "; far end got " + std::to_string(far_got.load()) +

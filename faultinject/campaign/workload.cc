@@ -22,3 +22,17 @@ std::vector<std::string> WorkloadRegistry::names() const {
 }
 
 }  // namespace umbra::faultinject::campaign
+
+namespace umbra::faultinject::campaign {
+
+std::optional<std::string> Workload::Unseen(FaultType fault, const WorkResult& result) const {
+  return ErrorIsTheDriversAnswer(fault, result);
+}
+
+std::optional<std::string> ErrorIsTheDriversAnswer(FaultType fault, const WorkResult& result) {
+  if (fault != FaultType::kError || result.errors == 0 || result.wrong_data > 0) return std::nullopt;
+  return "the driver answered with an error and the application was told: a shadow hides a driver's "
+         "failure, not its answer";
+}
+
+}  // namespace umbra::faultinject::campaign

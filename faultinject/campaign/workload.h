@@ -26,6 +26,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -66,6 +67,11 @@ struct WorkResult {
   std::string first_error;
   bool verified = false;      // the workload's own end-to-end check passed
   std::string verification;   // what was checked, or what did not match
+  // Data the application got back wrong: blocks lost, misdirected or
+  // corrupt, rows missing, chunks changed, frames out of place. An error a
+  // call returned is not wrong data; a lie that changes data the class
+  // could have checked is never by design.
+  uint64_t wrong_data = 0;
 };
 
 class Workload {
@@ -90,7 +96,20 @@ class Workload {
   virtual void TearDown() = 0;
   // The devices' drivers, for `umbra failpoints list`.
   virtual std::vector<runtime::DriverHost*> hosts() const = 0;
+
+  // Why this malfunction is by design, when it is: the class's shadow cannot
+  // see `fault`'s lie, and `result` shows only what that lie explains (e.g.
+  // `error`: the driver answered EIO and the application was told, nothing
+  // else went wrong). The engine then records the run as Outcome::kExpected
+  // with this reason; nullopt leaves it a malfunction: a bug. The default
+  // is the rule every class shares, ErrorIsTheDriversAnswer.
+  virtual std::optional<std::string> Unseen(FaultType fault, const WorkResult& result) const;
 };
+
+// The reason shared by every class: a driver that is alive and answers a
+// request with an error (`error`) is believed; a shadow hides a driver's
+// failure, not its answer. For results with errors and no wrong data.
+std::optional<std::string> ErrorIsTheDriversAnswer(FaultType fault, const WorkResult& result);
 
 // A workload on one device: keeps that device's DriverHost (owned by the
 // run's Supervisor; set in SetUp) and answers hosts() with it.

@@ -326,6 +326,7 @@ void BlockShadow::SubmitPending() {
     size_t n = 0;
     for (uint32_t slot = pending_.front(); slot != SeqList::kNil && n < kBatch; slot = pending_.next(slot), ++n) {
       const Entry& e = At(slot);
+      if (HeldBehindUnconfirmed(e)) break;  // it and everything after it, in order
       const bool data = CarriesData(e.op);
       batch[n] = runtime::Request{.op = e.op,
                                   .offset = data ? e.buffer : 0,
@@ -334,6 +335,7 @@ void BlockShadow::SubmitPending() {
                                   .arg = e.lba,
                                   .cookie = ((next_serial_ + 1 + n) << kSlotBits) | slot};
     }
+    if (n == 0) return;
     auto accepted = host().Submit({batch, n});
     if (!accepted) return;  // the driver is gone: recovery resubmits
     for (size_t i = 0; i < *accepted; ++i) {
@@ -366,7 +368,7 @@ void BlockShadow::PumpOrWait(std::unique_lock<std::mutex>& lock, int64_t deadlin
   for (size_t i = 0; i < n; ++i) Process(done[i]);
   ReleaseDurable();
   if (mode() == RecoveryMode::kShadow && retained_ >= std::min(options_.retain_limit, table_.capacity() / 2) &&
-      !internal_flush_queued_) {
+      !internal_flush_queued_ && FlushWouldRelease()) {
     EnqueueInternalFlush();
   }
   if (kill_pending_ && open_) {
@@ -386,6 +388,7 @@ void BlockShadow::Process(const runtime::Completion& c) {
   }
   const uint64_t cookie = cookie_of_slot_[slot];
   --submitted_;
+  SetUnconfirmed(*e, false);
   const auto code = static_cast<Errc>(c.status);
   if (c.status == static_cast<int32_t>(Errc::kInterrupted)) {
     if (mode() == RecoveryMode::kShadow) return Requeue(cookie, *e);
@@ -393,17 +396,8 @@ void BlockShadow::Process(const runtime::Completion& c) {
     return Remove(cookie, *e);
   }
   if (c.status != 0 && code != Errc::kIo && code != Errc::kNoDevice) {
-    // The device refused a command or the driver invented a status: a driver
-    // bug. The request is sent again to the next driver.
-    ++stats_.driver_errors;
-    spdlog::warn("[{}] block: {} completed with {}, restarting the driver", device_name(),
-                 proto::OpName(e->op), ErrcName(code));
-    if (mode() == RecoveryMode::kShadow) {
-      kill_pending_ = true;
-      return Requeue(cookie, *e);
-    }
-    FinishClient(*e, c.status);
-    return Remove(cookie, *e);
+    // The device refused a command or the driver invented a status.
+    return DriverBug(cookie, *e, std::string("completed with ") + std::string(ErrcName(code)));
   }
   if (code == Errc::kNoDevice) {
     unplugged_ = true;
@@ -419,36 +413,60 @@ void BlockShadow::Process(const runtime::Completion& c) {
     FinishClient(*e, c.status);
     return Remove(cookie, *e);
   }
-  switch (e->op) {
+  // A successful read fills its whole buffer; nothing else produces bytes
+  // (block_protocol.h). Another length is a driver that cannot be believed,
+  // e.g. one completing a read before the device transferred it.
+  const uint32_t produced = e->op == proto::kRead ? e->length : 0;
+  if (c.length != produced) {
+    return DriverBug(cookie, *e, "completed with length " + std::to_string(c.length) + " (expected " +
+                                     std::to_string(produced) + ")");
+  }
+  ProcessOk(cookie, *e);
+}
+
+void BlockShadow::DriverBug(uint64_t cookie, Entry& e, const std::string& what) {
+  ++stats_.driver_errors;
+  spdlog::warn("[{}] block: {} {}, restarting the driver", device_name(), proto::OpName(e.op), what);
+  if (mode() == RecoveryMode::kShadow) {
+    kill_pending_ = true;
+    return Requeue(cookie, e);
+  }
+  FinishClient(e, static_cast<int32_t>(Errc::kProtocol));
+  Remove(cookie, e);
+}
+
+void BlockShadow::ProcessOk(uint64_t cookie, Entry& e) {
+  switch (e.op) {
     case proto::kRead:
-      if (e->read_to != nullptr) std::memcpy(e->read_to, host().buffer(e->buffer), e->length);
-      FinishClient(*e, 0);
-      return Remove(cookie, *e);
+      if (e.read_to != nullptr) std::memcpy(e.read_to, host().buffer(e.buffer), e.length);
+      FinishClient(e, 0);
+      return Remove(cookie, e);
     case proto::kFlush:
-      MarkFlushed(e->seq);
-      if (e->internal && e->waiter == nullptr) {
+      MarkFlushed(e.seq);
+      if (e.internal && e.waiter == nullptr) {
         internal_flush_queued_ = false;
       } else {
-        FinishClient(*e, 0);
+        FinishClient(e, 0);
       }
-      return Remove(cookie, *e);
+      return Remove(cookie, e);
     default:
       break;
   }
   // A write, FUA write or discard.
-  e->stage = Stage::kAcked;
-  if (e->op != proto::kWrite || (e->cache_off && !cache_on_)) e->durable = true;
-  if (!e->acked) {
-    FinishClient(*e, 0);
-    e->acked = true;
+  e.stage = Stage::kAcked;
+  if (e.op != proto::kWrite || (e.cache_off && !cache_on_)) e.durable = true;
+  if (!e.acked) {
+    FinishClient(e, 0);
+    e.acked = true;
     ++retained_;
   }
-  if (mode() == RecoveryMode::kRestartOnly) Remove(cookie, *e);
+  if (mode() == RecoveryMode::kRestartOnly) Remove(cookie, e);
 }
 
 void BlockShadow::Requeue(uint64_t cookie, Entry& e) {
   e.stage = Stage::kQueued;
   e.caught = true;
+  SetUnconfirmed(e, true);
   MakePending(static_cast<uint32_t>(cookie));
   ++stats_.resubmitted;
   CountResubmitted();
@@ -456,10 +474,38 @@ void BlockShadow::Requeue(uint64_t cookie, Entry& e) {
 
 void BlockShadow::MarkFlushed(uint64_t seq) {
   for (uint32_t s = order_.front(); s != SeqList::kNil && At(s).seq < seq; s = order_.next(s)) {
-    // Executed by the device before the flush (a request waiting to be sent
-    // again was not, in this driver instance).
-    if (Entry& e = At(s); e.stage != Stage::kQueued) e.durable = true;
+    // Completed before the flush did: the device executed it before the
+    // flush. A request sent before the flush but not completed proves
+    // nothing: the driver may have lost it (then the flush did not cover
+    // it, and it is sent again after the hang is detected).
+    if (Entry& e = At(s); e.stage == Stage::kAcked) e.durable = true;
   }
+}
+
+void BlockShadow::SetUnconfirmed(Entry& e, bool on) {
+  on = on && e.op != proto::kRead && e.op != proto::kFlush;
+  if (e.unconfirmed == on) return;
+  e.unconfirmed = on;
+  if (on) {
+    ++unconfirmed_;
+  } else {
+    --unconfirmed_;
+  }
+}
+
+bool BlockShadow::HeldBehindUnconfirmed(const Entry& e) {
+  if (unconfirmed_ == 0 || e.op != proto::kRead) return false;
+  for (uint32_t s = order_.front(); s != SeqList::kNil && At(s).seq < e.seq; s = order_.next(s)) {
+    if (At(s).unconfirmed) return true;
+  }
+  return false;
+}
+
+bool BlockShadow::FlushWouldRelease() {
+  // Release goes in order: with the oldest entry unfinished (in flight, or
+  // lost by the driver until the hang is detected) a flush frees nothing.
+  // An acknowledged oldest entry is not durable (it would be gone).
+  return !order_.empty() && At(order_.front()).stage == Stage::kAcked;
 }
 
 void BlockShadow::ReleaseDurable() {
@@ -494,6 +540,7 @@ void BlockShadow::FinishClient(Entry& e, int32_t status) {
 }
 
 void BlockShadow::Remove(uint64_t cookie, Entry& e) {
+  SetUnconfirmed(e, false);
   if (e.buffer != kNoBuffer) host().FreeBuffer(e.buffer);
   if (e.acked) --retained_;
   if (e.internal && e.op == proto::kFlush && e.stage != Stage::kAcked) internal_flush_queued_ = false;
@@ -579,6 +626,7 @@ Result<void> BlockShadow::ResubmitRequests() {
       // in its place in the sequence.
       e->stage = Stage::kQueued;
       if (e->op == proto::kWrite && !cache_on_) e->cache_off = true;
+      SetUnconfirmed(*e, true);
       MakePending(static_cast<uint32_t>(cookie));
       ++stats_.replayed_writes;
     }

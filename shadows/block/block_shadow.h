@@ -18,7 +18,11 @@
 // driver in sequence order and the driver and the device keep that order, so
 // replaying "everything retained or in flight, in sequence order" rebuilds
 // exactly the state the client was told about (docs/block.md argues why this
-// is idempotent). A flush completing releases the retained writes before it.
+// is idempotent). A flush completing releases the retained writes completed
+// before it. A write sent again after a reset is unconfirmed until it
+// completes again (the new driver may lose it too); a read after it waits.
+// A successful completion's length must be the read's length (0 for any
+// other op): anything else is a driver bug, and the driver is restarted.
 // When retained writes fill half the table the shadow flushes on its own.
 //
 // Hot-unplug: a completion with kNoDevice marks the disk gone; pending and new
@@ -119,6 +123,10 @@ class BlockShadow final : public Shadow, public Disk {
     bool acked = false;           // the client was told it completed
     bool caught = false;          // waited because of a recovery
     bool cache_off = false;       // the write cache was off when it was submitted
+    // A write sent again after a reset and not yet completed by the new
+    // driver: the device may not hold it yet (a driver can lose a request),
+    // so a read after it in sequence waits (see SubmitPending).
+    bool unconfirmed = false;
     std::byte* read_to = nullptr;
     uint64_t user_data = 0;
     Waiter* waiter = nullptr;     // a synchronous caller, or null (async: done_)
@@ -196,7 +204,20 @@ class BlockShadow final : public Shadow, public Disk {
   // Processes completions or sleeps a little; the reaper role.
   void PumpOrWait(std::unique_lock<std::mutex>& lock, int64_t deadline);
   void Process(const runtime::Completion& c);
+  // A completion of a successful request, driver bugs aside.
+  void ProcessOk(uint64_t cookie, Entry& e);
+  // A completion that shows a driver bug: the driver is killed (with the
+  // shadow) and the request goes to the next one.
+  void DriverBug(uint64_t cookie, Entry& e, const std::string& what);
   void Requeue(uint64_t cookie, Entry& e);
+  // Marks an entry sent again after a reset (writes only; reads need no
+  // confirmation), or confirmed by a completion.
+  void SetUnconfirmed(Entry& e, bool on);
+  // A read must wait: a write before it is not confirmed since the reset.
+  bool HeldBehindUnconfirmed(const Entry& e);
+  // Whether a flush would let retained writes go (internal flushes only go
+  // out when one would).
+  bool FlushWouldRelease();
   void MarkFlushed(uint64_t seq);
   void ReleaseDurable();
   void FinishClient(Entry& e, int32_t status);
@@ -231,6 +252,7 @@ class BlockShadow final : public Shadow, public Disk {
   uint64_t epoch_ = 0;
   uint32_t submitted_ = 0;         // entries in Stage::kSubmitted
   uint32_t retained_ = 0;          // acknowledged writes held
+  uint32_t unconfirmed_ = 0;       // entries with Entry::unconfirmed
   BlockStats stats_;
 };
 

@@ -239,24 +239,49 @@ void UartShadow::HandleCompletion(const runtime::Completion& c) {
         // A driver that fails a write (or claims a partial one) cannot be
         // trusted to say how much got out: turn it into a crash, whose
         // recovery reads the truth from the device's tx_total.
-        kill = !poisoned_;
-        poisoned_ = true;
+        kill = PoisonLocked();
       }
     }
     io_cv_.notify_all();
-    if (kill) {
-      spdlog::warn("[{}] uart: write failed ({}), restarting the driver", device_name(),
-                   ErrcName(static_cast<Errc>(c.status)));
-      h.Kill(SIGKILL);
-    }
+    if (kill) KillDriver("write failed (" + std::string(ErrcName(static_cast<Errc>(c.status))) + ")");
   } else if (c.status == 0 && c.length > 0) {
-    {
+    if (!DeviceReceived(c.arg, c.length)) {
+      // Its bytes are not passed on: the device holds the ring's bytes over
+      // the reset, and the next driver delivers them again.
+      bool kill;
+      {
+        std::lock_guard lock(io_mu_);
+        ++rx_stats_.impossible;
+        kill = PoisonLocked();
+      }
+      if (kill) {
+        KillDriver("read of " + std::to_string(c.length) + " bytes at " + std::to_string(c.arg) +
+                   " claims bytes the device never received");
+      }
+    } else {
       std::lock_guard lock(io_mu_);
       AcceptReceived(c.arg, h.buffer(f.buffer), c.length);
     }
     io_cv_.notify_all();
   }
   h.FreeBuffer(f.buffer);
+}
+
+bool UartShadow::DeviceReceived(uint64_t position, uint32_t length) {
+  if (!options_.device_rx_total) return true;
+  rx_total_seen_ = std::max(rx_total_seen_, options_.device_rx_total());
+  return position + length <= rx_total_seen_;
+}
+
+bool UartShadow::PoisonLocked() {
+  if (poisoned_) return false;  // already on its way out
+  poisoned_ = true;
+  return true;
+}
+
+void UartShadow::KillDriver(const std::string& why) {
+  spdlog::warn("[{}] uart: {}, restarting the driver", device_name(), why);
+  host().Kill(SIGKILL);
 }
 
 void UartShadow::AcceptReceived(uint64_t position, const std::byte* bytes, uint32_t length) {

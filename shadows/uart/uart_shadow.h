@@ -39,6 +39,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -55,6 +56,9 @@ struct UartReceiveStats {
   uint64_t bytes = 0;       // bytes queued for Read, each stream position once
   uint64_t duplicates = 0;  // bytes dropped: their position had been received already
   uint64_t lost = 0;        // positions skipped: overwritten in the RX ring before anyone saw them
+  // Read completions refused because they claimed bytes the device never
+  // received (a driver lying about a length; the driver was restarted).
+  uint64_t impossible = 0;
 };
 
 struct UartShadowOptions {
@@ -68,6 +72,14 @@ struct UartShadowOptions {
   // than that anyway).
   size_t writes_in_flight = 1;
   size_t reads_posted = 4;           // read buffers outstanding at the driver
+  // The device's count of bytes received from the line (its rx_total
+  // register; called from the pump thread, must outlive the shadow). A read
+  // completion whose bytes end past the highest count seen is a length the
+  // driver could not have produced: a protocol violation, the driver is
+  // restarted and the bytes are received again. Empty: the class cannot tell
+  // a wrong length that still fits the read buffer from a right one, and
+  // passes the bytes on (a lie the shadow cannot see).
+  std::function<uint64_t()> device_rx_total;
 };
 
 class UartShadow final : public Shadow, public Port {
@@ -111,6 +123,14 @@ class UartShadow final : public Shadow, public Port {
   // Under io_mu_: queues the bytes of a read completion at stream `position`
   // that are not already queued or read.
   void AcceptReceived(uint64_t position, const std::byte* bytes, uint32_t length);
+  // Whether the device received every byte a read completion claims
+  // (options_.device_rx_total; true without it).
+  bool DeviceReceived(uint64_t position, uint32_t length);
+  // A completion that showed a driver bug. Under io_mu_: no more submissions
+  // until the next driver's resync; true the first time (the caller then
+  // kills the driver, after unlocking).
+  bool PoisonLocked();
+  void KillDriver(const std::string& why);
   void ApplyResync();
   void SubmitWrites();
   void PostReads();
@@ -137,6 +157,7 @@ class UartShadow final : public Shadow, public Port {
   UartReceiveStats rx_stats_;
 
   // Pump-thread state (no lock).
+  uint64_t rx_total_seen_ = 0;  // highest device_rx_total read (a reset lowers it while it holds bytes over)
   std::deque<InFlight> writes_;
   std::deque<InFlight> reads_;
 

@@ -67,11 +67,38 @@ TEST(CampaignCli, JsonReportIsOneObject) {
   EXPECT_TRUE(Has(r.out, "\"outcomes\":{\"transparent\":2")) << r.out;
 }
 
-TEST(CampaignCli, ErrorsGiveExitCode1AndReplayLines) {
+// `error` is a by-design cell: the driver's answer reaches the application.
+TEST(CampaignCli, ErrorCellIsExpectedAndExitsZero) {
   Ran r = Umbra("campaign --workload echo-stream --fault error --runs 2 --seed 9 --units 40");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_TRUE(Has(r.out, "1E")) << r.out;  // the other run's error point is past its requests
+  EXPECT_FALSE(Has(r.out, "replay: umbra campaign --replay ")) << r.out;
+}
+
+// Any M is a bug: exit 1, whatever else the report holds.
+TEST(CampaignCli, AnyMalfunctionExitsOneAndExpectedOnesDoNot) {
+  const std::string path = TempPath("m.jsonl");
+  auto line = [](int index, const char* outcome) {
+    return "{\"index\":\"" + std::to_string(index) +
+           "\",\"workload\":\"echo-stream\",\"fault\":\"error\",\"mode\":\"shadow\",\"outcome\":\"" +
+           outcome + "\"}\n";
+  };
+  std::ofstream(path) << line(0, "transparent") << line(1, "expected");
+  Ran fine = Umbra("campaign --merge " + path);
+  EXPECT_EQ(fine.rc, 0) << fine.out;
+  EXPECT_TRUE(Has(fine.out, "1T 1E")) << fine.out;
+  std::ofstream(path, std::ios::app) << line(2, "malfunction");
+  Ran bad = Umbra("campaign --merge " + path);
+  EXPECT_EQ(bad.rc, 1) << bad.out;
+  EXPECT_TRUE(Has(bad.out, "1T 1E 1M")) << bad.out;
+  std::remove(path.c_str());
+}
+
+TEST(CampaignCli, FailedRunGivesExitCode1) {
+  Ran r = Umbra("campaign --replay 8 --workload echo-stream --fault segfault --units 40 --restart-budget 1 "
+                "--plan 'seed=1;segfault@sdk.request+2;segfault@sdk.request+0;segfault@sdk.request+0'");
   EXPECT_EQ(r.rc, 1) << r.out;
-  EXPECT_TRUE(Has(r.out, "malfunction")) << r.out;
-  EXPECT_TRUE(Has(r.out, "replay: umbra campaign --replay ")) << r.out;
+  EXPECT_TRUE(Has(r.out, "outcome: failed")) << r.out;
 }
 
 TEST(CampaignCli, RestartOnlyMalfunctionsAreExpected) {
@@ -91,9 +118,10 @@ TEST(CampaignCli, ReplayRerunsOneSeed) {
 }
 
 TEST(CampaignCli, ReplayShrinksAFailingRun) {
-  Ran r = Umbra("campaign --replay 1 --workload echo-stream --fault error --units 30 --plan 'seed=1;error@sdk.request+6' --shrink");
+  Ran r = Umbra("campaign --replay 1 --workload echo-stream --fault segfault --units 30 --restart-budget 1 "
+                "--plan 'seed=1;segfault@sdk.request+6;segfault@sdk.request+0;segfault@sdk.request+1' --shrink");
   EXPECT_EQ(r.rc, 1) << r.out;
-  EXPECT_TRUE(Has(r.out, "to: seed=1;error@sdk.request+0")) << r.out;
+  EXPECT_TRUE(Has(r.out, "shrunk in ")) << r.out;
 }
 
 TEST(CampaignCli, ShardsMergeThroughJsonLines) {

@@ -108,12 +108,17 @@ TEST_F(CampaignEngine, MalfunctionInRestartOnlyMode) {
   EXPECT_FALSE(AsExpected(r->outcome, shadows::RecoveryMode::kShadow));
 }
 
-TEST_F(CampaignEngine, MalfunctionWhenTheDriverReturnsAnError) {
+// A driver that answers with an error is believed (a shadow hides a
+// driver's failure, not its answer): the application sees the error, and the
+// run is an expected outcome, with the reason, not a malfunction.
+TEST_F(CampaignEngine, ExpectedWhenTheDriverReturnsAnError) {
   RunSpec spec{.seed = 10, .workload = "echo-stream", .fault = FaultType::kError, .units = 30,
                .plan = *ParsePlan("seed=1;error@sdk.request+4")};
   auto r = RunOne(registry_, spec);
   ASSERT_TRUE(r.has_value()) << r.error().message;
-  EXPECT_EQ(r->outcome, Outcome::kMalfunction);
+  EXPECT_EQ(r->outcome, Outcome::kExpected);
+  EXPECT_TRUE(AsExpected(r->outcome, shadows::RecoveryMode::kShadow));
+  EXPECT_NE(r->note.find("not its answer"), std::string::npos) << r->note;
   EXPECT_EQ(r->errors, 1u);
   EXPECT_EQ(r->injected, 1u) << "counted from the live driver's trigger count";
 }
@@ -181,17 +186,17 @@ TEST_F(CampaignEngine, SummaryCountsOutcomesPerCell) {
   EXPECT_EQ(FormatSummary(rs),
             "WORKLOAD     segfault  sigkill\n"
             "echo-stream  2T        1T 1M\n"
-            "runs 4: 3 transparent, 1 malfunction, 0 failed, 0 host-crash  "
-            "(T transparent, M malfunction, F failed, C host crash)\n");
+            "runs 4: 3 transparent, 0 expected, 1 malfunction, 0 failed, 0 host-crash  "
+            "(T transparent, E expected: a lie the class cannot see, M malfunction: a bug, F failed, C host crash)\n");
 }
 
 TEST_F(CampaignEngine, ShrinkDropsInjectionsThatDoNotMatter) {
   RunSpec spec{.seed = 12, .workload = "echo-stream", .fault = FaultType::kError, .units = 30,
                .plan = *ParsePlan("seed=1;error@sdk.request+8")};
-  auto s = Shrink(registry_, spec, {}, Outcome::kMalfunction);
+  auto s = Shrink(registry_, spec, {}, Outcome::kExpected);
   ASSERT_TRUE(s.has_value()) << s.error().message;
   EXPECT_EQ(FormatPlan(s->plan), "seed=1;error@sdk.request+0") << "the error still shows at the first request";
-  EXPECT_EQ(s->record.outcome, Outcome::kMalfunction);
+  EXPECT_EQ(s->record.outcome, Outcome::kExpected);
   EXPECT_FALSE(Shrink(registry_, spec, {}, Outcome::kTransparent).has_value());
 }
 

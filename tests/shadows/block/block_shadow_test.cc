@@ -373,5 +373,91 @@ TEST(BlockShadowTest, RestartOnlyModeShowsTheCrashesToSqlite) {
   EXPECT_FALSE(r.first_error.empty());
 }
 
+// The driver loses a write at disk.submit (never gives it to the device) and
+// then completes a flush submitted after it. The flush did not cover the
+// lost write, so once the write is sent again (after the request-deadline
+// hang) and completes, it is only in the volatile cache and must stay
+// retained. Before, the flush had marked it durable while it was lost: it was
+// released at its completion, and the next crash's reset dropped it.
+TEST(BlockShadowTest, FlushDoesNotCoverAWriteTheDriverLost) {
+  BlockRig rig({});
+  BlockShadow& d = rig.shadow();
+  ASSERT_TRUE(d.WaitUntilPassive(10 * kSec).has_value());
+  ASSERT_TRUE(rig.host().SetFailpoints("disk.submit=0+1*drop_completion").has_value());
+  auto data = Pattern(10, 9, 1);
+  ASSERT_TRUE(d.Submit({.op = umbra::block::kWrite, .lba = 10, .blocks = 1, .data = data.data(), .user_data = 1},
+                       kSec)
+                  .has_value());
+  ASSERT_TRUE(d.Submit({.op = umbra::block::kFlush, .user_data = 2}, kSec).has_value());
+  IoDone done[2];
+  auto n = d.Reap(done, 1, 10 * kSec);
+  ASSERT_TRUE(n.has_value()) << n.error().ToString();
+  ASSERT_EQ(*n, 1u);
+  EXPECT_EQ(done[0].user_data, 2u) << "the flush completes; the write is lost";
+  ASSERT_TRUE(rig.host().SetFailpoints("").has_value());  // the next drivers lose nothing
+  n = d.Reap(done, 1, 10 * kSec);  // after the hang is detected and the write sent again
+  ASSERT_TRUE(n.has_value()) << n.error().ToString();
+  EXPECT_EQ(done[0].user_data, 1u);
+  EXPECT_EQ(done[0].status, 0);
+  ASSERT_TRUE(d.WaitUntilPassive(10 * kSec).has_value());
+  EXPECT_EQ(d.stats().retained, 1u) << "written after the flush: not durable";
+  rig.KillAndRecover(SIGKILL);  // Reset() drops the cache
+  std::vector<std::byte> back(4096);
+  ASSERT_TRUE(d.Read(10, back).has_value());
+  EXPECT_EQ(back, data);
+}
+
+// With the oldest request lost by the driver, no retained write can be
+// released (release goes in order) until the hang is detected. The shadow
+// used to flush again after every flush, since the retained count stayed
+// over its limit: thousands of flushes in the deadline's 300 ms.
+TEST(BlockShadowTest, RetainedWritesBehindALostRequestAreFlushedOnceNotOverAndOver) {
+  BlockRig rig({});
+  BlockShadow& d = rig.shadow();
+  ASSERT_TRUE(d.WaitUntilPassive(10 * kSec).has_value());
+  ASSERT_TRUE(rig.host().SetFailpoints("disk.submit=0+1*drop_completion").has_value());
+  auto first = Pattern(0, 1, 1);
+  ASSERT_TRUE(d.Submit({.op = umbra::block::kWrite, .lba = 0, .blocks = 1, .data = first.data(), .user_data = 1},
+                       kSec)
+                  .has_value());
+  constexpr uint32_t kWrites = 80;  // past the retain limit (64)
+  for (uint32_t i = 1; i <= kWrites; ++i) ASSERT_TRUE(d.Write(i, Pattern(i, 1, 1)).has_value());
+  ASSERT_TRUE(rig.host().SetFailpoints("").has_value());
+  IoDone done[1];
+  auto n = d.Reap(done, 1, 10 * kSec);  // the lost write, sent again after the hang
+  ASSERT_TRUE(n.has_value()) << n.error().ToString();
+  EXPECT_LE(d.stats().internal_flushes, 2u) << "none while the oldest write is lost, one after";
+  std::vector<std::byte> back(4096);
+  for (uint32_t i = 0; i <= kWrites; i += 20) {
+    ASSERT_TRUE(d.Read(i, back).has_value());
+    EXPECT_EQ(back, Pattern(i, 1, 1)) << "block " << i;
+  }
+}
+// duplicate_id@sdk.request: the driver completes a read (length 0) before it
+// even hands it to the device, then once more when the device is done. The
+// shadow used to copy the buffer at the first completion: whatever the pool
+// held (the device usually won the race; the campaign saw stale data once in
+// a few hundred runs). A successful read reports its whole length; anything
+// else is a driver bug, and the read goes to the next driver.
+TEST(BlockShadowTest, ReadCompletedWithTheWrongLengthIsADriverBugAndIsReadAgain) {
+  BlockRig rig({});
+  BlockShadow& d = rig.shadow();
+  ASSERT_TRUE(d.WaitUntilPassive(10 * kSec).has_value());
+  ASSERT_TRUE(d.Write(5, Pattern(5, 3, 1)).has_value());
+  ASSERT_TRUE(d.Flush().has_value());  // nothing retained: nothing replayed
+  // Every driver instance gets the spec: its second request is completed
+  // early. The first driver's is the second read; the second driver's first
+  // is that read again, and the test sends nothing more.
+  ASSERT_TRUE(rig.host().SetFailpoints("sdk.request=1+1*duplicate_id").has_value());
+  std::vector<std::byte> back(4096);
+  ASSERT_TRUE(d.Read(6, back).has_value());
+  auto read = d.Read(5, back);
+  ASSERT_TRUE(read.has_value()) << read.error().ToString();
+  EXPECT_EQ(back, Pattern(5, 3, 1));
+  EXPECT_EQ(d.stats().driver_errors, 1u) << "the length-0 completion was refused";
+  ASSERT_TRUE(d.WaitUntilPassive(10 * kSec).has_value());
+  EXPECT_EQ(d.recoveries().size(), 1u);
+}
+
 }  // namespace
 }  // namespace umbra::shadows::block
