@@ -14,6 +14,10 @@ UMBRA_PACKAGES=(
   iproute2 sox
 )
 
+# Only ./test installs these (./umbra does not need them).
+# chromium: the HTML report's render test (tests/recorder/html_render_test.cc), ~100 MB.
+UMBRA_TEST_PACKAGES=(chromium)
+
 umbra_log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 
 umbra_ensure_packages() {
