@@ -138,6 +138,7 @@ class Demo {
     std::filesystem::remove(out_dir_ + "/disk0.img", ignored);
     trace_path_ = out_dir_ + "/umbra-demo.trace";
     html_path_ = out_dir_ + "/umbra-demo.html";
+    json_path_ = out_dir_ + "/umbra-demo.json";
     auto rec = recorder::Recorder::Create({.path = trace_path_});
     if (!rec) return Error("cannot open the trace: " + rec.error().ToString(), kExitSoftware);
     recorder_ = std::move(*rec);
@@ -518,9 +519,13 @@ class Demo {
     return ok;
   }
 
+  // The JSON summary is always written beside the trace (umbra-demo.json);
+  // --json prints it instead of the tables.
   int Print() {
+    const std::string json = JsonSummary();
+    std::ofstream(json_path_) << json << "\n";
     if (json_) {
-      PrintJson();
+      std::printf("%s\n", json.c_str());
       return AllGood() ? kExitOk : kExitNotRecovered;
     }
     if (report_) std::printf("%s", recorder::RenderFaultSummary(*report_).c_str());
@@ -530,7 +535,7 @@ class Demo {
                   a.detail.c_str());
     }
     std::printf("\n%s\n", tree_after_.c_str());
-    std::printf("trace:  %s\n", trace_path_.c_str());
+    std::printf("trace:  %s\njson:   %s\n", trace_path_.c_str(), json_path_.c_str());
     if (report_error_.empty()) {
       std::printf("report: %s  (umbra report %s; umbra trace export %s --format chrome -o t.json)\n",
                   html_path_.c_str(), trace_path_.c_str(), trace_path_.c_str());
@@ -544,7 +549,7 @@ class Demo {
 
   // "faults" is the report's own list (recorder::RenderFaultsJson), as in
   // `umbra report --json`.
-  void PrintJson() {
+  std::string JsonSummary() {
     std::string out = "{\"machine\":\"" + JsonEscape(machine_name_) + "\",\"cycle_refused\":\"" +
                       JsonEscape(cycle_message_) + "\",\"faults\":";
     out += report_ ? recorder::RenderFaultsJson(*report_) : "[]";
@@ -561,11 +566,11 @@ class Demo {
            ",\"optional_consumer_degraded\":" + (degraded_ ? "true" : "false") + "},\"trace\":\"" +
            JsonEscape(trace_path_) + "\",\"report\":\"" + JsonEscape(report_error_.empty() ? html_path_ : "") +
            "\",\"ok\":" + (AllGood() ? "true" : "false") + "}";
-    std::printf("%s\n", out.c_str());
+    return out;
   }
 
   bool json_;
-  std::string out_dir_, trace_path_, html_path_, report_error_;
+  std::string out_dir_, trace_path_, html_path_, json_path_, report_error_;
   std::unique_ptr<recorder::Recorder> recorder_;  // closed before the machine goes
   std::unique_ptr<machine::Machine> machine_;
   std::string tree_before_, tree_after_, cycle_message_, machine_name_;
