@@ -219,6 +219,20 @@ TEST(Demo, MinimalDemoCrashesAnEchoDriverEveryWay) {
   }
 }
 
+// `umbra run --trace FILE` records the machine's run for `umbra report`.
+TEST(Run, TraceOptionRecordsTheRunForUmbraReport) {
+  const std::string trace = std::filesystem::temp_directory_path() / ("umbra-run-" + std::to_string(getpid()) + ".trace");
+  CommandRun run = RunCommand(std::string(UMBRA_BINARY) + " run " + UMBRA_EXAMPLES +
+                              "/machines/echo-links.textproto --for 0.3 --trace " + trace + " 2>&1");
+  EXPECT_EQ(run.status, 0) << run.out;
+  CommandRun report = RunCommand(std::string(UMBRA_BINARY) + " report --json " + trace);
+  EXPECT_EQ(report.status, 0) << report.out;
+  const Json v = Json::Parse(report.out);
+  EXPECT_EQ(v["traces"].number, 1);
+  EXPECT_GT(v["events"].number, 0);
+  std::filesystem::remove(trace);
+}
+
 TEST(Demo, BadUsageIsExitCode64) {
   CommandRun r = RunCommand(std::string(UMBRA_BINARY) + " demo --no-such-flag 2>&1");
   EXPECT_EQ(r.status, 64) << r.out;
