@@ -48,9 +48,11 @@ std::string ReadFile(const std::string& path) {
 
 bool Has(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
 
-class DemoTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
+// One demo run (ctest runs each TEST in a process of its own, so the checks
+// of this run share one TEST): its files are kept until the test ends.
+class DemoRun {
+ public:
+  DemoRun() {
     dir_ = std::filesystem::temp_directory_path() / ("umbra-demo-test-" + std::to_string(getpid()));
     // What an earlier run left behind: a disk image full of old blocks. The
     // demo starts from a blank disk anyway.
@@ -60,20 +62,18 @@ class DemoTest : public ::testing::Test {
       const std::string block(4096, '\xab');
       for (int i = 0; i < 4096; ++i) old << block;
     }
-    run_ = new CommandRun(RunCommand(std::string(UMBRA_BINARY) + " demo --out " + dir_ + " 2>/dev/null"));
+    run_ = RunCommand(std::string(UMBRA_BINARY) + " demo --out " + dir_ + " 2>/dev/null");
   }
-  static void TearDownTestSuite() {
-    std::filesystem::remove_all(dir_);
-    delete run_;
-  }
-  static std::string Trace() { return dir_ + "/umbra-demo.trace"; }
+  ~DemoRun() { std::filesystem::remove_all(dir_); }
+  std::string Trace() const { return dir_ + "/umbra-demo.trace"; }
 
-  static inline std::string dir_;
-  static inline CommandRun* run_ = nullptr;
+  std::string dir_;
+  CommandRun run_;
 };
 
-TEST_F(DemoTest, EveryFaultRecoversAndEveryApplicationVerifies) {
-  EXPECT_EQ(run_->status, 0) << run_->out;
+void EveryFaultRecoversAndEveryApplicationVerifies(const DemoRun& demo) {
+  const std::string& dir_ = demo.dir_;
+  EXPECT_EQ(demo.run_.status, 0) << demo.run_.out;
   // The JSON summary: every fault recovered, every application verified, the
   // links did what they are for, and the trace and report were written.
   const std::string json = ReadFile(dir_ + "/umbra-demo.json");
@@ -88,14 +88,15 @@ TEST_F(DemoTest, EveryFaultRecoversAndEveryApplicationVerifies) {
   EXPECT_TRUE(Has(json, "\"consumer_held\":true"));
   EXPECT_TRUE(Has(json, "\"optional_consumer_degraded\":true"));
   EXPECT_TRUE(Has(json, "would close a cycle: disk0 -> ttyS0 -> nic0 -> disk0"));
-  EXPECT_TRUE(std::filesystem::file_size(Trace()) > 0);
+  EXPECT_TRUE(std::filesystem::file_size(demo.Trace()) > 0);
   EXPECT_TRUE(std::filesystem::file_size(dir_ + "/umbra-demo.html") > 0);
 }
 
 // The bug: the report showed "-" for the gap and the detection of every
 // fault the demo injected. Each one has both now; only the crash loop's last
 // fault, which leaves the device failed, has no gap.
-TEST_F(DemoTest, EveryInjectedFaultHasItsDetectionAndGap) {
+void EveryInjectedFaultHasItsDetectionAndGap(const DemoRun& demo) {
+  const std::string& dir_ = demo.dir_;
   const Json summary = Json::Parse(ReadFile(dir_ + "/umbra-demo.json"));
   const auto& faults = summary["faults"].array;
   ASSERT_GE(faults.size(), 17u);
@@ -146,10 +147,12 @@ std::vector<std::vector<std::string>> HtmlRows(const std::string& html, const st
 
 // The demo's terminal table, its JSON, `umbra report` (text and JSON) and
 // the HTML report show the same figures for every fault and group.
-TEST_F(DemoTest, TableJsonReportAndHtmlAgreeOnEveryFigure) {
+void TableJsonReportAndHtmlAgreeOnEveryFigure(const DemoRun& run) {
+  const std::string& dir_ = run.dir_;
+  const CommandRun* run_ = &run.run_;
   const Json demo = Json::Parse(ReadFile(dir_ + "/umbra-demo.json"));
-  CommandRun json = RunCommand(std::string(UMBRA_BINARY) + " report --json " + Trace());
-  CommandRun text = RunCommand(std::string(UMBRA_BINARY) + " report " + Trace() + " --html " + dir_ + "/r.html");
+  CommandRun json = RunCommand(std::string(UMBRA_BINARY) + " report --json " + run.Trace());
+  CommandRun text = RunCommand(std::string(UMBRA_BINARY) + " report " + run.Trace() + " --html " + dir_ + "/r.html");
   ASSERT_EQ(json.status, 0);
   ASSERT_EQ(text.status, 0);
   const Json report = Json::Parse(json.out);
@@ -208,6 +211,22 @@ TEST_F(DemoTest, TableJsonReportAndHtmlAgreeOnEveryFigure) {
       EXPECT_EQ(groups[i][5], umbra::recorder::FormatDuration(static_cast<int64_t>(gap["median_ns"].number)));
       EXPECT_EQ(groups[i][7], umbra::recorder::FormatDuration(static_cast<int64_t>(gap["max_ns"].number)));
     }
+  }
+}
+
+TEST(Demo, OneRunRecoversEveryFaultShowsEveryGapAndItsOutputsAgree) {
+  DemoRun demo;
+  {
+    SCOPED_TRACE("every fault recovers and every application verifies");
+    EveryFaultRecoversAndEveryApplicationVerifies(demo);
+  }
+  {
+    SCOPED_TRACE("every injected fault has its detection and gap");
+    EveryInjectedFaultHasItsDetectionAndGap(demo);
+  }
+  {
+    SCOPED_TRACE("the table, the JSON, umbra report and the HTML report agree");
+    TableJsonReportAndHtmlAgreeOnEveryFigure(demo);
   }
 }
 
