@@ -29,6 +29,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "cli/demo_apps.h"
 #include "recorder/analysis.h"
 #include "recorder/export.h"
 #include "recorder/recorder.h"
@@ -280,7 +281,7 @@ class Demo {
       go_backs += sent->retransmits;
     } while (!stop_apps_);
     net_transfers_done_ = true;
-    SendUntilFailed(*nic, crash_loop_done_);
+    demo::SendUntilFailed(*nic, kPeerMac, crash_loop_done_);
     r.ok = true;
     r.detail = std::to_string(files) + " files, " + std::to_string(files * data.size()) +
                " bytes, every checksum matches, " + std::to_string(go_backs) + " go-backs, no error seen";
@@ -321,7 +322,7 @@ class Demo {
     for (size_t i = 0; i < data.size(); ++i) data[i] = std::byte((i * 131 + 7) & 0xff);
     uint64_t streams = 0;
     do {
-      if (auto e = StreamOnce(*port, *dev, data); !e.empty()) {
+      if (auto e = demo::StreamOnce(*port, *dev, data); !e.empty()) {
         r.detail = e;
         return Record(r);
       }
@@ -333,34 +334,7 @@ class Demo {
     Record(r);
   }
 
-  // Writes `data` through the port while a reader takes it off the line;
-  // returns what went wrong ("" when every byte arrived in order).
-  static std::string StreamOnce(shadows::uart::UartShadow& port, hw::uart::UartDevice& dev,
-                                const std::vector<std::byte>& data) {
-    std::vector<std::byte> got;
-    std::thread reader([&] {
-      std::vector<std::byte> buf(4096);
-      const int64_t deadline = MonotonicNanos() + 60 * kSec;
-      while (got.size() < data.size() && MonotonicNanos() < deadline) {
-        size_t n = dev.line().Receive(buf, 100 * kMs);
-        got.insert(got.end(), buf.begin(), buf.begin() + n);
-      }
-    });
-    size_t written = 0;
-    std::string error;
-    while (written < data.size()) {
-      auto n = port.Write(std::span(data).subspan(written), 30 * kSec);
-      if (!n) {
-        error = "writer saw an error: " + n.error().ToString();
-        break;
-      }
-      written += *n;
-    }
-    reader.join();
-    if (!error.empty()) return error;
-    if (got != data) return std::to_string(got.size()) + " of " + std::to_string(data.size()) + " bytes arrived, DIFFERENT";
-    return "";
-  }
+
 
   // Plays a generated multi-tone signal; after the machine stops, the
   // speaker's WAV is compared with it (VerifySound).
@@ -473,23 +447,7 @@ class Demo {
         (degraded_ ? "runs degraded" : "is NOT degraded") + "\n");
   }
 
-  // A 64-byte frame to the peer every millisecond until `stop` or the device
-  // failed.
-  static void SendUntilFailed(net::NetShadow& nic, const std::atomic<bool>& stop) {
-    std::array<std::byte, 64> frame{};
-    for (int i = 0; i < 6; ++i) {
-      frame[i] = std::byte(kPeerMac >> (8 * i));
-      frame[6 + i] = std::byte(nic.Mac() >> (8 * i));
-    }
-    frame[12] = std::byte{0x88};
-    frame[13] = std::byte{0xB6};
-    const net::FrameView view(frame);
-    while (!stop) {
-      auto sent = nic.Transmit({&view, 1});
-      if (!sent && sent.error().code == Errc::kDeviceFailed) return;
-      usleep(1000);
-    }
-  }
+
 
   // The demo's figures come from the trace, analysed as `umbra report` does:
   // the table, the JSON, `umbra report` and the HTML report show the same
