@@ -1,19 +1,21 @@
 // `umbra demo`: the default machine under fault injection, end to end.
 //
 // Builds the default machine (runtime/machine/default_machine.cc: a NIC, a
-// disk and a serial port, with a managed and an optional link), shows the
-// refused cycle, runs one application per device — a file transfer over the
-// NIC, the verifying random read/write/flush workload on the disk, a byte
-// stream on the serial port — while it kills each device's driver in the ways
-// drivers die (SIGSEGV, abort, SIGKILL, a hang), then shows the links at work:
-// the disk's driver dies under the busy NIC (the NIC holds, then resumes), and
-// the NIC fails for good (the serial port runs degraded). Prints the device
-// tree, one row per fault and each application's verification; writes a trace
-// and an HTML report and says where.
+// disk, a serial port and a sound card, with a managed and an optional link),
+// shows the refused cycle, runs one application per device — file transfers
+// over the NIC, the verifying random read/write/flush workload on the disk,
+// byte streams on the serial port, audio playback — while it kills each
+// device's driver in the ways drivers die (SIGSEGV, abort, SIGKILL, a hang),
+// then shows the links at work: the disk's driver dies under the busy NIC (the
+// NIC holds, then resumes), and the NIC crashes until it fails for good (the
+// serial port runs degraded). Every injection is recorded in the trace; once
+// the trace is closed, its analysis (as `umbra report` makes it) gives the
+// per-fault table, the JSON summary and the HTML report. Prints the device
+// tree, each application's verification and one row per fault, and says where
+// the trace, the HTML report and the JSON summary are.
 #include <signal.h>
 #include <unistd.h>
 
-#include <array>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -66,6 +68,7 @@ struct Fault {
   std::string site;  // "demo", "demo: supplier of nic0", "demo: crash loop"
   bool recovered = false;  // the shadow's own record says so
 };
+
 struct AppResult {
   std::string device;
   std::string application;
