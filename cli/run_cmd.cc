@@ -1,4 +1,4 @@
-// `umbra run MACHINE-FILE [--for SECONDS] [--json]`: builds the machine —
+// `umbra run MACHINE-FILE [--for SECONDS] [--json] [--trace FILE]`: builds the machine —
 // emulated hardware, a driver process and a shadow per device — starts it,
 // prints the tree, then keeps it running until the duration passes or
 // SIGINT/SIGTERM arrives, printing state changes and recoveries as they
@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "recorder/recorder.h"
 #include "runtime/base/clock.h"
 #include "runtime/machine/machine.h"
 #include "umbra/machine.pb.h"
@@ -30,6 +31,7 @@ struct RunArgs {
   std::string file;
   double seconds = -1;  // < 0: until a signal
   bool json = false;
+  std::string trace;  // empty: no recording
 };
 
 std::string JsonString(const std::string& s) {
@@ -138,6 +140,17 @@ int Run(const RunArgs& args) {
   const int64_t t0 = MonotonicNanos();
   Log log(args.json, t0);
   machine::MachineOptions options;
+  // The recorder outlives the machine (declared first, closed after Stop).
+  std::unique_ptr<recorder::Recorder> rec;
+  if (!args.trace.empty()) {
+    auto created = recorder::Recorder::Create({.path = args.trace});
+    if (!created) {
+      std::fprintf(stderr, "umbra run: cannot create %s: %s\n", args.trace.c_str(), created.error().message.c_str());
+      return kExitCantCreate;
+    }
+    rec = std::move(*created);
+    options.recorder = rec.get();
+  }
   options.on_notice = [&log](const machine::Notice& n) {
     log.Add(machine::NoticeKindName(n.kind), n.device.empty() ? "machine" : n.device, n.detail);
   };
@@ -177,6 +190,10 @@ int Run(const RunArgs& args) {
   const std::string final_tree = args.json ? machine.model().RenderJson() : "";
   machine.Stop();  // the unbinds (consumers first) are logged too
   sub.Reset();
+  if (rec) {
+    if (auto r = rec->Close(); !r) log.Add("warning", "machine", "trace: " + r.error().message);
+    log.Add("trace", args.trace, "umbra report " + args.trace + " --html report.html");
+  }
   bool all_bound = true;
   for (const auto& s : summary) all_bound = all_bound && s.state == "bound";
   if (args.json) {
@@ -198,6 +215,7 @@ void AddRunCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--for", args->seconds, "Stop after this many seconds (default: at Ctrl-C)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", args->json, "Print one JSON object at the end instead of live lines");
+  cmd->add_option("--trace", args->trace, "Record every request, fault and recovery step into FILE (umbra report FILE)");
   cmd->footer(
       "Exit codes: 0 every device bound at the end, 1 some device is not, 65/66/78 as validate.\n"
       "Examples:\n  umbra run examples/machines/echo-links.textproto --for 5\n"

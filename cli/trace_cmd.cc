@@ -35,7 +35,8 @@ int RunExport(const ExportArgs& a) {
     std::fprintf(stderr, "umbra trace export: cannot create %s\n", a.output.c_str());
     return kExitCantCreate;
   }
-  if (auto r = recorder::ExportChrome(traces[0], out); !r) {
+  auto exported = a.format == "text" ? recorder::ExportText(traces[0], out) : recorder::ExportChrome(traces[0], out);
+  if (auto r = exported; !r) {
     std::fprintf(stderr, "umbra trace export: %s\n", r.error().message.c_str());
     return kExitSoftware;
   }
@@ -44,8 +45,8 @@ int RunExport(const ExportArgs& a) {
     std::fprintf(stderr, "umbra trace export: writing %s failed\n", a.output.c_str());
     return kExitCantCreate;
   }
-  std::fprintf(stderr, "umbra trace export: %zu events written to %s (open it in https://ui.perfetto.dev)\n",
-               traces[0].events.size(), a.output.c_str());
+  std::fprintf(stderr, "umbra trace export: %zu events written to %s%s\n", traces[0].events.size(),
+               a.output.c_str(), a.format == "chrome" ? " (open it in https://ui.perfetto.dev)" : "");
   return read_rc;
 }
 
@@ -55,10 +56,10 @@ void AddTraceCommand(CLI::App& app, int& exit_code) {
   CLI::App* trace = app.add_subcommand("trace", "Work with recorder traces");
   trace->require_subcommand(1);
   auto args = std::make_shared<ExportArgs>();
-  CLI::App* exp = trace->add_subcommand("export", "Convert a trace for a viewer (chrome: Perfetto, chrome://tracing)");
+  CLI::App* exp = trace->add_subcommand("export", "Convert a trace for a viewer (chrome: Perfetto, chrome://tracing; text: one line per event)");
   exp->add_option("trace", args->trace, "Trace file")->required();
   exp->add_option("--format", args->format, "Output format")
-      ->check(CLI::IsMember({"chrome"}))
+      ->check(CLI::IsMember({"chrome", "text"}))
       ->capture_default_str();
   exp->add_option("-o,--output", args->output, "Output file")->required();
   exp->callback([args, &exit_code] { exit_code = RunExport(*args); });

@@ -75,6 +75,7 @@ struct FaultRecord {
   int64_t start_ns = 0;    // fault injected, or crash seen
   std::optional<int64_t> detected_ns;
   std::optional<DetectionReason> reason;
+  int64_t reason_detail = 0;  // the first Detected's detail (signal or exit code)
   std::optional<int64_t> detection_latency_ns;
   std::array<std::optional<int64_t>, kPhaseCount> phase_ns{};
   std::optional<int64_t> recovered_ns;  // end of the resume phase
@@ -107,7 +108,8 @@ struct RequestGroup {
   std::string device_class;
   RequestOp op = RequestOp::kOther;
   uint64_t ok = 0;
-  uint64_t failed = 0;       // failed or interrupted
+  uint64_t failed = 0;       // the driver or the shadow failed it
+  uint64_t interrupted = 0;  // in the driver when it died, or when the device stopped (fenced)
   uint64_t bytes = 0;
   Distribution latency;      // over the sampled completions
 };
@@ -142,7 +144,18 @@ std::string RenderText(const Report& report);
 // The same content as one JSON object (docs/recorder.md lists the fields).
 std::string RenderJson(const Report& report);
 
-// "1.25 ms", "830 µs", "12 ns".
+// The per-fault summary `umbra demo` prints: device, fault, site, how it was
+// detected, detection, recovery and gap, the requests the shadow queued,
+// dropped and replayed, and how it ended — the same figures as RenderText's
+// per-fault table and RenderJson's "faults".
+std::string RenderFaultSummary(const Report& report);
+// RenderJson's "faults" array on its own.
+std::string RenderFaultsJson(const Report& report);
+// How the fault was detected: "signal 11", "exit 3", "missed-heartbeat"; "-"
+// when it never was.
+std::string DetectedAs(const FaultRecord& fault);
+
+// "1.25 ms", "830.0 us", "12 ns".
 std::string FormatDuration(int64_t ns);
 
 }  // namespace umbra::recorder

@@ -89,4 +89,11 @@ std::string Trace::DeviceClass(DeviceId id) const {
   return "";
 }
 
+RequestOutcome OutcomeOfStatus(int32_t status) {
+  if (status == 0) return RequestOutcome::kOk;
+  if (status == static_cast<int32_t>(Errc::kInterrupted) || status == static_cast<int32_t>(Errc::kNoDevice))
+    return RequestOutcome::kInterrupted;
+  return RequestOutcome::kFailed;
+}
+
 }  // namespace umbra::recorder

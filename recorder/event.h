@@ -54,6 +54,12 @@ const char* RecoveryPhaseName(RecoveryPhase phase);
 const char* DispositionName(Disposition disposition);
 const char* LinkEventName(LinkEvent event);
 
+// The outcome of a request whose completion carries `status` (0 or an Errc):
+// ok; interrupted when the driver died under it (kInterrupted) or the device
+// stopped under it (kNoDevice) — the shadow, not the application, handles
+// those; failed otherwise.
+RequestOutcome OutcomeOfStatus(int32_t status);
+
 struct RequestSubmitted {
   RequestOp op;
   uint64_t size;

@@ -29,6 +29,9 @@
 namespace umbra::recorder {
 
 Result<void> ExportChrome(const Trace& trace, std::ostream& out);
+// One line per event in time order: milliseconds since the first event, the
+// device, what happened ("completed transmit ok size=64 latency=80.0 us").
+Result<void> ExportText(const Trace& trace, std::ostream& out);
 
 // `report` is Analyze(trace), or a merged report whose trace 0 is `trace`: the
 // throughput plots mark the faults of trace 0; the tables show all faults.

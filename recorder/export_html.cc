@@ -3,36 +3,20 @@
 #include <string>
 
 #include "recorder/export.h"
+#include "recorder/html_plots.h"
+#include "recorder/html_svg.h"
 
 namespace umbra::recorder {
 namespace {
 
-constexpr int kWidth = 820;
-constexpr int kHeight = 220;
-constexpr int kLeft = 70;
-constexpr int kRight = 20;
-constexpr int kTop = 20;
-constexpr int kBottom = 40;
-
-std::string Escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out.push_back(c);
-    }
-  }
-  return out;
-}
-
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", v);
-  return buf;
-}
+using html::Escape;
+using html::kBottom;
+using html::kHeight;
+using html::kLeft;
+using html::kRight;
+using html::kTop;
+using html::kWidth;
+using html::Num;
 
 std::string Short(double v) {
   char buf[32];
@@ -165,20 +149,40 @@ std::string GroupTable(const Report& report) {
   return out + "</table>\n";
 }
 
+// The same columns as `umbra demo`'s table (RenderFaultSummary); the phases
+// are in the bars above.
 std::string FaultTable(const Report& report) {
-  std::string out = "<h2>Per fault</h2>\n<table class=\"faults\"><tr><th>device</th><th>fault</th>"
-                    "<th>site</th><th>end</th><th>detection</th>";
-  for (int p = 0; p < kPhaseCount; ++p)
-    out += std::string("<th>") + RecoveryPhaseName(RecoveryPhase(p)) + "</th>";
-  out += "<th>recovery</th><th>gap</th><th>queued</th><th>dropped</th><th>answered</th>"
-         "<th>failed</th><th>replayed</th></tr>\n";
+  std::string out = "<h2>Per fault</h2>\n<table class=\"faults\"><tr>";
+  for (const char* h : {"device", "fault", "site", "detected as", "detection", "recovery", "gap", "queued",
+                        "dropped", "replayed", "end"})
+    out += std::string("<th>") + h + "</th>";
+  out += "</tr>\n";
   for (const FaultRecord& f : report.faults) {
     out += "<tr><td>" + Escape(f.device_name) + "</td><td>" + Escape(f.fault_type) + "</td><td>" +
-           Escape(f.site) + "</td><td>" + FaultEndName(f.end) + "</td><td>" +
-           Cell(f.detection_latency_ns) + "</td>";
-    for (int p = 0; p < kPhaseCount; ++p) out += "<td>" + Cell(f.phase_ns[p]) + "</td>";
-    out += "<td>" + Cell(f.recovery_ns) + "</td><td>" + Cell(f.gap_ns) + "</td>";
-    for (int d = 0; d < kDispositionCount; ++d) out += "<td>" + std::to_string(f.disposed[d]) + "</td>";
+           Escape(f.site.empty() ? "-" : f.site) + "</td><td>" + Escape(DetectedAs(f)) + "</td><td>" +
+           Cell(f.detection_latency_ns) + "</td><td>" + Cell(f.recovery_ns) + "</td><td>" + Cell(f.gap_ns) + "</td>";
+    for (Disposition d : {Disposition::kQueued, Disposition::kDropped, Disposition::kReplayed})
+      out += "<td>" + std::to_string(f.disposed[static_cast<int>(d)]) + "</td>";
+    out += std::string("<td>") + FaultEndName(f.end) + "</td></tr>\n";
+  }
+  return out + "</table>\n";
+}
+
+std::string RequestTable(const Report& report) {
+  if (report.requests.empty()) return "";
+  std::string out =
+      "<h2>Requests</h2>\n<p>Completed requests per class and operation. <em>interrupted</em>: in the driver "
+      "when it died, or when the device stopped; the shadow resubmits, drops or re-posts them (a posted "
+      "receive buffer is interrupted at every crash), the application does not see them fail. The "
+      "latency of a receive or read is how long it waited for data.</p>\n<table class=\"requests\"><tr>"
+      "<th>class</th><th>op</th><th>ok</th><th>failed</th><th>interrupted</th><th>latency median</th>"
+      "<th>p99</th><th>max</th></tr>\n";
+  for (const RequestGroup& g : report.requests) {
+    out += "<tr><td>" + Escape(g.device_class) + "</td><td>" + RequestOpName(g.op) + "</td><td>" +
+           std::to_string(g.ok) + "</td><td>" + std::to_string(g.failed) + "</td><td>" +
+           std::to_string(g.interrupted) + "</td>";
+    for (int64_t v : {g.latency.median, g.latency.p99, g.latency.max})
+      out += "<td>" + (g.latency.count ? FormatDuration(v) : std::string("-")) + "</td>";
     out += "</tr>\n";
   }
   return out + "</table>\n";
@@ -187,7 +191,7 @@ std::string FaultTable(const Report& report) {
 constexpr char kStyle[] = R"(<style>
 body { font-family: sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin-bottom: 1.5em; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; white-space: nowrap; }
 th { background: #f0f0f0; }
 svg { border: 1px solid #ddd; background: #fff; }
 svg text { font-size: 11px; fill: #444; }
@@ -197,8 +201,22 @@ svg text { font-size: 11px; fill: #444; }
 .recovery { fill: #d62728; fill-opacity: 0.12; }
 .bar { fill: #1f5fbf; }
 .axis { stroke: #888; }
+.grid { stroke: #eee; }
+.cdf { fill: none; stroke-width: 2; }
+.wait { fill: #e4e4e4; }
+.key { display: inline-block; width: 0.9em; height: 0.9em; margin: 0 0.3em 0 1em; vertical-align: middle; }
+.wait-key { background: #e4e4e4; }
+.legend { font-size: 0.9em; }
+.read { max-width: 60em; }
 .warning { color: #b00; }
 </style>
+)";
+
+constexpr char kHowToRead[] = R"(<p class="read">A <em>fault</em> is a driver crash or hang
+(injected, or seen by the host). <em>Detection</em>: from the fault to the host noticing it.
+<em>Recovery</em>: from the detection until the shadow serves again. <em>Gap</em>: what the
+application saw: from its last completed request before the fault to its first one after the
+device was reset. docs/recorder.md defines every figure.</p>
 )";
 
 }  // namespace
@@ -212,13 +230,17 @@ Result<void> WriteHtmlReport(const Trace& trace, const Report& report, std::ostr
           " faults, " + std::to_string(report.lost_events) + " events lost, sampling 1/" +
           std::to_string(report.sampling_rate) + ", host " + Escape(trace.header.host_name) + ".</p>\n";
   for (const auto& w : report.warnings) html += "<p class=\"warning\">" + Escape(w) + "</p>\n";
-  html += "<h2>Throughput per device</h2>\n<p>Completed requests per second. Red line: fault; "
-          "shaded: recovery until the resume phase ended; green dashed: first completion after "
-          "the crash (end of the gap).</p>\n";
+  html += kHowToRead;
+  html += "<h2>Throughput per device</h2>\n<p>Completed requests per second over the whole run. Red line: "
+          "fault; shaded: recovery until the resume phase ended; green dashed: the first completion after "
+          "the device's reset (the end of the gap).</p>\n";
   for (DeviceId d = 0; d < trace.devices.size(); ++d) html += ThroughputPlot(trace, report, d, t0, t1);
+  html += html::GapCdfPlots(report);
+  html += html::PhaseBars(report);
   html += GapHistogram(report);
   html += GroupTable(report);
   html += FaultTable(report);
+  html += RequestTable(report);
   html += "</body></html>\n";
   out << html;
   out.flush();

@@ -14,11 +14,14 @@ UMBRA_PACKAGES=(
   iproute2 sox
 )
 
-# What only the test suite needs, installed by ./test: a one-node Slurm
-# cluster for the sharded-campaign test, clang 16 for the fuzz targets.
+# What only the test suite needs, installed by ./test (./umbra does not need them):
+# a one-node Slurm cluster for the sharded-campaign test, clang 16 for the fuzz
+# targets, Chromium (~100 MB) for the HTML report's render test
+# (tests/recorder/html_render_test.cc).
 UMBRA_TEST_PACKAGES=(
   slurm-wlm munge
   clang-16 libclang-rt-16-dev   # the libFuzzer targets (tests/fuzz, docs/fuzzing.md)
+  chromium
 )
 
 umbra_log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "drivers/echo/echo_driver.h"
+#include "recorder/recorder.h"
 #include "runtime/base/clock.h"
 
 namespace umbra::shadows::echo {
@@ -13,7 +14,23 @@ std::unique_ptr<EchoShadow> EchoShadow::Create(runtime::DriverHost& host, Recove
   return std::unique_ptr<EchoShadow>(new EchoShadow(host, Options{.class_name = "echo", .mode = mode}));
 }
 
+// Recorded as the application sees it: one request per call, completed when
+// the call returns, so a recovery the call waited through is inside its
+// latency and the first call back after a crash ends the gap.
 Result<void> EchoShadow::Echo(std::span<std::byte> data, int64_t timeout_ns) {
+  recorder::Recorder& rec = host().recorder();
+  if (!rec.on()) return EchoThroughDriver(data, timeout_ns);
+  const int64_t start = MonotonicNanos();
+  rec.RequestSubmitted(host().recorder_device(), recorder::RequestOp::kOther, data.size(), start);
+  Result<void> r = EchoThroughDriver(data, timeout_ns);
+  const int64_t now = MonotonicNanos();
+  const recorder::RequestOutcome outcome =
+      recorder::OutcomeOfStatus(r ? 0 : static_cast<int32_t>(r.error().code));
+  rec.RequestCompleted(host().recorder_device(), recorder::RequestOp::kOther, data.size(), now - start, outcome, now);
+  return r;
+}
+
+Result<void> EchoShadow::EchoThroughDriver(std::span<std::byte> data, int64_t timeout_ns) {
   runtime::DriverHost& h = host();
   if (data.size() > h.buffer_size()) return Fail(Errc::kInvalidArgument, "payload larger than a buffer");
   const int64_t deadline = MonotonicNanos() + timeout_ns;

@@ -11,6 +11,9 @@
 //   std::vector<std::byte> data = ...;
 //   UMBRA_TRY(shadow->Echo(data));        // crash-proof
 //
+// Recording: each Echo() call is one request (op "other"), completed when the
+// call returns (docs/recorder.md).
+//
 // Thread safety: one client thread for Echo; SetTag/Tag from any thread.
 #pragma once
 
@@ -40,6 +43,8 @@ class EchoShadow final : public Shadow {
 
  private:
   using Shadow::Shadow;
+  // Echo without recording: the submit, wait and resubmit loop.
+  Result<void> EchoThroughDriver(std::span<std::byte> data, int64_t timeout_ns);
 };
 
 }  // namespace umbra::shadows::echo

@@ -360,6 +360,7 @@ bool SoundShadow::SubmitWriteLocked(StreamRecord& s, uint64_t a, uint64_t n) {
   auto r = host().Submit({&req, 1});
   if (!r || *r == 0) return false;
   s.free.pop_back();
+  RecordSubmittedLocked(req);
   return true;
 }
 
@@ -511,6 +512,7 @@ Result<void> SoundShadow::ReadChunk(std::unique_lock<std::mutex>& lock, StreamRe
       }
       s.read_in_flight = true;
       s.read_bytes = static_cast<uint32_t>(bytes);
+      RecordSubmittedLocked(req);
     }
     if (!s.read_done) {
       WaitLocked(kWaitSliceNs);
@@ -552,8 +554,36 @@ void SoundShadow::WaitLocked(int64_t slice_ns) {
   HandleLocked({completions_.data(), got});
 }
 
+// A write completes when the driver put its frames into the card's ring: the
+// first one after a crash is when sound flows again. Latency: submit to
+// completion (a write waits for ring space, so it follows the sample clock).
+void SoundShadow::RecordSubmittedLocked(const runtime::Request& req) {
+  recorder::Recorder& rec = host().recorder();
+  if (!rec.on()) return;
+  const int64_t now = MonotonicNanos();
+  const size_t index = req.offset / host().buffer_size();
+  if (index >= submitted_.size()) submitted_.resize(index + 1);
+  submitted_[index] = Submitted{now, req.length};
+  rec.RequestSubmitted(host().recorder_device(),
+                       req.op == kWrite ? recorder::RequestOp::kPlayback : recorder::RequestOp::kCapture,
+                       req.length, now);
+}
+
+void SoundShadow::RecordCompletedLocked(const runtime::Completion& c) {
+  recorder::Recorder& rec = host().recorder();
+  if (!rec.on()) return;
+  const int64_t now = MonotonicNanos();
+  const size_t index = static_cast<uint32_t>(c.cookie) / host().buffer_size();
+  const Submitted sub = index < submitted_.size() ? submitted_[index] : Submitted{};
+  rec.RequestCompleted(host().recorder_device(),
+                       (c.cookie & kCookieWrite) != 0 ? recorder::RequestOp::kPlayback : recorder::RequestOp::kCapture,
+                       sub.length, sub.time_ns != 0 ? now - sub.time_ns : 0, recorder::OutcomeOfStatus(c.status),
+                       now);
+}
+
 void SoundShadow::HandleLocked(std::span<const runtime::Completion> done) {
   for (const runtime::Completion& c : done) {
+    RecordCompletedLocked(c);
     const uint32_t off = static_cast<uint32_t>(c.cookie);
     if ((c.cookie & kCookieWrite) != 0) {
       StreamRecord& s = rec(Direction::kPlayback);

@@ -168,6 +168,10 @@ class SoundShadow final : public shadows::Shadow, public Pcm {
                             uint64_t n);
   Result<void> ReadChunk(std::unique_lock<std::mutex>& lock, StreamRecord& s, std::byte* out, uint64_t n);
   void ReleaseBuffersLocked(StreamRecord& s);
+  // Under mu_: a playback write or capture read handed to the driver, and
+  // its completion (docs/recorder.md, "Recording from a class").
+  void RecordSubmittedLocked(const runtime::Request& req);
+  void RecordCompletedLocked(const runtime::Completion& c);
   static bool WriteFailed(int32_t status);
   // Under mu_: kills the current driver (once per driver instance).
   void RestartFaultyDriverLocked(int32_t status);
@@ -180,6 +184,11 @@ class SoundShadow final : public shadows::Shadow, public Pcm {
   StreamRecord streams_[2];
   std::vector<runtime::Completion> completions_;
   std::vector<runtime::Request> requests_;
+  struct Submitted {
+    int64_t time_ns = 0;
+    uint32_t length = 0;
+  };
+  std::vector<Submitted> submitted_;  // per pool buffer (offset / buffer size), written only while recording
   std::atomic<bool> live_{false};      // the driver serves streams (cleared by OnDriverLost)
   std::atomic<uint64_t> epoch_{1};     // bumped by OnDriverLost: stream records of older epochs are stale
   uint64_t killed_epoch_ = 0;          // the epoch whose driver the shadow killed (guarded by mu_)

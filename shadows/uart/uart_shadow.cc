@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "recorder/recorder.h"
 #include "runtime/base/clock.h"
 
 namespace umbra::shadows::uart {
@@ -225,6 +226,7 @@ void UartShadow::HandleCompletion(const runtime::Completion& c) {
   if (it == list.end()) return;  // not ours (cannot happen: the host checks ids)
   const InFlight f = *it;
   list.erase(it);
+  RecordCompleted(f, c, (c.cookie & kWriteCookie) != 0);
   if ((c.cookie & kWriteCookie) != 0) {
     bool kill = false;
     {
@@ -362,6 +364,7 @@ void UartShadow::SubmitWrites() {
     submitted_ += len;
     sent_since_base_ += len;
     writes_.push_back(InFlight{.buffer = *buf, .length = len});
+    RecordSubmitted(writes_.back(), true);
   }
 }
 
@@ -382,7 +385,30 @@ void UartShadow::PostReads() {
       return;
     }
     reads_.push_back(InFlight{.buffer = *buf, .length = h.buffer_size()});
+    RecordSubmitted(reads_.back(), false);
   }
+}
+
+void UartShadow::RecordSubmitted(InFlight& f, bool write) {
+  recorder::Recorder& rec = host().recorder();
+  if (!rec.on()) return;
+  f.submitted_ns = MonotonicNanos();
+  rec.RequestSubmitted(host().recorder_device(), write ? recorder::RequestOp::kWrite : recorder::RequestOp::kRead,
+                       f.length, f.submitted_ns);
+}
+
+// A read that came back empty got nothing for the application: like an
+// expired net receive buffer, it is not a completion. The latency of a read
+// is how long it waited for bytes to arrive.
+void UartShadow::RecordCompleted(const InFlight& f, const runtime::Completion& c, bool write) {
+  recorder::Recorder& rec = host().recorder();
+  if (!rec.on() || (!write && c.status == 0 && c.length == 0)) return;
+  const int64_t now = MonotonicNanos();
+  const bool whole = !write || c.length == f.length;
+  const recorder::RequestOutcome outcome =
+      c.status == 0 && !whole ? recorder::RequestOutcome::kFailed : recorder::OutcomeOfStatus(c.status);
+  rec.RequestCompleted(host().recorder_device(), write ? recorder::RequestOp::kWrite : recorder::RequestOp::kRead,
+                       write ? f.length : c.length, f.submitted_ns != 0 ? now - f.submitted_ns : 0, outcome, now);
 }
 
 // ---------------- factory ----------------

@@ -106,7 +106,12 @@ class UartShadow final : public Shadow, public Port {
   struct InFlight {
     uint32_t buffer;
     uint32_t length;
+    int64_t submitted_ns = 0;  // set only while recording
   };
+  // The pump's requests in the trace (docs/recorder.md): a write per buffer
+  // handed to the driver, a read per buffer that came back with bytes.
+  void RecordSubmitted(InFlight& f, bool write);
+  void RecordCompleted(const InFlight& f, const runtime::Completion& c, bool write);
 
   UartShadow(runtime::DriverHost& host, Options base, UartShadowOptions options)
       : Shadow(host, std::move(base)), options_(options) {}

@@ -271,5 +271,58 @@ TEST(AnalyzeTest, MergingTracesPoolsTheirFaults) {
   EXPECT_EQ(report->requests[0].ok, 12u);
 }
 
+// The bug: completions the dead (or stopped) driver had published before the
+// fault are polled after it; the first of them ended the gap, which then read
+// microseconds while the application waited for the whole recovery. The gap
+// runs until the first completion after the device's reset.
+TEST(AnalyzeTest, CompletionsPublishedBeforeTheResetDoNotEndTheGap) {
+  TraceBuilder b;
+  DeviceId nic = b.Device("nic0", "net");
+  b.Ok(100 * kUs, nic).Ok(200 * kUs, nic);
+  b.At(300 * kUs, nic, FaultInjected{"demo", "hang", 1});
+  b.Ok(310 * kUs, nic);  // published before the stop, polled after it
+  b.At(80 * kMs, nic, Detected{DetectionReason::kMissedHeartbeat, 0});
+  b.Phase(nic, RecoveryPhase::kIsolate, 80 * kMs, 81 * kMs);
+  b.Ok(80'500 * kUs, nic);  // collected while isolating: still the old driver's
+  b.Phase(nic, RecoveryPhase::kQuiesce, 81 * kMs, 82 * kMs);
+  b.Phase(nic, RecoveryPhase::kRestart, 82 * kMs, 85 * kMs);
+  b.Phase(nic, RecoveryPhase::kResume, 85 * kMs, 86 * kMs);
+  b.Ok(90 * kMs, nic).Ok(91 * kMs, nic);
+  auto report = Analyze(b.trace());
+  ASSERT_TRUE(report);
+  ASSERT_EQ(report->faults.size(), 1u);
+  const FaultRecord& f = report->faults[0];
+  EXPECT_EQ(f.detection_latency_ns, 80 * kMs - 300 * kUs);
+  EXPECT_EQ(f.gap_begin_ns, 80'500 * kUs);  // the last completion the application saw
+  EXPECT_EQ(f.gap_end_ns, 90 * kMs);
+  EXPECT_EQ(f.gap_ns, 9'500 * kUs);
+}
+
+// Requests the crash fenced (posted receive buffers, above all) are counted
+// as interrupted, apart from requests that failed.
+TEST(AnalyzeTest, InterruptedRequestsAreNotCountedAsFailed) {
+  TraceBuilder b;
+  DeviceId nic = b.Device("nic0", "net");
+  b.Ok(100 * kUs, nic, RequestOp::kReceive);
+  for (int i = 0; i < 5; ++i)
+    b.At(200 * kUs, nic, RequestCompleted{RequestOp::kReceive, RequestOutcome::kInterrupted, 0, 10 * kMs});
+  b.At(300 * kUs, nic, RequestCompleted{RequestOp::kReceive, RequestOutcome::kFailed, 0, 10 * kUs});
+  auto report = Analyze(b.trace());
+  ASSERT_TRUE(report);
+  ASSERT_EQ(report->requests.size(), 1u);
+  EXPECT_EQ(report->requests[0].ok, 1u);
+  EXPECT_EQ(report->requests[0].failed, 1u);
+  EXPECT_EQ(report->requests[0].interrupted, 5u);
+  EXPECT_EQ(report->requests[0].latency.count, 1u);  // only completions that delivered count
+  EXPECT_NE(RenderText(*report).find("interrupted"), std::string::npos);
+}
+
+TEST(AnalyzeTest, OutcomeOfAStatus) {
+  EXPECT_EQ(OutcomeOfStatus(0), RequestOutcome::kOk);
+  EXPECT_EQ(OutcomeOfStatus(static_cast<int32_t>(Errc::kInterrupted)), RequestOutcome::kInterrupted);
+  EXPECT_EQ(OutcomeOfStatus(static_cast<int32_t>(Errc::kNoDevice)), RequestOutcome::kInterrupted);
+  EXPECT_EQ(OutcomeOfStatus(static_cast<int32_t>(Errc::kIo)), RequestOutcome::kFailed);
+}
+
 }  // namespace
 }  // namespace umbra::recorder
