@@ -12,6 +12,8 @@ UMBRA_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev sqlite3
   iproute2 sox
+  # The driver sandbox's system-call allowlist (runtime/sandbox).
+  libseccomp-dev
 )
 
 umbra_log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }

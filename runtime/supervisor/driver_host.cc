@@ -27,6 +27,8 @@
 #include "runtime/base/tsan.h"
 #include "runtime/ipc/control_channel.h"
 #include "recorder/recorder.h"
+#include "runtime/sandbox/cgroup.h"
+#include "runtime/sandbox/seccomp.h"
 #include "runtime/supervisor/spawn.h"
 #include "umbra/control.pb.h"
 
@@ -145,6 +147,8 @@ struct Instance {
   asio::posix::stream_descriptor pid_watch;
   asio::steady_timer deadline;            // handshake / probe deadline
   std::unique_ptr<ExitWatch> exit_watch;  // opened at spawn; snapshot before the signal
+  std::unique_ptr<sandbox::InstanceCgroup> cgroup;  // its processes; killed and removed when reaped
+  std::optional<MisbehaviourWatch> misbehaviour;    // floods, CPU held while idle
   asio::steady_timer exit_grace;          // waiting for the exit status
   Phase phase = Phase::kSpawned;
   bool killed = false;
@@ -284,14 +288,19 @@ class DriverHost::Impl {
 
   Result<std::shared_ptr<Instance>> Spawn() {
     auto [host_end, driver_end] = UMBRA_TRY(ipc::ControlChannel::CreatePair());
+    std::unique_ptr<sandbox::InstanceCgroup> cgroup = SandboxCgroup();
     SpawnRequest req{.binary = binary_,
                      .args = options_.driver_args,
                      .control_fd = driver_end.fd(),
                      .inherit_stdio = options_.inherit_stdio,
-                     .core_dumps = options_.core_dumps};
+                     .core_dumps = options_.core_dumps,
+                     .sandbox = &options_.sandbox,
+                     .cgroup = cgroup.get()};
     SpawnedProcess p = UMBRA_TRY(SpawnDriver(req));
     auto inst = std::make_shared<Instance>(io_, ++instance_counter_, std::move(p),
                                            std::move(host_end));
+    inst->cgroup = std::move(cgroup);
+    inst->misbehaviour.emplace(options_.misbehaviour);
     inst->spawned_ns = MonotonicNanos();
     // Its /proc files opened now, while it runs its exec: a recovery does
     // not wait for that.
@@ -300,6 +309,15 @@ class DriverHost::Impl {
     WatchControl(inst);
     WatchExit(inst);
     return inst;
+  }
+
+  // The next instance's cgroup, when it is sandboxed (null when no hierarchy
+  // can be written: the PID namespace alone then ends its processes).
+  std::unique_ptr<sandbox::InstanceCgroup> SandboxCgroup() const {
+    const sandbox::SandboxOptions& o = options_.sandbox;
+    if (o.mode != sandbox::SandboxMode::kOn || !o.cgroup) return nullptr;
+    return sandbox::InstanceCgroup::Create(options_.device_name + "." + std::to_string(instance_counter_ + 1),
+                                           o.limits);
   }
 
   void StartInstance() {
@@ -496,6 +514,10 @@ class DriverHost::Impl {
         Violation(inst, "driver sent file descriptors");
         return false;
       }
+      if (auto flood = inst->misbehaviour->OnMessage(MonotonicNanos())) {
+        Violation(inst, *flood);
+        return false;
+      }
       if (!OnMessage(inst, inst->msg)) return false;
       if (inst->phase == Instance::Phase::kDead) return false;
     }
@@ -517,6 +539,8 @@ class DriverHost::Impl {
       return;
     }
     inst->reaped = true;
+    // Whatever it left behind dies with its group (and the group goes).
+    inst->cgroup.reset();
     rec_.DriverExited(rec_id_, info.si_code == CLD_EXITED ? recorder::ExitKind::kCode
                                                           : recorder::ExitKind::kSignal,
                       info.si_status);
@@ -636,6 +660,11 @@ class DriverHost::Impl {
       case DriverToHost::kCrash: {
         const int sig = m.crash().signal();
         if (sig <= 0 || sig >= 65) return Violation(inst, "crash with a bad signal number"), false;
+        if (sig == SIGSYS && m.crash().denied_syscall_plus_one() > 0) {
+          const int nr = m.crash().denied_syscall_plus_one() - 1;
+          return Violation(inst, "system call " + sandbox::SyscallName(nr) + " (" + std::to_string(nr) +
+                                     ") is not allowed by the sandbox"), false;
+        }
         OnDetect(inst, Detection{.reason = DetectReason::kSignal, .code = sig,
                                  .detail = "reported by the driver's signal handler"});
         return false;
@@ -796,6 +825,7 @@ class DriverHost::Impl {
   // group's id, cannot be reused; only a driver that left its group (or a
   // group emptied of it) needs the pidfd.
   static void Signal(Instance& inst, int sig) {
+    if (sig == SIGKILL && inst.cgroup) inst.cgroup->Kill();
     if (::kill(-inst.pid, sig) == 0 && getpgid(inst.pid) == inst.pid) return;
     syscall(SYS_pidfd_send_signal, inst.pidfd.get(), sig, nullptr, 0);
   }
@@ -983,7 +1013,24 @@ class DriverHost::Impl {
       OnDetect(current_, Detection{.reason = DetectReason::kRequestDeadline, .detail = *late});
       return;
     }
+    if (std::optional<std::string> hog = CheckIdleCpu(now)) {
+      OnDetect(current_, Detection{.reason = DetectReason::kMissedHeartbeat, .detail = *hog});
+      return;
+    }
     if (std::optional<std::string> bad = CheckRings()) Violation(current_, *bad);
+  }
+
+  // A driver that burns a CPU with nothing to do (a spinning thread while
+  // another keeps heartbeating) is a hang in all but name.
+  std::optional<std::string> CheckIdleCpu(int64_t now) {
+    bool idle = calls_.empty();
+    {
+      std::lock_guard lock(mu_);
+      idle = idle && in_flight_ == 0;
+    }
+    std::optional<int64_t> cpu;
+    if (idle && current_->cgroup) cpu = current_->cgroup->CpuNanos();
+    return current_->misbehaviour->OnTick(now, idle, cpu);
   }
 
   // A driver can scribble over ring indices without ringing any doorbell;
@@ -1319,6 +1366,15 @@ Result<std::unique_ptr<DriverHost>> DriverHost::Create(asio::io_context& io,
                                                        DriverHostOptions options) {
   if (options.device_name.empty()) return Fail(Errc::kInvalidArgument, "device needs a name");
   std::string binary = UMBRA_TRY(FindDriverBinary(options.driver_binary));
+  switch (options.sandbox.mode) {
+    case sandbox::SandboxMode::kOn:
+      sandbox::HardenHost();
+      break;
+    case sandbox::SandboxMode::kOff:
+      spdlog::warn("[{}] sandbox off: the driver runs as the host's user, in the host's namespaces",
+                   options.device_name);
+      break;
+  }
   auto data = UMBRA_TRY(ipc::DataChannel::Create(options.device_name, options.data));
   auto impl = std::make_unique<Impl>(io, std::move(options), std::move(data));
   impl->binary_ = std::move(binary);

@@ -1,0 +1,192 @@
+// What the driver sandbox costs, each figure a ratio against the same thing
+// without a sandbox measured in the same run (samples interleaved, so that
+// the machine's drift hits both alike):
+//   1. cold spawn -> ready (spawn, Hello, Attach, Probe) of the echo driver,
+//      with the whole sandbox and with each part alone on top of the
+//      unprivileged uid + seccomp, to show where the cost is;
+//   2. warm-standby crash -> serving again, sandbox on (and off);
+//   3. ring round trip, one outstanding, and batched throughput.
+//
+//   build/default/bench/sandbox/sandbox_bench [--quick]
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "runtime/base/clock.h"
+#include "runtime/supervisor/supervisor.h"
+
+namespace {
+
+using namespace umbra;
+using runtime::Completion;
+using runtime::DriverHost;
+using runtime::Request;
+
+constexpr int64_t kSec = 1'000'000'000;
+constexpr uint16_t kEchoNop = 2;  // drivers/echo kNop: completes at once
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+struct Variant {
+  const char* name;
+  sandbox::SandboxOptions options;
+};
+
+std::vector<Variant> Variants() {
+  sandbox::SandboxOptions off{.mode = sandbox::SandboxMode::kOff};
+  sandbox::SandboxOptions full{};
+  sandbox::SandboxOptions bare{.pid_namespace = false, .mount_namespace = false, .net_namespace = false,
+                               .ipc_namespace = false, .cgroup = false};
+  auto with = [&](auto set) {
+    sandbox::SandboxOptions o = bare;
+    set(o);
+    return o;
+  };
+  return {
+      {"no sandbox (baseline)", off},
+      {"whole sandbox", full},
+      {"  uid + no_new_privs + seccomp + rlimits", bare},
+      {"  ... + PID namespace", with([](auto& o) { o.pid_namespace = true; })},
+      {"  ... + mount namespace, read-only root", with([](auto& o) { o.mount_namespace = true; })},
+      {"  ... + network namespace", with([](auto& o) { o.net_namespace = true; })},
+      {"  ... + IPC namespace", with([](auto& o) { o.ipc_namespace = true; })},
+      {"  ... + cgroup", with([](auto& o) { o.cgroup = true; })},
+  };
+}
+
+runtime::DriverHostOptions EchoOptions(const std::string& name, const sandbox::SandboxOptions& s) {
+  runtime::DriverHostOptions o;
+  o.device_name = name;
+  o.driver_binary = "umbra-driver-echo";
+  o.data = {.ring_entries = 256, .buffer_size = 2048, .buffer_count = 256};
+  o.restart.budget = 100000;
+  o.restart.backoff_initial_ns = 0;
+  o.sandbox = s;
+  return o;
+}
+
+double SpawnOnce(runtime::Supervisor& sup, const std::string& name, const sandbox::SandboxOptions& s) {
+  auto h = sup.AddDevice(EchoOptions(name, s));
+  if (!h) return 0;
+  const int64_t t0 = MonotonicNanos();
+  (*h)->Start();
+  if (!(*h)->WaitUntilRunning(10 * kSec)) {
+    std::fprintf(stderr, "%s did not start\n", name.c_str());
+    return 0;
+  }
+  const double ns = double(MonotonicNanos() - t0);
+  (*h)->Shutdown();
+  return ns;
+}
+
+void ColdSpawn(runtime::Supervisor& sup, int n) {
+  const auto variants = Variants();
+  std::vector<std::vector<double>> samples(variants.size());
+  for (int i = 0; i < n; ++i) {
+    for (size_t v = 0; v < variants.size(); ++v) {
+      samples[v].push_back(SpawnOnce(sup, "spawn" + std::to_string(v) + "." + std::to_string(i), variants[v].options));
+    }
+  }
+  const double base = Median(samples[0]);
+  std::printf("%-46s %10s %8s\n", "cold spawn -> ready", "median", "ratio");
+  for (size_t v = 0; v < variants.size(); ++v) {
+    const double m = Median(samples[v]);
+    std::printf("%-46s %7.3f ms %7.2fx\n", variants[v].name, m / 1e6, m / base);
+  }
+}
+
+// Kill the driver with a warm standby ready; time until a request is served.
+double WarmCrashToServing(DriverHost& h, int n) {
+  std::vector<double> samples;
+  Request r{.op = kEchoNop};
+  Completion c;
+  for (int i = 0; i < n; ++i) {
+    struct timespec ts {0, 100'000'000};  // the standby is spawned 50 ms after a recovery
+    nanosleep(&ts, nullptr);
+    const int64_t t0 = MonotonicNanos();
+    h.Kill(SIGKILL);
+    while (true) {
+      auto sent = h.Submit({&r, 1});
+      if (sent && *sent == 1 && h.Wait({&c, 1}, kSec) == 1 && c.status == 0) break;
+    }
+    samples.push_back(double(MonotonicNanos() - t0));
+  }
+  return Median(samples);
+}
+
+double RoundTrip(DriverHost& h, int n) {
+  std::vector<double> samples;
+  Request r{.op = kEchoNop};
+  Completion c;
+  for (int i = 0; i < n; ++i) {
+    const int64_t t0 = MonotonicNanos();
+    (void)h.Submit({&r, 1});
+    while (h.Wait({&c, 1}, kSec) == 0) {
+    }
+    samples.push_back(double(MonotonicNanos() - t0));
+  }
+  return Median(samples);
+}
+
+double Throughput(DriverHost& h, int64_t total) {
+  std::vector<Request> reqs(128, Request{.op = kEchoNop});
+  Completion out[256];
+  int64_t done = 0, sent = 0;
+  const int64_t t0 = MonotonicNanos();
+  while (done < total) {
+    if (sent - done < 128) {
+      auto n = h.Submit(reqs);
+      if (n) sent += static_cast<int64_t>(*n);
+    }
+    done += static_cast<int64_t>(h.Poll(out));
+  }
+  return double(total) / (double(MonotonicNanos() - t0) / 1e9);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  spdlog::set_level(spdlog::level::err);
+  runtime::Supervisor sup;
+  ColdSpawn(sup, quick ? 10 : 40);
+
+  const sandbox::SandboxOptions on{};
+  const sandbox::SandboxOptions off{.mode = sandbox::SandboxMode::kOff};
+  auto warm_on_opts = EchoOptions("warm-on", on);
+  auto warm_off_opts = EchoOptions("warm-off", off);
+  warm_on_opts.warm_standby = warm_off_opts.warm_standby = true;
+  DriverHost& warm_on = **sup.AddDevice(warm_on_opts);
+  DriverHost& warm_off = **sup.AddDevice(warm_off_opts);
+  warm_on.Start();
+  warm_off.Start();
+  (void)warm_on.WaitUntilRunning(10 * kSec);
+  (void)warm_off.WaitUntilRunning(10 * kSec);
+  const int crashes = quick ? 20 : 100;
+  const double crash_off = WarmCrashToServing(warm_off, crashes);
+  const double crash_on = WarmCrashToServing(warm_on, crashes);
+  std::printf("%-46s %7.3f ms\n", "warm-standby crash -> serving, no sandbox", crash_off / 1e6);
+  std::printf("%-46s %7.3f ms %7.2fx\n", "warm-standby crash -> serving, sandbox on", crash_on / 1e6,
+              crash_on / crash_off);
+
+  const int rt_n = quick ? 2000 : 20000;
+  const int64_t batch = quick ? 1'000'000 : 10'000'000;
+  const double rt_off = RoundTrip(warm_off, rt_n), rt_on = RoundTrip(warm_on, rt_n);
+  const double tp_off = Throughput(warm_off, batch), tp_on = Throughput(warm_on, batch);
+  std::printf("%-46s %7.0f ns / %7.0f ns  sandboxed/unsandboxed speed %.2fx\n", "ring round trip (off / on)", rt_off,
+              rt_on, rt_off / rt_on);
+  std::printf("%-46s %7.2f M/s / %5.2f M/s  sandboxed/unsandboxed %.2fx\n", "batched throughput (off / on)",
+              tp_off / 1e6, tp_on / 1e6, tp_on / tp_off);
+  warm_on.Shutdown();
+  warm_off.Shutdown();
+  return 0;
+}
