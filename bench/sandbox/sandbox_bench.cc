@@ -18,7 +18,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
 #include "runtime/base/clock.h"
+#include "runtime/sandbox/cgroup.h"
+#include "runtime/supervisor/spawn.h"
 #include "runtime/supervisor/supervisor.h"
 
 namespace {
@@ -104,6 +110,42 @@ void ColdSpawn(runtime::Supervisor& sup, int n) {
   }
 }
 
+// The launcher alone: clone, sandbox, exec (the call returns once the child
+// has exec'd), without the driver's own start-up. Each child is killed and
+// reaped outside the timing.
+void LaunchOnly(int n) {
+  const auto variants = Variants();
+  const std::string binary = *runtime::FindDriverBinary("umbra-driver-echo");
+  std::vector<std::vector<double>> samples(variants.size());
+  for (int i = 0; i < n; ++i) {
+    for (size_t v = 0; v < variants.size(); ++v) {
+      int sv[2];
+      socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv);
+      const auto& o = variants[v].options;
+      std::unique_ptr<sandbox::InstanceCgroup> group;
+      const int64_t t0 = MonotonicNanos();
+      if (o.mode == sandbox::SandboxMode::kOn && o.cgroup) group = sandbox::InstanceCgroup::Create("bench", o.limits);
+      runtime::SpawnRequest req{.binary = binary, .control_fd = sv[1], .sandbox = &o, .cgroup = group.get()};
+      auto p = runtime::SpawnDriver(req);
+      samples[v].push_back(double(MonotonicNanos() - t0));
+      if (p) {
+        syscall(SYS_pidfd_send_signal, p->pidfd.get(), SIGKILL, nullptr, 0);
+        siginfo_t info;
+        waitid(P_PIDFD, static_cast<id_t>(p->pidfd.get()), &info, WEXITED);
+      }
+      group.reset();
+      close(sv[0]);
+      close(sv[1]);
+    }
+  }
+  const double base = Median(samples[0]);
+  std::printf("%-46s %10s %8s\n", "launch only (clone/spawn until exec)", "median", "ratio");
+  for (size_t v = 0; v < variants.size(); ++v) {
+    const double m = Median(samples[v]);
+    std::printf("%-46s %7.3f ms %7.2fx\n", variants[v].name, m / 1e6, m / base);
+  }
+}
+
 // Kill the driver with a warm standby ready; time until a request is served.
 double WarmCrashToServing(DriverHost& h, int n) {
   std::vector<double> samples;
@@ -158,6 +200,7 @@ int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   spdlog::set_level(spdlog::level::err);
   runtime::Supervisor sup;
+  LaunchOnly(quick ? 20 : 100);
   ColdSpawn(sup, quick ? 10 : 40);
 
   const sandbox::SandboxOptions on{};

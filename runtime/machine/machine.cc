@@ -299,6 +299,8 @@ void ApplySandbox(const proto::DriverSandbox& in, sandbox::SandboxOptions& out) 
   };
   set(in.open_files(), 1, out.limits.open_files);
   set(in.memory_mb(), 1ull << 20, out.limits.memory_bytes);
+  // Asked for by name: enforced even where it costs each spawn a little.
+  if (in.memory_mb() > 0) out.limits.memory_limit = sandbox::MemoryLimit::kAlways;
   set(in.processes(), 1, out.limits.processes);
   set(in.cpu_seconds(), 1, out.limits.cpu_seconds);
   set(in.address_space_mb(), 1ull << 20, out.limits.address_space_bytes);

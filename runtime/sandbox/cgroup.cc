@@ -141,18 +141,13 @@ std::unique_ptr<InstanceCgroup> InstanceCgroup::Create(const std::string& name, 
   const Hierarchies& h = Found();
   const std::string group = "umbra-" + std::to_string(getpid()) + "-" + name;
   std::unique_ptr<InstanceCgroup> g(new InstanceCgroup());
-  auto add = [&](const std::string& dir) {
-    g->dirs_.push_back(dir);
-    g->procs_files_.push_back(dir + "/cgroup.procs");
-  };
-  // Processes: pids.max in v2 if the controller is on there, else v1.
-  bool pids_done = false, memory_done = false;
+  bool memory_done = false;
   if (std::string dir = MakeGroup(h.v2, group); !dir.empty()) {
-    add(dir);
+    g->dirs_.push_back(dir);
     g->v2_dir_ = dir;
-    if (limits.processes > 0 && Exists(dir + "/pids.max")) {
-      pids_done = WriteFile(dir + "/pids.max", std::to_string(limits.processes));
-    }
+    g->v2_fd_ = UniqueFd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    // Where v2 has the controllers, its limits come at no cost at spawn.
+    if (limits.processes > 0 && Exists(dir + "/pids.max")) WriteFile(dir + "/pids.max", std::to_string(limits.processes));
     if (limits.memory_bytes > 0 && Exists(dir + "/memory.max")) {
       memory_done = WriteFile(dir + "/memory.max", std::to_string(limits.memory_bytes));
     }
@@ -160,29 +155,28 @@ std::unique_ptr<InstanceCgroup> InstanceCgroup::Create(const std::string& name, 
   } else {
     WarnOnce("no writable cgroup v2 hierarchy: instances are killed through their PID namespace only");
   }
-  if (limits.processes > 0 && !pids_done) {
-    std::string dir = MakeGroup(h.pids, group);
-    if (!dir.empty() && WriteFile(dir + "/pids.max", std::to_string(limits.processes))) {
-      add(dir);
-      pids_done = true;
-    } else if (!dir.empty()) {
-      rmdir(dir.c_str());
-    }
-    if (!pids_done) WarnOnce("no writable pids controller: the process limit is not enforced");
-  }
-  if (limits.memory_bytes > 0 && !memory_done) {
+  // v1 memory: joining costs the spawn a migration (an RCU grace period,
+  // milliseconds), so only when the limit was asked for.
+  if (limits.memory_bytes > 0 && !memory_done && limits.memory_limit == MemoryLimit::kAlways) {
     std::string dir = MakeGroup(h.memory, group);
     if (!dir.empty() && WriteFile(dir + "/memory.limit_in_bytes", std::to_string(limits.memory_bytes))) {
-      add(dir);
+      g->dirs_.push_back(dir);
+      g->procs_files_.push_back(dir + "/cgroup.procs");
       memory_done = true;
     } else if (!dir.empty()) {
       rmdir(dir.c_str());
     }
-    if (!memory_done) WarnOnce("no writable memory controller: the memory limit is not enforced");
+  }
+  if (limits.memory_bytes > 0 && !memory_done) {
+    WarnOnce(limits.memory_limit == MemoryLimit::kAlways
+                 ? "no writable memory controller: the memory limit is not enforced"
+                 : "cgroup v2 has no memory controller here: the default memory limit is not enforced "
+                   "(a driver's memory_mb setting enforces it through cgroup v1)");
   }
   if (g->v2_dir_.empty()) {
     if (std::string dir = MakeGroup(h.cpuacct, group); !dir.empty()) {
-      add(dir);
+      g->dirs_.push_back(dir);
+      g->procs_files_.push_back(dir + "/cgroup.procs");
       g->cpuacct_dir_ = dir;
     }
   }
@@ -204,7 +198,9 @@ InstanceCgroup::~InstanceCgroup() {
 
 void InstanceCgroup::Kill() {
   if (!v2_dir_.empty() && WriteFile(v2_dir_ + "/cgroup.kill", "1")) return;
-  for (const auto& procs : procs_files_) {
+  std::vector<std::string> all = procs_files_;
+  if (!v2_dir_.empty()) all.push_back(v2_dir_ + "/cgroup.procs");
+  for (const auto& procs : all) {
     std::istringstream ss(ReadFile(procs));
     pid_t pid = 0;
     while (ss >> pid) {
@@ -231,8 +227,8 @@ std::optional<int64_t> InstanceCgroup::CpuNanos() const {
 }
 
 size_t InstanceCgroup::ProcessCount() const {
-  if (procs_files_.empty()) return 0;
-  std::istringstream ss(ReadFile(procs_files_.front()));
+  if (dirs_.empty()) return 0;
+  std::istringstream ss(ReadFile(dirs_.front() + "/cgroup.procs"));
   size_t n = 0;
   pid_t pid = 0;
   while (ss >> pid) ++n;

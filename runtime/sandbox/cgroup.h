@@ -7,9 +7,13 @@
 //
 //   - cgroup v2 (pure, or the "unified" hierarchy of a hybrid system):
 //     cgroup.kill, cpu.stat, and pids.max / memory.max where those
-//     controllers are enabled;
-//   - else cgroup v1 pids (pids.max), memory (memory.limit_in_bytes) and
-//     cpuacct (cpuacct.usage), each where mounted and writable.
+//     controllers are enabled. The child is born in it (clone3's
+//     CLONE_INTO_CGROUP), which costs nothing; moving a process into a group
+//     afterwards costs an RCU grace period (milliseconds);
+//   - cgroup v1 memory (memory.limit_in_bytes) when a memory limit is asked
+//     for and v2 has no memory controller (joined by the child: it pays that
+//     grace period); cpuacct when there is no v2 group.
+// The process limit is RLIMIT_NPROC on the instance's own uid (launch.cc).
 //
 // What is missing is said once in the log (a warning), never an error: the
 // PID namespace already ends every process of an instance with it.
@@ -30,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/base/unique_fd.h"
 #include "runtime/sandbox/sandbox.h"
 
 namespace umbra::sandbox {
@@ -44,7 +49,9 @@ class InstanceCgroup {
   InstanceCgroup(const InstanceCgroup&) = delete;
   InstanceCgroup& operator=(const InstanceCgroup&) = delete;
 
-  // The cgroup.procs files a child writes "0" to, to join.
+  // The v2 group, for CLONE_INTO_CGROUP (-1 when none).
+  int v2_fd() const { return v2_fd_.get(); }
+  // The cgroup.procs files (v1) a child writes "0" to, to join.
   const std::vector<std::string>& procs_files() const { return procs_files_; }
   // SIGKILLs every process in the group (cgroup.kill, else each pid listed).
   void Kill();
@@ -59,7 +66,8 @@ class InstanceCgroup {
  private:
   InstanceCgroup() = default;
   std::vector<std::string> dirs_;         // every group created, removed at the end
-  std::vector<std::string> procs_files_;  // joined by the child
+  std::vector<std::string> procs_files_;  // v1 groups, joined by the child
+  UniqueFd v2_fd_;                        // the v2 group, the child is born in it
   std::string v2_dir_;                    // cgroup.kill and cpu.stat live here
   std::string cpuacct_dir_;               // v1 CPU accounting, when there is no v2 group
 };

@@ -51,16 +51,18 @@ RootPlan PlanRoot(const std::string& binary_name, const std::string& binary_path
   plan.exec_path = "/driver/" + binary_name;
   plan.ops.push_back({.kind = K::kBind, .source = binary_path, .target = s + plan.exec_path,
                       .flags = MS_RDONLY | MS_NOSUID | MS_NODEV, .is_file = true});
-  // The driver's own processes only (a proc of its PID namespace, without
-  // /proc/sys and the like); glibc and the sanitizers read /proc/self/maps.
   plan.ops.push_back({.kind = K::kMkdir, .target = s + "/proc"});
-  plan.ops.push_back({.kind = K::kMount, .source = "proc", .target = s + "/proc", .fstype = "proc",
-                      .data = "subset=pid,hidepid=invisible", .flags = MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                      .optional = true});
   plan.ops.push_back({.kind = K::kMkdir, .target = s + "/tmp"});
-  plan.ops.push_back({.kind = K::kMount, .source = "umbra-driver-tmp", .target = s + "/tmp", .fstype = "tmpfs",
-                      .data = "size=" + std::to_string(tmpfs_bytes) + ",nr_inodes=1024,mode=1777",
-                      .flags = MS_NOSUID | MS_NODEV | MS_NOEXEC});
+  // Each instance's own, mounted in the new root: a /proc of its PID
+  // namespace (its own processes only, without /proc/sys and the like; glibc
+  // and the sanitizers read /proc/self/maps) and a small private /tmp.
+  plan.instance_ops.push_back({.kind = K::kMount, .source = "proc", .target = "/proc", .fstype = "proc",
+                               .data = "subset=pid,hidepid=invisible",
+                               .flags = MS_NOSUID | MS_NODEV | MS_NOEXEC, .optional = true});
+  plan.instance_ops.push_back({.kind = K::kMount, .source = "umbra-driver-tmp", .target = "/tmp",
+                               .fstype = "tmpfs",
+                               .data = "size=" + std::to_string(tmpfs_bytes) + ",nr_inodes=1024,mode=1777",
+                               .flags = MS_NOSUID | MS_NODEV | MS_NOEXEC});
   return plan;
 }
 

@@ -30,7 +30,8 @@ struct MountOp {
 
 struct RootPlan {
   std::string staging;       // where the new root is assembled before pivot_root
-  std::vector<MountOp> ops;  // in order
+  std::vector<MountOp> ops;           // the root, in order (targets under `staging`)
+  std::vector<MountOp> instance_ops;  // each instance's own, once in the new root (absolute targets)
   std::string exec_path;     // the driver binary inside the new root
 };
 

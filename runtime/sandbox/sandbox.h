@@ -5,8 +5,8 @@
 // through Launch(), which builds the sandbox in the child before the driver's
 // first instruction runs (clone(2) into new namespaces, then exec):
 //
-//   - no privilege: where the host is root, the unprivileged uid/gid 65534;
-//     otherwise a user namespace mapping the host's uid to 65534. No
+//   - no privilege: where the host is root, a uid of its own (DriverUid) and
+//     gid 65534; otherwise a user namespace mapping the host's uid to 65534. No
 //     capabilities, PR_SET_NO_NEW_PRIVS, nothing set-uid reachable;
 //   - nothing of the host visible: own PID namespace (the driver is its init,
 //     so nothing it forks outlives it), mount namespace whose root is a
@@ -55,13 +55,20 @@ enum class SeccompMode {
   kOff,      // no filter
 };
 
+// When the memory limit is enforced.
+enum class MemoryLimit {
+  kWhereFree,  // through cgroup v2 memory.max, where v2 has the memory controller
+  kAlways,     // else through cgroup v1 too, which costs each spawn milliseconds (cgroup.h)
+};
+
 // Limits on one driver instance; 0 means "no limit".
 struct SandboxLimits {
   uint64_t open_files = 256;                 // RLIMIT_NOFILE
   uint64_t address_space_bytes = 0;          // RLIMIT_AS (off: sanitizer builds reserve terabytes)
   uint64_t cpu_seconds = 0;                  // RLIMIT_CPU, total over the instance's life
-  uint64_t processes = 64;                   // cgroup pids.max (threads count)
+  uint64_t processes = 64;                   // RLIMIT_NPROC on its own uid (threads count), and pids.max
   uint64_t memory_bytes = 512ull << 20;      // cgroup memory limit
+  MemoryLimit memory_limit = MemoryLimit::kWhereFree;
   uint64_t tmpfs_bytes = 4ull << 20;         // the private /tmp
 };
 
@@ -103,8 +110,13 @@ Result<Launched> Launch(const LaunchSpec& spec);
 // idempotent.
 void HardenHost();
 
-// The uid/gid a sandboxed driver runs as where the host is root.
+// The gid a sandboxed driver runs as, and its uid inside a user namespace.
 inline constexpr uid_t kDriverUid = 65534;
 inline constexpr gid_t kDriverGid = 65534;
+// Where the host is root, each instance runs as a uid of its own, so that
+// RLIMIT_NPROC (counted per uid) limits that instance alone and no two
+// drivers share an owner: kDriverUidBase + (host pid mod 2^20) * 1024 + a
+// sequence number mod 1024.
+inline constexpr uid_t kDriverUidBase = 1'000'000'000;
 
 }  // namespace umbra::sandbox

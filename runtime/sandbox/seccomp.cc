@@ -115,6 +115,9 @@ Result<std::shared_ptr<const SeccompProgram>> Build(SeccompMode mode, PidView vi
   seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
   // The launcher sets no_new_privs itself, right before.
   seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+  // A binary search over the system-call numbers rather than a chain of
+  // comparisons: every allowed call pays a few instructions, not a hundred.
+  seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
   for (const char* name : kAllowed) UMBRA_TRY(Add(ctx, name));
   UMBRA_TRY(AddConditional(ctx, view));
   // libseccomp 2.5 exports to a descriptor only.

@@ -259,6 +259,7 @@ class DriverHost::Impl {
   void MaybeFinishShutdown() {
     if (!shutting_down_ || !reaping_.empty()) return;
     watchdog_.cancel();
+    next_cgroup_.reset();
     if (options_.hw != nullptr) options_.hw->MapHostMemory({});
     SetState(DeviceState::kStopped);
   }
@@ -301,6 +302,8 @@ class DriverHost::Impl {
                                            std::move(host_end));
     inst->cgroup = std::move(cgroup);
     inst->misbehaviour.emplace(options_.misbehaviour);
+    // The next one's cgroup, while this driver runs its exec on another CPU.
+    asio::post(io_, [this] { PrepareCgroup(); });
     inst->spawned_ns = MonotonicNanos();
     // Its /proc files opened now, while it runs its exec: a recovery does
     // not wait for that.
@@ -312,12 +315,20 @@ class DriverHost::Impl {
   }
 
   // The next instance's cgroup, when it is sandboxed (null when no hierarchy
-  // can be written: the PID namespace alone then ends its processes).
-  std::unique_ptr<sandbox::InstanceCgroup> SandboxCgroup() const {
+  // can be written: the PID namespace alone then ends its processes). Made
+  // ahead of time when it can be (PrepareCgroup), so that a spawn does not
+  // wait for three mkdirs.
+  std::unique_ptr<sandbox::InstanceCgroup> SandboxCgroup() {
+    if (next_cgroup_) return std::move(next_cgroup_);
+    return MakeCgroup();
+  }
+  std::unique_ptr<sandbox::InstanceCgroup> MakeCgroup() {
     const sandbox::SandboxOptions& o = options_.sandbox;
     if (o.mode != sandbox::SandboxMode::kOn || !o.cgroup) return nullptr;
-    return sandbox::InstanceCgroup::Create(options_.device_name + "." + std::to_string(instance_counter_ + 1),
-                                           o.limits);
+    return sandbox::InstanceCgroup::Create(options_.device_name + "." + std::to_string(++cgroup_counter_), o.limits);
+  }
+  void PrepareCgroup() {
+    if (!next_cgroup_ && !shutting_down_) next_cgroup_ = MakeCgroup();
   }
 
   void StartInstance() {
@@ -1332,6 +1343,8 @@ class DriverHost::Impl {
   std::vector<std::shared_ptr<Instance>> reaping_;  // killed, exit not yet collected
   std::vector<std::shared_ptr<Instance>> parked_;   // stopped by a recovery still going on
   std::atomic<uint64_t> instance_counter_{0};
+  uint64_t cgroup_counter_ = 0;                            // names the groups (loop thread)
+  std::unique_ptr<sandbox::InstanceCgroup> next_cgroup_;   // made ahead for the next spawn
   int64_t recovering_since_ns_ = 0;
   bool shutting_down_ = false;
   std::unordered_map<uint64_t, std::shared_ptr<PendingCall>> calls_;
@@ -1378,6 +1391,7 @@ Result<std::unique_ptr<DriverHost>> DriverHost::Create(asio::io_context& io,
   auto data = UMBRA_TRY(ipc::DataChannel::Create(options.device_name, options.data));
   auto impl = std::make_unique<Impl>(io, std::move(options), std::move(data));
   impl->binary_ = std::move(binary);
+  impl->PrepareCgroup();  // before the loop knows this device: no race
   return std::unique_ptr<DriverHost>(new DriverHost(std::move(impl)));
 }
 

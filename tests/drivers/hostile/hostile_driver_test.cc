@@ -234,6 +234,7 @@ class HostileMemoryTest : public HostileDriverTest {
     if (geteuid() != 0) GTEST_SKIP() << "the memory limit needs a writable memory cgroup (root)";
     auto o = Options("hostile0", UMBRA_HOSTILE_DRIVER);
     o.sandbox.limits.memory_bytes = 64ull << 20;
+    o.sandbox.limits.memory_limit = sandbox::MemoryLimit::kAlways;
     Start(std::move(o));
   }
 };
