@@ -881,6 +881,20 @@ class DriverHost::Impl {
     }
   }
 
+  // A driver that forked: its children were stopped with its group, but a
+  // stop takes effect when each next runs. Kill the whole instance instead
+  // and wait, bounded like AwaitLeftUserSpace, until its cgroup is empty:
+  // no process of it may touch the rings once they are reset.
+  void EndLeftovers(const std::shared_ptr<Instance>& inst) {
+    if (!inst->cgroup || inst->cgroup->ProcessCount() <= 1) return;
+    KillInstance(inst);
+    const int64_t until = MonotonicNanos() + 50 * kMs;
+    while (inst->cgroup->ProcessCount() > 0 && MonotonicNanos() < until) {
+      struct timespec nap {0, 20'000};
+      nanosleep(&nap, nullptr);
+    }
+  }
+
   void OnDetect(const std::shared_ptr<Instance>& inst, Detection d) {
     if (d.at_ns == 0) d.at_ns = MonotonicNanos();
     if (inst && inst == standby_) {
@@ -904,6 +918,7 @@ class DriverHost::Impl {
       KillInstance(inst, /*park=*/true);
       WakeStandby();
       AwaitLeftUserSpace(*inst);
+      EndLeftovers(inst);
       inst->exit_watch.reset();
     }
     current_.reset();
