@@ -58,6 +58,8 @@ int LoadMachineFile(const std::string& command, const std::string& path, std::un
 void AddReportCommand(CLI::App& app, int& exit_code);
 // `umbra trace export TRACE --format chrome -o FILE`.
 void AddTraceCommand(CLI::App& app, int& exit_code);
+// `umbra sandbox allowlist`.
+void AddSandboxCommand(CLI::App& app, int& exit_code);
 
 // Reads trace files for `umbra <command>`, appending each to `traces`. A file
 // that is missing or unreadable stops reading (returns 66), one that is not a

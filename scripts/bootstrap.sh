@@ -12,6 +12,8 @@ UMBRA_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev sqlite3
   iproute2 sox
+  # The driver sandbox's system-call allowlist (runtime/sandbox).
+  libseccomp-dev
 )
 
 # What only the test suite needs, installed by ./test (./umbra does not need them):

@@ -53,24 +53,48 @@ constexpr std::string_view kSdkSites[] = {
 };
 
 // ---- fatal-signal reporting ----
-// Serialized Crash messages, one per signal, built before anything can crash:
-// the handler only calls send(2), which is async-signal-safe.
+// Serialized Crash messages, one per signal (and, for SIGSYS from the
+// sandbox's seccomp filter, one per system call number), built before
+// anything can crash: the handler only calls send(2), which is
+// async-signal-safe.
 struct CrashNote {
   char bytes[16];
   size_t size = 0;
 };
 CrashNote g_crash_notes[65];
+constexpr int kSyscallNotes = 512;
+constexpr int kSysSeccomp = 1;  // si_code of a SIGSYS from a seccomp filter (SYS_SECCOMP)
+CrashNote g_denied_notes[kSyscallNotes];
 char g_exiting_note[8];
 size_t g_exiting_size = 0;
 constexpr int kFatalSignals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
 
 bool g_stop_after_report = false;  // no core dump would be written: see OnFatalSignal
+// The init of a PID namespace of its own (the sandbox): a signal it sends
+// itself with the default action is ignored, so it cannot stop or kill
+// itself by raise(); it waits for the host instead.
+bool g_is_init = false;
 
-void OnFatalSignal(int sig) {
+bool Report(const CrashNote& note) {
+  return note.size > 0 && send(kControlFd, note.bytes, note.size, MSG_DONTWAIT | MSG_NOSIGNAL) ==
+                              static_cast<ssize_t>(note.size);
+}
+
+void OnFatalSignal(int sig, siginfo_t* info, void*) {
   bool reported = false;
-  if (sig > 0 && sig < 65 && g_crash_notes[sig].size > 0) {
-    reported = send(kControlFd, g_crash_notes[sig].bytes, g_crash_notes[sig].size, MSG_DONTWAIT | MSG_NOSIGNAL) ==
-               static_cast<ssize_t>(g_crash_notes[sig].size);
+  if (sig == SIGSYS && info != nullptr && info->si_code == kSysSeccomp && info->si_syscall >= 0 &&
+      info->si_syscall < kSyscallNotes) {
+    reported = Report(g_denied_notes[info->si_syscall]);
+  } else if (sig > 0 && sig < 65) {
+    reported = Report(g_crash_notes[sig]);
+  }
+  if (g_is_init) {
+    // Reported: the host stops and kills it (and, with it, its namespace).
+    // Not reported (the host is gone): the parent-death signal or this exit.
+    if (reported) {
+      for (;;) pause();
+    }
+    _exit(128 + sig);
   }
   // Reported, and no core to write: stop, and let the host kill this process
   // once its successor runs, so that the teardown of its address space does
@@ -88,19 +112,24 @@ void OnExit() {
   if (g_exiting_size > 0) send(kControlFd, g_exiting_note, g_exiting_size, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+void BuildNote(CrashNote& note, int sig, int denied_syscall_plus_one) {
+  proto::DriverToHost m;
+  m.mutable_crash()->set_signal(sig);
+  if (denied_syscall_plus_one > 0) m.mutable_crash()->set_denied_syscall_plus_one(denied_syscall_plus_one);
+  note.size = m.ByteSizeLong();
+  m.SerializeToArray(note.bytes, sizeof note.bytes);
+}
+
 void InstallCrashReporting() {
-  for (int sig : kFatalSignals) {
-    proto::DriverToHost m;
-    m.mutable_crash()->set_signal(sig);
-    g_crash_notes[sig].size = m.ByteSizeLong();
-    m.SerializeToArray(g_crash_notes[sig].bytes, sizeof g_crash_notes[sig].bytes);
-  }
+  for (int sig : kFatalSignals) BuildNote(g_crash_notes[sig], sig, 0);
+  for (int nr = 0; nr < kSyscallNotes; ++nr) BuildNote(g_denied_notes[nr], SIGSYS, nr + 1);
   proto::DriverToHost e;
   e.mutable_exiting();
   g_exiting_size = e.ByteSizeLong();
   e.SerializeToArray(g_exiting_note, sizeof g_exiting_note);
   rlimit core{};
   g_stop_after_report = getrlimit(RLIMIT_CORE, &core) == 0 && core.rlim_cur == 0;
+  g_is_init = getpid() == 1;
   // The handler needs its own stack: a stack overflow is a fault too.
   static std::vector<char> alt(64 * 1024);
   stack_t ss{};
@@ -109,8 +138,8 @@ void InstallCrashReporting() {
   sigaltstack(&ss, nullptr);
   for (int sig : kFatalSignals) {
     struct sigaction sa {};
-    sa.sa_handler = OnFatalSignal;
-    sa.sa_flags = SA_ONSTACK | SA_RESETHAND | SA_NODEFER;
+    sa.sa_sigaction = OnFatalSignal;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
     sigaction(sig, &sa, nullptr);
   }

@@ -277,6 +277,36 @@ std::vector<Notice> Machine::notices() const {
 
 // ---------------- the backend: probe and remove ----------------
 
+namespace {
+
+// A machine file's sandbox settings for a driver, over the defaults.
+void ApplySandbox(const proto::DriverSandbox& in, sandbox::SandboxOptions& out) {
+  switch (in.mode()) {
+    case proto::DriverSandbox::ON: out.mode = sandbox::SandboxMode::kOn; break;
+    case proto::DriverSandbox::OFF: out.mode = sandbox::SandboxMode::kOff; break;
+    default: break;
+  }
+  switch (in.seccomp()) {
+    case proto::DriverSandbox::ENFORCE: out.seccomp = sandbox::SeccompMode::kEnforce; break;
+    case proto::DriverSandbox::LOG: out.seccomp = sandbox::SeccompMode::kLog; break;
+    case proto::DriverSandbox::NO_FILTER: out.seccomp = sandbox::SeccompMode::kOff; break;
+    default: break;
+  }
+  auto set = [](uint64_t value, uint64_t unit, uint64_t& limit) {
+    if (value > 0) limit = value * unit;
+  };
+  set(in.open_files(), 1, out.limits.open_files);
+  set(in.memory_mb(), 1ull << 20, out.limits.memory_bytes);
+  // Asked for by name: enforced even where it costs each spawn a little.
+  if (in.memory_mb() > 0) out.limits.memory_limit = sandbox::MemoryLimit::kAlways;
+  set(in.processes(), 1, out.limits.processes);
+  set(in.cpu_seconds(), 1, out.limits.cpu_seconds);
+  set(in.address_space_mb(), 1ull << 20, out.limits.address_space_bytes);
+  set(in.tmpfs_kb(), 1ull << 10, out.limits.tmpfs_bytes);
+}
+
+}  // namespace
+
 runtime::DriverHostOptions Machine::HostOptions(const Unit& unit, const model::Device& device,
                                                 const model::DriverSpec& driver) const {
   runtime::DriverHostOptions o;
@@ -290,6 +320,9 @@ runtime::DriverHostOptions Machine::HostOptions(const Unit& unit, const model::D
   }
   unit.recovery.ApplyTo(o);
   o.recorder = options_.recorder;
+  for (const auto& d : description_->drivers()) {
+    if (d.name() == driver.name) ApplySandbox(d.sandbox(), o.sandbox);
+  }
   for (const auto& [k, v] : driver.settings) o.settings[k] = v;
   for (const auto& [k, v] : device.settings()) {
     if (k.starts_with(kShadowPrefix)) continue;

@@ -28,6 +28,8 @@
 #include "runtime/ipc/control_channel.h"
 #include "recorder/recorder.h"
 #include "runtime/supervisor/cpu_time.h"
+#include "runtime/sandbox/cgroup.h"
+#include "runtime/sandbox/seccomp.h"
 #include "runtime/supervisor/spawn.h"
 #include "umbra/control.pb.h"
 
@@ -148,6 +150,8 @@ struct Instance {
   asio::posix::stream_descriptor pid_watch;
   asio::steady_timer deadline;            // handshake / probe deadline
   std::unique_ptr<ExitWatch> exit_watch;  // opened at spawn; snapshot before the signal
+  std::unique_ptr<sandbox::InstanceCgroup> cgroup;  // its processes; killed and removed when reaped
+  std::optional<MisbehaviourWatch> misbehaviour;    // floods, CPU held while idle
   asio::steady_timer exit_grace;          // waiting for the exit status
   Phase phase = Phase::kSpawned;
   bool killed = false;
@@ -266,6 +270,7 @@ class DriverHost::Impl {
   void MaybeFinishShutdown() {
     if (!shutting_down_ || !reaping_.empty()) return;
     watchdog_.cancel();
+    next_cgroup_.reset();
     if (options_.hw != nullptr) options_.hw->MapHostMemory({});
     SetState(DeviceState::kStopped);
   }
@@ -296,14 +301,21 @@ class DriverHost::Impl {
   // Starts a driver process of `binary` (default: the device's own).
   Result<std::shared_ptr<Instance>> Spawn(const std::string* binary = nullptr) {
     auto [host_end, driver_end] = UMBRA_TRY(ipc::ControlChannel::CreatePair());
+    std::unique_ptr<sandbox::InstanceCgroup> cgroup = SandboxCgroup();
     SpawnRequest req{.binary = binary ? *binary : binary_,
                      .args = options_.driver_args,
                      .control_fd = driver_end.fd(),
                      .inherit_stdio = options_.inherit_stdio,
-                     .core_dumps = options_.core_dumps};
+                     .core_dumps = options_.core_dumps,
+                     .sandbox = &options_.sandbox,
+                     .cgroup = cgroup.get()};
     SpawnedProcess p = UMBRA_TRY(SpawnDriver(req));
     auto inst = std::make_shared<Instance>(io_, ++instance_counter_, std::move(p),
                                            std::move(host_end));
+    inst->cgroup = std::move(cgroup);
+    inst->misbehaviour.emplace(options_.misbehaviour);
+    // The next one's cgroup, while this driver runs its exec on another CPU.
+    asio::post(io_, [this] { PrepareCgroup(); });
     inst->spawned_ns = MonotonicNanos();
     inst->info.binary = req.binary;
     // Its /proc files opened now, while it runs its exec: a recovery does
@@ -313,6 +325,23 @@ class DriverHost::Impl {
     WatchControl(inst);
     WatchExit(inst);
     return inst;
+  }
+
+  // The next instance's cgroup, when it is sandboxed (null when no hierarchy
+  // can be written: the PID namespace alone then ends its processes). Made
+  // ahead of time when it can be (PrepareCgroup), so that a spawn does not
+  // wait for three mkdirs.
+  std::unique_ptr<sandbox::InstanceCgroup> SandboxCgroup() {
+    if (next_cgroup_) return std::move(next_cgroup_);
+    return MakeCgroup();
+  }
+  std::unique_ptr<sandbox::InstanceCgroup> MakeCgroup() {
+    const sandbox::SandboxOptions& o = options_.sandbox;
+    if (o.mode != sandbox::SandboxMode::kOn || !o.cgroup) return nullptr;
+    return sandbox::InstanceCgroup::Create(options_.device_name + "." + std::to_string(++cgroup_counter_), o.limits);
+  }
+  void PrepareCgroup() {
+    if (!next_cgroup_ && !shutting_down_) next_cgroup_ = MakeCgroup();
   }
 
   void StartInstance() {
@@ -529,6 +558,10 @@ class DriverHost::Impl {
         Violation(inst, "driver sent file descriptors");
         return false;
       }
+      if (auto flood = inst->misbehaviour->OnMessage(MonotonicNanos())) {
+        Violation(inst, *flood);
+        return false;
+      }
       if (!OnMessage(inst, inst->msg)) return false;
       if (inst->phase == Instance::Phase::kDead) return false;
     }
@@ -550,6 +583,8 @@ class DriverHost::Impl {
       return;
     }
     inst->reaped = true;
+    // Whatever it left behind dies with its group (and the group goes).
+    inst->cgroup.reset();
     rec_.DriverExited(rec_id_, info.si_code == CLD_EXITED ? recorder::ExitKind::kCode
                                                           : recorder::ExitKind::kSignal,
                       info.si_status);
@@ -682,6 +717,11 @@ class DriverHost::Impl {
       case DriverToHost::kCrash: {
         const int sig = m.crash().signal();
         if (sig <= 0 || sig >= 65) return Violation(inst, "crash with a bad signal number"), false;
+        if (sig == SIGSYS && m.crash().denied_syscall_plus_one() > 0) {
+          const int nr = m.crash().denied_syscall_plus_one() - 1;
+          return Violation(inst, "system call " + sandbox::SyscallName(nr) + " (" + std::to_string(nr) +
+                                     ") is not allowed by the sandbox"), false;
+        }
         OnDetect(inst, Detection{.reason = DetectReason::kSignal, .code = sig,
                                  .detail = "reported by the driver's signal handler"});
         return false;
@@ -846,6 +886,7 @@ class DriverHost::Impl {
   // group's id, cannot be reused; only a driver that left its group (or a
   // group emptied of it) needs the pidfd.
   static void Signal(Instance& inst, int sig) {
+    if (sig == SIGKILL && inst.cgroup) inst.cgroup->Kill();
     if (::kill(-inst.pid, sig) == 0 && getpgid(inst.pid) == inst.pid) return;
     syscall(SYS_pidfd_send_signal, inst.pidfd.get(), sig, nullptr, 0);
   }
@@ -890,6 +931,20 @@ class DriverHost::Impl {
     }
   }
 
+  // A driver that forked: its children were stopped with its group, but a
+  // stop takes effect when each next runs. Kill the whole instance instead
+  // and wait, bounded like AwaitLeftUserSpace, until its cgroup is empty:
+  // no process of it may touch the rings once they are reset.
+  void EndLeftovers(const std::shared_ptr<Instance>& inst) {
+    if (!inst->cgroup || inst->cgroup->ProcessCount() <= 1) return;
+    KillInstance(inst);
+    const int64_t until = MonotonicNanos() + 50 * kMs;
+    while (inst->cgroup->ProcessCount() > 0 && MonotonicNanos() < until) {
+      struct timespec nap {0, 20'000};
+      nanosleep(&nap, nullptr);
+    }
+  }
+
   void OnDetect(const std::shared_ptr<Instance>& inst, Detection d) {
     if (d.at_ns == 0) d.at_ns = MonotonicNanos();
     if (inst && inst == standby_) {
@@ -915,6 +970,7 @@ class DriverHost::Impl {
       KillInstance(inst, /*park=*/true);
       WakeStandby();
       AwaitLeftUserSpace(*inst);
+      EndLeftovers(inst);
       inst->exit_watch.reset();
     }
     current_.reset();
@@ -1206,6 +1262,10 @@ class DriverHost::Impl {
       OnDetect(current_, Detection{.reason = DetectReason::kRequestDeadline, .detail = *late});
       return;
     }
+    if (std::optional<std::string> hog = CheckIdleCpu(now)) {
+      OnDetect(current_, Detection{.reason = DetectReason::kMissedHeartbeat, .detail = *hog});
+      return;
+    }
     if (std::optional<std::string> bad = CheckRings()) Violation(current_, *bad);
   }
 
@@ -1246,6 +1306,19 @@ class DriverHost::Impl {
     if (own <= 2 * period) return std::nullopt;
     return "no heartbeat for " + std::to_string(own / kMs) + " ms of its own time (" +
            std::to_string((now - current_->last_heartbeat_ns) / kMs) + " ms on the clock)";
+  }
+
+  // A driver that burns a CPU with nothing to do (a spinning thread while
+  // another keeps heartbeating) is a hang in all but name.
+  std::optional<std::string> CheckIdleCpu(int64_t now) {
+    bool idle = calls_.empty();
+    {
+      std::lock_guard lock(mu_);
+      idle = idle && in_flight_ == 0;
+    }
+    std::optional<int64_t> cpu;
+    if (idle && current_->cgroup) cpu = current_->cgroup->CpuNanos();
+    return current_->misbehaviour->OnTick(now, idle, cpu);
   }
 
   // A driver can scribble over ring indices without ringing any doorbell;
@@ -1562,6 +1635,8 @@ class DriverHost::Impl {
   std::vector<std::shared_ptr<Instance>> reaping_;  // killed, exit not yet collected
   std::vector<std::shared_ptr<Instance>> parked_;   // stopped by a recovery still going on
   std::atomic<uint64_t> instance_counter_{0};
+  uint64_t cgroup_counter_ = 0;                            // names the groups (loop thread)
+  std::unique_ptr<sandbox::InstanceCgroup> next_cgroup_;   // made ahead for the next spawn
   int64_t recovering_since_ns_ = 0;
   bool shutting_down_ = false;
   std::unordered_map<uint64_t, std::shared_ptr<PendingCall>> calls_;
@@ -1601,9 +1676,19 @@ Result<std::unique_ptr<DriverHost>> DriverHost::Create(asio::io_context& io,
                                                        DriverHostOptions options) {
   if (options.device_name.empty()) return Fail(Errc::kInvalidArgument, "device needs a name");
   std::string binary = UMBRA_TRY(FindDriverBinary(options.driver_binary));
+  switch (options.sandbox.mode) {
+    case sandbox::SandboxMode::kOn:
+      sandbox::HardenHost();
+      break;
+    case sandbox::SandboxMode::kOff:
+      spdlog::warn("[{}] sandbox off: the driver runs as the host's user, in the host's namespaces",
+                   options.device_name);
+      break;
+  }
   auto data = UMBRA_TRY(ipc::DataChannel::Create(options.device_name, options.data));
   auto impl = std::make_unique<Impl>(io, std::move(options), std::move(data));
   impl->binary_ = std::move(binary);
+  impl->PrepareCgroup();  // before the loop knows this device: no race
   return std::unique_ptr<DriverHost>(new DriverHost(std::move(impl)));
 }
 

@@ -43,6 +43,8 @@
 #include "runtime/base/result.h"
 #include "runtime/hw/device.h"
 #include "runtime/ipc/data_channel.h"
+#include "runtime/sandbox/sandbox.h"
+#include "runtime/supervisor/misbehaviour.h"
 #include "runtime/supervisor/restart_policy.h"
 
 namespace boost::asio {
@@ -98,6 +100,11 @@ struct DriverHostOptions {
   bool warm_standby = false;
   bool inherit_stdio = false;
   bool core_dumps = false;
+  // The sandbox each driver instance runs in (runtime/sandbox/sandbox.h);
+  // on unless turned off, which is logged.
+  sandbox::SandboxOptions sandbox;
+  // Control-message floods and CPU held while idle (misbehaviour.h).
+  MisbehaviourLimits misbehaviour;
   std::map<std::string, std::string> settings;
   double log_burst = 1000;               // driver log lines allowed at once ...
   double log_lines_per_second = 500;     // ... and sustained; the rest are counted and dropped

@@ -33,9 +33,48 @@ bool IsExecutable(const std::filesystem::path& p) {
   return ::access(p.c_str(), X_OK) == 0 && std::filesystem::is_regular_file(p);
 }
 
+// The driver's share of the CPUs, without preempting a running thread when it
+// wakes: SCHED_BATCH, so that sending it a message or a signal does not hand
+// the host's CPU to it mid-recovery. (Neither posix_spawn nor the sandbox's
+// launcher sets it; the driver has barely started when it is set.) Then the
+// pidfd, if the launcher did not return one.
+Result<SpawnedProcess> Finish(pid_t pid, UniqueFd pidfd) {
+  const sched_param batch{};
+  (void)sched_setscheduler(pid, SCHED_BATCH, &batch);
+  if (!pidfd) {
+    pidfd.reset(PidfdOpen(pid));
+    if (!pidfd) {
+      int err = errno;
+      kill(pid, SIGKILL);
+      return FailErrno("pidfd_open", err);
+    }
+    fcntl(pidfd.get(), F_SETFD, FD_CLOEXEC);
+  }
+  return SpawnedProcess{pid, std::move(pidfd)};
+}
+
+Result<SpawnedProcess> SpawnSandboxed(const SpawnRequest& request) {
+  sandbox::LaunchSpec spec{.binary = request.binary,
+                           .args = {},
+                           .control_fd = request.control_fd,
+                           .inherit_stdio = request.inherit_stdio,
+                           .core_dumps = request.core_dumps,
+                           .options = request.sandbox,
+                           .cgroup = request.cgroup};
+  // Inside a PID namespace of its own the driver's parent is nobody it can
+  // name (getppid() is 0): the check on the host's pid is for the rest.
+  if (!request.sandbox->pid_namespace) spec.args.push_back("--host-pid=" + std::to_string(getpid()));
+  for (const auto& a : request.args) spec.args.push_back(a);
+  sandbox::Launched child = UMBRA_TRY(sandbox::Launch(spec));
+  return Finish(child.pid, std::move(child.pidfd));
+}
+
 }  // namespace
 
 Result<SpawnedProcess> SpawnDriver(const SpawnRequest& request) {
+  if (request.sandbox != nullptr && request.sandbox->mode == sandbox::SandboxMode::kOn) {
+    return SpawnSandboxed(request);
+  }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawnattr_t attr;
@@ -88,20 +127,7 @@ Result<SpawnedProcess> SpawnDriver(const SpawnRequest& request) {
   pid_t pid = -1;
   int rc = posix_spawn(&pid, request.binary.c_str(), &actions, &attr, argv.data(), envp);
   if (rc != 0) return FailErrno("spawn " + request.binary, rc);
-  // SCHED_BATCH: the driver gets its fair share of the CPUs but never
-  // preempts a running thread when it wakes up, so that sending it a message
-  // or a signal does not hand the host's CPU to it mid-recovery. (posix_spawn
-  // cannot set this policy; the driver has barely started when it is set.)
-  const sched_param batch{};
-  (void)sched_setscheduler(pid, SCHED_BATCH, &batch);
-  int pidfd = PidfdOpen(pid);
-  if (pidfd < 0) {
-    int err = errno;
-    kill(pid, SIGKILL);
-    return FailErrno("pidfd_open", err);
-  }
-  fcntl(pidfd, F_SETFD, FD_CLOEXEC);
-  return SpawnedProcess{pid, UniqueFd(pidfd)};
+  return Finish(pid, UniqueFd());
 }
 
 Result<std::string> FindDriverBinary(const std::string& name) {

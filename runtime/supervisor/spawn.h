@@ -1,10 +1,12 @@
 // Spawning driver processes.
 //
-// posix_spawn (vfork+exec inside glibc), so the cost does not grow with the
-// host's size; the child gets only its control socket as fd 3 (every other
-// descriptor of the host is close-on-exec), stdin from /dev/null, its own
-// process group, and a scrubbed environment. The SDK sets PR_SET_PDEATHSIG in
-// the child and checks that its parent is still the host.
+// In a sandbox (runtime/sandbox: clone into new namespaces, a read-only root,
+// an unprivileged uid, seccomp, limits, a cgroup of its own) unless the
+// request turns it off; without one, posix_spawn (vfork+exec inside glibc).
+// Either way the cost does not grow with the host's size; the child gets only
+// its control socket as fd 3, stdin from /dev/null, its own process group,
+// and a scrubbed environment. The SDK sets PR_SET_PDEATHSIG in the child and,
+// outside a PID namespace, checks that its parent is still the host.
 #pragma once
 
 #include <sys/types.h>
@@ -15,6 +17,7 @@
 
 #include "runtime/base/result.h"
 #include "runtime/base/unique_fd.h"
+#include "runtime/sandbox/sandbox.h"
 
 namespace umbra::runtime {
 
@@ -26,6 +29,8 @@ struct SpawnRequest {
   int control_fd = -1;              // becomes fd 3 in the child
   bool inherit_stdio = false;       // stdout/stderr to the host's, else /dev/null
   bool core_dumps = false;          // leave RLIMIT_CORE alone (else 0)
+  const sandbox::SandboxOptions* sandbox = nullptr;  // null: no sandbox
+  sandbox::InstanceCgroup* cgroup = nullptr;         // joined by the child (may be null)
 };
 
 struct SpawnedProcess {
