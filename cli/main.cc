@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   umbra::cli::AddValidateCommand(app, exit_code);
   umbra::cli::AddReportCommand(app, exit_code);
   umbra::cli::AddTraceCommand(app, exit_code);
+  umbra::cli::AddStatusCommand(app, exit_code);
+  umbra::cli::AddInjectCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

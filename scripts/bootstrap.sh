@@ -12,6 +12,8 @@ UMBRA_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev sqlite3
   iproute2 sox
+  # frontends: FUSE for the block file, and the outside programs their tests run
+  libfuse3-dev fuse3 fio e2fsprogs socat iperf3
 )
 
 umbra_log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
