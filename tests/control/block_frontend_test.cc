@@ -9,9 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <thread>
-#include <vector>
-#include <atomic>
 
 #include <gtest/gtest.h>
 
@@ -50,34 +47,6 @@ std::string Missing(std::initializer_list<const char*> programs) {
   }
   return "";
 }
-
-// Crashes the disk's driver in the background until stopped, cycling the
-// fault types a live machine can be given.
-class Crasher {
- public:
-  // `faults`: used in turn, one every `every` (as `umbra inject` reads it).
-  Crasher(const std::string& run_dir, const std::string& device, std::vector<std::string> faults,
-          std::chrono::milliseconds every)
-      : thread_([=, this] {
-          for (size_t i = 0; !stop_; ++i) {
-            auto r = Shell(std::string(UMBRA_BIN) + " inject " + device + " " + faults[i % faults.size()] +
-                           " --run-dir " + run_dir);
-            if (r.code == 0) ++injected_;
-            std::this_thread::sleep_for(every);
-          }
-        }) {}
-  ~Crasher() { Stop(); }
-  int Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    return injected_;
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::atomic<int> injected_{0};
-  std::thread thread_;
-};
 
 class BlockFrontendTest : public ::testing::Test {
  protected:

@@ -14,7 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -136,6 +138,34 @@ class RunningMachine {
   int fd_ = -1;
   std::string out_;
   int exit_code_ = -1;
+};
+
+// Crashes a device's driver through `umbra inject`, in the background until
+// stopped, cycling through the fault types it is given.
+class Crasher {
+ public:
+  // `faults`: used in turn, one every `every` (as `umbra inject` reads it).
+  Crasher(const std::string& run_dir, const std::string& device, std::vector<std::string> faults,
+          std::chrono::milliseconds every)
+      : thread_([=, this] {
+          for (size_t i = 0; !stop_; ++i) {
+            auto r = Shell(std::string(UMBRA_BIN) + " inject " + device + " " + faults[i % faults.size()] +
+                           " --run-dir " + run_dir);
+            if (r.code == 0) ++injected_;
+            std::this_thread::sleep_for(every);
+          }
+        }) {}
+  ~Crasher() { Stop(); }
+  int Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return injected_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> injected_{0};
+  std::thread thread_;
 };
 
 }  // namespace umbra::testing
