@@ -41,6 +41,9 @@ void AddFailpointsCommand(CLI::App& app, int& exit_code);
 void AddTreeCommand(CLI::App& app, int& exit_code);
 // `umbra run MACHINE-FILE [--for SECONDS] [--json]`.
 void AddRunCommand(CLI::App& app, int& exit_code);
+// `umbra status [--json]` and `umbra inject DEVICE FAULT`: a running machine's control socket.
+void AddStatusCommand(CLI::App& app, int& exit_code);
+void AddInjectCommand(CLI::App& app, int& exit_code);
 // `umbra validate FILE`.
 void AddValidateCommand(CLI::App& app, int& exit_code);
 

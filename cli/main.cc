@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   umbra::cli::AddReportCommand(app, exit_code);
   umbra::cli::AddTraceCommand(app, exit_code);
   umbra::cli::AddSandboxCommand(app, exit_code);
+  umbra::cli::AddStatusCommand(app, exit_code);
+  umbra::cli::AddInjectCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,8 +1,10 @@
-// `umbra run MACHINE-FILE [--for SECONDS] [--json] [--trace FILE]`: builds the machine —
+// `umbra run MACHINE-FILE [--for SECONDS] [--json | --jsonl] [--trace FILE] [--run-dir DIR]`: builds the machine —
 // emulated hardware, a driver process and a shadow per device — starts it,
 // prints the tree, then keeps it running until the duration passes or
 // SIGINT/SIGTERM arrives, printing state changes and recoveries as they
-// happen, and a summary at the end. Everything is shut down before it exits:
+// happen, and a summary at the end. While it runs it listens on a control
+// socket in its run folder (run_control.h) for `umbra status` and `umbra
+// inject`. Everything is shut down before it exits:
 // devices unbound (consumers first), drivers stopped and reaped.
 //
 // Exit codes: 0 every device bound at the end; 1 a device is not (failed,
@@ -19,6 +21,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "cli/run_control.h"
 #include "recorder/recorder.h"
 #include "runtime/base/clock.h"
 #include "runtime/machine/machine.h"
@@ -32,6 +35,8 @@ struct RunArgs {
   double seconds = -1;  // < 0: until a signal
   bool json = false;
   std::string trace;  // empty: no recording
+  bool json_lines = false;  // --jsonl: every event as a JSON line when it happens
+  std::string run_dir;      // --run-dir; empty: the default for the machine's name
 };
 
 std::string JsonString(const std::string& s) {
@@ -55,11 +60,11 @@ std::string JsonString(const std::string& s) {
   return out + "\"";
 }
 
-// What happened during the run, one line each, printed live (text) or
-// collected (JSON).
+// What happened during the run, one line each, printed live (text or JSON
+// lines) or collected (JSON).
 class Log {
  public:
-  Log(bool json, int64_t t0) : json_(json), t0_(t0) {}
+  Log(bool json, int64_t t0, bool live_json = false) : json_(json || live_json), live_json_(live_json), t0_(t0) {}
   void Add(const std::string& kind, const std::string& object, const std::string& detail) {
     const double t = double(MonotonicNanos() - t0_) / 1e9;
     std::lock_guard lock(mu_);
@@ -68,9 +73,15 @@ class Log {
       std::snprintf(ts, sizeof ts, "%.6f", t);
       lines_.push_back(std::string("{\"t\":") + ts + ",\"kind\":" + JsonString(kind) +
                        ",\"object\":" + JsonString(object) + ",\"detail\":" + JsonString(detail) + "}");
+      if (live_json_) PrintLive(lines_.back());
       return;
     }
     std::printf("[%9.3fs] %-16s %-14s %s\n", t, kind.c_str(), object.c_str(), detail.c_str());
+    std::fflush(stdout);
+  }
+  // --jsonl: one line as it happens.
+  static void PrintLive(const std::string& line) {
+    std::printf("%s\n", line.c_str());
     std::fflush(stdout);
   }
   std::string JsonArray() {
@@ -82,6 +93,7 @@ class Log {
 
  private:
   const bool json_;
+  const bool live_json_;
   const int64_t t0_;
   std::mutex mu_;
   std::vector<std::string> lines_;  // guarded by mu_
@@ -138,7 +150,7 @@ int Run(const RunArgs& args) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   const int64_t t0 = MonotonicNanos();
-  Log log(args.json, t0);
+  Log log(args.json, t0, args.json_lines);
   machine::MachineOptions options;
   // The recorder outlives the machine (declared first, closed after Stop).
   std::unique_ptr<recorder::Recorder> rec;
@@ -178,13 +190,21 @@ int Run(const RunArgs& args) {
   }
   if (auto r = machine.WaitSettled(15'000'000'000); !r) log.Add("warning", "machine", r.error().message);
   const std::string tree = args.json ? machine.model().RenderJson() : machine.model().RenderText();
-  if (!args.json) {
+  if (!args.json && !args.json_lines) {
     std::printf("\n%s\n", tree.c_str());
     std::fflush(stdout);
+  }
+  auto faces = StartRunFaces(machine, *description, args.run_dir,
+                             [&log](const std::string& k, const std::string& o, const std::string& d) { log.Add(k, o, d); });
+  if (!faces) {
+    std::fprintf(stderr, "umbra run: %s\n", faces.error().message.c_str());
+    machine.Stop();
+    return kExitCantCreate;
   }
   const int64_t deadline = args.seconds < 0 ? -1 : t0 + static_cast<int64_t>(args.seconds * 1e9);
   const int sig = WaitForSignalOrDeadline(set, deadline);
   log.Add("stop", "machine", sig ? std::string(strsignal(sig)) : "time is up");
+  faces->reset();  // no more requests or frontend traffic while the machine stops
   (void)machine.WaitSettled(2'000'000'000);
   auto summary = machine.Summarize();
   const std::string final_tree = args.json ? machine.model().RenderJson() : "";
@@ -196,7 +216,10 @@ int Run(const RunArgs& args) {
   }
   bool all_bound = true;
   for (const auto& s : summary) all_bound = all_bound && s.state == "bound";
-  if (args.json) {
+  if (args.json_lines) {
+    Log::PrintLive("{\"kind\":\"summary\",\"summary\":" + SummaryJson(summary) + ",\"ok\":" +
+                   (all_bound ? "true" : "false") + "}");
+  } else if (args.json) {
     std::printf("{\"machine\":%s,\"tree\":%s,\"events\":%s,\"final_tree\":%s,\"summary\":%s,\"ok\":%s}\n",
                 JsonString(machine.name()).c_str(), tree.c_str(), log.JsonArray().c_str(), final_tree.c_str(),
                 SummaryJson(summary).c_str(), all_bound ? "true" : "false");
@@ -216,6 +239,10 @@ void AddRunCommand(CLI::App& app, int& exit_code) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", args->json, "Print one JSON object at the end instead of live lines");
   cmd->add_option("--trace", args->trace, "Record every request, fault and recovery step into FILE (umbra report FILE)");
+  cmd->add_flag("--jsonl", args->json_lines, "Print every event (recoveries, injections …) as a JSON line when it happens");
+  cmd->add_option("--run-dir", args->run_dir,
+                  "Owner-only folder for the control socket and frontends (default: $XDG_RUNTIME_DIR/umbra/NAME, "
+                  "or /tmp/umbra-UID/NAME)");
   cmd->footer(
       "Exit codes: 0 every device bound at the end, 1 some device is not, 65/66/78 as validate.\n"
       "Examples:\n  umbra run examples/machines/echo-links.textproto --for 5\n"

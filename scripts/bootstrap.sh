@@ -14,6 +14,8 @@ UMBRA_PACKAGES=(
   iproute2 sox
   # The driver sandbox's system-call allowlist (runtime/sandbox).
   libseccomp-dev
+  # frontends: FUSE for the block file
+  libfuse3-dev fuse3
 )
 
 # What only the test suite needs, installed by ./test (./umbra does not need them):
@@ -24,6 +26,7 @@ UMBRA_TEST_PACKAGES=(
   slurm-wlm munge
   clang-16 libclang-rt-16-dev   # the libFuzzer targets (tests/fuzz, docs/fuzzing.md)
   chromium
+  fio e2fsprogs socat iperf3    # the programs the frontends' tests run
 )
 
 umbra_log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }

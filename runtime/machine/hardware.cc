@@ -197,11 +197,12 @@ Result<std::unique_ptr<Hardware>> CreateDisk(const HardwareSpec& spec) {
   return std::unique_ptr<Hardware>(new DiskHardware(std::move(disk)));
 }
 
-class UartHardware final : public Hardware {
+class EmulatedUart final : public UartHardware {
  public:
-  explicit UartHardware(std::unique_ptr<hw::uart::UartDevice> uart) : uart_(std::move(uart)) {}
-  ~UartHardware() override { uart_->Stop(); }
+  explicit EmulatedUart(std::unique_ptr<hw::uart::UartDevice> uart) : uart_(std::move(uart)) {}
+  ~EmulatedUart() override { uart_->Stop(); }
   hw::Device* device() override { return uart_.get(); }
+  hw::uart::Line* line() override { return &uart_->line(); }
   ipc::DataChannelOptions data_options() const override {
     return {.ring_entries = 16, .buffer_size = 256, .buffer_count = 32};
   }
@@ -212,7 +213,7 @@ class UartHardware final : public Hardware {
 
 Result<std::unique_ptr<Hardware>> CreateUart(const HardwareSpec& spec) {
   auto uart = UMBRA_TRY(hw::uart::UartDevice::Create({.name = spec.device}));
-  return std::unique_ptr<Hardware>(new UartHardware(std::move(uart)));
+  return std::unique_ptr<Hardware>(new EmulatedUart(std::move(uart)));
 }
 
 void Add(HardwareRegistry& registry, const std::string& compatible, HardwareFactory factory,

@@ -28,6 +28,9 @@
 #include "runtime/hw/device.h"
 #include "runtime/ipc/data_channel.h"
 
+namespace umbra::hw::uart {
+class Line;
+}  // namespace umbra::hw::uart
 namespace umbra::hw::nic {
 class Nic;
 class PeerEndpoint;
@@ -58,6 +61,13 @@ class NicHardware : public Hardware {
   virtual hw::nic::Nic* nic() = 0;
   // The rest of the network: send frames to the NIC, receive what it sends.
   virtual hw::nic::PeerEndpoint* peer() = 0;
+};
+
+// A UART and its cable: the far end's Line, where the other machine's
+// bytes come from and go to.
+class UartHardware : public Hardware {
+ public:
+  virtual hw::uart::Line* line() = 0;
 };
 
 using HardwareFactory = std::function<Result<std::unique_ptr<Hardware>>(const HardwareSpec& spec)>;

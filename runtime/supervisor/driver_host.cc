@@ -1786,6 +1786,10 @@ Result<std::string> DriverHost::Call(uint32_t method, std::string body, int64_t 
 Result<void> DriverHost::SetFailpoints(const std::string& spec, int64_t timeout_ns) {
   // Armed again in every driver started from now on (SendAttach reads it on the loop).
   asio::post(impl_->io_, [this, spec] { impl_->options_.failpoints = spec; });
+  return ArmFailpointsInRunningDriver(spec, timeout_ns);
+}
+
+Result<void> DriverHost::ArmFailpointsInRunningDriver(const std::string& spec, int64_t timeout_ns) {
   auto r = impl_->SendAndWait(
       [spec](uint64_t id) {
         HostToDriver m;

@@ -259,6 +259,10 @@ class DriverHost {
   // Arms a failpoint spec in the running driver and in every driver started
   // after it (the spec's parse errors come back from the driver).
   Result<void> SetFailpoints(const std::string& spec, int64_t timeout_ns = 2'000'000'000);
+  // Arms a failpoint spec in the running driver only: a driver started after
+  // it gets the spec SetFailpoints last gave (a live fault injected into a
+  // running machine must not crash the driver that replaces its victim).
+  Result<void> ArmFailpointsInRunningDriver(const std::string& spec, int64_t timeout_ns = 2'000'000'000);
   // The running driver's failpoint sites with their hit and trigger counts.
   Result<std::vector<FailpointCount>> QueryFailpoints(int64_t timeout_ns = 2'000'000'000);
 
