@@ -44,6 +44,8 @@ void AddRunCommand(CLI::App& app, int& exit_code);
 // `umbra status [--json]` and `umbra inject DEVICE FAULT`: a running machine's control socket.
 void AddStatusCommand(CLI::App& app, int& exit_code);
 void AddInjectCommand(CLI::App& app, int& exit_code);
+// `umbra upgrade DEVICE --binary PATH [--probation MS]`: a live update.
+void AddUpgradeCommand(CLI::App& app, int& exit_code);
 // `umbra validate FILE`.
 void AddValidateCommand(CLI::App& app, int& exit_code);
 

@@ -3,12 +3,14 @@
 //
 //   umbra status [--machine NAME | --run-dir DIR] [--json]
 //   umbra inject DEVICE FAULT[,FAULT…] [--site SITE] [--every 500ms] [--count N]
+//   umbra upgrade DEVICE --binary PATH [--probation MS]
 //
 // Exit codes: 0 done; 69 no machine answers; 65 the machine refused the
 // request (unknown device or fault: the reason is printed); 64 bad usage.
 #include <time.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -183,7 +185,69 @@ int Inject(const InjectArgs& args) {
   return kExitOk;
 }
 
+struct UpgradeArgs {
+  Where where;
+  std::string device;
+  std::string binary;
+  uint32_t probation_ms = 1000;
+  bool json = false;
+};
+
+// Exit 0 when the new binary serves; 1 when it was refused or rolled back
+// (the old one serves), with the reason.
+int Upgrade(const UpgradeArgs& args) {
+  proto::RunRequest request;
+  auto& u = *request.mutable_upgrade();
+  u.set_device(args.device);
+  // The machine resolves the path from its own folder: make it absolute here.
+  u.set_binary(args.binary.find('/') == std::string::npos ? args.binary
+                                                          : std::filesystem::absolute(args.binary).string());
+  u.set_probation_ms(args.probation_ms);
+  proto::RunReply reply;
+  if (int rc = Call("upgrade", args.where, request, reply); rc != kExitOk) return rc;
+  const auto& r = reply.upgrade();
+  if (args.json) {
+    std::string out;
+    google::protobuf::util::JsonPrintOptions options;
+    options.preserve_proto_field_names = true;
+    options.always_print_primitive_fields = true;
+    (void)google::protobuf::util::MessageToJsonString(r, &out, options);
+    std::printf("%s\n", out.c_str());
+  } else if (r.upgraded()) {
+    std::printf("%s: upgraded to %s (version %s), gap %.3f ms\n", r.device().c_str(), r.driver_binary().c_str(),
+                r.driver_version().c_str(), double(r.gap_us()) / 1000);
+  } else {
+    std::printf("%s: not upgraded%s: %s\n  serving: %s (version %s)\n", r.device().c_str(),
+                r.rolled_back() ? " (rolled back)" : "", r.reason().c_str(), r.driver_binary().c_str(),
+                r.driver_version().c_str());
+  }
+  return r.upgraded() ? kExitOk : kExitNotRecovered;
+}
+
 }  // namespace
+
+void AddUpgradeCommand(CLI::App& app, int& exit_code) {
+  auto* cmd = app.add_subcommand("upgrade", "Replace a running machine's driver with a new binary, live");
+  auto args = std::make_shared<UpgradeArgs>();
+  AddWhereOptions(cmd, args->where);
+  cmd->add_option("DEVICE", args->device, "The device whose driver is replaced")->required();
+  cmd->add_option("--binary", args->binary, "The new driver program")->required();
+  cmd->add_option("--probation", args->probation_ms,
+                  "Milliseconds after taking over in which a crash or hang rolls back (default 1000)");
+  cmd->add_flag("--json", args->json, "Print the outcome as one JSON object");
+  cmd->footer(
+      "The shadow holds requests while the old driver stops and the new one is probed and replayed;
+"
+      "a refused, failing or crashing new driver leaves the old one serving (docs/live-update.md).
+"
+      "Exit codes: 0 upgraded, 1 not upgraded (refused or rolled back; the reason is printed),
+"
+      "65 refused request (unknown device), 69 no machine answers.
+Example:
+"
+      "  umbra upgrade disk0 --binary build/default/drivers/disk/umbra-driver-disk --probation 500");
+  cmd->callback([args, &exit_code] { exit_code = Upgrade(*args); });
+}
 
 void AddStatusCommand(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("status", "Show a running machine's devices, drivers and recoveries");

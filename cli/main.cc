@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   umbra::cli::AddSandboxCommand(app, exit_code);
   umbra::cli::AddStatusCommand(app, exit_code);
   umbra::cli::AddInjectCommand(app, exit_code);
+  umbra::cli::AddUpgradeCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

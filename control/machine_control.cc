@@ -104,9 +104,11 @@ std::string MachineControl::HandleLine(std::string_view line) {
   switch (request.request_case()) {
     case proto::RunRequest::kStatus: return Status();
     case proto::RunRequest::kInject: return Inject(request.inject());
+    case proto::RunRequest::kUpgrade: return Upgrade(request.upgrade());
     case proto::RunRequest::REQUEST_NOT_SET: break;
   }
-  return ErrorLine(Error{Errc::kInvalidArgument, "empty request: send {\"status\":{}} or {\"inject\":{...}}"});
+  return ErrorLine(
+      Error{Errc::kInvalidArgument, "empty request: send {\"status\":{}}, {\"inject\":{...}} or {\"upgrade\":{...}}"});
 }
 
 std::string MachineControl::Status() {
@@ -146,6 +148,9 @@ void MachineControl::FillDriver(const std::string& device, proto::DeviceStatus& 
   if (runtime::DriverHost* host = machine_.host(device)) {
     d.set_driver_pid(host->driver_pid());
     d.set_driver_instance(host->instance());
+    const runtime::DriverInfo info = host->driver_info();
+    d.set_driver_binary(info.binary);  // after an upgrade, not the machine file's
+    d.set_driver_version(info.version);
   }
 }
 
@@ -174,6 +179,31 @@ Result<proto::RunReply> MachineControl::DoInject(const proto::InjectRequest& req
   inject.set_detail(UMBRA_TRY(Carry(*host, fault)));
   if (options_.on_inject) options_.on_inject(request.device(), request.fault() + ": " + inject.detail());
   return reply;
+}
+
+std::string MachineControl::Upgrade(const proto::UpgradeRequest& request) {
+  if (auto ok = CheckDevice(request.device()); !ok) return ErrorLine(ok.error());
+  if (request.binary().empty()) return ErrorLine(Error{Errc::kInvalidArgument, "upgrade: no binary given"});
+  runtime::DriverHost* host = machine_.host(request.device());
+  if (!host) return ErrorLine(Error{Errc::kUnavailable, request.device() + " has no driver (it is not bound)"});
+  const int64_t probation_ns = (request.probation_ms() ? request.probation_ms() : 1000) * 1'000'000LL;
+  auto r = host->Upgrade({.binary = request.binary(), .probation_ns = probation_ns});
+  if (!r) return ErrorLine(r.error());
+  proto::RunReply reply;
+  reply.set_ok(true);
+  auto& u = *reply.mutable_upgrade();
+  u.set_device(request.device());
+  u.set_upgraded(r->upgraded);
+  u.set_rolled_back(r->rolled_back);
+  u.set_reason(r->reason);
+  u.set_driver_binary(host->driver_info().binary);
+  u.set_driver_version(r->driver_version);
+  u.set_gap_us(static_cast<uint64_t>(r->gap_ns / 1000));
+  if (options_.on_inject) {
+    options_.on_inject(request.device(), r->upgraded ? "upgraded to " + request.binary()
+                                                     : "upgrade to " + request.binary() + " not done: " + r->reason);
+  }
+  return ToLine(reply);
 }
 
 Result<void> MachineControl::CheckDevice(const std::string& device) const {

@@ -1,5 +1,5 @@
 // MachineControl: answers control-socket requests about one running machine
-// (`umbra status`, `umbra inject`). One RunRequest per line in, one RunReply
+// (`umbra status`, `umbra inject`, `umbra upgrade`). One RunRequest per line in, one RunReply
 // per line out, in protobuf's JSON mapping (proto/umbra/run_control.proto).
 // Every request is checked before it touches anything: a line that does not
 // parse, an unknown device or fault, gets ok=false and an error saying why.
@@ -27,6 +27,7 @@ class Machine;
 namespace umbra::proto {
 class DeviceStatus;
 class InjectRequest;
+class UpgradeRequest;
 class RunReply;
 }  // namespace umbra::proto
 
@@ -51,6 +52,7 @@ class MachineControl {
  private:
   std::string Status();
   std::string Inject(const proto::InjectRequest& request);
+  std::string Upgrade(const proto::UpgradeRequest& request);
   Result<proto::RunReply> DoInject(const proto::InjectRequest& request);
   Result<void> CheckDevice(const std::string& device) const;
   // The bound driver's name, binary, pid and instance.
