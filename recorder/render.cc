@@ -136,7 +136,8 @@ std::string DetectedAs(const FaultRecord& f) {
     case DetectionReason::kChannelEof:
     case DetectionReason::kProbeFailed:
     case DetectionReason::kStartupTimeout:
-    case DetectionReason::kSpawnFailed: break;
+    case DetectionReason::kSpawnFailed:
+    case DetectionReason::kUpgrade: break;
   }
   return DetectionReasonName(*f.reason);
 }
