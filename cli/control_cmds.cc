@@ -236,15 +236,11 @@ void AddUpgradeCommand(CLI::App& app, int& exit_code) {
                   "Milliseconds after taking over in which a crash or hang rolls back (default 1000)");
   cmd->add_flag("--json", args->json, "Print the outcome as one JSON object");
   cmd->footer(
-      "The shadow holds requests while the old driver stops and the new one is probed and replayed;
-"
-      "a refused, failing or crashing new driver leaves the old one serving (docs/live-update.md).
-"
-      "Exit codes: 0 upgraded, 1 not upgraded (refused or rolled back; the reason is printed),
-"
+      "The shadow holds requests while the old driver stops and the new one is probed and replayed;\n"
+      "a refused, failing or crashing new driver leaves the old one serving (docs/live-update.md).\n"
+      "Exit codes: 0 upgraded, 1 not upgraded (refused or rolled back; the reason is printed),\n"
       "65 refused request (unknown device), 69 no machine answers.
-Example:
-"
+Example:\n"
       "  umbra upgrade disk0 --binary build/default/drivers/disk/umbra-driver-disk --probation 500");
   cmd->callback([args, &exit_code] { exit_code = Upgrade(*args); });
 }
