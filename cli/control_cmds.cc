@@ -239,8 +239,7 @@ void AddUpgradeCommand(CLI::App& app, int& exit_code) {
       "The shadow holds requests while the old driver stops and the new one is probed and replayed;\n"
       "a refused, failing or crashing new driver leaves the old one serving (docs/live-update.md).\n"
       "Exit codes: 0 upgraded, 1 not upgraded (refused or rolled back; the reason is printed),\n"
-      "65 refused request (unknown device), 69 no machine answers.
-Example:\n"
+      "65 refused request (unknown device), 69 no machine answers.\nExample:\n"
       "  umbra upgrade disk0 --binary build/default/drivers/disk/umbra-driver-disk --probation 500");
   cmd->callback([args, &exit_code] { exit_code = Upgrade(*args); });
 }
