@@ -34,7 +34,7 @@ const char* KindName(SettingKind kind) {
 }  // namespace
 
 Result<void> ShadowRegistry::Register(const std::string& class_name, ShadowFactory factory,
-                                      std::vector<SettingSpec> settings) {
+                                      std::optional<std::vector<SettingSpec>> settings) {
   if (class_name.empty()) return Fail(Errc::kInvalidArgument, "shadow class needs a name");
   if (!factories_.emplace(class_name, Entry{std::move(factory), std::move(settings)}).second) {
     return Fail(Errc::kAlreadyExists, "shadow class '" + class_name + "' is already registered");
@@ -57,14 +57,15 @@ Result<void> ShadowRegistry::NotFound(const std::string& class_name) const {
 Result<void> ShadowRegistry::CheckSettings(const std::string& class_name, const ShadowSettings& settings) const {
   const Entry* entry = Find(class_name);
   if (!entry) return NotFound(class_name);
+  if (!entry->settings) return {};  // the factory checks them
   for (const auto& [key, value] : settings) {
     const SettingSpec* spec = nullptr;
-    for (const SettingSpec& s : entry->settings) {
+    for (const SettingSpec& s : *entry->settings) {
       if (s.key == key) spec = &s;
     }
     if (!spec) {
       std::string known;
-      for (const SettingSpec& s : entry->settings) known += (known.empty() ? "" : ", ") + s.key;
+      for (const SettingSpec& s : *entry->settings) known += (known.empty() ? "" : ", ") + s.key;
       return Fail(Errc::kInvalidArgument, "the " + class_name + " shadow has no setting '" + key + "' (it takes: " +
                                               (known.empty() ? "none" : known) + ")");
     }

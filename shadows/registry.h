@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,8 +44,10 @@ using ShadowFactory = std::function<Result<std::unique_ptr<Shadow>>(
 
 class ShadowRegistry {
  public:
+  // `settings`: the keys the class takes (an empty list: none); nullopt
+  // leaves every setting to the factory to check.
   Result<void> Register(const std::string& class_name, ShadowFactory factory,
-                        std::vector<SettingSpec> settings = {});
+                        std::optional<std::vector<SettingSpec>> settings = std::nullopt);
   // kNotFound for an unknown class; kInvalidArgument for a key the class does
   // not take or a value of the wrong kind, naming both and the keys it takes.
   Result<void> CheckSettings(const std::string& class_name, const ShadowSettings& settings) const;
@@ -57,7 +60,7 @@ class ShadowRegistry {
  private:
   struct Entry {
     ShadowFactory factory;
-    std::vector<SettingSpec> settings;
+    std::optional<std::vector<SettingSpec>> settings;  // nullopt: not checked here
   };
   const Entry* Find(const std::string& class_name) const;
   Result<void> NotFound(const std::string& class_name) const;

@@ -74,7 +74,7 @@ OwnTime::OwnTime(pid_t pid, int64_t now_ns) : cpu_(pid), last_wall_ns_(now_ns) {
   }
 }
 
-int64_t OwnTime::Advance(int64_t now_ns) {
+int64_t OwnTime::Advance(int64_t now_ns, Heard heard) {
   const int64_t wall = std::max<int64_t>(0, now_ns - last_wall_ns_);
   last_wall_ns_ = now_ns;
   int64_t own = wall;
@@ -87,9 +87,10 @@ int64_t OwnTime::Advance(int64_t now_ns) {
     last_wait_ns_ = s->wait_ns;
     // The kernel adds a wait to schedstat only when the thread gets its
     // CPU: a thread waiting now shows none of it yet. So while a thread is
-    // runnable, only the CPU the process got counts; while all sleep, the
-    // interval less the waits that ended in it.
-    own = s->runnable ? ran : wall - waited;
+    // runnable and the driver has not just run, only the CPU the process got
+    // counts; otherwise the interval less the waits that ended in it.
+    const bool may_be_waiting = s->runnable && heard == Heard::kNotLately;
+    own = may_be_waiting ? ran : wall - waited;
   }
   waited_ns_ += wall - own;
   own_ns_ += own;

@@ -5,9 +5,12 @@
 // (the time it spent on a CPU, and the time it spent runnable but waiting for
 // one, counted when the wait ends) and its state (R: running or waiting for a
 // CPU now). OwnTime turns that into the driver's *own time*: the time it
-// could have used. Between two looks, if some thread is runnable now, the CPU
-// time the process got; if all sleep, the wall time less the waits that
-// ended in between. A missed heartbeat counts only in own time, so
+// could have used. Between two looks, the wall time less the waits that ended
+// in between — unless some thread is runnable now and the driver has not just
+// been heard from: then it may be in the middle of a wait the kernel has not
+// counted yet, and only the CPU time the process got counts. (A driver whose
+// message was just read has just run: no wait of its is under way.) A missed
+// heartbeat counts only in own time, so
 //
 //   * a driver that is runnable but not given a CPU (a saturated machine)
 //     accrues nothing, or what it ran;
@@ -17,9 +20,10 @@
 //     failpoint) accrues wall time: asleep, it waits for no CPU.
 //
 //   OwnTime clock(pid, MonotonicNanos());
-//   ...  // on every heartbeat, and on every watchdog tick while one is late:
-//   const int64_t own = clock.Advance(MonotonicNanos());
-//   if (own - own_at_last_heartbeat > 2 * period) Hung();
+//   ...  // on every heartbeat:
+//   own_at_last_heartbeat = clock.Advance(MonotonicNanos(), Heard::kJustNow);
+//   ...  // on every watchdog tick while one is late:
+//   if (clock.Advance(MonotonicNanos(), Heard::kNotLately) - own_at_last_heartbeat > 2 * period) Hung();
 //
 // When /proc cannot be read (no schedstat in the kernel, the process gone) the
 // wait counts as zero: own time is wall time, as a watchdog without this had it.
@@ -54,12 +58,15 @@ class CpuTime {
   UniqueFd task_dir_;  // /proc/<pid>/task, opened at construction
 };
 
+// Whether the driver was just heard from (its message read a moment ago).
+enum class Heard { kJustNow, kNotLately };
+
 class OwnTime {
  public:
   OwnTime(pid_t pid, int64_t now_ns);
   // Moves the clock to `now_ns` by the own time since the last call (at
   // most the wall time). Returns the own time so far.
-  int64_t Advance(int64_t now_ns);
+  int64_t Advance(int64_t now_ns, Heard heard);
   int64_t own_ns() const { return own_ns_; }
   // Wall time not counted as its own since construction (it waited for a CPU).
   int64_t waited_ns() const { return waited_ns_; }

@@ -698,7 +698,7 @@ class DriverHost::Impl {
         inst->last_heartbeat_seq = m.heartbeat().seq();
         inst->last_heartbeat_ns = MonotonicNanos();
         if (inst == current_ && inst->phase == Phase::kReady) {
-          inst->last_heartbeat_own_ns = AdvanceOwnTime(inst->last_heartbeat_ns);
+          inst->last_heartbeat_own_ns = AdvanceOwnTime(inst->last_heartbeat_ns, Heard::kJustNow);
         }
         Count([&] { ++stats_.heartbeats; });
         return true;
@@ -1279,9 +1279,9 @@ class DriverHost::Impl {
 
   // Brings the device's own-time clock up to `now` (a look at /proc) and
   // returns it. The clock runs on across driver instances.
-  int64_t AdvanceOwnTime(int64_t now) {
+  int64_t AdvanceOwnTime(int64_t now, Heard heard = Heard::kNotLately) {
     if (!own_time_) return own_ns_;
-    const int64_t own = own_base_ns_ + own_time_->Advance(now);
+    const int64_t own = own_base_ns_ + own_time_->Advance(now, heard);
     std::lock_guard lock(mu_);
     own_ns_ = own;
     own_wall_ns_ = now;

@@ -13,7 +13,7 @@ namespace umbra::shadows {
 
 namespace {
 
-void Add(ShadowRegistry& registry, const char* name, ShadowFactory factory, std::vector<SettingSpec> settings = {}) {
+void Add(ShadowRegistry& registry, const char* name, ShadowFactory factory, std::vector<SettingSpec> settings) {
   if (auto r = registry.Register(name, std::move(factory), std::move(settings)); !r) {
     std::fprintf(stderr, "RegisterBuiltinShadows: %s\n", r.error().ToString().c_str());
     std::abort();
@@ -28,7 +28,7 @@ Result<std::unique_ptr<Shadow>> CreateEchoShadow(runtime::DriverHost& host, cons
 }  // namespace
 
 void RegisterBuiltinShadows(ShadowRegistry& registry) {
-  Add(registry, "echo", CreateEchoShadow);
+  Add(registry, "echo", CreateEchoShadow, {});  // takes no settings
   Add(registry, "net", net::CreateNetShadow, {{"rx_buffers", SettingKind::kCount}});
   Add(registry, "uart", uart::CreateUartShadow,
       {{"tx_queue_bytes", SettingKind::kCount}, {"rx_queue_bytes", SettingKind::kCount}});

@@ -30,9 +30,11 @@ TEST(ShadowRegistry, UnknownClassNamesTheKnownOnes) {
 TEST(ShadowRegistry, SettingsAreCheckedAgainstWhatTheClassTakes) {
   ShadowRegistry r;
   ASSERT_TRUE(r.Register("sound", NullFactory(),
-                         {{"queue_periods", SettingKind::kCount}, {"clock_speed", SettingKind::kNumber}})
+                         std::vector<SettingSpec>{{"queue_periods", SettingKind::kCount},
+                                                  {"clock_speed", SettingKind::kNumber}})
                   .has_value());
-  ASSERT_TRUE(r.Register("echo", NullFactory()).has_value());
+  ASSERT_TRUE(r.Register("echo", NullFactory(), std::vector<SettingSpec>{}).has_value());
+  ASSERT_TRUE(r.Register("custom", NullFactory()).has_value());
   EXPECT_TRUE(r.CheckSettings("sound", {{"queue_periods", "4"}, {"clock_speed", "1.5"}}).has_value());
   auto unknown = r.CheckSettings("sound", {{"queue_events", "4"}});
   ASSERT_FALSE(unknown.has_value());
@@ -43,7 +45,8 @@ TEST(ShadowRegistry, SettingsAreCheckedAgainstWhatTheClassTakes) {
   ASSERT_FALSE(lots.has_value());
   EXPECT_NE(lots.error().message.find("'lots'"), std::string::npos) << lots.error().message;
   EXPECT_FALSE(r.CheckSettings("sound", {{"clock_speed", "0"}}).has_value());
-  EXPECT_FALSE(r.CheckSettings("echo", {{"anything", "1"}}).has_value()) << "a class without settings takes none";
+  EXPECT_FALSE(r.CheckSettings("echo", {{"anything", "1"}}).has_value()) << "an empty list: it takes none";
+  EXPECT_TRUE(r.CheckSettings("custom", {{"anything", "1"}}).has_value()) << "no list: its factory checks";
   EXPECT_EQ(r.CheckSettings("nope", {}).error().code, Errc::kNotFound);
 }
 
