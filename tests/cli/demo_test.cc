@@ -241,8 +241,12 @@ TEST(Demo, MinimalDemoCrashesAnEchoDriverEveryWay) {
 // `umbra run --trace FILE` records the machine's run for `umbra report`.
 TEST(Run, TraceOptionRecordsTheRunForUmbraReport) {
   const std::string trace = std::filesystem::temp_directory_path() / ("umbra-run-" + std::to_string(getpid()) + ".trace");
+  // A run folder of its own: other tests may run the same example machine now.
+  const std::string run_dir = trace + ".run";
   CommandRun run = RunCommand(std::string(UMBRA_BINARY) + " run " + UMBRA_EXAMPLES +
-                              "/machines/echo-links.textproto --for 0.3 --trace " + trace + " 2>&1");
+                              "/machines/echo-links.textproto --for 0.3 --run-dir " + run_dir + " --trace " + trace +
+                              " 2>&1");
+  std::filesystem::remove_all(run_dir);
   EXPECT_EQ(run.status, 0) << run.out;
   CommandRun report = RunCommand(std::string(UMBRA_BINARY) + " report --json " + trace);
   EXPECT_EQ(report.status, 0) << report.out;

@@ -86,7 +86,8 @@ TEST_F(ControlSocketTest, StatusListsDevicesDriversAndRecoveries) {
   EXPECT_NE(r.out.find("\"machine\":\"ctl\""), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"name\":\"echo0\""), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"name\":\"disk0\""), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("\"driver_binary\":\"umbra-driver-disk\""), std::string::npos) << r.out;
+  // The serving driver's program, resolved to its path.
+  EXPECT_NE(r.out.find("/umbra-driver-disk\",\"driver_pid\""), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"state\":\"bound\""), std::string::npos) << r.out;
   auto text = Umbra("status" + Where());
   ASSERT_EQ(text.code, 0) << text.out;

@@ -38,6 +38,10 @@ class CliTest : public ::testing::Test {
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("umbra-cli-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir_);
+    // `umbra run` keeps its control socket in $XDG_RUNTIME_DIR/umbra/NAME: a
+    // folder of this test's own, so that tests running the same example
+    // machine at once do not find each other's.
+    setenv("XDG_RUNTIME_DIR", dir_.c_str(), 1);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string Write(const std::string& name, const std::string& text) {
