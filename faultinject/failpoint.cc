@@ -198,10 +198,13 @@ Action FailpointRegistry::Hit(std::string_view site) {
   Trigger trigger = Evaluate(site);
   if (trigger.action == ActionKind::kOff) return {};
   LogSink sink;
-  if (trigger.action == ActionKind::kPrint) {
+  TriggerSink told;
+  {
     std::lock_guard lock(mu_);
-    sink = log_sink_;
+    if (trigger.action == ActionKind::kPrint) sink = log_sink_;
+    told = trigger_sink_;
   }
+  if (told) told(site, trigger);
   return CarryOut(site, trigger, sink);
 }
 
@@ -231,6 +234,11 @@ void FailpointRegistry::ResetCounts() {
 void FailpointRegistry::set_log_sink(LogSink sink) {
   std::lock_guard lock(mu_);
   log_sink_ = std::move(sink);
+}
+
+void FailpointRegistry::set_trigger_sink(TriggerSink sink) {
+  std::lock_guard lock(mu_);
+  trigger_sink_ = std::move(sink);
 }
 
 std::string FormatSiteTable(const std::vector<SiteStats>& rows) {

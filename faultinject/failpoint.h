@@ -95,6 +95,9 @@ class FailpointRegistry {
  public:
   // Receives the lines `print` writes. The default writes them to stderr.
   using LogSink = std::function<void(std::string_view line)>;
+  // Told of every trigger in Hit(), before it is carried out (a crash may
+  // follow at once): a driver reports to its host when its fault struck.
+  using TriggerSink = std::function<void(std::string_view site, const Trigger& trigger)>;
 
   // The process-wide registry UMBRA_FAILPOINT consults. Never destroyed, so
   // failpoints stay usable during static destruction and in forked children.
@@ -143,6 +146,7 @@ class FailpointRegistry {
   void ResetCounts();
 
   void set_log_sink(LogSink sink);
+  void set_trigger_sink(TriggerSink sink);
 
  private:
   // Per-site counters and the position in its rule's chain.
@@ -177,6 +181,7 @@ class FailpointRegistry {
   std::vector<Rule> rules_;                 // guarded by mu_: the armed rules
   std::unordered_map<std::string, SiteState, StringHash, std::equal_to<>> sites_;  // guarded by mu_
   LogSink log_sink_;                        // guarded by mu_
+  TriggerSink trigger_sink_;                // guarded by mu_
 };
 
 // The `umbra failpoints list` table: one row per site, columns SITE, HITS,

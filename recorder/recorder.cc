@@ -125,14 +125,14 @@ detail::ThreadBuffer* Recorder::AttachThisThread() {
 
 void Recorder::PushSlow(Event event) {
   if (!on()) return;
-  event.time_ns = MonotonicNanos();
+  if (event.time_ns == 0) event.time_ns = MonotonicNanos();
   std::lock_guard lock(mu_);
   slow_queue_.push_back(std::move(event));
 }
 
 void Recorder::FaultInjected(DeviceId device, std::string_view site, std::string_view action,
-                             uint64_t seed) {
-  PushSlow({0, device, umbra::recorder::FaultInjected{std::string(site), std::string(action), seed}});
+                             uint64_t seed, int64_t at_ns) {
+  PushSlow({at_ns, device, umbra::recorder::FaultInjected{std::string(site), std::string(action), seed}});
 }
 
 void Recorder::WorkloadVerified(DeviceId device, std::string_view workload, VerifyOutcome outcome,

@@ -130,8 +130,10 @@ class Recorder {
   }
 
   // --- rare events with strings (take a mutex) ------------------------------
+  // `at_ns` (MonotonicNanos) when the fault struck earlier than now (a driver
+  // reports its failpoints after the fact); 0: now.
   void FaultInjected(DeviceId device, std::string_view site, std::string_view action,
-                     uint64_t seed);
+                     uint64_t seed, int64_t at_ns = 0);
   void WorkloadVerified(DeviceId device, std::string_view workload, VerifyOutcome outcome,
                         std::string_view detail);
   void RunMarker(RunMarkerKind kind, std::string_view run_id, uint64_t seed);

@@ -299,6 +299,7 @@ class ProcessRuntime final : public Context {
     }
     auto& fp = faultinject::FailpointRegistry::Global();
     fp.Declare(std::span<const std::string_view>(kSdkSites));
+    fp.set_trigger_sink(&ReportFailpointFired);
     if (!a.failpoints().empty()) {
       if (auto armed = ArmFailpoints(a.failpoints()); !armed) {
         Log(LogLevel::kError, "failpoints not armed: " + armed.error().message);
@@ -323,6 +324,29 @@ class ProcessRuntime final : public Context {
     (void)madvise(data_->region().data(), data_->layout().pool_offset, kPopulateWrite);
     if (hw_) (void)madvise(hw_->data(), std::min<uint64_t>(hw_->size(), kHwBytes), kPopulateWrite);
     fibers_.Spawn([] {});
+  }
+
+  // Tells the host when a failpoint struck, before its action runs (which
+  // may crash this process at once): one datagram, sent from whichever thread
+  // hit it, without the channel's (single-threaded) buffer. Actions that
+  // end the driver are always told; the others at most once a millisecond,
+  // so that a failpoint on every request cannot flood the host.
+  static void ReportFailpointFired(std::string_view site, const faultinject::Trigger& trigger) {
+    using faultinject::ActionKind;
+    static std::atomic<int64_t> last_ns{0};
+    const ActionKind a = trigger.action;
+    const bool ends_the_driver = a == ActionKind::kSegfault || a == ActionKind::kAbort || a == ActionKind::kHang ||
+                                 a == ActionKind::kDeadlock || a == ActionKind::kExit ||
+                                 a == ActionKind::kCorruptHeap;
+    const int64_t now = MonotonicNanos();
+    if (!ends_the_driver && now - last_ns.exchange(now, std::memory_order_relaxed) < 1'000'000) return;
+    proto::DriverToHost m;
+    auto* f = m.mutable_failpoint_fired();
+    f->set_site(std::string(site));
+    f->set_action(std::string(faultinject::ActionName(trigger.action)));
+    f->set_at_ns(MonotonicNanos());
+    const std::string bytes = m.SerializeAsString();
+    (void)send(kControlFd, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   }
 
   Result<void> ArmFailpoints(const std::string& text) {

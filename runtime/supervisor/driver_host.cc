@@ -688,6 +688,7 @@ class DriverHost::Impl {
         return true;
       }
       case DriverToHost::kReply: return OnReply(inst, m.reply());
+      case DriverToHost::kFailpointFired: return OnFailpointFired(inst, m.failpoint_fired());
       case DriverToHost::kHeartbeat: {
         if (inst->phase == Phase::kSpawned) {
           return Violation(inst, "heartbeat before attach"), false;
@@ -778,6 +779,33 @@ class DriverHost::Impl {
       call->Finish(Fail(code, r.message().substr(0, kMaxLogLine)));
     }
     return true;
+  }
+
+  // The driver's failpoint struck: into the trace at the time it says (within
+  // the instance's life), so that the fault's detection can be timed.
+  bool OnFailpointFired(const std::shared_ptr<Instance>& inst, const proto::FailpointFired& f) {
+    if (!ValidName(f.site()) || !ValidName(f.action())) {
+      return Violation(inst, "bad site or action in FailpointFired"), false;
+    }
+    const int64_t at = std::clamp<int64_t>(f.at_ns(), inst->spawned_ns, MonotonicNanos());
+    rec_.FaultInjected(rec_id_, f.site(), f.action(), options_.seed, at);
+    return true;
+  }
+
+  // What a driver that just died had said but the host not yet read: only
+  // its failpoint reports matter now (the rest dies with it).
+  void ReadFaultReports(Instance& inst) {
+    DriverToHost m;  // not inst.msg: a message being handled may have led here
+    for (int i = 0; i < 64; ++i) {
+      auto fds = inst.control.Receive(m, ipc::Blocking::kDontWait);
+      if (!fds) return;
+      if (m.has_failpoint_fired()) {
+        const auto& f = m.failpoint_fired();
+        if (!ValidName(f.site()) || !ValidName(f.action())) return;
+        rec_.FaultInjected(rec_id_, f.site(), f.action(), options_.seed,
+                           std::clamp<int64_t>(f.at_ns(), inst.spawned_ns, MonotonicNanos()));
+      }
+    }
   }
 
   void OnLog(const proto::Log& log) {
@@ -964,6 +992,7 @@ class DriverHost::Impl {
       return;
     }
     if (recovering_since_ns_ == 0) recovering_since_ns_ = d.at_ns;
+    if (inst && inst->phase != Instance::Phase::kDead) ReadFaultReports(*inst);
     rec_.Detected(rec_id_, ToRecorder(d.reason), d.code);
     BeginPhase(recorder::RecoveryPhase::kIsolate);
     if (inst) {
