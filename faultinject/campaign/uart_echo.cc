@@ -122,8 +122,16 @@ WorkResult UartEchoWorkload::Run(WorkloadContext& ctx) {
   r.verification = std::to_string(r.units_done) + "/" + std::to_string(ctx.units()) + " chunks echoed, " +
                    std::to_string(mismatched) + " changed, " + std::to_string(framing) + " framing errors, driver line " +
                    (line_ok ? "as set" : "not as set") + "; far end got " + std::to_string(far_got.load()) +
-                   " bytes, sent back " + std::to_string(far_sent.load());
+                   " bytes, sent back " + std::to_string(far_sent.load()) + "; " + ReceiveSummary();
   return r;
+}
+
+std::string UartEchoWorkload::ReceiveSummary() const {
+  const shadows::uart::UartReceiveStats rx = shadow_->receive_stats();
+  return "shadow received " + std::to_string(rx.bytes) + " (duplicates " + std::to_string(rx.duplicates) +
+         ", refused reads " + std::to_string(rx.impossible) + " and gaps " + std::to_string(rx.gaps) + ", rx lost=" + std::to_string(rx.lost) +
+         "), uart rx_total " + std::to_string(uart_->registers()->rx_total.load(std::memory_order_acquire)) +
+         ", shadow " + std::string(shadows::ShadowStateName(shadow_->state()));
 }
 
 void UartEchoWorkload::TearDown() {
