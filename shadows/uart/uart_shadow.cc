@@ -261,12 +261,36 @@ void UartShadow::HandleCompletion(const runtime::Completion& c) {
                    " claims bytes the device never received");
       }
     } else {
-      std::lock_guard lock(io_mu_);
-      AcceptReceived(c.arg, h.buffer(f.buffer), c.length);
+      std::string why;
+      {
+        std::lock_guard lock(io_mu_);
+        if (poisoned_) {
+          // From a driver being killed: its bytes come again from the
+          // UART's hold-over, after the gap it may have left.
+        } else if (!LostACompletion(c.arg)) {
+          AcceptReceived(c.arg, h.buffer(f.buffer), c.length);
+        } else if (PoisonLocked()) {
+          why = "read at " + std::to_string(c.arg) + " skips bytes from " + std::to_string(*rx_next_) +
+                ": a read completion was lost";
+        }
+      }
+      if (!why.empty()) KillDriver(why);
     }
     io_cv_.notify_all();
   }
   h.FreeBuffer(f.buffer);
+}
+
+bool UartShadow::LostACompletion(uint64_t position) {
+  if (!rx_next_ || position <= *rx_next_ || refused_gap_at_ == *rx_next_) return false;
+  // Bytes before `position` were taken from the ring and never delivered: the
+  // driver lost a read completion (reads complete in order). The UART holds
+  // the ring's bytes, consumed or not, over a reset, so a restart delivers
+  // them again. Once per gap: if the next driver starts past it too, the
+  // bytes were overwritten before the reset and are lost (AcceptReceived).
+  refused_gap_at_ = *rx_next_;
+  ++rx_stats_.gaps;
+  return true;
 }
 
 bool UartShadow::DeviceReceived(uint64_t position, uint32_t length) {

@@ -59,6 +59,9 @@ struct UartReceiveStats {
   // Read completions refused because they claimed bytes the device never
   // received (a driver lying about a length; the driver was restarted).
   uint64_t impossible = 0;
+  // Read completions refused because they skipped bytes an earlier read
+  // took from the ring (the driver lost that read's completion; restarted).
+  uint64_t gaps = 0;
 };
 
 struct UartShadowOptions {
@@ -128,6 +131,9 @@ class UartShadow final : public Shadow, public Port {
   // Under io_mu_: queues the bytes of a read completion at stream `position`
   // that are not already queued or read.
   void AcceptReceived(uint64_t position, const std::byte* bytes, uint32_t length);
+  // Under io_mu_: whether a read completion at `position` skips bytes that
+  // a restart can still deliver (a lost read completion).
+  bool LostACompletion(uint64_t position);
   // Whether the device received every byte a read completion claims
   // (options_.device_rx_total; true without it).
   bool DeviceReceived(uint64_t position, uint32_t length);
@@ -159,6 +165,7 @@ class UartShadow final : public Shadow, public Port {
   uint64_t sent_since_base_ = 0;  // stream bytes handed to drivers since the base
   std::deque<std::byte> rx_;     // received, not yet read
   std::optional<uint64_t> rx_next_;  // stream position of the next byte to queue (from the first read)
+  std::optional<uint64_t> refused_gap_at_;  // the rx_next_ of the last gap LostACompletion refused
   UartReceiveStats rx_stats_;
 
   // Pump-thread state (no lock).

@@ -94,6 +94,19 @@ TEST(CampaignCli, AnyMalfunctionExitsOneAndExpectedOnesDoNot) {
   std::remove(path.c_str());
 }
 
+// Each unexpected run is replayed once: a cell whose runs do not reproduce
+// is flaky, and the report says so rather than hiding it.
+TEST(CampaignCli, UnexpectedRunsAreReplayedOnceAndSayWhetherTheyReproduced) {
+  Ran r = Umbra("campaign --workload echo-stream --fault segfault --runs 4 --seed 5 --units 40 --restart-budget 1");
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_TRUE(Has(r.out, "replayed: failed again (reproducible)")) << r.out;
+  EXPECT_TRUE(Has(r.out, "reproduced, 0 did not")) << r.out;
+  Ran quiet = Umbra("campaign --workload echo-stream --fault segfault --runs 4 --seed 5 --units 40 --restart-budget 1 "
+                    "--no-recheck");
+  EXPECT_EQ(quiet.rc, 1) << quiet.out;
+  EXPECT_FALSE(Has(quiet.out, "replayed:")) << quiet.out;
+}
+
 TEST(CampaignCli, FailedRunGivesExitCode1) {
   Ran r = Umbra("campaign --replay 8 --workload echo-stream --fault segfault --units 40 --restart-budget 1 "
                 "--plan 'seed=1;segfault@sdk.request+2;segfault@sdk.request+0;segfault@sdk.request+0'");

@@ -373,6 +373,18 @@ TEST(BlockShadowTest, RestartOnlyModeShowsTheCrashesToSqlite) {
   EXPECT_FALSE(r.first_error.empty());
 }
 
+// Arms every driver from now on to lose its first request at disk.submit
+// (never give it to the device, never complete it) and submits a write of
+// `data` at `lba` (user_data 1), which the current driver loses.
+void SubmitAWriteTheDriverLoses(BlockRig& rig, uint64_t lba, std::vector<std::byte>& data) {
+  ASSERT_TRUE(rig.shadow().WaitUntilPassive(10 * kSec).has_value());
+  ASSERT_TRUE(rig.host().SetFailpoints("disk.submit=0+1*drop_completion").has_value());
+  ASSERT_TRUE(rig.shadow()
+                  .Submit({.op = umbra::block::kWrite, .lba = lba, .blocks = 1, .data = data.data(), .user_data = 1},
+                          kSec)
+                  .has_value());
+}
+
 // The driver loses a write at disk.submit (never gives it to the device) and
 // then completes a flush submitted after it. The flush did not cover the
 // lost write, so once the write is sent again (after the request-deadline
@@ -382,12 +394,8 @@ TEST(BlockShadowTest, RestartOnlyModeShowsTheCrashesToSqlite) {
 TEST(BlockShadowTest, FlushDoesNotCoverAWriteTheDriverLost) {
   BlockRig rig({});
   BlockShadow& d = rig.shadow();
-  ASSERT_TRUE(d.WaitUntilPassive(10 * kSec).has_value());
-  ASSERT_TRUE(rig.host().SetFailpoints("disk.submit=0+1*drop_completion").has_value());
   auto data = Pattern(10, 9, 1);
-  ASSERT_TRUE(d.Submit({.op = umbra::block::kWrite, .lba = 10, .blocks = 1, .data = data.data(), .user_data = 1},
-                       kSec)
-                  .has_value());
+  ASSERT_NO_FATAL_FAILURE(SubmitAWriteTheDriverLoses(rig, 10, data));
   ASSERT_TRUE(d.Submit({.op = umbra::block::kFlush, .user_data = 2}, kSec).has_value());
   IoDone done[2];
   auto n = d.Reap(done, 1, 10 * kSec);
@@ -414,12 +422,8 @@ TEST(BlockShadowTest, FlushDoesNotCoverAWriteTheDriverLost) {
 TEST(BlockShadowTest, RetainedWritesBehindALostRequestAreFlushedOnceNotOverAndOver) {
   BlockRig rig({});
   BlockShadow& d = rig.shadow();
-  ASSERT_TRUE(d.WaitUntilPassive(10 * kSec).has_value());
-  ASSERT_TRUE(rig.host().SetFailpoints("disk.submit=0+1*drop_completion").has_value());
   auto first = Pattern(0, 1, 1);
-  ASSERT_TRUE(d.Submit({.op = umbra::block::kWrite, .lba = 0, .blocks = 1, .data = first.data(), .user_data = 1},
-                       kSec)
-                  .has_value());
+  ASSERT_NO_FATAL_FAILURE(SubmitAWriteTheDriverLoses(rig, 0, first));
   constexpr uint32_t kWrites = 80;  // past the retain limit (64)
   for (uint32_t i = 1; i <= kWrites; ++i) ASSERT_TRUE(d.Write(i, Pattern(i, 1, 1)).has_value());
   ASSERT_TRUE(rig.host().SetFailpoints("").has_value());
