@@ -755,7 +755,9 @@ class DriverHost::Impl {
       id = m.failpoint_counts().id();
       body = m.failpoint_counts().SerializeAsString();
     } else {
-      return true;  // RemoveDone: nothing waits on it yet
+      // RemoveDone: the old driver of an upgrade has stopped its device.
+      if (upgrade_ && inst == upgrade_->old) ContinueUpgrade();
+      return inst->phase != Instance::Phase::kDead;
     }
     proto::Reply r;
     r.set_id(id);
@@ -1152,10 +1154,11 @@ class DriverHost::Impl {
     SpawnStandby();
   }
 
-  // The new driver has attached: the old one is asked to stop. The shadow
+  // The new driver has attached: the old one is asked to stop (Remove: its
+  // PrepareStop and Stop run, then it says RemoveDone and exits). The shadow
   // is told first, so that it holds new requests from now on; the old
-  // driver may complete what it has in flight until it exits (or its
-  // grace runs out).
+  // driver may complete what it has in flight until then (or until its grace
+  // runs out, when it is killed).
   void SwitchDrivers() {
     Upgrade& u = *upgrade_;
     u.switched = true;
@@ -1172,7 +1175,7 @@ class DriverHost::Impl {
                                         .at_ns = u.stop_ns, .instance = u.old->number});
     }
     HostToDriver m;
-    m.mutable_shutdown();
+    m.mutable_remove();
     (void)u.old->control.Send(m, {}, ipc::Blocking::kDontWait);
     u.old->deadline.expires_after(Nanos(options_.shutdown_grace_ns));
     u.old->deadline.async_wait([this, old = u.old](const boost::system::error_code& ec) {
@@ -1180,12 +1183,21 @@ class DriverHost::Impl {
     });
   }
 
-  // The old driver is gone: the device is quiesced, what it left in flight
-  // is taken back, and the new driver takes over (or, if it died meanwhile,
-  // the old binary starts again).
+  // The old driver has stopped its device (RemoveDone) or is gone: it is
+  // stopped for good (its exit is not waited for: the teardown of a process
+  // and its namespaces is not the device's business), the device is
+  // quiesced, what it left in flight is taken back, and the new driver takes
+  // over (or, if it died meanwhile, the old binary starts again).
   void ContinueUpgrade() {
     Upgrade& u = *upgrade_;
-    u.old.reset();
+    if (!u.old) return;
+    const std::shared_ptr<Instance> old = std::move(u.old);
+    old->deadline.cancel();
+    if (!old->reaped) {
+      KillInstance(old, /*park=*/true);
+      AwaitLeftUserSpace(*old);
+      EndLeftovers(old);
+    }
     EndPhase(recorder::RecoveryPhase::kIsolate);
     BeginPhase(recorder::RecoveryPhase::kQuiesce);
     if (options_.hw != nullptr) options_.hw->Reset();
