@@ -13,7 +13,7 @@ UMBRA_PACKAGES=(
   libsqlite3-dev sqlite3
   iproute2 sox
   # frontends: FUSE for the block file, and the outside programs their tests run
-  libfuse3-dev fuse3 fio e2fsprogs socat iperf3
+  libfuse3-dev fuse3 fio e2fsprogs socat iperf3 iputils-ping curl
 )
 
 umbra_log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }

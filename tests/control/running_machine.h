@@ -145,10 +145,11 @@ class RunningMachine {
 class Crasher {
  public:
   // `faults`: used in turn, one every `every` (as `umbra inject` reads it).
+  // At most `max_faults` (then it only waits to be stopped).
   Crasher(const std::string& run_dir, const std::string& device, std::vector<std::string> faults,
-          std::chrono::milliseconds every)
+          std::chrono::milliseconds every, size_t max_faults = SIZE_MAX)
       : thread_([=, this] {
-          for (size_t i = 0; !stop_; ++i) {
+          for (size_t i = 0; !stop_ && i < max_faults; ++i) {
             auto r = Shell(std::string(UMBRA_BIN) + " inject " + device + " " + faults[i % faults.size()] +
                            " --run-dir " + run_dir);
             if (r.code == 0) ++injected_;
