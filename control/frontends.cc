@@ -7,6 +7,8 @@
 #include "runtime/machine/hardware.h"
 #include "shadows/net/frontend/tap_frontend.h"
 #include "shadows/net/net_shadow.h"
+#include "shadows/sound/frontend/fifo_player.h"
+#include "shadows/sound/sound_shadow.h"
 #include "shadows/uart/frontend/pty_pump.h"
 #include "shadows/uart/uart_shadow.h"
 
@@ -153,14 +155,34 @@ Result<std::unique_ptr<Frontend>> StartNet(machine::Machine& machine, const prot
   return std::unique_ptr<Frontend>(std::move(out));
 }
 
+class SoundFrontend final : public Frontend {
+ public:
+  explicit SoundFrontend(std::unique_ptr<umbra::sound::FifoPlayer> player) : player_(std::move(player)) {}
+  std::string Describe() const override { return "playback fifo " + player_->path(); }
+
+ private:
+  std::unique_ptr<umbra::sound::FifoPlayer> player_;  // feeds the playback stream
+};
+
+Result<std::unique_ptr<Frontend>> StartSound(machine::Machine& machine, const proto::MachineDevice& device,
+                                             const std::string& run_dir) {
+  auto* pcm = dynamic_cast<umbra::sound::SoundShadow*>(machine.shadow(device.name()));
+  if (!pcm) return Fail(Errc::kUnavailable, device.name() + " has no sound shadow (is it bound?)");
+  UMBRA_TRY(pcm->Open(5'000'000'000));
+  auto player = UMBRA_TRY(umbra::sound::FifoPlayer::Create(
+      *pcm, {.path = Resolve(run_dir, device.frontend().path(), device.name() + ".play")}));
+  return std::unique_ptr<Frontend>(new SoundFrontend(std::move(player)));
+}
+
 Result<std::unique_ptr<Frontend>> StartOne(machine::Machine& machine, const proto::MachineDevice& device,
                                            const std::string& run_dir) {
   const std::string& cls = device.device_class();
   if (cls == "block") return StartBlock(machine, device, run_dir);
   if (cls == "uart") return StartUart(machine, device, run_dir);
   if (cls == "net") return StartNet(machine, device);
+  if (cls == "sound") return StartSound(machine, device, run_dir);
   return Fail(Errc::kInvalidArgument,
-              device.name() + ": class \"" + cls + "\" has no frontend (block, uart and net have)");
+              device.name() + ": class \"" + cls + "\" has no frontend (block, uart, net and sound have)");
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
 #include <cstdio>
 #include <string>
@@ -153,6 +154,10 @@ class Crasher {
             auto r = Shell(std::string(UMBRA_BIN) + " inject " + device + " " + faults[i % faults.size()] +
                            " --run-dir " + run_dir);
             if (r.code == 0) ++injected_;
+            if (r.code != 0) {
+              std::lock_guard lock(mu_);
+              failures_ += r.out;
+            }
             std::this_thread::sleep_for(every);
           }
         }) {}
@@ -163,7 +168,15 @@ class Crasher {
     return injected_;
   }
 
+  // What the injections that failed said.
+  std::string failures() {
+    std::lock_guard lock(mu_);
+    return failures_;
+  }
+
  private:
+  std::mutex mu_;
+  std::string failures_;  // guarded by mu_
   std::atomic<bool> stop_{false};
   std::atomic<int> injected_{0};
   std::thread thread_;
