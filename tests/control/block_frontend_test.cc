@@ -20,13 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 
 // 64 MiB of 4 KiB blocks; the restart budget lets the driver die often.
-constexpr const char* kMachine = R"pb(
-name: "blk"
-settings {
-  heartbeat_period_ms: 50
-  restart_budget { max_restarts: 1000 window_ms: 60000 backoff_ms: 5 }
-}
-buses { name: "platform" }
+const std::string kMachine = MachineHead("blk") + R"pb(
 devices {
   name: "disk0" bus: "platform" compatible: "umbra,disk-emu" device_class: "block"
   settings { key: "blocks" value: "16384" }

@@ -18,13 +18,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr const char* kMachine = R"pb(
-name: "ctl"
-settings {
-  heartbeat_period_ms: 50
-  restart_budget { max_restarts: 50 window_ms: 60000 backoff_ms: 10 }
-}
-buses { name: "platform" }
+const std::string kMachine = MachineHead("ctl") + R"pb(
 devices { name: "echo0" bus: "platform" compatible: "umbra,echo" device_class: "echo" }
 devices {
   name: "disk0" bus: "platform" compatible: "umbra,disk-emu" device_class: "block"

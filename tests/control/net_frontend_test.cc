@@ -47,13 +47,7 @@ class NetFrontendTest : public ::testing::Test {
     peer_ = "umbra-fe-peer-" + id;
     dir_ = std::filesystem::temp_directory_path() / ("umbra-netfe-" + id);
     std::filesystem::create_directories(dir_);
-    std::ofstream(dir_ / "net.textproto") << R"pb(
-name: "net"
-settings {
-  heartbeat_period_ms: 50
-  restart_budget { max_restarts: 10000 window_ms: 60000 backoff_ms: 5 }
-}
-buses { name: "platform" }
+    std::ofstream(dir_ / "net.textproto") << MachineHead("net") + R"pb(
 devices {
   name: "nic0" bus: "platform" compatible: "umbra,e1000-emu" device_class: "net"
   settings { key: "backend" value: "tap" }

@@ -19,6 +19,8 @@
 #include <mutex>
 #include <thread>
 #include <cstdio>
+#include <cstdint>
+#include <string>
 #include <string>
 #include <vector>
 
@@ -40,6 +42,17 @@ inline Output Shell(const std::string& cmd) {
   const int status = pclose(p);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+// The start of a test machine file: its name, settings that let a driver be
+// crashed many times in a row, and the platform bus. Devices and drivers follow.
+inline std::string MachineHead(const std::string& name) {
+  return "name: \"" + name + "\"\n"
+         "settings {\n"
+         "  heartbeat_period_ms: 50\n"
+         "  restart_budget { max_restarts: 10000 window_ms: 60000 backoff_ms: 5 }\n"
+         "}\n"
+         "buses { name: \"platform\" }\n";
 }
 
 // Counts the occurrences of `text` in `s`.
