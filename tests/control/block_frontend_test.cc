@@ -54,6 +54,7 @@ class BlockFrontendTest : public ::testing::Test {
     if (!mount_.empty()) Shell("umount -l " + mount_);
     if (!loop_.empty()) Shell("losetup -d " + loop_);
     machine_.reset();
+    Shell("umount -l " + file() + " 2>/dev/null");  // a mount a killed run left behind
     std::filesystem::remove_all(dir_);
   }
   bool Start() {
@@ -83,6 +84,15 @@ TEST_F(BlockFrontendTest, FileHasTheDisksSizeAndKeepsWhatIsWritten) {
   EXPECT_EQ(r.out, "hello, shadow");
   auto grow = Shell("truncate -s 1G " + file());
   EXPECT_NE(grow.code, 0) << "a disk does not grow";
+}
+
+TEST_F(BlockFrontendTest, FileLeftMountedByAKilledRunIsTakenOverByTheNextRun) {
+  if (auto why = Missing({}); !why.empty()) GTEST_SKIP() << why;
+  ASSERT_TRUE(Start()) << machine_->output();
+  machine_->Kill();  // its FUSE mount stays, answering ENOTCONN
+  ASSERT_TRUE(Start()) << machine_->output();
+  auto r = Shell("dd if=" + file() + " bs=4096 count=1 status=none | wc -c");
+  EXPECT_EQ(r.out, "4096\n");
 }
 
 TEST_F(BlockFrontendTest, FioVerifiesRandomWritesWhileTheDriverIsKilled) {

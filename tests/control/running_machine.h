@@ -121,6 +121,16 @@ class RunningMachine {
     return true;
   }
 
+  // SIGKILL now, as a crash of umbra itself would end it; reaps it.
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = 0;
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
   // SIGTERM, then SIGKILL after 20 s; returns the exit status (-1 if killed).
   int Stop() {
     if (pid_ <= 0) return exit_code_;
