@@ -102,7 +102,7 @@ TEST_F(BlockFrontendTest, FioVerifiesRandomWritesWhileTheDriverIsKilled) {
   // Random 4 KiB writes at depth 16 (O_DIRECT through FUSE), each block read
   // back and checked while the writing goes on (verify_backlog) and at the end.
   auto fio = Shell("timeout 120 fio --name=verify --filename=" + file() +
-                   " --rw=randwrite --bs=4k --size=24m --ioengine=libaio --iodepth=16 --direct=1"
+                   " --rw=randwrite --bs=4k --size=32m --ioengine=libaio --iodepth=16 --direct=1"
                    " --verify=crc32c --verify_backlog=256 --verify_fatal=1 --do_verify=1 --randrepeat=0"
                    " --verify_state_save=0 --output-format=terse --terse-version=3");
   const int injected = crasher.Stop();
@@ -111,7 +111,7 @@ TEST_F(BlockFrontendTest, FioVerifiesRandomWritesWhileTheDriverIsKilled) {
   EXPECT_EQ(fio.out.find("bad"), std::string::npos) << fio.out;
   EXPECT_GT(injected, 0);
   // Crashes happened while the programs ran, and each was recovered.
-  EXPECT_TRUE(machine_->WaitForCount("\"kind\":\"recovered\"", 3, 5s)) << machine_->output();
+  EXPECT_TRUE(machine_->WaitForCount("\"kind\":\"recovered\"", 2, 5s)) << machine_->output();
 }
 
 TEST_F(BlockFrontendTest, Ext4SurvivesCrashesDuringMkfsUnpackAndSqlite) {
