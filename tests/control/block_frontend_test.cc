@@ -122,7 +122,7 @@ TEST_F(BlockFrontendTest, Ext4SurvivesCrashesDuringMkfsUnpackAndSqlite) {
   auto tar = Shell("tar -C " + std::string(UMBRA_SOURCE_DIR) +
                    " -cf " + tarball + " cli control runtime shadows drivers faultinject proto docs");
   ASSERT_EQ(tar.code, 0) << tar.out;
-  Crasher crasher(machine_->run_dir(), "disk0", {"sigkill", "segfault", "abort", "hang"}, 400ms);
+  Crasher crasher(machine_->run_dir(), "disk0", {"sigkill", "segfault", "abort", "hang"}, 200ms);
   auto loop = Shell("losetup -f --show " + file());
   ASSERT_EQ(loop.code, 0) << loop.out;
   loop_ = loop.out.substr(0, loop.out.find('\n'));
