@@ -43,6 +43,10 @@ TEST(SoundFrontendTest, SpeakerHoldsTheInputOutsideTheGapsAcrossCrashes) {
   if (Shell("command -v sox").code != 0) GTEST_SKIP() << "needs sox (scripts/bootstrap.sh installs it)";
   const auto dir = std::filesystem::temp_directory_path() / ("umbra-sndfe-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
+  struct RemoveAtEnd {  // also when an assertion ends the test early
+    std::filesystem::path dir;
+    ~RemoveAtEnd() { std::filesystem::remove_all(dir); }
+  } remove_at_end{dir};
   const std::string speaker = (dir / "speaker.wav").string();
   std::ofstream(dir / "snd.textproto") << MachineHead("snd") + R"pb(
 devices {
@@ -87,7 +91,6 @@ drivers { name: "sound" bus: "platform" compatible: "umbra,sound-emu" binary: "u
   EXPECT_EQ(wrong, 0u) << same << " frames equal, " << silent << " silent";
   EXPECT_GT(silent, 0u) << "the crashes left no gap";
   EXPECT_GT(same, want.size() / 4 / 2) << "most of the sound was played";
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
