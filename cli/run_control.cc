@@ -1,5 +1,7 @@
 #include "cli/run_control.h"
 
+#include <unistd.h>
+
 #include "control/control_server.h"
 #include "control/frontends.h"
 #include "control/machine_control.h"
@@ -46,12 +48,21 @@ class Faces final : public RunFaces {
   std::unique_ptr<control::ControlServer> server_;       // the socket; stopped first
 };
 
+// The default folder for the machine's name; when another run of a machine of
+// that name holds it, one of its own beside it (NAME.PID), so that two runs of
+// one file (tests in parallel) do not collide. `umbra status` lists both.
+std::string DefaultRunDir(const proto::Machine& description) {
+  const std::string name = description.name().empty() ? "machine" : description.name();
+  const std::string dir = control::RunDir::DefaultFor(name);
+  if (!control::Answers(dir + "/control.sock")) return dir;
+  return control::RunDir::DefaultFor(name + "." + std::to_string(::getpid()));
+}
+
 }  // namespace
 
 Result<std::unique_ptr<RunFaces>> StartRunFaces(machine::Machine& machine, const proto::Machine& description,
                                                 const std::string& run_dir, RunLogFn log) {
-  const std::string name = description.name().empty() ? "machine" : description.name();
-  auto dir = UMBRA_TRY(control::RunDir::Create(run_dir.empty() ? control::RunDir::DefaultFor(name) : run_dir));
+  auto dir = UMBRA_TRY(control::RunDir::Create(run_dir.empty() ? DefaultRunDir(description) : run_dir));
   control::MachineControlOptions options;
   options.on_inject = [log](const std::string& device, const std::string& detail) { log("inject", device, detail); };
   auto faces = std::make_unique<Faces>(std::move(dir));

@@ -143,6 +143,8 @@ void ControlServer::ThreadMain() {
   }
 }
 
+bool Answers(const std::string& socket_path) { return Connect(socket_path).has_value(); }
+
 Result<std::string> CallControl(const std::string& socket_path, std::string_view line, int64_t timeout_ns) {
   UniqueFd fd = UMBRA_TRY(Connect(socket_path));
   if (!WriteAll(fd.get(), std::string(line) + "\n")) return FailErrno("sending to " + socket_path);

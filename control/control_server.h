@@ -58,6 +58,9 @@ class ControlServer {
   std::thread thread_;
 };
 
+// Whether a server answers on `socket_path` (a stale socket file does not).
+bool Answers(const std::string& socket_path);
+
 // Connects to the socket at `socket_path`, sends `line` (a '\n' is added)
 // and returns the reply line without its '\n'. kNotFound when nothing
 // listens there; kTimeout after `timeout_ns`.

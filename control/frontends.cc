@@ -5,6 +5,10 @@
 
 #include "runtime/hw/uart/line.h"
 #include "runtime/machine/hardware.h"
+#include "shadows/net/frontend/tap_frontend.h"
+#include "shadows/net/net_shadow.h"
+#include "shadows/sound/frontend/fifo_player.h"
+#include "shadows/sound/sound_shadow.h"
 #include "shadows/uart/frontend/pty_pump.h"
 #include "shadows/uart/uart_shadow.h"
 
@@ -94,13 +98,91 @@ Result<std::unique_ptr<Frontend>> StartUart(machine::Machine& machine, const pro
   return std::unique_ptr<Frontend>(new UartFrontend(std::move(pump), std::move(wire)));
 }
 
+// The class side as a TAP in `netns`, the NIC's wire TAP moved into
+// `wire_netns`: the two-namespace lab.
+class NetFrontend final : public Frontend {
+ public:
+  std::string Describe() const override {
+    std::string out = "tap " + tap->name() + (app ? " in netns " + app->name() : "");
+    if (peer) out += "; wire tap " + wire_tap + " in netns " + peer->name();
+    return out;
+  }
+  // Destroyed bottom-up: the TAP goes before its namespace.
+  std::unique_ptr<umbra::net::Netns> peer;  // the wire's namespace
+  std::unique_ptr<umbra::net::Netns> app;   // the application's namespace
+  std::unique_ptr<umbra::net::TapFrontend> tap;
+  std::string wire_tap;
+};
+
+// "10.77.0.1/24" → address and prefix; kInvalidArgument when malformed.
+Result<std::pair<std::string, int>> SplitCidr(const std::string& cidr) {
+  if (cidr.empty()) return std::pair<std::string, int>{"", 24};
+  const size_t slash = cidr.find('/');
+  if (slash == std::string::npos) return std::pair<std::string, int>{cidr, 24};
+  const std::string bits = cidr.substr(slash + 1);
+  if (bits.empty() || bits.size() > 2 || bits.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(bits) > 32) {
+    return Fail(Errc::kInvalidArgument, "address '" + cidr + "' is not a.b.c.d/prefix");
+  }
+  return std::pair<std::string, int>{cidr.substr(0, slash), std::stoi(bits)};
+}
+
+std::string DeviceSetting(const proto::MachineDevice& device, const std::string& key, const std::string& fallback) {
+  auto it = device.settings().find(key);
+  return it == device.settings().end() ? fallback : it->second;
+}
+
+Result<std::unique_ptr<Frontend>> StartNet(machine::Machine& machine, const proto::MachineDevice& device) {
+  auto* nic = dynamic_cast<umbra::net::NetShadow*>(machine.shadow(device.name()));
+  if (!nic) return Fail(Errc::kUnavailable, device.name() + " has no net shadow (is it bound?)");
+  const auto& f = device.frontend();
+  auto out = std::make_unique<NetFrontend>();
+  if (!f.wire_netns().empty()) {
+    if (DeviceSetting(device, "backend", "wire") != "tap") {
+      return Fail(Errc::kInvalidArgument, "wire_netns needs the NIC's setting backend: \"tap\"");
+    }
+    out->peer = UMBRA_TRY(umbra::net::Netns::Ensure(f.wire_netns()));
+    out->wire_tap = DeviceSetting(device, "tap", "umbra-" + device.name());
+    UMBRA_TRY(umbra::net::MoveInterface(out->wire_tap, f.wire_netns(), f.wire_address()));
+  }
+  if (!f.netns().empty()) out->app = UMBRA_TRY(umbra::net::Netns::Ensure(f.netns()));
+  const auto [address, prefix] = UMBRA_TRY(SplitCidr(f.address()));
+  out->tap = UMBRA_TRY(umbra::net::TapFrontend::Create(
+      *nic, {.name = f.interface().empty() ? "umf-" + device.name() : f.interface(),
+             .netns = f.netns(),
+             .ipv4_address = address,
+             .prefix_length = prefix}));
+  return std::unique_ptr<Frontend>(std::move(out));
+}
+
+class SoundFrontend final : public Frontend {
+ public:
+  explicit SoundFrontend(std::unique_ptr<umbra::sound::FifoPlayer> player) : player_(std::move(player)) {}
+  std::string Describe() const override { return "playback fifo " + player_->path(); }
+
+ private:
+  std::unique_ptr<umbra::sound::FifoPlayer> player_;  // feeds the playback stream
+};
+
+Result<std::unique_ptr<Frontend>> StartSound(machine::Machine& machine, const proto::MachineDevice& device,
+                                             const std::string& run_dir) {
+  auto* pcm = dynamic_cast<umbra::sound::SoundShadow*>(machine.shadow(device.name()));
+  if (!pcm) return Fail(Errc::kUnavailable, device.name() + " has no sound shadow (is it bound?)");
+  UMBRA_TRY(pcm->Open(5'000'000'000));
+  auto player = UMBRA_TRY(umbra::sound::FifoPlayer::Create(
+      *pcm, {.path = Resolve(run_dir, device.frontend().path(), device.name() + ".play")}));
+  return std::unique_ptr<Frontend>(new SoundFrontend(std::move(player)));
+}
+
 Result<std::unique_ptr<Frontend>> StartOne(machine::Machine& machine, const proto::MachineDevice& device,
                                            const std::string& run_dir) {
   const std::string& cls = device.device_class();
   if (cls == "block") return StartBlock(machine, device, run_dir);
   if (cls == "uart") return StartUart(machine, device, run_dir);
+  if (cls == "net") return StartNet(machine, device);
+  if (cls == "sound") return StartSound(machine, device, run_dir);
   return Fail(Errc::kInvalidArgument,
-              device.name() + ": class \"" + cls + "\" has no frontend (block and uart have)");
+              device.name() + ": class \"" + cls + "\" has no frontend (block, uart, net and sound have)");
 }
 
 }  // namespace

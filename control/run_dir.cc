@@ -53,12 +53,17 @@ Result<void> CheckOwnerOnly(const std::string& path) {
 Result<std::unique_ptr<RunDir>> RunDir::Create(std::string path) {
   if (path.empty()) return Fail(Errc::kInvalidArgument, "the run folder has no name");
   while (path.size() > 1 && path.back() == '/') path.pop_back();
+  const bool existed = ::access(path.c_str(), F_OK) == 0;
   UMBRA_TRY(MakeDirs(path));
   UMBRA_TRY(CheckOwnerOnly(path));
   // The shared default base must be ours too: whoever owns it could swap the
   // machine's folder for their own.
   if (Parent(path) == DefaultBase()) UMBRA_TRY(CheckOwnerOnly(DefaultBase()));
-  return std::unique_ptr<RunDir>(new RunDir(std::move(path)));
+  return std::unique_ptr<RunDir>(new RunDir(std::move(path), !existed));
+}
+
+RunDir::~RunDir() {
+  if (made_) ::rmdir(path_.c_str());  // fails, harmlessly, when something was left in it
 }
 
 std::string RunDir::DefaultBase() {

@@ -37,12 +37,18 @@ class RunDir {
   // whose socket a machine listens on. Errors name the choices.
   static Result<std::string> Find(const std::string& run_dir, const std::string& machine);
 
+  // Removes the folder if Create made it and it is empty by then.
+  ~RunDir();
+  RunDir(const RunDir&) = delete;
+  RunDir& operator=(const RunDir&) = delete;
+
   const std::string& path() const { return path_; }
   std::string socket_path() const { return path_ + "/control.sock"; }
 
  private:
-  explicit RunDir(std::string path) : path_(std::move(path)) {}
+  RunDir(std::string path, bool made) : path_(std::move(path)), made_(made) {}
   std::string path_;
+  bool made_;  // Create made it: it goes with the run
 };
 
 // Checks that `path` is a folder owned by the caller that only the caller may

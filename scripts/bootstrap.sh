@@ -26,7 +26,7 @@ UMBRA_TEST_PACKAGES=(
   slurm-wlm munge
   clang-16 libclang-rt-16-dev   # the libFuzzer targets (tests/fuzz, docs/fuzzing.md)
   chromium
-  fio e2fsprogs socat iperf3    # the programs the frontends' tests run
+  fio e2fsprogs socat iperf3 iputils-ping curl   # the programs the frontends' tests and README run
 )
 
 umbra_log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }

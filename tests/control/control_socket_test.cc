@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -18,13 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr const char* kMachine = R"pb(
-name: "ctl"
-settings {
-  heartbeat_period_ms: 50
-  restart_budget { max_restarts: 50 window_ms: 60000 backoff_ms: 10 }
-}
-buses { name: "platform" }
+const std::string kMachine = MachineHead("ctl") + R"pb(
 devices { name: "echo0" bus: "platform" compatible: "umbra,echo" device_class: "echo" }
 devices {
   name: "disk0" bus: "platform" compatible: "umbra,disk-emu" device_class: "block"
@@ -153,6 +148,24 @@ TEST_F(ControlSocketTest, BadRequestsGetClearErrorsAndTheMachineRunsOn) {
   EXPECT_NE(too_long.out.find("longer than 64 KiB"), std::string::npos) << too_long.out;
   auto status = Umbra("status" + Where());
   EXPECT_EQ(status.code, 0) << status.out;
+}
+
+TEST_F(ControlSocketTest, TwoRunsOfOneMachineFileGetAFolderEach) {
+  const std::string env = "UMBRA_RUN_DIR=" + (dir_ / "base").string() + " ";
+  const std::string run = env + UMBRA_BIN + " run " + machine_file_ + " --for 4";
+  Shell("(" + run + " > " + (dir_ / "first.txt").string() + " 2>&1 &); sleep 1; (" + run + " > " +
+        (dir_ / "second.txt").string() + " 2>&1 &)");
+  std::this_thread::sleep_for(1500ms);
+  auto both = Shell(env + UMBRA_BIN + " status");
+  EXPECT_EQ(both.code, 69) << both.out;
+  EXPECT_NE(both.out.find("several machines run"), std::string::npos) << both.out;
+  EXPECT_NE(both.out.find("ctl."), std::string::npos) << both.out;  // the second's folder: ctl.PID
+  auto first = Shell(env + UMBRA_BIN + " status --machine ctl");
+  EXPECT_EQ(first.code, 0) << first.out;
+  std::this_thread::sleep_for(3s);  // both end (--for 4)
+  std::string second;
+  std::getline(std::ifstream(dir_ / "second.txt"), second, '\0');
+  EXPECT_NE(second.find("listening on"), std::string::npos) << second;
 }
 
 TEST_F(ControlSocketTest, StatusWithoutARunningMachineSaysSo) {

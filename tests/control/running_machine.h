@@ -16,8 +16,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
 #include <cstdio>
+#include <cstdint>
+#include <string>
 #include <string>
 #include <vector>
 
@@ -39,6 +42,17 @@ inline Output Shell(const std::string& cmd) {
   const int status = pclose(p);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+// The start of a test machine file: its name, settings that let a driver be
+// crashed many times in a row, and the platform bus. Devices and drivers follow.
+inline std::string MachineHead(const std::string& name) {
+  return "name: \"" + name + "\"\n"
+         "settings {\n"
+         "  heartbeat_period_ms: 50\n"
+         "  restart_budget { max_restarts: 10000 window_ms: 60000 backoff_ms: 5 }\n"
+         "}\n"
+         "buses { name: \"platform\" }\n";
 }
 
 // Counts the occurrences of `text` in `s`.
@@ -107,6 +121,16 @@ class RunningMachine {
     return true;
   }
 
+  // SIGKILL now, as a crash of umbra itself would end it; reaps it.
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = 0;
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
   // SIGTERM, then SIGKILL after 20 s; returns the exit status (-1 if killed).
   int Stop() {
     if (pid_ <= 0) return exit_code_;
@@ -145,13 +169,18 @@ class RunningMachine {
 class Crasher {
  public:
   // `faults`: used in turn, one every `every` (as `umbra inject` reads it).
+  // At most `max_faults` (then it only waits to be stopped).
   Crasher(const std::string& run_dir, const std::string& device, std::vector<std::string> faults,
-          std::chrono::milliseconds every)
+          std::chrono::milliseconds every, size_t max_faults = SIZE_MAX)
       : thread_([=, this] {
-          for (size_t i = 0; !stop_; ++i) {
+          for (size_t i = 0; !stop_ && i < max_faults; ++i) {
             auto r = Shell(std::string(UMBRA_BIN) + " inject " + device + " " + faults[i % faults.size()] +
                            " --run-dir " + run_dir);
             if (r.code == 0) ++injected_;
+            if (r.code != 0) {
+              std::lock_guard lock(mu_);
+              failures_ += r.out;
+            }
             std::this_thread::sleep_for(every);
           }
         }) {}
@@ -162,7 +191,15 @@ class Crasher {
     return injected_;
   }
 
+  // What the injections that failed said.
+  std::string failures() {
+    std::lock_guard lock(mu_);
+    return failures_;
+  }
+
  private:
+  std::mutex mu_;
+  std::string failures_;  // guarded by mu_
   std::atomic<bool> stop_{false};
   std::atomic<int> injected_{0};
   std::thread thread_;

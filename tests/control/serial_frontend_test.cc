@@ -16,13 +16,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr const char* kMachine = R"pb(
-name: "ser"
-settings {
-  heartbeat_period_ms: 50
-  restart_budget { max_restarts: 1000 window_ms: 60000 backoff_ms: 5 }
-}
-buses { name: "platform" }
+const std::string kMachine = MachineHead("ser") + R"pb(
 devices { name: "uart0" bus: "platform" compatible: "umbra,uart-emu" device_class: "uart" frontend {} }
 drivers { name: "uart" bus: "platform" compatible: "umbra,uart-emu" binary: "umbra-driver-uart" }
 )pb";

@@ -209,6 +209,11 @@ int FuseFile::Impl::PatchBlocks(const char* buf, size_t size, uint64_t off) {
 Result<void> FuseFile::Impl::Start() {
   if (::access("/dev/fuse", R_OK | W_OK) != 0) return Fail(Errc::kUnavailable, "no usable /dev/fuse");
   ::clock_gettime(CLOCK_REALTIME, &started_);
+  // A file left mounted by a run that was killed answers ENOTCONN: detach it.
+  // (stat may still answer from the kernel's attribute cache; access asks.)
+  if (::access(options_.path.c_str(), W_OK) != 0 && errno == ENOTCONN) {
+    ::umount2(options_.path.c_str(), MNT_DETACH);
+  }
   if (::access(options_.path.c_str(), F_OK) != 0) {
     const int fd = ::open(options_.path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
     if (fd < 0) return FailErrno("making " + options_.path);
