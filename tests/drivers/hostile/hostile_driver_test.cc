@@ -277,7 +277,11 @@ TEST_F(HostileMemoryTest, AMemoryBombIsKilledAtItsLimitAndChargedToIt) {
   auto r = Attack("memory-bomb", 1l << 30);
   EXPECT_FALSE(r) << *r;
   const Detection d = Charged();
-  EXPECT_TRUE(d.reason == DetectReason::kSignal || d.reason == DetectReason::kChannelEof) << d.ToString();
+  // Killed by the kernel at its limit — or, reclaiming at the limit on a busy
+  // machine, too slow to heartbeat first: either way the attacker is charged.
+  EXPECT_TRUE(d.reason == DetectReason::kSignal || d.reason == DetectReason::kChannelEof ||
+              d.reason == DetectReason::kMissedHeartbeat)
+      << d.ToString();
   EXPECT_TRUE(hostile_->WaitUntilRunning(10 * kSec));
   ExpectVictimUntouched();
 }
