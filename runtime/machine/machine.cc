@@ -326,6 +326,11 @@ runtime::DriverHostOptions Machine::HostOptions(const Unit& unit, const model::D
   for (const auto& d : description_->drivers()) {
     if (d.name() == driver.name) ApplySandbox(d.sandbox(), o.sandbox);
   }
+  for (const auto& d : description_->devices()) {
+    if (d.name() == device.name() && d.request_deadline_ms() > 0) {
+      o.request_deadline_ns = int64_t{d.request_deadline_ms()} * 1'000'000;
+    }
+  }
   for (const auto& [k, v] : driver.settings) o.settings[k] = v;
   for (const auto& [k, v] : device.settings()) {
     if (k.starts_with(kShadowPrefix)) continue;
