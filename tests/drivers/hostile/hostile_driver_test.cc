@@ -134,15 +134,7 @@ TEST_F(HostileDriverTest, ReadingHostMemoryThroughProcessVmReadvIsRefused) {
   ExpectDeniedCall("process-vm-readv", getpid(), "process_vm_readv");
 }
 
-TEST_F(HostileDriverTest, PtraceIsRefused) {
-#if defined(__SANITIZE_ADDRESS__) || defined(UMBRA_TSAN)
-  // Sanitizer builds let ptrace through (LeakSanitizer needs it): the host
-  // is still out of reach, outside the driver's PID namespace.
-  ExpectBlocked("ptrace", getpid());
-#else
-  ExpectDeniedCall("ptrace", getpid(), "ptrace");
-#endif
-}
+TEST_F(HostileDriverTest, PtraceIsRefused) { ExpectDeniedCall("ptrace", getpid(), "ptrace"); }
 
 TEST_F(HostileDriverTest, TheLoggingModeLetsARefusedCallThrough) {
   auto o = Options("logged0", UMBRA_HOSTILE_DRIVER);
