@@ -146,6 +146,7 @@ std::unique_ptr<InstanceCgroup> InstanceCgroup::Create(const std::string& name, 
     g->dirs_.push_back(dir);
     g->v2_dir_ = dir;
     g->v2_fd_ = UniqueFd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    g->procs_fd_ = UniqueFd(open((dir + "/cgroup.procs").c_str(), O_RDONLY | O_CLOEXEC));
     // Where v2 has the controllers, its limits come at no cost at spawn.
     if (limits.processes > 0 && Exists(dir + "/pids.max")) WriteFile(dir + "/pids.max", std::to_string(limits.processes));
     if (limits.memory_bytes > 0 && Exists(dir + "/memory.max")) {
@@ -227,8 +228,15 @@ std::optional<int64_t> InstanceCgroup::CpuNanos() const {
 }
 
 size_t InstanceCgroup::ProcessCount() const {
-  if (dirs_.empty()) return 0;
-  std::istringstream ss(ReadFile(dirs_.front() + "/cgroup.procs"));
+  std::string text;
+  if (procs_fd_) {
+    char buf[4096];
+    const ssize_t n = pread(procs_fd_.get(), buf, sizeof buf, 0);
+    if (n > 0) text.assign(buf, static_cast<size_t>(n));
+  } else if (!dirs_.empty()) {
+    text = ReadFile(dirs_.front() + "/cgroup.procs");
+  }
+  std::istringstream ss(text);
   size_t n = 0;
   pid_t pid = 0;
   while (ss >> pid) ++n;
