@@ -150,10 +150,11 @@ void DropPrivilege(ChildPlan& plan) {
     if (Sys(SYS_setresuid, plan.uid, plan.uid, plan.uid) != 0) ChildFail(plan, "setresuid");
   }
   if (plan.no_new_privs && Sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) ChildFail(plan, "no_new_privs");
-  // SPEC_ALLOW: without it the kernel turns on the speculative-store-bypass
-  // mitigation for a filtered process, which slows its ring loops several
-  // times. It protects a process's own secrets from code it runs itself; a
-  // driver's memory holds nothing the driver may not read.
+  // SPEC_ALLOW: without it, where the CPU offers them, the kernel turns on the
+  // speculative-store-bypass and indirect-branch mitigations for a filtered
+  // process, which slow tight loops like the rings'. They protect a process's
+  // own secrets from code it runs itself; a driver's memory holds nothing the
+  // driver may not read.
   if (plan.filter != nullptr &&
       Sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_SPEC_ALLOW, L(plan.filter)) != 0) {
     ChildFail(plan, "install the seccomp filter");
