@@ -130,10 +130,16 @@ void JoinGroupsAndNamespaces(ChildPlan& plan) {
     if (!WriteAll(procs, "0")) ChildFail(plan, procs);
   }
   if (plan.user_ns) {
-    if (!WriteAll("/proc/self/setgroups", "deny") || !WriteAll("/proc/self/uid_map", plan.uid_map) ||
-        !WriteAll("/proc/self/gid_map", plan.gid_map)) {
-      ChildFail(plan, "map the user namespace");
-    }
+    // A non-dumpable host (HardenHost) makes this child's /proc files root's,
+    // so it could not write its own maps: dumpable for these three writes.
+    // (The flag belongs to the memory the child shares with the host, which
+    // is exposed to its own user for these microseconds.)
+    const long dumpable = Sys(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0);
+    if (dumpable == 0) Sys(SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0);
+    const bool mapped = WriteAll("/proc/self/setgroups", "deny") && WriteAll("/proc/self/uid_map", plan.uid_map) &&
+                        WriteAll("/proc/self/gid_map", plan.gid_map);
+    if (dumpable == 0) Sys(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (!mapped) ChildFail(plan, "map the user namespace");
   }
   if (plan.join_net >= 0 && Sys(SYS_setns, plan.join_net, CLONE_NEWNET) != 0) ChildFail(plan, "join the network namespace");
   if (plan.join_ipc >= 0 && Sys(SYS_setns, plan.join_ipc, CLONE_NEWIPC) != 0) ChildFail(plan, "join the IPC namespace");
