@@ -193,6 +193,14 @@ int ChildMain(void* arg) {
   ChildFail(plan, "exec the driver");
 }
 
+int SharedNamespacesMain(void* arg) {
+  ChildPlan& plan = *static_cast<ChildPlan*>(arg);
+  plan.join_net = static_cast<int>(Sys(SYS_openat, AT_FDCWD, L("/proc/thread-self/ns/net"), O_RDONLY | O_CLOEXEC));
+  plan.join_ipc = static_cast<int>(Sys(SYS_openat, AT_FDCWD, L("/proc/thread-self/ns/ipc"), O_RDONLY | O_CLOEXEC));
+  Sys(SYS_exit, 0);
+  return 0;
+}
+
 int RootTemplateMain(void* arg) {
   ChildPlan& plan = *static_cast<ChildPlan*>(arg);
   plan.built_namespace = static_cast<int>(Sys(SYS_openat, AT_FDCWD, L("/proc/thread-self/ns/mnt"), O_RDONLY | O_CLOEXEC));

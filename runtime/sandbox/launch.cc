@@ -127,13 +127,6 @@ struct SharedNamespaces {
   int ipc = -1;
 };
 
-int MakeNamespacesChild(void* arg) {
-  auto& plan = *static_cast<ChildPlan*>(arg);
-  plan.join_net = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  plan.join_ipc = open("/proc/thread-self/ns/ipc", O_RDONLY | O_CLOEXEC);
-  _exit(0);
-}
-
 // Drivers cannot meet in the shared namespaces: the allowlist has no
 // socket(2), socketpair(2) or System V IPC.
 const SharedNamespaces& Shared() {
@@ -143,7 +136,7 @@ const SharedNamespaces& Shared() {
     if (geteuid() != 0) return;  // a user namespace cannot join the host's: one each then
     ChildPlan plan;
     // CLONE_FILES: the descriptors the child opens are the host's.
-    const pid_t pid = CloneVfork(MakeNamespacesChild, plan, CLONE_FILES | CLONE_NEWNET | CLONE_NEWIPC, nullptr);
+    const pid_t pid = CloneVfork(SharedNamespacesMain, plan, CLONE_FILES | CLONE_NEWNET | CLONE_NEWIPC, nullptr);
     if (pid > 0) waitpid(pid, nullptr, 0);
     ns = {plan.join_net, plan.join_ipc};
     if (ns.net < 0 || ns.ipc < 0) spdlog::warn("driver sandbox: no shared namespaces; one per driver instead");
