@@ -88,15 +88,18 @@ pid_t CloneVfork(int (*fn)(void*), ChildPlan& plan, int flags, int* pidfd, int c
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pid_t pid = -1;
   int err = 0;
-  if (kHaveClone3 && cgroup_fd >= 0) {
+  // Always the raw system call where it can be: ThreadSanitizer intercepts
+  // glibc's clone() and would take a CLONE_VM child for a fork of the host.
+  if (kHaveClone3) {
 #if defined(__x86_64__)
     clone_args args{};
-    args.flags = static_cast<uint64_t>(flags) | CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP;
+    args.flags = static_cast<uint64_t>(flags) | CLONE_VM | CLONE_VFORK;
+    if (cgroup_fd >= 0) args.flags |= CLONE_INTO_CGROUP;
     args.pidfd = reinterpret_cast<uint64_t>(pidfd);
     args.exit_signal = SIGCHLD;
     args.stack = reinterpret_cast<uint64_t>(stack);
     args.stack_size = kChildStack;
-    args.cgroup = static_cast<uint64_t>(cgroup_fd);
+    args.cgroup = cgroup_fd >= 0 ? static_cast<uint64_t>(cgroup_fd) : 0;
     const long rc = umbra_clone3_run(&args, sizeof args, fn, &plan);
     pid = rc < 0 ? -1 : static_cast<pid_t>(rc);
     err = rc < 0 ? static_cast<int>(-rc) : 0;
