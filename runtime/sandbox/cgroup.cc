@@ -1,11 +1,13 @@
 #include "runtime/sandbox/cgroup.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -127,6 +129,23 @@ void WarnOnce(const char* what) {
   spdlog::warn("driver sandbox: {}", what);
 }
 
+// Removes the empty groups a host that died (SIGKILL, a crash) left beside
+// its own: "umbra-<pid>-..." whose pid is gone. A group still holding a
+// process is left alone (rmdir refuses it).
+void SweepDeadHosts(const Hierarchy& h) {
+  if (!h.found()) return;
+  const std::string parent = h.HostDir();
+  DIR* dir = opendir(parent.c_str());
+  if (dir == nullptr) return;
+  while (dirent* e = readdir(dir)) {
+    int pid = 0;
+    if (std::sscanf(e->d_name, "umbra-%d-", &pid) != 1 || pid <= 0) continue;
+    if (kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    rmdir((parent + "/" + e->d_name).c_str());
+  }
+  closedir(dir);
+}
+
 // A new group `name` under the host's group in `h`; empty when it cannot be made.
 std::string MakeGroup(const Hierarchy& h, const std::string& name) {
   if (!h.found()) return {};
@@ -141,6 +160,7 @@ std::unique_ptr<InstanceCgroup> InstanceCgroup::Create(const std::string& name, 
   const Hierarchies& h = Found();
   const std::string group = "umbra-" + std::to_string(getpid()) + "-" + name;
   std::unique_ptr<InstanceCgroup> g(new InstanceCgroup());
+  for (const Hierarchy* each : {&h.v2, &h.memory, &h.cpuacct}) SweepDeadHosts(*each);
   bool memory_done = false;
   if (std::string dir = MakeGroup(h.v2, group); !dir.empty()) {
     g->dirs_.push_back(dir);

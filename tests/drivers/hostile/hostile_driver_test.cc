@@ -3,6 +3,7 @@
 // and a neighbour device's acknowledged data stays right.
 #include <dirent.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -240,6 +241,19 @@ TEST_F(HostileDriverTest, AChildLeftBehindByACrashDiesWithItsInstance) {
     hostile_->FreeBuffer(*off);
   }
   ExpectVictimUntouched();
+}
+
+TEST_F(HostileDriverTest, GroupsLeftByAHostThatDiedAreRemoved) {
+  // A host killed outright cannot remove its instances' groups; the next
+  // host to make one sweeps them. pid 2^22 + 1 is above pid_max: never alive.
+  const std::string stale = "/sys/fs/cgroup/unified/umbra-4194305-dev0.1";
+  if (mkdir(stale.c_str(), 0755) != 0) GTEST_SKIP() << "no writable cgroup v2 at /sys/fs/cgroup/unified";
+  hostile_->Kill(SIGKILL);  // its successor's group is made: the sweep runs
+  ASSERT_TRUE(hostile_->WaitUntilRunning(10 * kSec));
+  const int64_t until = MonotonicNanos() + 5 * kSec;
+  while (access(stale.c_str(), F_OK) == 0 && MonotonicNanos() < until) usleep(1000);
+  EXPECT_NE(access(stale.c_str(), F_OK), 0) << stale << " is still there";
+  rmdir(stale.c_str());
 }
 
 class HostileMisbehaviourTest : public HostileDriverTest {
