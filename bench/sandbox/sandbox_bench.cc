@@ -7,7 +7,7 @@
 //   2. warm-standby crash -> serving again, sandbox on (and off);
 //   3. ring round trip, one outstanding, and batched throughput.
 //
-//   build/default/bench/sandbox/sandbox_bench [--quick]
+//   build/default/bench/sandbox/sandbox_bench [--quick] [--data-only] [--verbose]
 #include <signal.h>
 
 #include <algorithm>
@@ -35,6 +35,7 @@ using runtime::DriverHost;
 using runtime::Request;
 
 constexpr int64_t kSec = 1'000'000'000;
+bool g_verbose = false;  // --verbose: every round of the data-path figures
 constexpr uint16_t kEchoNop = 2;  // drivers/echo kNop: completes at once
 
 double Median(std::vector<double> v) {
@@ -171,7 +172,11 @@ double RoundTrip(DriverHost& h, int n) {
   Completion c;
   for (int i = 0; i < n; ++i) {
     const int64_t t0 = MonotonicNanos();
-    (void)h.Submit({&r, 1});
+    auto sent = h.Submit({&r, 1});
+    if (!sent || *sent != 1) {  // recovering: not a sample
+      (void)h.WaitUntilRunning(10 * kSec);
+      continue;
+    }
     while (h.Wait({&c, 1}, kSec) == 0) {
     }
     samples.push_back(double(MonotonicNanos() - t0));
@@ -197,11 +202,19 @@ double Throughput(DriverHost& h, int64_t total) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  bool quick = false;
+  bool data_only = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+    if (std::strcmp(argv[i], "--verbose") == 0) g_verbose = true;
+    if (std::strcmp(argv[i], "--data-only") == 0) data_only = true;
+  }
   spdlog::set_level(spdlog::level::err);
   runtime::Supervisor sup;
-  LaunchOnly(quick ? 20 : 100);
-  ColdSpawn(sup, quick ? 10 : 40);
+  if (!data_only) {
+    LaunchOnly(quick ? 20 : 100);
+    ColdSpawn(sup, quick ? 10 : 40);
+  }
 
   const sandbox::SandboxOptions on{};
   const sandbox::SandboxOptions off{.mode = sandbox::SandboxMode::kOff};
@@ -214,17 +227,19 @@ int main(int argc, char** argv) {
   warm_off.Start();
   (void)warm_on.WaitUntilRunning(10 * kSec);
   (void)warm_off.WaitUntilRunning(10 * kSec);
-  const int crashes = quick ? 20 : 100;
-  const double crash_off = WarmCrashToServing(warm_off, crashes);
-  const double crash_on = WarmCrashToServing(warm_on, crashes);
-  std::printf("%-46s %7.3f ms\n", "warm-standby crash -> serving, no sandbox", crash_off / 1e6);
-  std::printf("%-46s %7.3f ms %7.2fx\n", "warm-standby crash -> serving, sandbox on", crash_on / 1e6,
-              crash_on / crash_off);
+  if (!data_only) {
+    const int crashes = quick ? 20 : 100;
+    const double crash_off = WarmCrashToServing(warm_off, crashes);
+    const double crash_on = WarmCrashToServing(warm_on, crashes);
+    std::printf("%-46s %7.3f ms\n", "warm-standby crash -> serving, no sandbox", crash_off / 1e6);
+    std::printf("%-46s %7.3f ms %7.2fx\n", "warm-standby crash -> serving, sandbox on", crash_on / 1e6,
+                crash_on / crash_off);
+  }
 
   // Rounds alternate off and on, so that the machine's drift hits both.
-  const int rounds = quick ? 3 : 7;
-  const int rt_n = quick ? 2000 : 10000;
-  const int64_t batch = quick ? 500'000 : 2'000'000;
+  const int rounds = quick ? 5 : 21;
+  const int rt_n = quick ? 2000 : 5000;
+  const int64_t batch = quick ? 200'000 : 500'000;
   std::vector<double> rt_ratio, tp_ratio, rt_off, rt_on, tp_off, tp_on;
   for (int r = 0; r < rounds; ++r) {
     rt_off.push_back(RoundTrip(warm_off, rt_n));
@@ -233,6 +248,10 @@ int main(int argc, char** argv) {
     tp_on.push_back(Throughput(warm_on, batch));
     rt_ratio.push_back(rt_off.back() / rt_on.back());
     tp_ratio.push_back(tp_on.back() / tp_off.back());
+    if (g_verbose) {
+      std::printf("  round %d: round trip %.0f / %.0f ns, throughput %.2f / %.2f M/s\n", r, rt_off.back(),
+                  rt_on.back(), tp_off.back() / 1e6, tp_on.back() / 1e6);
+    }
   }
   std::printf("%-46s %7.0f ns / %7.0f ns  sandboxed/unsandboxed speed %.2fx\n", "ring round trip (off / on)",
               Median(rt_off), Median(rt_on), Median(rt_ratio));

@@ -1,11 +1,13 @@
 #include "runtime/sandbox/cgroup.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -127,6 +129,23 @@ void WarnOnce(const char* what) {
   spdlog::warn("driver sandbox: {}", what);
 }
 
+// Removes the empty groups a host that died (SIGKILL, a crash) left beside
+// its own: "umbra-<pid>-..." whose pid is gone. A group still holding a
+// process is left alone (rmdir refuses it).
+void SweepDeadHosts(const Hierarchy& h) {
+  if (!h.found()) return;
+  const std::string parent = h.HostDir();
+  DIR* dir = opendir(parent.c_str());
+  if (dir == nullptr) return;
+  while (dirent* e = readdir(dir)) {
+    int pid = 0;
+    if (std::sscanf(e->d_name, "umbra-%d-", &pid) != 1 || pid <= 0) continue;
+    if (kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    rmdir((parent + "/" + e->d_name).c_str());
+  }
+  closedir(dir);
+}
+
 // A new group `name` under the host's group in `h`; empty when it cannot be made.
 std::string MakeGroup(const Hierarchy& h, const std::string& name) {
   if (!h.found()) return {};
@@ -141,11 +160,13 @@ std::unique_ptr<InstanceCgroup> InstanceCgroup::Create(const std::string& name, 
   const Hierarchies& h = Found();
   const std::string group = "umbra-" + std::to_string(getpid()) + "-" + name;
   std::unique_ptr<InstanceCgroup> g(new InstanceCgroup());
+  for (const Hierarchy* each : {&h.v2, &h.memory, &h.cpuacct}) SweepDeadHosts(*each);
   bool memory_done = false;
   if (std::string dir = MakeGroup(h.v2, group); !dir.empty()) {
     g->dirs_.push_back(dir);
     g->v2_dir_ = dir;
     g->v2_fd_ = UniqueFd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    g->procs_fd_ = UniqueFd(open((dir + "/cgroup.procs").c_str(), O_RDONLY | O_CLOEXEC));
     // Where v2 has the controllers, its limits come at no cost at spawn.
     if (limits.processes > 0 && Exists(dir + "/pids.max")) WriteFile(dir + "/pids.max", std::to_string(limits.processes));
     if (limits.memory_bytes > 0 && Exists(dir + "/memory.max")) {
@@ -227,8 +248,15 @@ std::optional<int64_t> InstanceCgroup::CpuNanos() const {
 }
 
 size_t InstanceCgroup::ProcessCount() const {
-  if (dirs_.empty()) return 0;
-  std::istringstream ss(ReadFile(dirs_.front() + "/cgroup.procs"));
+  std::string text;
+  if (procs_fd_) {
+    char buf[4096];
+    const ssize_t n = pread(procs_fd_.get(), buf, sizeof buf, 0);
+    if (n > 0) text.assign(buf, static_cast<size_t>(n));
+  } else if (!dirs_.empty()) {
+    text = ReadFile(dirs_.front() + "/cgroup.procs");
+  }
+  std::istringstream ss(text);
   size_t n = 0;
   pid_t pid = 0;
   while (ss >> pid) ++n;

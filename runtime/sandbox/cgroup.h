@@ -58,7 +58,8 @@ class InstanceCgroup {
   // CPU time the group's processes have had, in nanoseconds; nullopt when no
   // hierarchy accounts for it.
   std::optional<int64_t> CpuNanos() const;
-  // How many processes the group holds now (0 when unknown).
+  // How many processes the group holds now (0 when unknown). One pread of a
+  // descriptor kept open: cheap enough for every recovery.
   size_t ProcessCount() const;
   // The group's directory in the v2 hierarchy (empty when none).
   const std::string& v2_dir() const { return v2_dir_; }
@@ -68,6 +69,7 @@ class InstanceCgroup {
   std::vector<std::string> dirs_;         // every group created, removed at the end
   std::vector<std::string> procs_files_;  // v1 groups, joined by the child
   UniqueFd v2_fd_;                        // the v2 group, the child is born in it
+  UniqueFd procs_fd_;                     // its cgroup.procs, read by ProcessCount without a path lookup
   std::string v2_dir_;                    // cgroup.kill and cpu.stat live here
   std::string cpuacct_dir_;               // v1 CPU accounting, when there is no v2 group
 };

@@ -130,10 +130,16 @@ void JoinGroupsAndNamespaces(ChildPlan& plan) {
     if (!WriteAll(procs, "0")) ChildFail(plan, procs);
   }
   if (plan.user_ns) {
-    if (!WriteAll("/proc/self/setgroups", "deny") || !WriteAll("/proc/self/uid_map", plan.uid_map) ||
-        !WriteAll("/proc/self/gid_map", plan.gid_map)) {
-      ChildFail(plan, "map the user namespace");
-    }
+    // A non-dumpable host (HardenHost) makes this child's /proc files root's,
+    // so it could not write its own maps: dumpable for these three writes.
+    // (The flag belongs to the memory the child shares with the host, which
+    // is exposed to its own user for these microseconds.)
+    const long dumpable = Sys(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0);
+    if (dumpable == 0) Sys(SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0);
+    const bool mapped = WriteAll("/proc/self/setgroups", "deny") && WriteAll("/proc/self/uid_map", plan.uid_map) &&
+                        WriteAll("/proc/self/gid_map", plan.gid_map);
+    if (dumpable == 0) Sys(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (!mapped) ChildFail(plan, "map the user namespace");
   }
   if (plan.join_net >= 0 && Sys(SYS_setns, plan.join_net, CLONE_NEWNET) != 0) ChildFail(plan, "join the network namespace");
   if (plan.join_ipc >= 0 && Sys(SYS_setns, plan.join_ipc, CLONE_NEWIPC) != 0) ChildFail(plan, "join the IPC namespace");
@@ -150,10 +156,11 @@ void DropPrivilege(ChildPlan& plan) {
     if (Sys(SYS_setresuid, plan.uid, plan.uid, plan.uid) != 0) ChildFail(plan, "setresuid");
   }
   if (plan.no_new_privs && Sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) ChildFail(plan, "no_new_privs");
-  // SPEC_ALLOW: without it the kernel turns on the speculative-store-bypass
-  // mitigation for a filtered process, which slows its ring loops several
-  // times. It protects a process's own secrets from code it runs itself; a
-  // driver's memory holds nothing the driver may not read.
+  // SPEC_ALLOW: without it, where the CPU offers them, the kernel turns on the
+  // speculative-store-bypass and indirect-branch mitigations for a filtered
+  // process, which slow tight loops like the rings'. They protect a process's
+  // own secrets from code it runs itself; a driver's memory holds nothing the
+  // driver may not read.
   if (plan.filter != nullptr &&
       Sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_SPEC_ALLOW, L(plan.filter)) != 0) {
     ChildFail(plan, "install the seccomp filter");
@@ -184,6 +191,14 @@ int ChildMain(void* arg) {
   Sys(SYS_rt_sigprocmask, SIG_SETMASK, L(&none), 0, 8);
   Sys(SYS_execve, L(plan.path), L(plan.argv), L(plan.envp));
   ChildFail(plan, "exec the driver");
+}
+
+int SharedNamespacesMain(void* arg) {
+  ChildPlan& plan = *static_cast<ChildPlan*>(arg);
+  plan.join_net = static_cast<int>(Sys(SYS_openat, AT_FDCWD, L("/proc/thread-self/ns/net"), O_RDONLY | O_CLOEXEC));
+  plan.join_ipc = static_cast<int>(Sys(SYS_openat, AT_FDCWD, L("/proc/thread-self/ns/ipc"), O_RDONLY | O_CLOEXEC));
+  Sys(SYS_exit, 0);
+  return 0;
 }
 
 int RootTemplateMain(void* arg) {

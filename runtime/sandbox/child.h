@@ -1,5 +1,6 @@
 // The child's side of Launch: what a new driver process does between
-// clone(2) and exec(2), and the helper that builds a root once.
+// clone(2) and exec(2), and the helpers that make shared namespaces and a
+// root once. Compiled without sanitizers (CMakeLists.txt).
 //
 // The child is a vfork-style clone (CLONE_VM | CLONE_VFORK, like glibc's
 // posix_spawn): it shares the host's memory until it execs, so it only walks
@@ -68,6 +69,10 @@ struct ChildPlan {
 
 // The new driver process: clone(2)'s entry point, `arg` a ChildPlan.
 int ChildMain(void* arg);
+
+// A helper cloned with CLONE_NEWNET | CLONE_NEWIPC | CLONE_FILES: leaves
+// descriptors of its new namespaces in `join_net` and `join_ipc`, then exits.
+int SharedNamespacesMain(void* arg);
 
 // A helper cloned with CLONE_NEWNS | CLONE_FILES: assembles the plan's root
 // in its namespace and leaves a descriptor of that namespace in

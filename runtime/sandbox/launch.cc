@@ -88,15 +88,18 @@ pid_t CloneVfork(int (*fn)(void*), ChildPlan& plan, int flags, int* pidfd, int c
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pid_t pid = -1;
   int err = 0;
-  if (kHaveClone3 && cgroup_fd >= 0) {
+  // Always the raw system call where it can be: ThreadSanitizer intercepts
+  // glibc's clone() and would take a CLONE_VM child for a fork of the host.
+  if (kHaveClone3) {
 #if defined(__x86_64__)
     clone_args args{};
-    args.flags = static_cast<uint64_t>(flags) | CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP;
+    args.flags = static_cast<uint64_t>(flags) | CLONE_VM | CLONE_VFORK;
+    if (cgroup_fd >= 0) args.flags |= CLONE_INTO_CGROUP;
     args.pidfd = reinterpret_cast<uint64_t>(pidfd);
     args.exit_signal = SIGCHLD;
     args.stack = reinterpret_cast<uint64_t>(stack);
     args.stack_size = kChildStack;
-    args.cgroup = static_cast<uint64_t>(cgroup_fd);
+    args.cgroup = cgroup_fd >= 0 ? static_cast<uint64_t>(cgroup_fd) : 0;
     const long rc = umbra_clone3_run(&args, sizeof args, fn, &plan);
     pid = rc < 0 ? -1 : static_cast<pid_t>(rc);
     err = rc < 0 ? static_cast<int>(-rc) : 0;
@@ -127,13 +130,6 @@ struct SharedNamespaces {
   int ipc = -1;
 };
 
-int MakeNamespacesChild(void* arg) {
-  auto& plan = *static_cast<ChildPlan*>(arg);
-  plan.join_net = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  plan.join_ipc = open("/proc/thread-self/ns/ipc", O_RDONLY | O_CLOEXEC);
-  _exit(0);
-}
-
 // Drivers cannot meet in the shared namespaces: the allowlist has no
 // socket(2), socketpair(2) or System V IPC.
 const SharedNamespaces& Shared() {
@@ -143,7 +139,7 @@ const SharedNamespaces& Shared() {
     if (geteuid() != 0) return;  // a user namespace cannot join the host's: one each then
     ChildPlan plan;
     // CLONE_FILES: the descriptors the child opens are the host's.
-    const pid_t pid = CloneVfork(MakeNamespacesChild, plan, CLONE_FILES | CLONE_NEWNET | CLONE_NEWIPC, nullptr);
+    const pid_t pid = CloneVfork(SharedNamespacesMain, plan, CLONE_FILES | CLONE_NEWNET | CLONE_NEWIPC, nullptr);
     if (pid > 0) waitpid(pid, nullptr, 0);
     ns = {plan.join_net, plan.join_ipc};
     if (ns.net < 0 || ns.ipc < 0) spdlog::warn("driver sandbox: no shared namespaces; one per driver instead");

@@ -5,24 +5,25 @@
 // through Launch(), which builds the sandbox in the child before the driver's
 // first instruction runs (clone(2) into new namespaces, then exec):
 //
-//   - no privilege: where the host is root, a uid of its own (DriverUid) and
-//     gid 65534; otherwise a user namespace mapping the host's uid to 65534. No
+//   - no privilege: where the host is root, a uid of its own (kDriverUidBase)
+//     and gid 65534; otherwise a user namespace mapping the host's uid to 65534. No
 //     capabilities, PR_SET_NO_NEW_PRIVS, nothing set-uid reachable;
 //   - nothing of the host visible: own PID namespace (the driver is its init,
 //     so nothing it forks outlives it), mount namespace whose root is a
 //     read-only tmpfs holding the driver binary, the system's library folders
 //     and /dev/{null,zero,urandom}; a /proc showing only the driver's own
-//     processes; a small private tmpfs at /tmp the only writable path; network
-//     namespace with no interface but a loopback that is down; IPC namespace;
+//     processes; a small private tmpfs at /tmp the only writable path; an
+//     empty network namespace (a loopback that is down) and an empty IPC
+//     namespace, shared by all drivers where the host is root;
 //   - a seccomp allowlist (seccomp.h), installed last before exec;
-//   - limits: open files, address space, CPU time (rlimits) and, in a cgroup of
-//     its own (cgroup.h), processes and memory; the cgroup is killed whole when
-//     the instance ends.
+//   - limits: open files, processes, address space, CPU time (rlimits) and, in
+//     a cgroup of its own (cgroup.h), memory where it is cheap or asked for;
+//     the cgroup is killed whole when the instance ends.
 //
 // What the driver can touch is what the host hands it over its control socket
 // (fd 3): its rings, pool, doorbells and register window.
 //
-//   sandbox::LaunchSpec spec{.binary = path, .argv = {...}, .control_fd = fd,
+//   sandbox::LaunchSpec spec{.binary = path, .args = {...}, .control_fd = fd,
 //                            .options = &options, .cgroup = cgroup.get()};
 //   sandbox::Launched child = UMBRA_TRY(sandbox::Launch(spec));
 //

@@ -50,16 +50,6 @@ constexpr const char* kAllowed[] = {
     "getpriority", "setpriority", "membarrier",
 };
 
-#if defined(__SANITIZE_ADDRESS__) || defined(UMBRA_TSAN)
-// Sanitizer builds only: LeakSanitizer stops the driver's threads with ptrace
-// when it exits (in its PID namespace and as a uid of its own, a driver can
-// name nothing else to ptrace).
-constexpr bool kSanitizerBuild = true;
-#else
-constexpr bool kSanitizerBuild = false;
-#endif
-constexpr scmp_datum_t kPrSetPtracer = 0x59616d61;  // PR_SET_PTRACER (Yama)
-
 // Flags clone(2) may not carry: no new namespaces.
 constexpr uint64_t kNamespaceFlags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
                                      CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
@@ -130,10 +120,6 @@ Result<std::shared_ptr<const SeccompProgram>> Build(SeccompMode mode, PidView vi
   seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
   for (const char* name : kAllowed) UMBRA_TRY(Add(ctx, name));
   UMBRA_TRY(AddConditional(ctx, view));
-  if (kSanitizerBuild) {
-    UMBRA_TRY(Add(ctx, "ptrace"));
-    UMBRA_TRY(Add(ctx, "prctl", {SCMP_A0(SCMP_CMP_EQ, kPrSetPtracer)}));
-  }
   // libseccomp 2.5 exports to a descriptor only.
   UniqueFd mem(memfd_create("umbra-seccomp", MFD_CLOEXEC));
   if (!mem) return FailErrno("memfd_create");
@@ -170,7 +156,6 @@ std::vector<std::string> DescribeAllowlist() {
   lines.emplace_back("clone: without namespace flags (clone3 answers ENOSYS, and glibc falls back to clone)");
   lines.emplace_back("kill: pid 0 (its process group) or 1 (itself, the init of its PID namespace)");
   lines.emplace_back("tgkill: threads of pid 1 (itself)");
-  if (kSanitizerBuild) lines.emplace_back("ptrace, prctl PR_SET_PTRACER: sanitizer builds only (LeakSanitizer)");
   return lines;
 }
 
