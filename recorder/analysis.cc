@@ -1,4 +1,5 @@
 #include "recorder/analysis.h"
+#include "runtime/base/overloaded.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,13 +12,6 @@
 namespace umbra::recorder {
 namespace {
 
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-// Spelled out for compilers without aggregate deduction (clang before 17).
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 int64_t NearestRank(const std::vector<int64_t>& sorted, int percent) {
   size_t n = sorted.size();

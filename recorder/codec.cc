@@ -1,4 +1,5 @@
 #include "recorder/codec.h"
+#include "runtime/base/overloaded.h"
 
 #include <string>
 #include <type_traits>
@@ -19,13 +20,6 @@ Result<E> FromProto(int value, int count, const char* what) {
   return static_cast<E>(value - 1);
 }
 
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-// Spelled out for compilers without aggregate deduction (clang before 17).
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 }  // namespace
 

@@ -4,17 +4,11 @@
 
 #include "recorder/export.h"
 #include "recorder/json_writer.h"
+#include "runtime/base/overloaded.h"
 
 namespace umbra::recorder {
 namespace {
 
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-// Spelled out for compilers without aggregate deduction (clang before 17).
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 // Threads of each device's process track.
 constexpr int kRecoveryTid = 1;

@@ -6,14 +6,11 @@
 #include <vector>
 
 #include "recorder/export.h"
+#include "runtime/base/overloaded.h"
 
 namespace umbra::recorder {
 namespace {
 
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
 
 std::string Describe(const EventBody& body) {
   return std::visit(
