@@ -53,7 +53,7 @@ TEST_P(UpgradeUnderLoad, TheApplicationSeesNoFailureAndItsCheckPasses) {
   ctx.supervisor().Stop();
 
   ASSERT_TRUE(outcome.has_value()) << outcome.error().message;
-  // TODO(issue 21): on a loaded machine the serial shadow sometimes refuses
+  // TODO(issue 23): on a loaded machine the serial shadow sometimes refuses
   // the new driver's first read after the switch as claiming bytes the UART
   // never received (its receive positions across the reset), which rolls the
   // upgrade back. The rollback must then be clean; the application's check
