@@ -213,7 +213,7 @@ class Demo {
         for (int i = 0; i < 1000 && std::string(dev) == "nic0" && !NetBusy(); ++i) usleep(1000);
         AddFault(InjectAndWait(*machine_, dev, sig, "demo", NextIndex()));
       }
-      usleep(50'000);
+      usleep(150'000);  // the standby of each driver is back before its next kill (kStandbyDelayNs)
     }
     ShowSupplierCrash();
     stop_apps_ = true;
