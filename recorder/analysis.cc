@@ -59,21 +59,7 @@ using RequestAccumulator =
 
 // A fault seen first by its detection: named as an exit would name it when
 // the detection carries the signal or exit code ("signal 11"), else by reason.
-std::string DetectedFaultType(const Detected& d) {
-  switch (d.reason) {
-    case DetectionReason::kSignal: return "signal " + std::to_string(d.detail);
-    case DetectionReason::kExitCode: return "exit " + std::to_string(d.detail);
-    case DetectionReason::kMissedHeartbeat:
-    case DetectionReason::kDeadline:
-    case DetectionReason::kProtocolViolation:
-    case DetectionReason::kChannelEof:
-    case DetectionReason::kProbeFailed:
-    case DetectionReason::kStartupTimeout:
-    case DetectionReason::kSpawnFailed:
-    case DetectionReason::kUpgrade: break;
-  }
-  return DetectionReasonName(d.reason);
-}
+std::string DetectedFaultType(const Detected& d) { return DetectionText(d.reason, d.detail); }
 
 bool InRecovery(const FaultRecord& f) {
   return f.end == FaultEnd::kUnfinished;
@@ -370,6 +356,22 @@ Result<Report> Analyze(std::span<const Trace> traces) {
   }
   BuildGroups(report);
   return report;
+}
+
+std::string DetectionText(DetectionReason reason, int64_t detail) {
+  switch (reason) {
+    case DetectionReason::kSignal: return "signal " + std::to_string(detail);
+    case DetectionReason::kExitCode: return "exit " + std::to_string(detail);
+    case DetectionReason::kMissedHeartbeat:
+    case DetectionReason::kDeadline:
+    case DetectionReason::kProtocolViolation:
+    case DetectionReason::kChannelEof:
+    case DetectionReason::kProbeFailed:
+    case DetectionReason::kStartupTimeout:
+    case DetectionReason::kSpawnFailed:
+    case DetectionReason::kUpgrade: break;
+  }
+  return DetectionReasonName(reason);
 }
 
 Result<Report> Analyze(const Trace& trace) { return Analyze(std::span<const Trace>(&trace, 1)); }

@@ -136,6 +136,10 @@ struct Report {
 };
 
 Result<Report> Analyze(const Trace& trace);
+
+// How a detection names its fault: "signal 11", "exit 3", or the reason's
+// name ("missed-heartbeat", "upgrade" …).
+std::string DetectionText(DetectionReason reason, int64_t detail);
 // Several traces (campaign shards, repeated runs) into one report.
 Result<Report> Analyze(std::span<const Trace> traces);
 

@@ -125,22 +125,7 @@ std::string RenderText(const Report& report) {
   return out;
 }
 
-std::string DetectedAs(const FaultRecord& f) {
-  if (!f.reason) return "-";
-  switch (*f.reason) {
-    case DetectionReason::kSignal: return "signal " + std::to_string(f.reason_detail);
-    case DetectionReason::kExitCode: return "exit " + std::to_string(f.reason_detail);
-    case DetectionReason::kMissedHeartbeat:
-    case DetectionReason::kDeadline:
-    case DetectionReason::kProtocolViolation:
-    case DetectionReason::kChannelEof:
-    case DetectionReason::kProbeFailed:
-    case DetectionReason::kStartupTimeout:
-    case DetectionReason::kSpawnFailed:
-    case DetectionReason::kUpgrade: break;
-  }
-  return DetectionReasonName(*f.reason);
-}
+std::string DetectedAs(const FaultRecord& f) { return f.reason ? DetectionText(*f.reason, f.reason_detail) : "-"; }
 
 std::string RenderFaultSummary(const Report& report) {
   std::vector<std::vector<std::string>> rows;
