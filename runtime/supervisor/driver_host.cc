@@ -1184,8 +1184,8 @@ class DriverHost::Impl {
   }
 
   // The old driver has stopped its device (RemoveDone) or is gone: it is
-  // stopped for good (its exit is not waited for: the teardown of a process
-  // and its namespaces is not the device's business), the device is
+  // killed (its exit is not waited for: the teardown of a process and its
+  // namespaces is not the device's business, only that it left user space), the device is
   // quiesced, what it left in flight is taken back, and the new driver takes
   // over (or, if it died meanwhile, the old binary starts again).
   void ContinueUpgrade() {
@@ -1194,7 +1194,9 @@ class DriverHost::Impl {
     const std::shared_ptr<Instance> old = std::move(u.old);
     old->deadline.cancel();
     if (!old->reaped) {
-      KillInstance(old, /*park=*/true);
+      // Killed, not parked: it stopped its device and is on its way out,
+      // and a parked instance would outlive the upgrade until KillParked.
+      KillInstance(old);
       AwaitLeftUserSpace(*old);
       EndLeftovers(old);
     }

@@ -231,7 +231,12 @@ TEST_F(UpgradeTest, UpgradingBackAndForthLeaksNoDescriptorsProcessesOrMappings) 
     ASSERT_TRUE(Upgrade(i % 2 ? b : a, kMs).upgraded) << "round " << i;
   }
   ASSERT_TRUE(Upgrade(b, kMs).upgraded);
-  usleep(200'000);
+  // Replaced drivers are killed at once and reaped when their exit is seen,
+  // which a busy machine may put off: wait (bounded) for the count to settle.
+  const int64_t until = MonotonicNanos() + 10 * kSec;
+  while ((CountEntries("/proc/self/fd") != fds || CountChildren() != children) && MonotonicNanos() < until) {
+    usleep(10'000);
+  }
   EXPECT_EQ(CountEntries("/proc/self/fd"), fds);
   EXPECT_EQ(CountChildren(), children);
   EXPECT_LE(CountLines("/proc/self/maps"), maps + 4);
