@@ -786,10 +786,15 @@ class DriverHost::Impl {
   // The driver's failpoint struck: into the trace at the time it says (within
   // the instance's life), so that the fault's detection can be timed.
   bool OnFailpointFired(const std::shared_ptr<Instance>& inst, const proto::FailpointFired& f) {
-    if (!ValidName(f.site()) || !ValidName(f.action())) {
-      return Violation(inst, "bad site or action in FailpointFired"), false;
-    }
-    const int64_t at = std::clamp<int64_t>(f.at_ns(), inst->spawned_ns, MonotonicNanos());
+    if (!RecordFailpointFired(*inst, f)) return Violation(inst, "bad site or action in FailpointFired"), false;
+    return true;
+  }
+
+  // Into the trace at the time the driver says (within the instance's life);
+  // false when the report is malformed.
+  bool RecordFailpointFired(const Instance& inst, const proto::FailpointFired& f) {
+    if (!ValidName(f.site()) || !ValidName(f.action())) return false;
+    const int64_t at = std::clamp<int64_t>(f.at_ns(), inst.spawned_ns, MonotonicNanos());
     rec_.FaultInjected(rec_id_, f.site(), f.action(), options_.seed, at);
     return true;
   }
@@ -799,14 +804,8 @@ class DriverHost::Impl {
   void ReadFaultReports(Instance& inst) {
     DriverToHost m;  // not inst.msg: a message being handled may have led here
     for (int i = 0; i < 64; ++i) {
-      auto fds = inst.control.Receive(m, ipc::Blocking::kDontWait);
-      if (!fds) return;
-      if (m.has_failpoint_fired()) {
-        const auto& f = m.failpoint_fired();
-        if (!ValidName(f.site()) || !ValidName(f.action())) return;
-        rec_.FaultInjected(rec_id_, f.site(), f.action(), options_.seed,
-                           std::clamp<int64_t>(f.at_ns(), inst.spawned_ns, MonotonicNanos()));
-      }
+      if (!inst.control.Receive(m, ipc::Blocking::kDontWait)) return;
+      if (m.has_failpoint_fired() && !RecordFailpointFired(inst, m.failpoint_fired())) return;
     }
   }
 

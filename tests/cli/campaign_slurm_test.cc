@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "faultinject/campaign/report.h"
+#include "tests/shell.h"
 #include "faultinject/campaign/run.h"
 
 namespace umbra::cli {
@@ -26,32 +27,12 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace fc = faultinject::campaign;
+using ::umbra::testing::Output;
+using ::umbra::testing::Shell;
+using ::umbra::testing::ShellQuote;
 using namespace std::chrono_literals;
 
-struct Ran {
-  int status = -1;  // exit status, or -1 when it did not exit normally
-  std::string out;  // stdout and stderr
-};
-
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-Ran Sh(const std::string& cmd) {
-  Ran r;
-  std::FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-bool Have(const char* program) { return Sh(std::string("command -v ") + program).status == 0; }
+bool Have(const char* program) { return Shell(std::string("command -v ") + program).code == 0; }
 
 std::string Slurp(const fs::path& p) {
   std::ifstream in(p);
@@ -69,8 +50,8 @@ class SlurmCluster {
 
   // Empty on success, else why the cluster could not be started.
   std::string Start() {
-    Ran r = Sh(Script() + " start " + Quote(dir_.string()));
-    if (r.status != 0) return r.out;
+    Output r = Shell(Script() + " start " + ShellQuote(dir_.string()));
+    if (r.code != 0) return r.out;
     setenv("SLURM_CONF", (dir_ / "slurm.conf").c_str(), 1);
     return "";
   }
@@ -79,8 +60,8 @@ class SlurmCluster {
   bool WaitIdle(std::chrono::seconds timeout) {
     const auto end = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < end) {
-      Ran q = Sh("squeue -h");
-      if (q.status == 0 && q.out.find_first_not_of(" \n") == std::string::npos) return true;
+      Output q = Shell("squeue -h");
+      if (q.code == 0 && q.out.find_first_not_of(" \n") == std::string::npos) return true;
       std::this_thread::sleep_for(500ms);
     }
     return false;
@@ -89,12 +70,12 @@ class SlurmCluster {
   void Stop() {
     if (stopped_) return;
     stopped_ = true;
-    (void)Sh(Script() + " stop " + Quote(dir_.string()));
+    (void)Shell(Script() + " stop " + ShellQuote(dir_.string()));
     unsetenv("SLURM_CONF");
   }
 
  private:
-  static std::string Script() { return Quote(std::string(UMBRA_SOURCE_DIR) + "/scripts/slurm-cluster.sh"); }
+  static std::string Script() { return ShellQuote(std::string(UMBRA_SOURCE_DIR) + "/scripts/slurm-cluster.sh"); }
 
   fs::path dir_;
   bool stopped_ = false;
@@ -135,7 +116,7 @@ class CampaignSlurmTest : public ::testing::Test {
     if (!dir_.empty()) fs::remove_all(dir_, ec);
   }
 
-  std::string Umbra(const std::string& args) { return Quote(UMBRA_BINARY) + " " + args; }
+  std::string Umbra(const std::string& args) { return ShellQuote(UMBRA_BINARY) + " " + args; }
 
   fs::path dir_;
   std::unique_ptr<SlurmCluster> cluster_;
@@ -143,15 +124,15 @@ class CampaignSlurmTest : public ::testing::Test {
 
 TEST_F(CampaignSlurmTest, AFourShardArrayMergesToTheSameRunsAsOneMachineAndARerunShardChangesNothing) {
   const fs::path out = dir_ / "c";
-  const std::string file = Quote((dir_ / "campaign.textproto").string());
-  Ran submit = Sh(Umbra("campaign " + file + " --seed 4242 --slurm --shards 4 --out " + Quote(out.string())));
-  ASSERT_EQ(submit.status, 0) << submit.out;
-  ASSERT_TRUE(cluster_->WaitIdle(300s)) << "jobs still queued after 300 s:\n" << Sh("squeue").out;
+  const std::string file = ShellQuote((dir_ / "campaign.textproto").string());
+  Output submit = Shell(Umbra("campaign " + file + " --seed 4242 --slurm --shards 4 --out " + ShellQuote(out.string())));
+  ASSERT_EQ(submit.code, 0) << submit.out;
+  ASSERT_TRUE(cluster_->WaitIdle(300s)) << "jobs still queued after 300 s:\n" << Shell("squeue").out;
   ASSERT_TRUE(fs::exists(out / "report.json")) << Slurp(out / "logs" / "merge.out");
   EXPECT_GT(fs::file_size(out / "report.html"), 1000u) << Slurp(out / "logs" / "merge.out");
 
-  Ran local = Sh(Umbra("campaign " + file + " --seed 4242 --jsonl " + Quote((dir_ / "local.jsonl").string())));
-  ASSERT_LE(local.status, 1) << local.out;
+  Output local = Shell(Umbra("campaign " + file + " --seed 4242 --jsonl " + ShellQuote((dir_ / "local.jsonl").string())));
+  ASSERT_LE(local.code, 1) << local.out;
   auto mine = fc::ReadJsonLines((dir_ / "local.jsonl").string());
   ASSERT_TRUE(mine) << mine.error().message;
   std::vector<fc::RunRecord> merged;
@@ -168,15 +149,15 @@ TEST_F(CampaignSlurmTest, AFourShardArrayMergesToTheSameRunsAsOneMachineAndAReru
   // the same runs, so the merged report is the same.
   const std::string before = Slurp(out / "report.txt");
   fs::remove(out / "shards" / "shard-2.jsonl");
-  Ran missing = Sh(Umbra("campaign --collect " + Quote(out.string())));
-  EXPECT_EQ(missing.status, 75) << missing.out;
+  Output missing = Shell(Umbra("campaign --collect " + ShellQuote(out.string())));
+  EXPECT_EQ(missing.code, 75) << missing.out;
   EXPECT_NE(missing.out.find("shard 2/4: missing"), std::string::npos) << missing.out;
   EXPECT_NE(missing.out.find("sbatch --array=2 "), std::string::npos) << missing.out;
-  Ran rerun = Sh("sbatch --array=2 " + Quote((out / "shard.sbatch").string()));
-  ASSERT_EQ(rerun.status, 0) << rerun.out;
+  Output rerun = Shell("sbatch --array=2 " + ShellQuote((out / "shard.sbatch").string()));
+  ASSERT_EQ(rerun.code, 0) << rerun.out;
   ASSERT_TRUE(cluster_->WaitIdle(120s));
-  Ran again = Sh(Umbra("campaign --collect " + Quote(out.string())));
-  EXPECT_EQ(again.status, 0) << again.out;
+  Output again = Shell(Umbra("campaign --collect " + ShellQuote(out.string())));
+  EXPECT_EQ(again.code, 0) << again.out;
   EXPECT_EQ(Slurp(out / "report.txt"), before);
 }
 

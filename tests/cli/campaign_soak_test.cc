@@ -12,6 +12,7 @@
 #include "cli/campaign_soak.h"
 #include "faultinject/campaign/report.h"
 #include "faultinject/campaign/run.h"
+#include "tests/shell.h"
 
 namespace umbra::cli {
 namespace {
@@ -32,16 +33,11 @@ TEST(CampaignSoak, DurationsTakeUnitsAndRefuseNonsense) {
 
 TEST(CampaignSoak, RunsUntilTheDeadlineAndCountsNoCutOffRunAsAHostCrash) {
   const std::string jsonl = std::filesystem::temp_directory_path() / ("umbra-soak-" + std::to_string(getpid()) + ".jsonl");
-  const std::string cmd = std::string("'") + UMBRA_BINARY +
-                          "' campaign --workload echo-stream --fault segfault,sigkill --units 60 --jobs 2"
-                          " --soak 3s --jsonl '" + jsonl + "' 2>&1";
-  std::FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  const int status = pclose(p);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  const ::umbra::testing::Output run = ::umbra::testing::Shell(::umbra::testing::ShellQuote(UMBRA_BINARY) +
+                                             " campaign --workload echo-stream --fault segfault,sigkill --units 60"
+                                             " --jobs 2 --soak 3s --jsonl " + ::umbra::testing::ShellQuote(jsonl));
+  const std::string& out = run.out;
+  EXPECT_EQ(run.code, 0) << out;
   EXPECT_NE(out.find("host crashes: 0;"), std::string::npos) << out;
   EXPECT_NE(out.find("acknowledged writes lost: 0"), std::string::npos) << out;
 

@@ -24,25 +24,10 @@
 #include <string>
 #include <vector>
 
+#include "tests/shell.h"
+
 namespace umbra::testing {
 
-struct Output {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-// Runs a shell command line; its output and exit code.
-inline Output Shell(const std::string& cmd) {
-  Output r;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 // The start of a test machine file: its name, settings that let a driver be
 // crashed many times in a row, and the platform bus. Devices and drivers follow.
