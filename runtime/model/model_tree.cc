@@ -10,7 +10,6 @@ namespace umbra::model {
 
 namespace {
 
-
 std::vector<std::string_view> SplitPath(std::string_view path) {
   std::vector<std::string_view> out;
   while (!path.empty()) {
@@ -42,11 +41,16 @@ Result<Model::Node> Model::ResolveLocked(std::string_view path) const {
     std::string s(seg);
     switch (n.kind) {
       case Node::Kind::kRoot:
-        if (s == "devices") n.kind = Node::Kind::kDevicesDir;
-        else if (s == "class") n.kind = Node::Kind::kClassDir;
-        else if (s == "bus") n.kind = Node::Kind::kBusDir;
-        else if (s == "links") n.kind = Node::Kind::kLinksDir;
-        else return Fail(Errc::kNotFound, NoSuchFile(path));
+        if (s == "devices")
+          n.kind = Node::Kind::kDevicesDir;
+        else if (s == "class")
+          n.kind = Node::Kind::kClassDir;
+        else if (s == "bus")
+          n.kind = Node::Kind::kBusDir;
+        else if (s == "links")
+          n.kind = Node::Kind::kLinksDir;
+        else
+          return Fail(Errc::kNotFound, NoSuchFile(path));
         continue;
       case Node::Kind::kDevicesDir:
       case Node::Kind::kBusDir: {
@@ -79,9 +83,12 @@ Result<Model::Node> Model::ResolveLocked(std::string_view path) const {
         continue;
       }
       case Node::Kind::kBus:
-        if (s == "devices") n.kind = Node::Kind::kBusDevicesDir;
-        else if (s == "drivers") n.kind = Node::Kind::kBusDriversDir;
-        else return Fail(Errc::kNotFound, NoSuchFile(path));
+        if (s == "devices")
+          n.kind = Node::Kind::kBusDevicesDir;
+        else if (s == "drivers")
+          n.kind = Node::Kind::kBusDriversDir;
+        else
+          return Fail(Errc::kNotFound, NoSuchFile(path));
         continue;
       case Node::Kind::kBusDriversDir: {
         auto it = drivers_.find(s);
@@ -98,8 +105,10 @@ Result<Model::Node> Model::ResolveLocked(std::string_view path) const {
       }
       case Node::Kind::kDevice: {
         Link* l = nullptr;
-        if (s.starts_with("supplier:")) l = FindLinkLocked(n.dev->name(), s.substr(9));
-        else if (s.starts_with("consumer:")) l = FindLinkLocked(s.substr(9), n.dev->name());
+        if (s.starts_with("supplier:"))
+          l = FindLinkLocked(n.dev->name(), s.substr(9));
+        else if (s.starts_with("consumer:"))
+          l = FindLinkLocked(s.substr(9), n.dev->name());
         if (!l) return Fail(Errc::kNotFound, NoSuchFile(path));
         n.link = l;
         n.kind = Node::Kind::kLink;
@@ -115,10 +124,14 @@ Result<Model::Node> Model::ResolveLocked(std::string_view path) const {
 
 std::map<std::string, Attribute>* Model::CustomAttributesLocked(const Node& node) const {
   switch (node.kind) {
-    case Node::Kind::kDevice: return &node.dev->attributes_;
-    case Node::Kind::kDriver: return &node.drv->attributes_;
-    case Node::Kind::kLink: return &node.link->attributes_;
-    case Node::Kind::kBus: return &node.bus->attributes;
+    case Node::Kind::kDevice:
+      return &node.dev->attributes_;
+    case Node::Kind::kDriver:
+      return &node.drv->attributes_;
+    case Node::Kind::kLink:
+      return &node.link->attributes_;
+    case Node::Kind::kBus:
+      return &node.bus->attributes;
     case Node::Kind::kRoot:
     case Node::Kind::kDevicesDir:
     case Node::Kind::kDevicesBusDir:
@@ -262,8 +275,7 @@ Result<void> Model::WriteBuiltinLocked(const Node& node, std::string_view a, con
   if (node.kind == Node::Kind::kDriver && (a == "bind" || a == "unbind")) {
     Device* d = FindDeviceLocked(value);
     if (!d || d->bus() != node.drv->bus()) {
-      return Fail(Errc::kInvalidArgument,
-                  std::string(a) + ": no device \"" + value + "\" on bus " + node.drv->bus());
+      return Fail(Errc::kInvalidArgument, std::string(a) + ": no device \"" + value + "\" on bus " + node.drv->bus());
     }
     if (a == "unbind") {
       if (d->driver_ != node.drv) {
@@ -394,15 +406,14 @@ Result<void> Model::AddAttribute(std::string_view object_path, Attribute attribu
     return Fail(Errc::kInvalidArgument, "attribute name \"" + attribute.name + "\" is empty or has / or :");
   }
   std::vector<std::string> builtin = BuiltinAttributeNames(n);
-  if (custom->contains(attribute.name) ||
-      std::find(builtin.begin(), builtin.end(), attribute.name) != builtin.end()) {
+  if (custom->contains(attribute.name) || std::find(builtin.begin(), builtin.end(), attribute.name) != builtin.end()) {
     return Fail(Errc::kAlreadyExists, std::string(object_path) + "/" + attribute.name + " exists");
   }
   bool needs_show = attribute.mode != AttrMode::kWriteOnly;
   bool needs_store = attribute.mode != AttrMode::kReadOnly;
   if (needs_show != static_cast<bool>(attribute.show) || needs_store != static_cast<bool>(attribute.store)) {
-    return Fail(Errc::kInvalidArgument, "attribute " + attribute.name +
-                                            ": show is needed exactly when readable, store exactly when writable");
+    return Fail(Errc::kInvalidArgument,
+                "attribute " + attribute.name + ": show is needed exactly when readable, store exactly when writable");
   }
   std::string name = attribute.name;
   custom->emplace(std::move(name), std::move(attribute));
@@ -417,10 +428,18 @@ std::string JsonString(std::string_view s) {
   std::string out = "\"";
   for (char ch : s) {
     switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(ch) < 0x20) {
           char buf[8];
@@ -468,8 +487,9 @@ std::string Model::RenderText() const {
       for (const Device* d : bus->devices) {
         if (d->driver_ == drv) bound.push_back(d->name());
       }
-      out += "  driver " + drv->name() + "  [" + DriverStateName(drv->state_) + "]  compatible=" +
-             Join(drv->compatible(), ",") + "  bound=" + (bound.empty() ? "-" : Join(bound, ",")) + "\n";
+      out += "  driver " + drv->name() + "  [" + DriverStateName(drv->state_) +
+             "]  compatible=" + Join(drv->compatible(), ",") + "  bound=" + (bound.empty() ? "-" : Join(bound, ",")) +
+             "\n";
     }
   }
   for (const auto& [class_name, cls] : classes_) {
