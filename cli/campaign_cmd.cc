@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -282,19 +283,29 @@ int Merge(const CampaignArgs& a) {
   return kExitOk;
 }
 
+// The --jsonl file, closed when it goes out of scope; empty without --jsonl.
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+using JsonlFile = std::unique_ptr<std::FILE, FileCloser>;
+
+// Opens `path` for writing into `out` (nothing when `path` is empty); false
+// when it cannot be created.
+bool OpenJsonl(const std::string& path, JsonlFile& out) {
+  if (path.empty()) return true;
+  out.reset(std::fopen(path.c_str(), "w"));
+  return out != nullptr;
+}
+
 int Soak(const CampaignArgs& a, const fc::WorkloadRegistry& registry, const fc::CampaignConfig& c) {
   SoakOptions o{.duration_ns = ParseDuration(a.soak), .isolate = a.isolate,
                 .worker_argv = {SelfPath(), "campaign-worker"}, .json = a.json};
   if (o.duration_ns <= 0) return Usage("bad --soak '" + a.soak + "' (want e.g. 90s, 30m, 12h)");
   if (!a.trace.empty()) return Usage("--soak does not record a trace (it would grow without bound)");
-  std::FILE* jsonl = nullptr;
-  if (!a.jsonl.empty() && (jsonl = std::fopen(a.jsonl.c_str(), "w")) == nullptr) {
-    return Usage("cannot write " + a.jsonl);
-  }
-  o.jsonl = jsonl;
-  const int rc = RunSoak(registry, c, o);
-  if (jsonl) std::fclose(jsonl);
-  return rc;
+  JsonlFile jsonl;
+  if (!OpenJsonl(a.jsonl, jsonl)) return Usage("cannot write " + a.jsonl);
+  o.jsonl = jsonl.get();
+  return RunSoak(registry, c, o);
 }
 
 // After the table: every unexpected run with its replay command (rechecked
@@ -351,10 +362,8 @@ int RunCampaign(const CampaignArgs& a) {
   if (!a.plan.empty()) return Usage("--plan goes with --replay");
   if (!a.soak.empty()) return Soak(a, registry, c);
 
-  std::FILE* jsonl = nullptr;
-  if (!a.jsonl.empty() && (jsonl = std::fopen(a.jsonl.c_str(), "w")) == nullptr) {
-    return Usage("cannot write " + a.jsonl);
-  }
+  JsonlFile jsonl;
+  if (!OpenJsonl(a.jsonl, jsonl)) return Usage("cannot write " + a.jsonl);
   const size_t total = fc::ShardRuns(c).size();
   const bool progress = isatty(STDERR_FILENO);
   std::fprintf(stderr, "campaign seed %llu: %zu runs (shard %u/%u), %u jobs, mode %s%s\n",
@@ -370,8 +379,8 @@ int RunCampaign(const CampaignArgs& a) {
     ++outcomes[static_cast<int>(r.outcome)];
     if (jsonl) {
       // Flushed per run: a campaign that dies loses at most the run in progress.
-      std::fprintf(jsonl, "%s\n", fc::RecordToJson(r).c_str());
-      std::fflush(jsonl);
+      std::fprintf(jsonl.get(), "%s\n", fc::RecordToJson(r).c_str());
+      std::fflush(jsonl.get());
     }
     if (progress) {
       std::fprintf(stderr, "\r%zu/%zu runs, %llu faults injected:", done, total,
@@ -402,7 +411,7 @@ int RunCampaign(const CampaignArgs& a) {
   }
   const double seconds = static_cast<double>(MonotonicNanos() - start) / 1e9;
   if (progress) std::fputc('\n', stderr);
-  if (jsonl) std::fclose(jsonl);
+  jsonl.reset();
   std::fprintf(stderr, "%zu runs, %llu faults injected in %.2f s: %.1f faults/s, %.2f ms per run\n", records.size(),
                static_cast<unsigned long long>(injected), seconds, static_cast<double>(injected) / seconds,
                records.empty() ? 0.0 : seconds * 1e3 / static_cast<double>(records.size()));
