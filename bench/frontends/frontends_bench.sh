@@ -22,7 +22,7 @@ run_pid= floor_pid=
 
 cleanup() {
   [ -n "$run_pid" ] && kill -INT "$run_pid" 2>/dev/null && wait "$run_pid" 2>/dev/null || true
-  [ -n "$floor_pid" ] && kill -INT "$floor_pid" 2>/dev/null && wait "$floor_pid" 2>/dev/null || true
+  [ -n "$floor_pid" ] && kill -TERM "$floor_pid" 2>/dev/null && wait "$floor_pid" 2>/dev/null || true
   ip netns del "$app" 2>/dev/null || true
   ip netns del "$peer" 2>/dev/null || true
   rm -rf "$work"
@@ -83,7 +83,7 @@ for rw in ${RWS:-randread randwrite}; do
     printf '%-20s %10d %10d %10d %11s %11s\n' "$rw depth $depth" "$f" "$l" "$p" "$(ratio $f $p)" "$(ratio $l $p)"
   done
 done
-kill -INT $floor_pid; wait $floor_pid 2>/dev/null || true; floor_pid=
+kill -TERM $floor_pid; wait $floor_pid 2>/dev/null || true; floor_pid=
 [ "${IPERF:-1}" = 1 ] || exit 0
 
 # iperf3 Gbit/s from $1 to 10.x.0.2 in $2.

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -41,9 +42,11 @@ class FileDisk final : public Disk {
     cv_.notify_all();
     return {};
   }
-  Result<size_t> Reap(std::span<IoDone> out, size_t min, int64_t) override {
+  Result<size_t> Reap(std::span<IoDone> out, size_t min, int64_t timeout_ns) override {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return done_.size() >= min; });
+    if (!cv_.wait_for(lock, std::chrono::nanoseconds(timeout_ns), [&] { return done_.size() >= min; })) {
+      return Fail(Errc::kTimeout, "no completion");
+    }
     size_t n = 0;
     for (; n < out.size() && !done_.empty(); ++n, done_.pop_front()) out[n] = done_.front();
     return n;
@@ -103,6 +106,9 @@ int main(int argc, char** argv) {
   sigemptyset(&stop);
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
+  // A background job of a script starts with SIGINT ignored, which would
+  // discard it even for sigwait.
+  ::signal(SIGINT, SIG_DFL);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);  // before FuseFile's threads start
   auto file = FuseFile::Create(disk, {.path = argv[2]});
   if (!file) {
