@@ -98,14 +98,17 @@ print(f"{max(b - a for a, b in zip(t, t[1:])) * 1000:.1f}" if len(t) > 1 else "-
 iperf_intervals() {
   python3 -c '
 import json, statistics, sys
-v = [i["sum"]["bits_per_second"] / 1e6 for i in json.load(open(sys.argv[1]))["intervals"]]
-print(f"{min(v):.0f} {statistics.median(v):.0f}")' "$1"
+try:
+  v = [i["sum"]["bits_per_second"] / 1e6 for i in json.load(open(sys.argv[1]))["intervals"]]
+  print(f"{min(v):.0f} {statistics.median(v):.0f}")
+except Exception:
+  print("failed")' "$1"
 }
 
 fio_max_ms() {
   fio --name=g --filename="$work/run/disk0" --rw=randwrite --bs=4k --size=128m --ioengine=libaio --iodepth=16 \
     --direct=1 --runtime=3 --time_based --norandommap --randrepeat=0 --output-format=json 2> /dev/null |
-    python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]["write"]; print("%.1f" % (j["clat_ns"]["max"] / 1e6))'
+    python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]["write"]; print("%.1f" % (j["clat_ns"]["max"] / 1e6))' || echo failed
 }
 
 printf '%-9s %5s | %12s %10s | %16s %10s | %12s %10s\n' fault trial "ping silence" "umbra nic" \
@@ -128,6 +131,7 @@ for fault in $faults; do
       iperf_gap=$(inject_and_gap nic0 "$fault")
       wait $iperf_pid || true
       iperf=$(iperf_intervals "$work/iperf.json" | tr ' ' /)
+      [ "$iperf" != failed ] || sed -n 's/.*"error":\s*"\(.*\)".*/iperf3: \1/p' "$work/iperf.json" >&2
       sleep 1.5
     fi
     fio_out=$work/fio.txt
