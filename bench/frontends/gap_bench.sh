@@ -11,10 +11,11 @@
 # Needs root, /dev/fuse, fio; the network part also /dev/net/tun, network
 # namespaces, iperf3 (skipped, with the reason, when missing). Usage:
 #   bench/frontends/gap_bench.sh [TRIALS-PER-FAULT]     (default 3)
-# FAULTS="segfault abort" picks the fault types.
+# FAULTS="segfault abort" picks the fault types; "none" (the first by
+# default) is the baseline: the same runs without a fault.
 set -euo pipefail
 trials=${1:-3}
-faults=${FAULTS:-segfault abort sigkill hang}
+faults=${FAULTS:-none segfault abort sigkill hang}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 umbra=${UMBRA:-$root/build/default/cli/umbra}
 export UMBRA_BUILD_DIR=${UMBRA_BUILD_DIR:-$root/build/default}
@@ -75,6 +76,7 @@ grep -q "listening on" "$work/run.log" || { cat "$work/run.log"; exit 1; }
 # recorded for the recovery that followed.
 inject_and_gap() {
   sleep 1
+  if [ "$2" = none ]; then echo -; return; fi
   local from
   from=$(wc -l < "$work/run.log")
   "$umbra" inject "$1" "$2" --run-dir "$work/run" > /dev/null
