@@ -12,7 +12,8 @@
 # namespaces, iperf3 (skipped, with the reason, when missing). Usage:
 #   bench/frontends/gap_bench.sh [TRIALS-PER-FAULT]     (default 3)
 # FAULTS="segfault abort" picks the fault types; "none" (the first by
-# default) is the baseline: the same runs without a fault.
+# default) is the baseline: the same runs without a fault. NET=0 skips the
+# network part.
 set -euo pipefail
 trials=${1:-3}
 faults=${FAULTS:-none segfault abort sigkill hang}
@@ -30,8 +31,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-net=1
-why=""
+net=${NET:-1}
+why="NET=0"
 if [ "$(id -u)" != 0 ]; then net=0 why="not root"; fi
 [ -c /dev/net/tun ] || { net=0; why="no /dev/net/tun"; }
 command -v iperf3 > /dev/null || { net=0; why="no iperf3"; }
