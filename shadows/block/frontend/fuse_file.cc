@@ -104,6 +104,13 @@ class FuseFile::Impl {
   std::condition_variable writes_cv_;
   uint64_t writes_in_disk_ = 0;        // guarded by writes_mu_
   std::atomic<uint64_t> in_disk_{0};   // Pending objects not answered yet
+  // Pieces the disk took and the reaper has not reaped yet (may go below 0
+  // for a moment: a completion can be reaped before its Submit returned).
+  // The reaper waits for it here, not in the disk: the disk's Reap, with
+  // nothing submitted, looks again only every millisecond.
+  std::mutex queued_mu_;
+  std::condition_variable queued_cv_;
+  int64_t queued_ = 0;                 // guarded by queued_mu_
   std::atomic<bool> stop_reaper_{false};
   fuse_session* session_ = nullptr;    // owned: fuse_session_destroy in Stop
   bool mounted_ = false;
@@ -299,6 +306,11 @@ void FuseFile::Impl::SubmitPieces(std::unique_ptr<Pending> pending, uint16_t op,
       for (uint32_t k = i; k < pieces; ++k) PieceDone(p, error);
       return;
     }
+    {
+      std::lock_guard lock(queued_mu_);
+      ++queued_;
+    }
+    queued_cv_.notify_one();
   }
 }
 
@@ -336,12 +348,20 @@ void FuseFile::Impl::ReapLoop() {
       give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     }
     if (std::chrono::steady_clock::now() > give_up) return;
+    {
+      std::unique_lock lock(queued_mu_);
+      if (!queued_cv_.wait_for(lock, std::chrono::nanoseconds(kReapSliceNs), [&] { return queued_ > 0; })) continue;
+    }
     auto n = disk_.Reap(done, 1, kReapSliceNs);
     if (!n) {
       if (n.error().code == Errc::kTimeout) continue;
       if (stop_reaper_) return;  // the disk is gone: what is in it is not answered
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
       continue;
+    }
+    {
+      std::lock_guard lock(queued_mu_);
+      queued_ -= static_cast<int64_t>(*n);
     }
     for (size_t i = 0; i < *n; ++i) {
       const int error = done[i].status == 0 ? 0 : ErrnoOf(static_cast<Errc>(done[i].status));
