@@ -27,6 +27,8 @@ run_pid=
 
 cleanup() {
   [ -n "$run_pid" ] && kill -TERM "$run_pid" 2>/dev/null && wait "$run_pid" 2>/dev/null || true
+  # A server whose client never came (a failed trial) still waits.
+  [ -s "$work/iperf-server.pid" ] && kill "$(cat "$work/iperf-server.pid")" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -127,7 +129,7 @@ for fault in $faults; do
       wait $ping_pid || true
       ping_ms=$(longest_silence "$work/ping.txt")
       sleep 1.5
-      ip netns exec "$peer" iperf3 -s -1 -D
+      ip netns exec "$peer" iperf3 -s -1 -D -I "$work/iperf-server.pid"
       sleep 0.3
       ip netns exec "$app" iperf3 -c 10.78.0.2 -t 3 -i 0.1 -J > "$work/iperf.json" 2>&1 &
       iperf_pid=$!
