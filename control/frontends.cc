@@ -8,6 +8,7 @@
 #include "shadows/net/frontend/tap_frontend.h"
 #include "shadows/net/net_shadow.h"
 #include "shadows/sound/frontend/fifo_player.h"
+#include "shadows/sound/frontend/fifo_recorder.h"
 #include "shadows/sound/sound_shadow.h"
 #include "shadows/uart/frontend/pty_pump.h"
 #include "shadows/uart/uart_shadow.h"
@@ -157,11 +158,15 @@ Result<std::unique_ptr<Frontend>> StartNet(machine::Machine& machine, const prot
 
 class SoundFrontend final : public Frontend {
  public:
-  explicit SoundFrontend(std::unique_ptr<umbra::sound::FifoPlayer> player) : player_(std::move(player)) {}
-  std::string Describe() const override { return "playback fifo " + player_->path(); }
+  SoundFrontend(std::unique_ptr<umbra::sound::FifoPlayer> player, std::unique_ptr<umbra::sound::FifoRecorder> recorder)
+      : player_(std::move(player)), recorder_(std::move(recorder)) {}
+  std::string Describe() const override {
+    return "playback fifo " + player_->path() + "; capture fifo " + recorder_->path();
+  }
 
  private:
-  std::unique_ptr<umbra::sound::FifoPlayer> player_;  // feeds the playback stream
+  std::unique_ptr<umbra::sound::FifoPlayer> player_;      // feeds the playback stream
+  std::unique_ptr<umbra::sound::FifoRecorder> recorder_;  // drains the capture stream
 };
 
 Result<std::unique_ptr<Frontend>> StartSound(machine::Machine& machine, const proto::MachineDevice& device,
@@ -169,9 +174,18 @@ Result<std::unique_ptr<Frontend>> StartSound(machine::Machine& machine, const pr
   auto* pcm = dynamic_cast<umbra::sound::SoundShadow*>(machine.shadow(device.name()));
   if (!pcm) return Fail(Errc::kUnavailable, device.name() + " has no sound shadow (is it bound?)");
   UMBRA_TRY(pcm->Open(5'000'000'000));
-  auto player = UMBRA_TRY(umbra::sound::FifoPlayer::Create(
-      *pcm, {.path = Resolve(run_dir, device.frontend().path(), device.name() + ".play")}));
-  return std::unique_ptr<Frontend>(new SoundFrontend(std::move(player)));
+  const auto& f = device.frontend();
+  auto player = UMBRA_TRY(
+      umbra::sound::FifoPlayer::Create(*pcm, {.path = Resolve(run_dir, f.path(), device.name() + ".play")}));
+  umbra::sound::FifoRecorderOptions capture{.path = Resolve(run_dir, f.capture_path(), device.name() + ".rec")};
+  if (f.capture_rate() != 0) capture.params.rate = f.capture_rate();
+  if (f.capture_channels() != 0) capture.params.channels = f.capture_channels();
+  if (capture.params.rate > 384000 || capture.params.channels > 8) {
+    return Fail(Errc::kInvalidArgument, "capture_rate must be at most 384000, capture_channels at most 8");
+  }
+  capture.container = f.capture_raw() ? umbra::sound::CaptureContainer::kRaw : umbra::sound::CaptureContainer::kWav;
+  auto recorder = UMBRA_TRY(umbra::sound::FifoRecorder::Create(*pcm, std::move(capture)));
+  return std::unique_ptr<Frontend>(new SoundFrontend(std::move(player), std::move(recorder)));
 }
 
 Result<std::unique_ptr<Frontend>> StartOne(machine::Machine& machine, const proto::MachineDevice& device,

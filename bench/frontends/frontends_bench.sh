@@ -3,11 +3,13 @@
 # measured in one run (ratios, not absolute speeds):
 #   fio 4 KiB random reads and writes, depth 1 and 32 (libaio, O_DIRECT), on
 #     the FUSE file of a shadowed disk vs on a plain file holding the same
-#     image on the same file system;
+#     image on the same file system, and FUSE's own cost: the same image
+#     through the same FuseFile with no shadow behind it (bench_fuse_floor);
 #   iperf3 TCP between two namespaces through the shadowed NIC vs the same
 #     two namespaces joined by a veth pair.
 # Needs root, /dev/fuse, /dev/net/tun, fio and iperf3. Usage (from the repo):
 #   bench/frontends/frontends_bench.sh [SECONDS-PER-RUN]      (default 5)
+# RWS="randwrite" DEPTHS="32" pick fio cases; IPERF=0 skips iperf3.
 set -euo pipefail
 secs=${1:-5}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,10 +18,11 @@ export UMBRA_BUILD_DIR=${UMBRA_BUILD_DIR:-$root/build/default}
 id=$$
 work=$(mktemp -d /tmp/umbra-fe-bench-$id.XXXX)
 app=umbra-feb-app-$id peer=umbra-feb-peer-$id va=umfv${id: -5}
-run_pid=
+run_pid= floor_pid=
 
 cleanup() {
   [ -n "$run_pid" ] && kill -INT "$run_pid" 2>/dev/null && wait "$run_pid" 2>/dev/null || true
+  [ -n "$floor_pid" ] && kill -TERM "$floor_pid" 2>/dev/null && wait "$floor_pid" 2>/dev/null || true
   ip netns del "$app" 2>/dev/null || true
   ip netns del "$peer" 2>/dev/null || true
   rm -rf "$work"
@@ -61,14 +64,27 @@ iops() {
     python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]; print(int(j["read"]["iops"]+j["write"]["iops"]))'
 }
 
-printf '%-22s %12s %12s %7s\n' "fio 4 KiB, O_DIRECT" "FUSE IOPS" "plain IOPS" "ratio"
-for rw in randread randwrite; do
-  for depth in 1 32; do
+# FUSE's own cost: a copy of the image served through the same FuseFile by
+# a pread/pwrite disk (no shadow).
+floor_img=$work/floor.img floor=$work/floor
+cp "$plain" "$floor_img"
+floor_bin=$UMBRA_BUILD_DIR/bench/frontends/bench_fuse_floor
+"$floor_bin" "$floor_img" "$floor" > "$work/floor.log" 2>&1 &
+floor_pid=$!
+for _ in $(seq 100); do grep -q serving "$work/floor.log" && break; sleep 0.1; done
+
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+printf '%-20s %10s %10s %10s %11s %11s\n' "fio 4 KiB, O_DIRECT" "shadowed" "FUSE floor" "plain" "shad/plain" "floor/plain"
+for rw in ${RWS:-randread randwrite}; do
+  for depth in ${DEPTHS:-1 32}; do
     f=$(iops $rw $depth "$file")
+    l=$(iops $rw $depth "$floor")
     p=$(iops $rw $depth "$plain")
-    printf '%-22s %12d %12d %7.2f\n' "$rw depth $depth" "$f" "$p" "$(python3 -c "print($f/$p)")"
+    printf '%-20s %10d %10d %10d %11s %11s\n' "$rw depth $depth" "$f" "$l" "$p" "$(ratio $f $p)" "$(ratio $l $p)"
   done
 done
+kill -TERM $floor_pid; wait $floor_pid 2>/dev/null || true; floor_pid=
+[ "${IPERF:-1}" = 1 ] || exit 0
 
 # iperf3 Gbit/s from $1 to 10.x.0.2 in $2.
 gbits() {

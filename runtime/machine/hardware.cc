@@ -13,6 +13,7 @@
 #include "runtime/hw/nic/tap_backend.h"
 #include "runtime/hw/nic/wire.h"
 #include "runtime/hw/sound/sound_card.h"
+#include "runtime/hw/sound/wav_microphone.h"
 #include "runtime/hw/sound/wav_speaker.h"
 #include "runtime/hw/uart/uart_device.h"
 #include "runtime/hw/uart/uart_regs.h"
@@ -228,7 +229,10 @@ void Add(HardwareRegistry& registry, const std::string& compatible, HardwareFact
 
 // The sound card plays into a WAV file ("the speaker"): setting "speaker"
 // (relative to the state folder; default <device>-speaker.wav), "speed" (the
-// sample clock's pace, 1 = real time).
+// sample clock's pace, 1 = real time). It captures from a WAV file ("the
+// microphone", setting "microphone"; none: silence): sample-clock frame n is
+// the file's frame n, silence past its end, or frame n modulo its length with
+// "microphone_loop" "1".
 class SoundHardware final : public Hardware {
  public:
   explicit SoundHardware(std::unique_ptr<hw::sound::SoundCard> card) : card_(std::move(card)) {}
@@ -264,6 +268,12 @@ Result<std::unique_ptr<Hardware>> CreateSound(const HardwareSpec& spec) {
   if (speaker.is_relative() && !spec.state_dir.empty()) speaker = spec.state_dir / speaker;
   options.speaker = UMBRA_TRY(hw::sound::WavSpeaker::Create({.path = speaker.string()}));
   options.speed = UMBRA_TRY(SoundSpeed(spec));
+  if (const std::string mic = setting("microphone", ""); !mic.empty()) {
+    std::filesystem::path path = mic;
+    if (path.is_relative() && !spec.state_dir.empty()) path = spec.state_dir / path;
+    const auto end = setting("microphone_loop", "0") == "1" ? hw::sound::SourceEnd::kLoop : hw::sound::SourceEnd::kSilence;
+    options.microphone = UMBRA_TRY(hw::sound::WavMicrophone::Create({.path = path.string(), .at_end = end}));
+  }
   auto card = UMBRA_TRY(hw::sound::SoundCard::Create(std::move(options)));
   card->Start();
   return std::unique_ptr<Hardware>(new SoundHardware(std::move(card)));
@@ -280,7 +290,7 @@ void RegisterBuiltinHardware(HardwareRegistry& registry) {
        CheckDisk});
   Add(registry, hw::uart::kCompatible, CreateUart, {{"read_timeout_ms", "failpoints"}, nullptr});
   Add(registry, std::string(hw::sound::SoundCard::kCompatible), CreateSound,
-      {{"speaker", "speed", "failpoints"}, [](const HardwareSpec& spec) -> Result<void> {
+      {{"speaker", "microphone", "microphone_loop", "speed", "failpoints"}, [](const HardwareSpec& spec) -> Result<void> {
          UMBRA_TRY(SoundSpeed(spec));
          return {};
        }});

@@ -6,13 +6,17 @@
 // makes; FUSE can mount over a file) and is exactly the disk's capacity:
 //   read      → block reads (unaligned edges read whole blocks)
 //   write     → block writes; a partial block is read, patched, written back
-//               (one partial write at a time; whole-block writes run in parallel)
+//               (one partial write at a time, once no other write is in the
+//               disk; whole-block writes run in parallel)
 //   fsync     → Disk::Flush: an acknowledged fsync is durable, the shadow
 //               keeps it so across driver crashes
 //   fallocate(PUNCH_HOLE|KEEP_SIZE) on whole blocks → Disk::Discard
 //   truncate  → refused unless to the current size (a disk does not grow)
-// Requests are served by libfuse's worker threads, so a queue depth of N in
-// the application is up to N requests in the disk (bounded by the threads).
+// libfuse's low-level API: its worker threads queue reads and writes to the
+// disk (Disk::Submit) and return at once; one reaper thread takes the
+// completions (Disk::Reap) and answers the kernel. So a queue depth of N in
+// the application is N requests in the disk, without N threads waiting.
+// fsync, discards and partial-block writes are done synchronously.
 //
 //   auto file = UMBRA_TRY(FuseFile::Create(*shadow, {.path = "/run/…/disk0"}));
 //   // fio --filename=/run/…/disk0 …;  losetup -f /run/…/disk0 …
@@ -32,7 +36,7 @@ namespace umbra::shadows::block {
 
 struct FuseFileOptions {
   std::string path;          // where the file appears; made if missing
-  unsigned max_threads = 64; // libfuse worker threads (the deepest queue it can feed)
+  unsigned max_threads = 64; // libfuse worker threads (they only queue: few are busy at once)
   // Let the kernel cache the file's pages (faster buffered I/O; fsync still
   // reaches the disk). Off: every read and write goes to the disk.
   bool kernel_cache = true;

@@ -1,5 +1,7 @@
 #include "shadows/sound/frontend/fifo_player.h"
 
+#include "shadows/sound/frontend/fifo_recorder.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -47,12 +49,7 @@ Result<std::pair<PcmParams, size_t>> ParseWavHeader(std::span<const std::byte> h
 }
 
 Result<std::unique_ptr<FifoPlayer>> FifoPlayer::Create(Pcm& pcm, FifoPlayerOptions options) {
-  if (options.path.empty()) return Fail(Errc::kInvalidArgument, "the FIFO has no path");
-  struct stat st {};
-  if (::lstat(options.path.c_str(), &st) == 0 && !S_ISFIFO(st.st_mode)) {
-    return Fail(Errc::kAlreadyExists, options.path + " exists and is not a FIFO");
-  }
-  if (::mkfifo(options.path.c_str(), 0600) != 0 && errno != EEXIST) return FailErrno("mkfifo " + options.path);
+  UMBRA_TRY(MakeFifo(options.path));
   UniqueFd fifo(::open(options.path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
   if (!fifo) return FailErrno("opening " + options.path);
   std::unique_ptr<FifoPlayer> player(new FifoPlayer(pcm, std::move(options), std::move(fifo)));
