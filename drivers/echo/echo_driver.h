@@ -4,6 +4,11 @@
 // (bytewise complement), so a test can tell the driver really handled it.
 // Control path: method kSetTag stores a tag, kGetTag returns it, kGetCount
 // returns the number of requests served by this instance.
+//
+// Failpoint sites (kEchoSites): echo.probe (an error fails the probe) and
+// echo.request (any executed fault — segfault, abort, hang, exit — while
+// handling a request; drop_completion never completes it; error completes it
+// with kIo), so that tests can make the driver misbehave mid-request.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +17,8 @@
 #include "drivers/sdk/driver.h"
 
 namespace umbra::drivers {
+
+inline constexpr std::string_view kEchoSites[] = {"echo.probe", "echo.request"};
 
 class EchoDriver : public sdk::Driver {
  public:
