@@ -14,19 +14,6 @@ Result<void> EchoDriver::Probe(sdk::Context& ctx) {
 
 void EchoDriver::OnRequest(sdk::Context& ctx, const ipc::Descriptor& req) {
   ++served_;
-  switch (UMBRA_FAILPOINT("echo.request").fault) {
-    case faultinject::SiteFault::kDropCompletion: return;  // a lost request: the host's deadline finds it
-    case faultinject::SiteFault::kError:
-      ctx.Complete(req, static_cast<int32_t>(Errc::kIo), 0);
-      return;
-    case faultinject::SiteFault::kNone:
-    case faultinject::SiteFault::kMalformedReply:
-    case faultinject::SiteFault::kForgedId:
-    case faultinject::SiteFault::kDuplicateId:
-    case faultinject::SiteFault::kWrongLength:
-    case faultinject::SiteFault::kWildDma:
-    case faultinject::SiteFault::kBadRegister: break;  // nothing of this driver's to get wrong that way
-  }
   switch (req.op) {
     case kEcho: {
       if (!ctx.InPool(req.offset, req.length)) {

@@ -5,10 +5,8 @@
 // Control path: method kSetTag stores a tag, kGetTag returns it, kGetCount
 // returns the number of requests served by this instance.
 //
-// Failpoint sites (kEchoSites): echo.probe (an error fails the probe) and
-// echo.request (any executed fault — segfault, abort, hang, exit — while
-// handling a request; drop_completion never completes it; error completes it
-// with kIo), so that tests can make the driver misbehave mid-request.
+// Failpoint sites: echo.probe (an error fails the probe); requests go through
+// the SDK's own sdk.request site.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +16,7 @@
 
 namespace umbra::drivers {
 
-inline constexpr std::string_view kEchoSites[] = {"echo.probe", "echo.request"};
+inline constexpr std::string_view kEchoSites[] = {"echo.probe"};
 
 class EchoDriver : public sdk::Driver {
  public:

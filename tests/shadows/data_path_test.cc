@@ -94,7 +94,7 @@ TEST(DataPath, KeepsRequestsPostedAcrossEveryKindOfDriverDeathAndLosesNoBuffer) 
     ASSERT_TRUE(s.WaitUntilPassive(10 * kSec).has_value());
     s.path().Start("pump0");
     ASSERT_TRUE(WaitFor(s.ok, 100));
-    KillFixture kill(*host, s, {.request_site = "echo.request"});
+    KillFixture kill(*host, s, {});
     for (DriverFault f : kill.faults()) {
       SCOPED_TRACE(DriverFaultName(f));
       kill.KillAndRecover(f);

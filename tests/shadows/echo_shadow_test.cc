@@ -54,7 +54,7 @@ class EchoShadowTest : public ::testing::Test {
     auto s = EchoShadow::Create(*host_, mode);
     s->Start();
     EXPECT_TRUE(s->WaitUntilPassive(10 * kSec).has_value());
-    kill_ = std::make_unique<KillFixture>(*host_, *s, KillFixture::Options{.request_site = "echo.request"});
+    kill_ = std::make_unique<KillFixture>(*host_, *s, KillFixture::Options{});
     return s;
   }
   void TearDown() override { kill_.reset(); }
@@ -114,8 +114,9 @@ TEST_F(EchoShadowTest, ClientSeesNoErrorWhileTheDriverIsKilledManyTimes) {
 }
 
 // Each way a driver dies or misbehaves (signals from outside; a crash, an
-// abort, a hang, an exit and a request never completed while handling a
-// request): the client sees no error and the setting is replayed.
+// abort, a hang, an exit, a request never completed and a forged completion
+// while handling a request): the client sees no error and the setting is
+// replayed.
 TEST_F(EchoShadowTest, EveryWayOfKillingTheDriverIsHiddenFromTheClient) {
   auto s = Make(Options(UMBRA_ECHO_DRIVER));
   ASSERT_TRUE(s->SetTag("blue").has_value());

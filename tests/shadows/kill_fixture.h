@@ -4,12 +4,13 @@
 //
 // Host-side faults need nothing from the driver: SIGSEGV, SIGABRT, SIGKILL
 // and SIGSTOP (a hang the heartbeat finds). Driver-side misbehaviours go
-// through a failpoint site the driver hits on its data path (the class names
-// it: "disk.submit", "echo.request"): it segfaults, aborts, spins, exits or
-// never completes the request (the request deadline finds it), so they need
-// traffic to fire.
+// through the failpoint site every SDK driver hits for each request
+// (sdk.request; a class may name one of its own): it segfaults, aborts,
+// spins, exits, never completes the request (the request deadline finds it)
+// or completes a request id that was never issued (a protocol violation), so
+// they need traffic to fire.
 //
-//   KillFixture kill(host, shadow, {.request_site = "echo.request"});
+//   KillFixture kill(host, shadow, {});
 //   for (DriverFault f : kill.faults()) {
 //     std::thread client([&] { /* requests */ });
 //     kill.KillAndRecover(f);
@@ -48,6 +49,7 @@ enum class DriverFault {
   kSpinInRequest,   // an endless loop: the heartbeat stops
   kExitInRequest,   // exit(3): the channel closes
   kLostRequest,     // the request is never completed: the request deadline
+  kForgedCompletion,  // a completion for an id never issued: a protocol violation
 };
 
 inline const char* DriverFaultName(DriverFault f) {
@@ -61,6 +63,7 @@ inline const char* DriverFaultName(DriverFault f) {
     case DriverFault::kSpinInRequest: return "hang in a request";
     case DriverFault::kExitInRequest: return "exit in a request";
     case DriverFault::kLostRequest: return "a request never completed";
+    case DriverFault::kForgedCompletion: return "a forged completion";
   }
   return "?";
 }
@@ -68,20 +71,21 @@ inline const char* DriverFaultName(DriverFault f) {
 class KillFixture {
  public:
   struct Options {
-    std::string request_site;  // empty: host-side faults only
+    std::string request_site = "sdk.request";  // hit once per request; empty: host-side faults only
     int64_t timeout_ns = 10'000'000'000;
   };
 
   KillFixture(runtime::DriverHost& host, Shadow& shadow, Options options)
       : host_(host), shadow_(shadow), options_(std::move(options)) {}
 
-  // The four signals; with a request site, the driver-side faults too.
+  // The four signals, then (with a request site) the driver-side faults.
   std::vector<DriverFault> faults() const {
     std::vector<DriverFault> out = {DriverFault::kSegfault, DriverFault::kAbort, DriverFault::kSigkill,
                                     DriverFault::kStopped};
     if (options_.request_site.empty()) return out;
     for (DriverFault f : {DriverFault::kCrashInRequest, DriverFault::kAbortInRequest, DriverFault::kSpinInRequest,
-                          DriverFault::kExitInRequest, DriverFault::kLostRequest}) {
+                          DriverFault::kExitInRequest, DriverFault::kLostRequest,
+                          DriverFault::kForgedCompletion}) {
       out.push_back(f);
     }
     return out;
@@ -99,6 +103,7 @@ class KillFixture {
       case DriverFault::kSpinInRequest: return Arm("1*hang");
       case DriverFault::kExitInRequest: return Arm("1*exit(3)");
       case DriverFault::kLostRequest: return Arm("1*drop_completion");
+      case DriverFault::kForgedCompletion: return Arm("1*forged_id");
     }
   }
 

@@ -67,7 +67,7 @@ class BlockRig {
     host_ = *sup_.AddDevice(std::move(o));
     shadow_ = *BlockShadow::Create(*host_, {.max_requests = config.max_requests}, config.mode);
     shadow_->Start();
-    kill_ = std::make_unique<KillFixture>(*host_, *shadow_, KillFixture::Options{.request_site = "disk.submit"});
+    kill_ = std::make_unique<KillFixture>(*host_, *shadow_, KillFixture::Options{});
   }
 
   ~BlockRig() {
