@@ -15,24 +15,24 @@ namespace {
 constexpr uint32_t kA = 1u << 0;
 constexpr uint32_t kB = 1u << 1;
 
-TEST(HardwareThread, RunsUntilStopWakesItAndStopsIdempotently) {
+TEST(HardwareThread, StopWakesTheSleepingThreadAndJoinsItIdempotently) {
   HardwareThread t(*ipc::EventFd::Create());
-  std::atomic<int> wakes{0};
+  std::atomic<bool> sleeping{false}, returned{false};
   t.Start("hwtest", [&] {
     while (!t.stopping()) {
+      sleeping = true;
       t.wake().Wait(-1);  // sleeps until Stop signals
-      ++wakes;
     }
+    returned = true;
   });
   EXPECT_TRUE(t.running());
-  EXPECT_FALSE(t.stopping());
   t.Start("hwtest", [] { FAIL() << "a second thread while running"; });
-  usleep(10'000);
-  EXPECT_EQ(wakes, 0) << "asleep until woken";
+  while (!sleeping) usleep(100);
+  EXPECT_FALSE(t.stopping());
   EXPECT_GE(t.cpu_ns(), 0);
-  t.Stop();
+  t.Stop();  // would hang here if Stop did not wake it
   EXPECT_FALSE(t.running());
-  EXPECT_EQ(wakes, 1);
+  EXPECT_TRUE(returned);
   EXPECT_EQ(t.cpu_ns(), 0) << "not running";
   t.Stop();  // idempotent
   // Startable again after a stop.
