@@ -72,7 +72,9 @@ class KillFixture {
  public:
   struct Options {
     std::string request_site = "sdk.request";  // hit once per request; empty: host-side faults only
-    int64_t timeout_ns = 10'000'000'000;
+    // Upper bound for noticing and recovering. Generous: a lost request is
+    // judged in the driver's own CPU time, which a loaded machine slows.
+    int64_t timeout_ns = 30'000'000'000;
   };
 
   KillFixture(runtime::DriverHost& host, Shadow& shadow, Options options)
