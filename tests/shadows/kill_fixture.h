@@ -174,7 +174,9 @@ class KillFixture {
   void Arm(const std::string& action) {
     ASSERT_FALSE(options_.request_site.empty()) << "driver-side faults need the class's request site";
     auto r = host_.ArmFailpointsInRunningDriver(options_.request_site + "=" + action);
-    ASSERT_TRUE(r.has_value()) << r.error().ToString();
+    // kInterrupted: the fault fired (and killed the driver) before the reply
+    // to the arming call came back — which is what was asked for.
+    ASSERT_TRUE(r.has_value() || r.error().code == Errc::kInterrupted) << r.error().ToString();
   }
 
   runtime::DriverHost& host_;  // owned by the test's supervisor
