@@ -24,21 +24,11 @@
 #include <vector>
 
 #include "runtime/base/result.h"
+#include "shadows/settings.h"
 #include "shadows/shadow.h"
 
 namespace umbra::shadows {
 
-using ShadowSettings = std::map<std::string, std::string>;
-
-// What a class's setting holds.
-enum class SettingKind {
-  kCount,   // a whole number, 0 or more
-  kNumber,  // a number greater than 0
-};
-struct SettingSpec {
-  std::string key;
-  SettingKind kind = SettingKind::kCount;
-};
 using ShadowFactory = std::function<Result<std::unique_ptr<Shadow>>(
     runtime::DriverHost& host, const ShadowSettings& settings, RecoveryMode mode)>;
 

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "drivers/sdk/probe.h"
 #include "faultinject/failpoint.h"
 #include "runtime/base/clock.h"
 
@@ -52,20 +53,12 @@ bool IsPowerOfTwo(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
 }  // namespace
 
 Result<void> DiskDriver::Probe(sdk::Context& ctx) {
-  faultinject::FailpointRegistry::Global().Declare(std::span<const std::string_view>(kDiskSites));
-  if (UMBRA_FAILPOINT("disk.probe").fault == SiteFault::kError) {
-    return umbra::Fail(Errc::kIo, "disk.probe: injected error");
-  }
-  const sdk::HwView& hw = ctx.hw();
-  if (hw.registers == nullptr || hw.registers_size < sizeof(hwd::DiskRegisters)) {
-    return umbra::Fail(Errc::kNoDevice, "no disk register window");
-  }
-  regs_ = reinterpret_cast<hwd::DiskRegisters*>(hw.registers);
-  if (regs_->magic.load() != hwd::kMagic || regs_->version.load() != hwd::kVersion) {
-    return umbra::Fail(Errc::kNoDevice, "not an umbra,disk-emu (bad magic or version)");
-  }
-  dma_ = hw.dma;
-  dma_size_ = hw.dma_size;
+  const auto dev = UMBRA_TRY(sdk::MapRegisters<hwd::DiskRegisters>(
+      ctx, {.device = hwd::kCompatible, .sites = kDiskSites, .probe_site = "disk.probe", .magic = hwd::kMagic,
+            .version = hwd::kVersion}));
+  regs_ = dev.regs;
+  dma_ = dev.dma;
+  dma_size_ = dev.dma_size;
   if (auto it = ctx.device().settings.find("queue_depth"); it != ctx.device().settings.end()) {
     uint32_t v = 0;
     auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);

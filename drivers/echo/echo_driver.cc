@@ -2,9 +2,12 @@
 
 #include <cstddef>
 
+#include "drivers/sdk/probe.h"
+
 namespace umbra::drivers {
 
 Result<void> EchoDriver::Probe(sdk::Context& ctx) {
+  UMBRA_TRY(sdk::ProbePrologue({.device = "echo", .sites = kEchoSites, .probe_site = "echo.probe"}));
   ctx.Log(sdk::LogLevel::kDebug, "echo probed, instance " + std::to_string(ctx.device().instance));
   return {};
 }

@@ -4,6 +4,9 @@
 // (bytewise complement), so a test can tell the driver really handled it.
 // Control path: method kSetTag stores a tag, kGetTag returns it, kGetCount
 // returns the number of requests served by this instance.
+//
+// Failpoint sites: echo.probe (an error fails the probe); requests go through
+// the SDK's own sdk.request site.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +15,8 @@
 #include "drivers/sdk/driver.h"
 
 namespace umbra::drivers {
+
+inline constexpr std::string_view kEchoSites[] = {"echo.probe"};
 
 class EchoDriver : public sdk::Driver {
  public:

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "drivers/sdk/probe.h"
 #include "faultinject/failpoint.h"
 #include "runtime/base/clock.h"
 
@@ -27,20 +28,15 @@ uint32_t Index(SoundStream s) { return static_cast<uint32_t>(s); }
 // ---------------- bring-up ----------------
 
 Result<void> SoundDriver::Probe(sdk::Context& ctx) {
-  faultinject::FailpointRegistry::Global().Declare(std::span<const std::string_view>(kSoundSites));
-  const sdk::HwView& hw = ctx.hw();
-  if (hw.registers == nullptr || hw.registers_size < sizeof(SoundRegs)) {
-    return Fail(Errc::kNoDevice, "no sound card register window");
-  }
-  regs_ = reinterpret_cast<SoundRegs*>(hw.registers);
-  dma_ = hw.dma;
-  dma_size_ = hw.dma_size;
-  const Action a = UMBRA_FAILPOINT("snd.probe");
-  if (a.fault == SiteFault::kError) return Fail(Errc::kIo, "injected probe failure");
+  const sdk::ProbeSpec spec{.device = "umbra,sound-emu", .sites = kSoundSites, .probe_site = "snd.probe",
+                            .magic = kSoundMagic, .version = kSoundVersion, .identity = sdk::Identity::kAfterReset};
+  const auto dev = UMBRA_TRY(sdk::MapRegisters<SoundRegs>(ctx, spec));
+  regs_ = dev.regs;
+  dma_ = dev.dma;
+  dma_size_ = dev.dma_size;
+  const Action a = dev.probe;
   UMBRA_TRY(ResetCard(ctx));
-  if (regs().magic.load() != kSoundMagic || regs().version.load() != kSoundVersion) {
-    return Fail(Errc::kNoDevice, "not an umbra,sound-emu (bad magic)");
-  }
+  UMBRA_TRY(sdk::CheckIdentity(regs(), spec));
   if (dma_size_ < 2 * kSoundBufferAlign) return Fail(Errc::kNoDevice, "DMA pool too small");
   regs().int_mask.store(a.fault == SiteFault::kBadRegister ? static_cast<uint32_t>(a.value) : kIntAll & ~kIrqMask,
                         std::memory_order_release);

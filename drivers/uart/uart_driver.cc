@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "drivers/sdk/probe.h"
 #include "faultinject/failpoint.h"
 #include "runtime/base/clock.h"
 
@@ -45,26 +46,18 @@ bool WaitFor(sdk::Context& ctx, Pred done) {
 }  // namespace
 
 Result<void> UartDriver::Probe(sdk::Context& ctx) {
-  faultinject::FailpointRegistry::Global().Declare(std::span<const std::string_view>(kUartSites));
-  if (auto f = UMBRA_FAILPOINT("uart.probe"); f.fault == SiteFault::kError) {
-    return umbra::Fail(Errc::kIo, "uart.probe: injected error");
-  }
-  const sdk::HwView& hw = ctx.hw();
-  if (hw.registers == nullptr || hw.registers_size < sizeof(hwu::UartRegisters)) {
-    return umbra::Fail(Errc::kNoDevice, "no uart register window");
-  }
-  regs_ = reinterpret_cast<hwu::UartRegisters*>(hw.registers);
-  if (regs_->magic.load() != hwu::kMagic || regs_->version.load() != hwu::kVersion) {
-    return umbra::Fail(Errc::kNoDevice, "not an umbra,uart-emu (bad magic or version)");
-  }
-  if (hw.dma_size < 2 * kRingSize || regs_->max_ring_size.load() < kRingSize) {
+  const auto dev = UMBRA_TRY(sdk::MapRegisters<hwu::UartRegisters>(
+      ctx, {.device = hwu::kCompatible, .sites = kUartSites, .probe_site = "uart.probe", .magic = hwu::kMagic,
+            .version = hwu::kVersion}));
+  regs_ = dev.regs;
+  if (dev.dma_size < 2 * kRingSize || regs_->max_ring_size.load() < kRingSize) {
     return umbra::Fail(Errc::kNoDevice, "uart DMA pool too small for the rings");
   }
   if (auto it = ctx.device().settings.find("read_timeout_ms"); it != ctx.device().settings.end()) {
     read_timeout_ns_ = std::stoll(it->second) * 1'000'000;
   }
-  tx_ring_ = hw.dma;
-  rx_ring_ = hw.dma + kRingSize;
+  tx_ring_ = dev.dma;
+  rx_ring_ = dev.dma + kRingSize;
   regs_->control.store(0);
   regs_->tx_offset.store(0);
   regs_->tx_size.store(kRingSize);

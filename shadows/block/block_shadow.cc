@@ -3,7 +3,6 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cstring>
 
@@ -672,16 +671,15 @@ void BlockShadow::OnFailed(const std::string&) {
 
 // ---------------- factory ----------------
 
+const SettingsSchema<BlockShadowOptions>& BlockSettings() {
+  static const auto schema =
+      SettingsSchema<BlockShadowOptions>("block").Count("max_requests", &BlockShadowOptions::max_requests);
+  return schema;
+}
+
 Result<std::unique_ptr<Shadow>> CreateBlockShadow(runtime::DriverHost& host, const ShadowSettings& settings,
                                                   RecoveryMode mode) {
-  BlockShadowOptions o;
-  for (const auto& [key, value] : settings) {
-    if (key != "max_requests") return Fail(Errc::kInvalidArgument, "block shadow has no setting '" + key + "'");
-    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), o.max_requests);
-    if (ec != std::errc() || end != value.data() + value.size()) {
-      return Fail(Errc::kInvalidArgument, "block shadow setting " + key + "='" + value + "' is not a number");
-    }
-  }
+  const BlockShadowOptions o = UMBRA_TRY(BlockSettings().Parse(settings));
   auto shadow = UMBRA_TRY(BlockShadow::Create(host, o, mode));
   return std::unique_ptr<Shadow>(std::move(shadow));
 }

@@ -256,7 +256,9 @@ class BlockShadow final : public Shadow, public Disk {
   BlockStats stats_;
 };
 
-// The registry's factory: setting "max_requests".
+// The settings the factory takes: "max_requests".
+const SettingsSchema<BlockShadowOptions>& BlockSettings();
+// The registry's factory.
 Result<std::unique_ptr<Shadow>> CreateBlockShadow(runtime::DriverHost& host, const ShadowSettings& settings,
                                                   RecoveryMode mode);
 

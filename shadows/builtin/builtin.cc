@@ -29,12 +29,10 @@ Result<std::unique_ptr<Shadow>> CreateEchoShadow(runtime::DriverHost& host, cons
 
 void RegisterBuiltinShadows(ShadowRegistry& registry) {
   Add(registry, "echo", CreateEchoShadow, {});  // takes no settings
-  Add(registry, "net", net::CreateNetShadow, {{"rx_buffers", SettingKind::kCount}});
-  Add(registry, "uart", uart::CreateUartShadow,
-      {{"tx_queue_bytes", SettingKind::kCount}, {"rx_queue_bytes", SettingKind::kCount}});
-  Add(registry, "block", block::CreateBlockShadow, {{"max_requests", SettingKind::kCount}});
-  Add(registry, "sound", sound::CreateSoundShadow,
-      {{"queue_periods", SettingKind::kCount}, {"clock_speed", SettingKind::kNumber}});
+  Add(registry, "net", net::CreateNetShadow, net::NetSettings().specs());
+  Add(registry, "uart", uart::CreateUartShadow, uart::UartSettings().specs());
+  Add(registry, "block", block::CreateBlockShadow, block::BlockSettings().specs());
+  Add(registry, "sound", sound::CreateSoundShadow, sound::SoundSettings().specs());
 }
 
 }  // namespace umbra::shadows

@@ -5,6 +5,7 @@
 #include "drivers/echo/echo_driver.h"
 #include "recorder/recorder.h"
 #include "runtime/base/clock.h"
+#include "shadows/data_path.h"
 
 namespace umbra::shadows::echo {
 
@@ -33,7 +34,6 @@ Result<void> EchoShadow::Echo(std::span<std::byte> data, int64_t timeout_ns) {
 Result<void> EchoShadow::EchoThroughDriver(std::span<std::byte> data, int64_t timeout_ns) {
   runtime::DriverHost& h = host();
   if (data.size() > h.buffer_size()) return Fail(Errc::kInvalidArgument, "payload larger than a buffer");
-  const int64_t deadline = MonotonicNanos() + timeout_ns;
   auto buf = h.AllocBuffer();
   if (!buf) return Fail(Errc::kUnavailable, "no free buffer");
   struct Free {
@@ -42,39 +42,14 @@ Result<void> EchoShadow::EchoThroughDriver(std::span<std::byte> data, int64_t ti
     ~Free() { h.FreeBuffer(b); }
   } free_buffer{h, *buf};
   const uint32_t len = static_cast<uint32_t>(data.size());
-  for (;;) {
-    if (state() == ShadowState::kFailed) return std::unexpected(FailedError());
-    if (MonotonicNanos() > deadline) return Fail(Errc::kTimeout, "echo timed out");
-    if (state() != ShadowState::kPassive) {
-      // Queue policy: wait for the driver to be back, then resubmit.
-      if (mode() == RecoveryMode::kRestartOnly) {
-        CountFailed();
-        return Fail(Errc::kUnavailable, device_name() + " is restarting");
-      }
-      CountQueued();
-      if (auto r = WaitUntilPassive(deadline - MonotonicNanos()); !r) return r;
-      CountResubmitted();
-      continue;
-    }
-    std::memcpy(h.buffer(*buf), data.data(), len);
-    runtime::Request req{.op = EchoDriver::kEcho, .offset = *buf, .length = len, .capacity = len};
-    auto sent = h.Submit({&req, 1});
-    if (!sent || *sent == 0) continue;  // went down between the check and the submit
-    runtime::Completion c;
-    while (h.Wait({&c, 1}, deadline - MonotonicNanos()) == 0) {
-      if (MonotonicNanos() > deadline) return Fail(Errc::kTimeout, "echo timed out");
-    }
-    if (c.status == static_cast<int32_t>(Errc::kInterrupted)) {
-      if (mode() == RecoveryMode::kRestartOnly) {
-        CountFailed();
-        return Fail(Errc::kInterrupted, "driver crashed during the request");
-      }
-      continue;  // resubmitted once the driver is back
-    }
-    if (c.status != 0) return Fail(static_cast<Errc>(c.status), "driver refused the request");
-    std::memcpy(data.data(), h.buffer(*buf), len);
-    return {};
-  }
+  const runtime::Completion c = UMBRA_TRY(RoundTrip(
+      *this, [this] { return CheckServing(); },
+      {.request = {.op = EchoDriver::kEcho, .offset = *buf, .length = len, .capacity = len},
+       .prepare = [&] { std::memcpy(h.buffer(*buf), data.data(), len); },  // a dead driver may have half done it
+       .deadline_ns = MonotonicNanos() + timeout_ns}));
+  if (c.status != 0) return Fail(static_cast<Errc>(c.status), "driver refused the request");
+  std::memcpy(data.data(), h.buffer(*buf), len);
+  return {};
 }
 
 Result<void> EchoShadow::SetTag(std::string tag) {

@@ -43,7 +43,7 @@ class EchoShadow final : public Shadow {
 
  private:
   using Shadow::Shadow;
-  // Echo without recording: the submit, wait and resubmit loop.
+  // Echo without recording: one RoundTrip (shadows/data_path.h).
   Result<void> EchoThroughDriver(std::span<std::byte> data, int64_t timeout_ns);
 };
 

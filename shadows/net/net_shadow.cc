@@ -387,13 +387,16 @@ void NetShadow::OnResumed() {}
 
 // ---------------- factory ----------------
 
+const shadows::SettingsSchema<NetShadowOptions>& NetSettings() {
+  static const auto schema =
+      shadows::SettingsSchema<NetShadowOptions>("net").Count("rx_buffers", &NetShadowOptions::rx_buffers);
+  return schema;
+}
+
 Result<std::unique_ptr<shadows::Shadow>> CreateNetShadow(runtime::DriverHost& host,
                                                          const shadows::ShadowSettings& settings,
                                                          RecoveryMode mode) {
-  NetShadowOptions o;
-  if (auto it = settings.find("rx_buffers"); it != settings.end()) {
-    o.rx_buffers = static_cast<uint32_t>(std::strtoul(it->second.c_str(), nullptr, 10));
-  }
+  const NetShadowOptions o = UMBRA_TRY(NetSettings().Parse(settings));
   auto s = NetShadow::Create(host, o, mode);
   if (!s) return std::unexpected(s.error());
   return std::unique_ptr<shadows::Shadow>(std::move(*s));

@@ -146,7 +146,9 @@ class NetShadow final : public shadows::Shadow, public Interface {
   std::atomic<int64_t> first_rx_after_recovery_ns_{0};
 };
 
-// The registry's factory for "net". Settings: "rx_buffers".
+// The settings the factory takes: "rx_buffers".
+const shadows::SettingsSchema<NetShadowOptions>& NetSettings();
+// The registry's factory for "net".
 Result<std::unique_ptr<shadows::Shadow>> CreateNetShadow(runtime::DriverHost& host,
                                                          const shadows::ShadowSettings& settings,
                                                          shadows::RecoveryMode mode);

@@ -672,16 +672,17 @@ Result<void> SoundShadow::ResubmitRequests() {
 
 // ---------------- factory ----------------
 
+const shadows::SettingsSchema<SoundShadowOptions>& SoundSettings() {
+  static const auto schema = shadows::SettingsSchema<SoundShadowOptions>("sound")
+                                 .Count("queue_periods", &SoundShadowOptions::queue_periods)
+                                 .Number("clock_speed", &SoundShadowOptions::clock_speed);
+  return schema;
+}
+
 Result<std::unique_ptr<shadows::Shadow>> CreateSoundShadow(runtime::DriverHost& host,
                                                            const shadows::ShadowSettings& settings,
                                                            RecoveryMode mode) {
-  SoundShadowOptions o;
-  if (auto it = settings.find("queue_periods"); it != settings.end()) {
-    o.queue_periods = static_cast<uint32_t>(std::strtoul(it->second.c_str(), nullptr, 10));
-  }
-  if (auto it = settings.find("clock_speed"); it != settings.end()) {
-    o.clock_speed = std::strtod(it->second.c_str(), nullptr);
-  }
+  const SoundShadowOptions o = UMBRA_TRY(SoundSettings().Parse(settings));
   auto s = SoundShadow::Create(host, o, mode);
   if (!s) return std::unexpected(s.error());
   return std::unique_ptr<shadows::Shadow>(std::move(*s));

@@ -196,7 +196,9 @@ class SoundShadow final : public shadows::Shadow, public Pcm {
   std::atomic<bool> mute_{false};
 };
 
-// The registry's factory for "sound". Settings: "queue_periods", "clock_speed".
+// The settings the factory takes: "queue_periods", "clock_speed".
+const shadows::SettingsSchema<SoundShadowOptions>& SoundSettings();
+// The registry's factory for "sound".
 Result<std::unique_ptr<shadows::Shadow>> CreateSoundShadow(runtime::DriverHost& host,
                                                            const shadows::ShadowSettings& settings,
                                                            shadows::RecoveryMode mode);

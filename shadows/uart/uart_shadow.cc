@@ -437,19 +437,16 @@ void UartShadow::RecordCompleted(const InFlight& f, const runtime::Completion& c
 
 // ---------------- factory ----------------
 
+const SettingsSchema<UartShadowOptions>& UartSettings() {
+  static const auto schema = SettingsSchema<UartShadowOptions>("uart")
+                                 .Count("tx_queue_bytes", &UartShadowOptions::tx_queue_bytes)
+                                 .Count("rx_queue_bytes", &UartShadowOptions::rx_queue_bytes);
+  return schema;
+}
+
 Result<std::unique_ptr<Shadow>> CreateUartShadow(runtime::DriverHost& host, const ShadowSettings& settings,
                                                  RecoveryMode mode) {
-  UartShadowOptions o;
-  for (const auto& [key, value] : settings) {
-    size_t* field = key == "tx_queue_bytes" ? &o.tx_queue_bytes
-                    : key == "rx_queue_bytes" ? &o.rx_queue_bytes
-                                              : nullptr;
-    if (field == nullptr) return Fail(Errc::kInvalidArgument, "uart shadow has no setting '" + key + "'");
-    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), *field);
-    if (ec != std::errc() || end != value.data() + value.size()) {
-      return Fail(Errc::kInvalidArgument, "uart shadow setting " + key + "='" + value + "' is not a number");
-    }
-  }
+  const UartShadowOptions o = UMBRA_TRY(UartSettings().Parse(settings));
   auto shadow = UMBRA_TRY(UartShadow::Create(host, o, mode));
   return std::unique_ptr<Shadow>(std::move(shadow));
 }

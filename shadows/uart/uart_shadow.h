@@ -176,7 +176,9 @@ class UartShadow final : public Shadow, public Port {
   std::thread pump_;  // owns the data path; started by Open, joined in the destructor
 };
 
-// The registry's factory: settings "tx_queue_bytes", "rx_queue_bytes".
+// The settings the factory takes: "tx_queue_bytes", "rx_queue_bytes".
+const SettingsSchema<UartShadowOptions>& UartSettings();
+// The registry's factory.
 Result<std::unique_ptr<Shadow>> CreateUartShadow(runtime::DriverHost& host, const ShadowSettings& settings,
                                                  RecoveryMode mode);
 

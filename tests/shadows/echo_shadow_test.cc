@@ -13,6 +13,7 @@
 
 #include "runtime/base/clock.h"
 #include "runtime/supervisor/supervisor.h"
+#include "tests/shadows/kill_fixture.h"
 
 namespace umbra::shadows::echo {
 namespace {
@@ -48,25 +49,18 @@ bool EchoOnce(EchoShadow& s, uint8_t seed, Errc* error = nullptr) {
 
 class EchoShadowTest : public ::testing::Test {
  protected:
-  // Kills the driver and waits until the shadow noticed and recovered.
-  void KillAndRecover(EchoShadow& s, int sig) {
-    const size_t before = s.recoveries().size();
-    host_->Kill(sig);
-    const int64_t deadline = MonotonicNanos() + 10 * kSec;
-    while (s.recoveries().size() == before && MonotonicNanos() < deadline) usleep(100);
-    ASSERT_GT(s.recoveries().size(), before) << "the fault was noticed";
-    ASSERT_TRUE(s.WaitUntilPassive(10 * kSec).has_value());
-  }
-
   std::unique_ptr<EchoShadow> Make(runtime::DriverHostOptions o, RecoveryMode mode = RecoveryMode::kShadow) {
     host_ = *sup_.AddDevice(std::move(o));
     auto s = EchoShadow::Create(*host_, mode);
     s->Start();
     EXPECT_TRUE(s->WaitUntilPassive(10 * kSec).has_value());
+    kill_ = std::make_unique<KillFixture>(*host_, *s, KillFixture::Options{});
     return s;
   }
+  void TearDown() override { kill_.reset(); }
   runtime::Supervisor sup_;
   runtime::DriverHost* host_ = nullptr;
+  std::unique_ptr<KillFixture> kill_;  // kills the driver every way; points at host_ and the shadow
 };
 
 TEST_F(EchoShadowTest, ClientSeesNoErrorWhileTheDriverIsKilledManyTimes) {
@@ -93,7 +87,7 @@ TEST_F(EchoShadowTest, ClientSeesNoErrorWhileTheDriverIsKilledManyTimes) {
   const int signals[] = {SIGSEGV, SIGABRT, SIGKILL, SIGSTOP};
   for (int i = 0; i < 40; ++i) {
     usleep(std::uniform_int_distribution<int>(1000, 20000)(rng));
-    KillAndRecover(*s, signals[i % 4]);
+    kill_->KillAndRecover(signals[i % 4]);
     // The setting was replayed into the new driver. (Should the machine be
     // loaded enough for another recovery to start, ask the next driver.)
     Result<std::string> tag = Fail(Errc::kUnavailable, "not asked");
@@ -119,6 +113,32 @@ TEST_F(EchoShadowTest, ClientSeesNoErrorWhileTheDriverIsKilledManyTimes) {
   }
 }
 
+// Each way a driver dies or misbehaves (signals from outside; a crash, an
+// abort, a hang, an exit, a request never completed and a forged completion
+// while handling a request): the client sees no error and the setting is
+// replayed.
+TEST_F(EchoShadowTest, EveryWayOfKillingTheDriverIsHiddenFromTheClient) {
+  auto s = Make(Options(UMBRA_ECHO_DRIVER));
+  ASSERT_TRUE(s->SetTag("blue").has_value());
+  for (DriverFault f : kill_->faults()) {
+    SCOPED_TRACE(DriverFaultName(f));
+    std::atomic<bool> done{false};
+    std::atomic<int> errors{0};
+    std::thread client([&] {
+      for (uint8_t i = 0; !done; ++i) errors += !EchoOnce(*s, i);
+    });
+    kill_->KillAndRecover(f);
+    done = true;
+    client.join();
+    EXPECT_EQ(errors.load(), 0);
+    ASSERT_TRUE(s->WaitUntilPassive(10 * kSec).has_value());
+    EXPECT_EQ(s->DriverTag().value_or("?"), "blue");
+  }
+  const auto records = s->recoveries();
+  ASSERT_GE(records.size(), kill_->faults().size());
+  for (const auto& r : records) EXPECT_TRUE(r.succeeded) << r.failure;
+}
+
 TEST_F(EchoShadowTest, TagIsAnsweredFromTheShadowWhileRecovering) {
   auto s = Make(Options());
   ASSERT_TRUE(s->SetTag("green").has_value());
@@ -135,7 +155,7 @@ TEST_F(EchoShadowTest, DoubleFaultDuringReplayRestartsRecovery) {
   o.settings["crash_replay_on"] = "2,3";  // the first two replacements die while replaying
   auto s = Make(std::move(o));
   ASSERT_TRUE(s->SetTag("x").has_value());
-  KillAndRecover(*s, SIGKILL);
+  kill_->KillAndRecover(SIGKILL);
   ASSERT_TRUE(EchoOnce(*s, 1));
   auto records = s->recoveries();
   ASSERT_EQ(records.size(), 1u) << "one recovery, several attempts";

@@ -50,5 +50,60 @@ TEST(ShadowRegistry, SettingsAreCheckedAgainstWhatTheClassTakes) {
   EXPECT_EQ(r.CheckSettings("nope", {}).error().code, Errc::kNotFound);
 }
 
+struct ToyOptions {
+  uint32_t depth = 4;
+  size_t bytes = 100;
+  double speed = 1.0;
+};
+
+const SettingsSchema<ToyOptions>& ToySettings() {
+  static const auto schema = SettingsSchema<ToyOptions>("toy")
+                                 .Count("depth", &ToyOptions::depth)
+                                 .Count("bytes", &ToyOptions::bytes)
+                                 .Number("speed", &ToyOptions::speed);
+  return schema;
+}
+
+TEST(SettingsSchema, ParsesIntoTheOptionsAndKeepsTheDefaultsOfWhatIsNotSet) {
+  auto o = ToySettings().Parse({{"depth", "16"}, {"speed", "2.5"}});
+  ASSERT_TRUE(o.has_value()) << o.error().ToString();
+  EXPECT_EQ(o->depth, 16u);
+  EXPECT_EQ(o->bytes, 100u);
+  EXPECT_EQ(o->speed, 2.5);
+  ASSERT_EQ(ToySettings().specs().size(), 3u);
+  EXPECT_EQ(ToySettings().specs()[2].kind, SettingKind::kNumber);
+}
+
+TEST(SettingsSchema, ErrorsNameTheSettingAndTheBadValue) {
+  struct Case {
+    ShadowSettings settings;
+    std::string expected;
+  };
+  const Case cases[] = {
+      {{{"depth", "lots"}}, "setting depth is 'lots', not a whole number"},
+      {{{"depth", "4294967296"}}, "'4294967296', not a whole number up to 4294967295"},
+      {{{"depth", "-1"}}, "'-1'"},
+      {{{"depth", "12abc"}}, "'12abc'"},
+      {{{"speed", "0"}}, "setting speed is '0', not a number greater than 0"},
+      {{{"speed", ""}}, "setting speed is ''"},
+      {{{"colour", "red"}}, "no setting 'colour' (it takes: depth, bytes, speed)"},
+  };
+  for (const Case& c : cases) {
+    auto o = ToySettings().Parse(c.settings);
+    ASSERT_FALSE(o.has_value()) << c.expected;
+    EXPECT_EQ(o.error().code, Errc::kInvalidArgument);
+    EXPECT_NE(o.error().message.find(c.expected), std::string::npos) << o.error().message;
+    EXPECT_NE(o.error().message.find("toy"), std::string::npos) << o.error().message;
+  }
+}
+
+TEST(SettingsSchema, TheRegistryChecksWhatTheSchemaDeclares) {
+  ShadowRegistry r;
+  ASSERT_TRUE(r.Register("toy", NullFactory(), ToySettings().specs()).has_value());
+  EXPECT_TRUE(r.CheckSettings("toy", {{"depth", "8"}, {"speed", "0.5"}}).has_value());
+  EXPECT_FALSE(r.CheckSettings("toy", {{"depth", "x"}}).has_value());
+  EXPECT_FALSE(r.CheckSettings("toy", {{"colour", "1"}}).has_value());
+}
+
 }  // namespace
 }  // namespace umbra::shadows

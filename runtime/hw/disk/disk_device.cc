@@ -1,7 +1,6 @@
 #include "runtime/hw/disk/disk_device.h"
 
 #include <poll.h>
-#include <pthread.h>
 #include <sched.h>
 #include <sys/sysinfo.h>
 
@@ -104,12 +103,12 @@ DiskDevice::DiskDevice(DiskOptions options, std::unique_ptr<ImageFile> image,
                                   ? UINT64_MAX
                                   : cache_->capacity_blocks() * options_.writeback_start_percent / 100),
       mem_(std::move(mem)),
-      wake_(std::move(wake)),
       regs_(mem_.region->at<DiskRegisters>(0)),
       tag_busy_(options_.tag_limit, 0),
       cq_slot_tag_(kMaxQueueDepth, kNoTag),
       staged_(kMaxQueueDepth),
-      counters_(std::make_unique<Counters>()) {}
+      counters_(std::make_unique<Counters>()),
+      thread_(std::move(wake)) {}
 
 DiskDevice::~DiskDevice() { Stop(); }
 
@@ -136,31 +135,15 @@ void DiskDevice::MapHostMemory(std::span<std::byte> memory) {
 // ---- lifecycle ----
 
 void DiskDevice::Start() {
-  if (thread_.joinable()) return;
-  stop_.store(false, std::memory_order_release);
-  thread_ = std::thread([this] { Run(); });
-  // "<name>-hw" in top and gdb (the kernel keeps 15 characters).
-  pthread_setname_np(thread_.native_handle(), (options_.name + "-hw").substr(0, 15).c_str());
-  if (clockid_t clock; pthread_getcpuclockid(thread_.native_handle(), &clock) == 0) cpu_clock_ = clock;
-  if (options_.hw_cpu >= 0) {
-    cpu_set_t cpus;
-    CPU_ZERO(&cpus);
-    CPU_SET(options_.hw_cpu, &cpus);
-    (void)pthread_setaffinity_np(thread_.native_handle(), sizeof cpus, &cpus);  // a hint: runs anywhere if refused
-  }
+  thread_.Start(options_.name, [this] { Run(); }, options_.hw_cpu);
 }
 
 int64_t DiskDevice::thread_cpu_ns() const {
-  timespec ts{};
-  if (!thread_.joinable() || !cpu_clock_ || clock_gettime(*cpu_clock_, &ts) != 0) return 0;
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+  return thread_.cpu_ns();
 }
 
 void DiskDevice::Stop() {
-  if (!thread_.joinable()) return;
-  stop_.store(true, std::memory_order_release);
-  wake_.Signal();
-  thread_.join();
+  thread_.Stop();
 }
 
 std::unique_lock<std::mutex> DiskDevice::LockFromOutside() const {
@@ -235,7 +218,7 @@ void DiskDevice::Unplug(UnplugMode mode) {
 
 void DiskDevice::Run() {
   Spin idle(options_.spin_ns, Spin::kTakeTurns);
-  while (!stop_.load(std::memory_order_acquire)) {
+  while (!thread_.stopping()) {
     if (waiters_.load(std::memory_order_acquire) != 0) {
       CpuRelax();
       continue;
@@ -260,11 +243,11 @@ void DiskDevice::Sleep() {
     pending = WorkPending();
   }
   if (!pending) {
-    pollfd fds[2] = {{mem_.doorbell.fd(), POLLIN, 0}, {wake_.fd(), POLLIN, 0}};
+    pollfd fds[2] = {{mem_.doorbell.fd(), POLLIN, 0}, {thread_.wake().fd(), POLLIN, 0}};
     while (::poll(fds, 2, -1) < 0 && errno == EINTR) {
     }
     mem_.doorbell.Drain();
-    wake_.Drain();
+    thread_.wake().Drain();
   }
   regs_->doorbell_wanted.store(0, std::memory_order_seq_cst);
 }
@@ -464,11 +447,9 @@ void DiskDevice::PostCompletions(uint32_t count) {
 }
 
 void DiskDevice::RaiseInterrupt(uint32_t cause) {
-  const uint32_t before = regs_->int_cause.fetch_or(cause, std::memory_order_acq_rel);
-  if ((before & cause) == cause) return;  // still pending: suppressed
-  if ((regs_->int_mask.load(std::memory_order_acquire) & cause) == cause) return;
-  mem_.interrupt.Signal();
-  Counters::Add(counters_->interrupts);
+  if (hw::RaiseInterrupt(regs_->int_cause, regs_->int_mask, MaskSense::kBitMasks, cause, mem_.interrupt)) {
+    Counters::Add(counters_->interrupts);
+  }
 }
 
 void DiskDevice::Refuse(FaultKind kind, Status status, const DiskCommand& command) {

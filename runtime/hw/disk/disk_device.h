@@ -47,13 +47,13 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "runtime/base/result.h"
 #include "runtime/hw/device.h"
 #include "runtime/hw/device_memory.h"
 #include "runtime/hw/disk/disk_regs.h"
+#include "runtime/hw/hw_thread.h"
 #include "runtime/ipc/event_fd.h"
 #include "runtime/ipc/shared_memory.h"
 
@@ -239,7 +239,6 @@ class DiskDevice final : public Device {
   std::unique_ptr<WriteCache> cache_;  // the volatile cache; null when cache_bytes is 0
   const uint64_t writeback_start_blocks_;  // more dirty than this: write back (UINT64_MAX: never)
   DeviceMemory mem_;        // registers + DMA pool, doorbell, interrupt: handed to each driver
-  ipc::EventFd wake_;       // Stop() → hardware thread
   DiskRegisters* regs_;     // into mem_.region
 
   // Everything below is the device's internal state, guarded by mu_.
@@ -263,14 +262,12 @@ class DiskDevice final : public Device {
   std::span<std::byte> host_memory_;     // mapped by the host for DMA (MapHostMemory)
 
   std::atomic<bool> removed_{false};
-  std::atomic<bool> stop_{false};
   // Callers waiting for mu_ (Reset, Unplug, helpers): the hardware thread
   // steps back so a driver that keeps it busy cannot starve them.
   mutable std::atomic<uint32_t> waiters_{0};
   std::atomic<uint64_t> faults_{0};
   std::unique_ptr<Counters> counters_;  // atomics, written by the hardware thread
-  std::thread thread_;                  // the hardware thread; joined by Stop()
-  std::optional<clockid_t> cpu_clock_;  // its CPU-time clock
+  HardwareThread thread_;               // runs Run(); joined by Stop()
 };
 
 }  // namespace umbra::hw::disk

@@ -15,6 +15,7 @@
 #include "runtime/hw/disk/disk_device.h"
 #include "runtime/supervisor/supervisor.h"
 #include "shadows/block/block_shadow.h"
+#include "tests/shadows/kill_fixture.h"
 
 namespace umbra::shadows::block {
 
@@ -66,9 +67,11 @@ class BlockRig {
     host_ = *sup_.AddDevice(std::move(o));
     shadow_ = *BlockShadow::Create(*host_, {.max_requests = config.max_requests}, config.mode);
     shadow_->Start();
+    kill_ = std::make_unique<KillFixture>(*host_, *shadow_, KillFixture::Options{});
   }
 
   ~BlockRig() {
+    kill_.reset();
     shadow_.reset();
     sup_.Stop();
     disk_.reset();
@@ -80,15 +83,9 @@ class BlockRig {
   hw::disk::DiskDevice& disk() { return *disk_; }
   runtime::DriverHost& host() { return *host_; }
 
-  // Kills the driver and waits until the shadow is serving again.
-  void KillAndRecover(int sig) {
-    const size_t before = shadow_->recoveries().size();
-    host_->Kill(sig);
-    const int64_t deadline = MonotonicNanos() + 10 * kSec;
-    while (shadow_->recoveries().size() == before && MonotonicNanos() < deadline) usleep(50);
-    ASSERT_GT(shadow_->recoveries().size(), before) << "the fault was noticed";
-    ASSERT_TRUE(shadow_->WaitUntilPassive(10 * kSec).has_value());
-  }
+  // Kills the driver (every way: KillFixture) and waits until it serves again.
+  KillFixture& kill() { return *kill_; }
+  void KillAndRecover(int sig) { kill_->KillAndRecover(sig); }
 
  private:
   Config config_;
@@ -97,6 +94,7 @@ class BlockRig {
   runtime::Supervisor sup_;
   runtime::DriverHost* host_ = nullptr;         // owned by sup_
   std::unique_ptr<BlockShadow> shadow_;
+  std::unique_ptr<KillFixture> kill_;           // points at host_ and shadow_
 };
 
 }  // namespace umbra::shadows::block
