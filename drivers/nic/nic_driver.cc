@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "drivers/sdk/await.h"
 #include "faultinject/failpoint.h"
 #include "runtime/base/clock.h"
 
@@ -15,7 +16,6 @@ using faultinject::SiteFault;
 namespace {
 
 constexpr int64_t kCommitTimeoutNs = 1'000'000'000;
-constexpr int64_t kPollStepNs = 20'000;
 
 int32_t Status(Errc e) { return static_cast<int32_t>(e); }
 
@@ -86,11 +86,9 @@ void NicDriver::Stop(sdk::Context& ctx) {
 Result<void> NicDriver::ResetDevice(sdk::Context& ctx) {
   regs().ctrl.store(kNicCtrlReset, std::memory_order_release);
   ctx.RingDoorbell();
-  const int64_t deadline = MonotonicNanos() + kCommitTimeoutNs;
-  while ((regs().ctrl.load(std::memory_order_acquire) & kNicCtrlReset) != 0) {
-    if (MonotonicNanos() > deadline) return Fail(Errc::kTimeout, "NIC reset did not complete");
-    ctx.Sleep(kPollStepNs);
-  }
+  UMBRA_TRY(sdk::AwaitDevice(
+      ctx, [&] { return (regs().ctrl.load(std::memory_order_acquire) & kNicCtrlReset) == 0; }, kCommitTimeoutNs,
+      "NIC reset did not complete"));
   seq_ = regs().config_ack.load(std::memory_order_acquire);
   tx_tail_ = tx_clean_ = rx_next_ = 0;
   return {};
@@ -101,12 +99,9 @@ Result<void> NicDriver::Commit(sdk::Context& ctx) {
   const uint32_t seq = ++seq_;
   regs().config_seq.store(seq, std::memory_order_release);
   ctx.RingDoorbell();
-  const int64_t deadline = MonotonicNanos() + kCommitTimeoutNs;
-  while (regs().config_ack.load(std::memory_order_acquire) != seq) {
-    if (MonotonicNanos() > deadline) return Fail(Errc::kTimeout, "NIC did not acknowledge its configuration");
-    ctx.Sleep(kPollStepNs);
-  }
-  return {};
+  return sdk::AwaitDevice(
+      ctx, [&] { return regs().config_ack.load(std::memory_order_acquire) == seq; }, kCommitTimeoutNs,
+      "NIC did not acknowledge its configuration");
 }
 
 // Ring bases, sizes and fresh descriptors; head restarts at 0 when enabled.
