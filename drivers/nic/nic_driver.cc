@@ -131,9 +131,14 @@ uint32_t NicDriver::RxControl() const {
 Result<void> NicDriver::Open(sdk::Context& ctx) {
   const Action a = UMBRA_FAILPOINT("nic.open");
   if (a.fault == SiteFault::kError) return Fail(Errc::kIo, "injected open failure");
-  // Rings restart from scratch when the enables go 0 → 1.
-  regs().ctrl.store(0);
-  UMBRA_TRY(Commit(ctx));
+  // Rings restart from scratch when the enables go 0 → 1. The control
+  // register reads back the enables the device took: after a reset or a
+  // close they are off already, and turning them off again would cost a
+  // commit (a device round trip) in every recovery's replay.
+  if (regs().ctrl.load(std::memory_order_acquire) != 0) {
+    regs().ctrl.store(0);
+    UMBRA_TRY(Commit(ctx));
+  }
   ProgramRings();
   regs().ctrl.store(a.fault == SiteFault::kBadRegister ? static_cast<uint32_t>(a.value)
                                                         : kNicCtrlTxEnable | kNicCtrlRxEnable);
