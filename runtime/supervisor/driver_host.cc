@@ -93,6 +93,10 @@ constexpr size_t kMaxLogLine = 4096;
 // warm-up take only a CPU nobody else wants, and a second fault soon after
 // the first still finds a spare.
 constexpr int64_t kStandbyDelayNs = 5 * kMs;
+// How long a new standby stays at idle priority: on a busy machine an idle
+// process may not run for hundreds of milliseconds, and a standby that has
+// not finished starting is no spare.
+constexpr int64_t kStandbyIdleNs = 20 * kMs;
 // How long after a recovery the drivers it stopped are killed: their
 // teardown must not land on the first requests the successor serves.
 constexpr int64_t kParkedKillDelayNs = 20 * kMs;
@@ -140,7 +144,8 @@ struct Instance {
         control_watch(io, control.fd()),
         pid_watch(io, pidfd.get()),
         deadline(io),
-        exit_grace(io) {}
+        exit_grace(io),
+        hurry(io) {}
   ~Instance() {
     // The descriptors are owned by `control` and `pidfd`, not by Asio.
     control_watch.release();
@@ -158,6 +163,7 @@ struct Instance {
   std::unique_ptr<sandbox::InstanceCgroup> cgroup;  // its processes; killed and removed when reaped
   std::optional<MisbehaviourWatch> misbehaviour;    // floods, CPU held while idle
   asio::steady_timer exit_grace;          // waiting for the exit status
+  asio::steady_timer hurry;               // a standby's time at idle priority
   Phase phase = Phase::kSpawned;
   bool killed = false;
   bool pinned = false;                    // kept off the host loop's CPU (AwayFromThisCpu)
@@ -403,6 +409,10 @@ class DriverHost::Impl {
     standby_ = *inst;
     YieldCpuOf(standby_->pid);
     standby_->idle_priority = true;
+    standby_->hurry.expires_after(Nanos(kStandbyIdleNs));
+    standby_->hurry.async_wait([inst = standby_](const boost::system::error_code& ec) {
+      if (!ec && inst->phase != Instance::Phase::kDead) Hurry(*inst);
+    });
   }
 
   // A standby about to take over runs at the ordinary priority again.
@@ -925,6 +935,7 @@ class DriverHost::Impl {
     inst->phase = Instance::Phase::kDead;
     inst->deadline.cancel();
     inst->exit_grace.cancel();
+    inst->hurry.cancel();
     inst->control_watch.cancel();
     if (!inst->reaped && std::find(reaping_.begin(), reaping_.end(), inst) == reaping_.end()) {
       reaping_.push_back(inst);
