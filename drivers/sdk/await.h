@@ -6,11 +6,16 @@
 //                              kTimeoutNs, "the card did not acknowledge"));
 //
 // The device's thread answers within microseconds of the doorbell when it is
-// polling and within tens when it must first be woken. The wait polls for up
-// to kAwaitSpinNs (giving way as soon as a thread waits for a CPU:
-// runtime/base/spin.h), then sleeps between looks (ctx.Sleep, which lets the
-// driver's event loop run). Before, every wait slept at once, so a probe or a
-// replayed setting paid at least a timer tick per commit.
+// polling (its own idle spin is 30 µs) and within tens when it must first be
+// woken. The wait polls for up to kAwaitSpinNs, then sleeps between looks
+// (ctx.Sleep, which lets the driver's event loop run): an answer from a
+// device still polling is seen at once instead of after a timer tick, and
+// one that must be woken costs at most kAwaitSpinNs more. The budget is
+// short because the spin cannot give way here: a sandboxed driver's /proc
+// is mounted with subset=pid, so /proc/loadavg, which Spin reads to see
+// that a thread waits for a CPU, is not there. (A 200 µs budget made every
+// probe about 0.2 ms slower on a busy 2-vCPU machine: the driver held the
+// CPU the device's thread was waiting for.)
 //
 // Thread safety: a driver's fiber (ctx.Sleep needs one).
 #pragma once
@@ -24,7 +29,7 @@
 
 namespace umbra::sdk {
 
-inline constexpr int64_t kAwaitSpinNs = 200'000;
+inline constexpr int64_t kAwaitSpinNs = 30'000;
 inline constexpr int64_t kAwaitSleepNs = 20'000;
 
 // kTimeout with `what` when `done()` is still false after `timeout_ns`.
