@@ -254,11 +254,15 @@ void Shadow::RunRecovery(uint64_t generation) {
   OnResumed();
 }
 
+// One batch: the driver runs the settings in replay order, one wake-up for
+// all of them instead of a control round trip per setting.
 Result<void> Shadow::ReplayConfiguration() {
   std::lock_guard lock(config_mu_);
+  std::vector<runtime::DriverCall> calls;
   for (const ConfigLog::Entry& e : config_.InReplayOrder()) {
-    UMBRA_TRY(CallDriver(e.method, e.value));
+    calls.push_back(runtime::DriverCall{.method = e.method, .body = e.value});
   }
+  UMBRA_TRY(host_.CallBatch(std::move(calls), options_.call_timeout_ns));
   return {};
 }
 

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "drivers/sdk/await.h"
 #include "drivers/sdk/probe.h"
 #include "faultinject/failpoint.h"
 #include "runtime/base/clock.h"
@@ -16,19 +17,13 @@ using faultinject::SiteFault;
 namespace {
 
 constexpr int64_t kDeviceTimeoutNs = 500'000'000;  // enable, identify, cache switch
-constexpr int64_t kPollNs = 20'000;
 constexpr uint32_t kDefaultDepth = 32;
 
-// Blocks the calling fiber until `done()` or the timeout; false on timeout.
+// Blocks the calling fiber until `done()` or the timeout (polling briefly
+// first: sdk::AwaitDevice); false on timeout.
 template <class Pred>
 bool WaitFor(sdk::Context& ctx, Pred done) {
-  const int64_t deadline = MonotonicNanos() + kDeviceTimeoutNs;
-  while (!done()) {
-    if (MonotonicNanos() > deadline) return false;
-    ctx.Sleep(kPollNs);
-    CpuRelax();
-  }
-  return true;
+  return sdk::AwaitDevice(ctx, done, kDeviceTimeoutNs, "device timeout").has_value();
 }
 
 // The completion status a device status becomes.

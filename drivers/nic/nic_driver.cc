@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "drivers/sdk/await.h"
 #include "faultinject/failpoint.h"
 #include "runtime/base/clock.h"
 
@@ -15,7 +16,6 @@ using faultinject::SiteFault;
 namespace {
 
 constexpr int64_t kCommitTimeoutNs = 1'000'000'000;
-constexpr int64_t kPollStepNs = 20'000;
 
 int32_t Status(Errc e) { return static_cast<int32_t>(e); }
 
@@ -86,11 +86,9 @@ void NicDriver::Stop(sdk::Context& ctx) {
 Result<void> NicDriver::ResetDevice(sdk::Context& ctx) {
   regs().ctrl.store(kNicCtrlReset, std::memory_order_release);
   ctx.RingDoorbell();
-  const int64_t deadline = MonotonicNanos() + kCommitTimeoutNs;
-  while ((regs().ctrl.load(std::memory_order_acquire) & kNicCtrlReset) != 0) {
-    if (MonotonicNanos() > deadline) return Fail(Errc::kTimeout, "NIC reset did not complete");
-    ctx.Sleep(kPollStepNs);
-  }
+  UMBRA_TRY(sdk::AwaitDevice(
+      ctx, [&] { return (regs().ctrl.load(std::memory_order_acquire) & kNicCtrlReset) == 0; }, kCommitTimeoutNs,
+      "NIC reset did not complete"));
   seq_ = regs().config_ack.load(std::memory_order_acquire);
   tx_tail_ = tx_clean_ = rx_next_ = 0;
   return {};
@@ -101,12 +99,9 @@ Result<void> NicDriver::Commit(sdk::Context& ctx) {
   const uint32_t seq = ++seq_;
   regs().config_seq.store(seq, std::memory_order_release);
   ctx.RingDoorbell();
-  const int64_t deadline = MonotonicNanos() + kCommitTimeoutNs;
-  while (regs().config_ack.load(std::memory_order_acquire) != seq) {
-    if (MonotonicNanos() > deadline) return Fail(Errc::kTimeout, "NIC did not acknowledge its configuration");
-    ctx.Sleep(kPollStepNs);
-  }
-  return {};
+  return sdk::AwaitDevice(
+      ctx, [&] { return regs().config_ack.load(std::memory_order_acquire) == seq; }, kCommitTimeoutNs,
+      "NIC did not acknowledge its configuration");
 }
 
 // Ring bases, sizes and fresh descriptors; head restarts at 0 when enabled.
@@ -136,9 +131,14 @@ uint32_t NicDriver::RxControl() const {
 Result<void> NicDriver::Open(sdk::Context& ctx) {
   const Action a = UMBRA_FAILPOINT("nic.open");
   if (a.fault == SiteFault::kError) return Fail(Errc::kIo, "injected open failure");
-  // Rings restart from scratch when the enables go 0 → 1.
-  regs().ctrl.store(0);
-  UMBRA_TRY(Commit(ctx));
+  // Rings restart from scratch when the enables go 0 → 1. The control
+  // register reads back the enables the device took: after a reset or a
+  // close they are off already, and turning them off again would cost a
+  // commit (a device round trip) in every recovery's replay.
+  if (regs().ctrl.load(std::memory_order_acquire) != 0) {
+    regs().ctrl.store(0);
+    UMBRA_TRY(Commit(ctx));
+  }
   ProgramRings();
   regs().ctrl.store(a.fault == SiteFault::kBadRegister ? static_cast<uint32_t>(a.value)
                                                         : kNicCtrlTxEnable | kNicCtrlRxEnable);

@@ -402,34 +402,14 @@ class ProcessRuntime final : public Context {
         return;
       case proto::HostToDriver::kCall: {
         proto::Call call = m.call();
-        fibers_.Spawn([this, call = std::move(call)] {
-          faultinject::Action f = UMBRA_FAILPOINT("sdk.call");
-          Result<std::string> r = f.fault == SiteFault::kError
-                                      ? Fail(Errc::kIo, "call failed (injected)")
-                                      : driver_->OnCall(*this, call.method(), call.body());
-          (void)UMBRA_FAILPOINT("sdk.call.exit");
-          if (f.fault == SiteFault::kMalformedReply) {
-            const char junk[] = "\x2a\xff\xff\xff\xff\x0f";
-            send(kControlFd, junk, sizeof junk - 1, MSG_NOSIGNAL);
-            return;
-          }
-          if (f.fault == SiteFault::kDropCompletion) return;
-          proto::DriverToHost out;
-          auto* reply = out.mutable_reply();
-          reply->set_id(f.fault == SiteFault::kForgedId ? call.id() + 1000003 : call.id());
-          if (f.fault == SiteFault::kDuplicateId) {
-            proto::DriverToHost early;
-            early.mutable_reply()->set_id(call.id());
-            (void)control_.Send(early);
-          }
-          if (r) {
-            reply->set_body(std::move(*r));
-          } else {
-            reply->set_status(static_cast<int32_t>(r.error().code));
-            reply->set_message(r.error().message);
-          }
-          (void)control_.Send(out);
-        });
+        fibers_.Spawn([this, call = std::move(call)] { (void)ServeCall(call); });
+        return;
+      }
+      case proto::HostToDriver::kCallBatch: {
+        // One fiber runs them in order: a call that waits for the device
+        // finishes before the next begins, as when they came one by one.
+        proto::CallBatch batch = m.call_batch();
+        fibers_.Spawn([this, batch = std::move(batch)] { ServeCallBatch(batch); });
         return;
       }
       case proto::HostToDriver::kRemove:
@@ -473,6 +453,59 @@ class ProcessRuntime final : public Context {
       case proto::HostToDriver::kAttach:
       case proto::HostToDriver::MSG_NOT_SET:
         return;
+    }
+  }
+
+  // Runs one call and answers it (unless a failpoint drops the answer or
+  // sends junk). Returns the call's status: 0, or an Errc value.
+  int32_t ServeCall(const proto::Call& call) {
+    faultinject::Action f = UMBRA_FAILPOINT("sdk.call");
+    Result<std::string> r = f.fault == SiteFault::kError ? Fail(Errc::kIo, "call failed (injected)")
+                                                         : driver_->OnCall(*this, call.method(), call.body());
+    (void)UMBRA_FAILPOINT("sdk.call.exit");
+    const int32_t status = r ? 0 : static_cast<int32_t>(r.error().code);
+    if (f.fault == SiteFault::kMalformedReply) {
+      const char junk[] = "\x2a\xff\xff\xff\xff\x0f";
+      send(kControlFd, junk, sizeof junk - 1, MSG_NOSIGNAL);
+      return status;
+    }
+    if (f.fault == SiteFault::kDropCompletion) return status;
+    proto::DriverToHost out;
+    auto* reply = out.mutable_reply();
+    reply->set_id(f.fault == SiteFault::kForgedId ? call.id() + 1000003 : call.id());
+    if (f.fault == SiteFault::kDuplicateId) {
+      proto::DriverToHost early;
+      early.mutable_reply()->set_id(call.id());
+      (void)control_.Send(early);
+    }
+    if (r) {
+      reply->set_body(std::move(*r));
+    } else {
+      reply->set_status(status);
+      reply->set_message(r.error().message);
+    }
+    (void)control_.Send(out);
+    return status;
+  }
+
+  // The calls of a batch in order; after one fails, the rest are answered
+  // with its status without being run.
+  void ServeCallBatch(const proto::CallBatch& batch) {
+    int32_t failed = 0;
+    int failed_at = 0;
+    for (int i = 0; i < batch.calls_size(); ++i) {
+      const proto::Call& call = batch.calls(i);
+      if (failed == 0) {
+        failed = ServeCall(call);
+        failed_at = i;
+        continue;
+      }
+      proto::DriverToHost out;
+      auto* reply = out.mutable_reply();
+      reply->set_id(call.id());
+      reply->set_status(failed);
+      reply->set_message("not run: call " + std::to_string(failed_at + 1) + " of the batch failed");
+      (void)control_.Send(out);
     }
   }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "drivers/sdk/await.h"
 #include "drivers/sdk/probe.h"
 #include "faultinject/failpoint.h"
 #include "runtime/base/clock.h"
@@ -65,11 +66,9 @@ Result<void> SoundDriver::ResetCard(sdk::Context& ctx) {
   regs().control.store(kControlReset, std::memory_order_release);
   regs().doorbell.fetch_add(1, std::memory_order_release);
   ctx.RingDoorbell();
-  const int64_t deadline = MonotonicNanos() + kCardTimeoutNs;
-  while ((regs().control.load(std::memory_order_acquire) & kControlReset) != 0) {
-    if (MonotonicNanos() > deadline) return Fail(Errc::kTimeout, "sound card reset did not complete");
-    ctx.Sleep(kPollStepNs);
-  }
+  UMBRA_TRY(sdk::AwaitDevice(
+      ctx, [&] { return (regs().control.load(std::memory_order_acquire) & kControlReset) == 0; }, kCardTimeoutNs,
+      "sound card reset did not complete"));
   volume_ = kSoundMaxVolume;
   mute_ = 0;
   return {};
@@ -77,28 +76,18 @@ Result<void> SoundDriver::ResetCard(sdk::Context& ctx) {
 
 // One command at a time: wait until the card took the previous one.
 Result<void> SoundDriver::Command(sdk::Context& ctx, uint32_t s, SoundCommand c) {
-  const int64_t deadline = MonotonicNanos() + kCardTimeoutNs;
-  while (sregs(s).command.load(std::memory_order_acquire) != 0) {
-    if (MonotonicNanos() > deadline) return Fail(Errc::kTimeout, "sound card did not take a command");
-    ctx.Sleep(kPollStepNs);
-  }
+  auto taken = [&] { return sregs(s).command.load(std::memory_order_acquire) == 0; };
+  UMBRA_TRY(sdk::AwaitDevice(ctx, taken, kCardTimeoutNs, "sound card did not take a command"));
   sregs(s).command.store(static_cast<uint32_t>(c), std::memory_order_release);
   regs().doorbell.fetch_add(1, std::memory_order_release);
   ctx.RingDoorbell();
-  while (sregs(s).command.load(std::memory_order_acquire) != 0) {
-    if (MonotonicNanos() > deadline) return Fail(Errc::kTimeout, "sound card did not take a command");
-    ctx.Sleep(kPollStepNs);
-  }
-  return {};
+  return sdk::AwaitDevice(ctx, taken, kCardTimeoutNs, "sound card did not take a command");
 }
 
 Result<void> SoundDriver::WaitState(sdk::Context& ctx, uint32_t s, SoundStreamState want, int64_t timeout_ns) {
-  const int64_t deadline = MonotonicNanos() + timeout_ns;
-  while (sregs(s).state.load(std::memory_order_acquire) != static_cast<uint32_t>(want)) {
-    if (MonotonicNanos() > deadline) return Fail(Errc::kTimeout, "sound stream did not reach its state");
-    ctx.Sleep(kPollStepNs);
-  }
-  return {};
+  return sdk::AwaitDevice(
+      ctx, [&] { return sregs(s).state.load(std::memory_order_acquire) == static_cast<uint32_t>(want); }, timeout_ns,
+      "sound stream did not reach its state");
 }
 
 void SoundDriver::StopStream(sdk::Context& ctx, uint32_t s) {

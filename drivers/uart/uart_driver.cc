@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "drivers/sdk/await.h"
 #include "drivers/sdk/probe.h"
 #include "faultinject/failpoint.h"
 #include "runtime/base/clock.h"
@@ -15,7 +16,6 @@ using faultinject::SiteFault;
 namespace {
 
 constexpr int64_t kDeviceTimeoutNs = 200'000'000;  // enable and line requests
-constexpr int64_t kPollNs = 20'000;
 
 // Copies `n` bytes into a ring of `size` (a power of two) at free-running `index`.
 void CopyIn(std::byte* ring, uint32_t size, uint32_t index, const std::byte* from, uint32_t n) {
@@ -32,15 +32,11 @@ void CopyOut(const std::byte* ring, uint32_t size, uint32_t index, std::byte* to
   std::memcpy(to + first, ring, n - first);
 }
 
-// Blocks the calling fiber until `done()` or the timeout; false on timeout.
+// Blocks the calling fiber until `done()` or the timeout (polling briefly
+// first: sdk::AwaitDevice); false on timeout.
 template <class Pred>
 bool WaitFor(sdk::Context& ctx, Pred done) {
-  const int64_t deadline = MonotonicNanos() + kDeviceTimeoutNs;
-  while (!done()) {
-    if (MonotonicNanos() > deadline) return false;
-    ctx.Sleep(kPollNs);
-  }
-  return true;
+  return sdk::AwaitDevice(ctx, done, kDeviceTimeoutNs, "device timeout").has_value();
 }
 
 }  // namespace

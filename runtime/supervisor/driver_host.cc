@@ -86,8 +86,17 @@ constexpr int64_t kMs = 1'000'000;
 // EOF or Exiting message arrived, not when the status did.
 constexpr int64_t kExitStatusGraceNs = 500 * kMs;
 constexpr size_t kMaxLogLine = 4096;
-// How long after a driver became ready its replacement standby is spawned.
-constexpr int64_t kStandbyDelayNs = 50 * kMs;
+// How long after a driver became ready its replacement standby is spawned:
+// after the shadow's replay and first requests (about a millisecond), so
+// that the spawn (a clone on this loop) is off the recovery's path. The
+// standby then starts at idle priority (SpawnStandby), so that its exec and
+// warm-up take only a CPU nobody else wants, and a second fault soon after
+// the first still finds a spare.
+constexpr int64_t kStandbyDelayNs = 5 * kMs;
+// How long a new standby stays at idle priority: on a busy machine an idle
+// process may not run for hundreds of milliseconds, and a standby that has
+// not finished starting is no spare.
+constexpr int64_t kStandbyIdleNs = 20 * kMs;
 // How long after a recovery the drivers it stopped are killed: their
 // teardown must not land on the first requests the successor serves.
 constexpr int64_t kParkedKillDelayNs = 20 * kMs;
@@ -135,7 +144,8 @@ struct Instance {
         control_watch(io, control.fd()),
         pid_watch(io, pidfd.get()),
         deadline(io),
-        exit_grace(io) {}
+        exit_grace(io),
+        hurry(io) {}
   ~Instance() {
     // The descriptors are owned by `control` and `pidfd`, not by Asio.
     control_watch.release();
@@ -153,6 +163,7 @@ struct Instance {
   std::unique_ptr<sandbox::InstanceCgroup> cgroup;  // its processes; killed and removed when reaped
   std::optional<MisbehaviourWatch> misbehaviour;    // floods, CPU held while idle
   asio::steady_timer exit_grace;          // waiting for the exit status
+  asio::steady_timer hurry;               // a standby's time at idle priority
   Phase phase = Phase::kSpawned;
   bool killed = false;
   bool pinned = false;                    // kept off the host loop's CPU (AwayFromThisCpu)
@@ -160,6 +171,7 @@ struct Instance {
   bool reaped = false;
   bool awaiting_exit = false;
   bool probe_on_attached = false;         // a standby promoted before it had attached
+  bool idle_priority = false;             // a standby spawned at SCHED_IDLE, not yet hurried
   std::optional<Detection> fallback;      // used if the exit status does not come
   int64_t spawned_ns = 0;
   int64_t last_heartbeat_ns = 0;
@@ -346,6 +358,7 @@ class DriverHost::Impl {
 
   void StartInstance() {
     BeginPhase(recorder::RecoveryPhase::kRestart);
+    if (standby_) Hurry(*standby_);
     if (standby_ && standby_->phase == Instance::Phase::kStandby) {
       current_ = std::move(standby_);
       if (!current_->pinned) AwayFromThisCpu(*current_);
@@ -394,6 +407,19 @@ class DriverHost::Impl {
       return;
     }
     standby_ = *inst;
+    YieldCpuOf(standby_->pid);
+    standby_->idle_priority = true;
+    standby_->hurry.expires_after(Nanos(kStandbyIdleNs));
+    standby_->hurry.async_wait([inst = standby_](const boost::system::error_code& ec) {
+      if (!ec && inst->phase != Instance::Phase::kDead) Hurry(*inst);
+    });
+  }
+
+  // A standby about to take over runs at the ordinary priority again.
+  static void Hurry(Instance& inst) {
+    if (!inst.idle_priority) return;
+    NormalCpuOf(inst.pid);
+    inst.idle_priority = false;
   }
 
   void ArmDeadline(const std::shared_ptr<Instance>& inst, int64_t ns, const char* what) {
@@ -522,6 +548,7 @@ class DriverHost::Impl {
   // the failed driver and the quiesce).
   void WakeStandby() {
     if (!standby_ || standby_->phase != Instance::Phase::kStandby || standby_->pinned) return;
+    Hurry(*standby_);
     AwayFromThisCpu(*standby_);
     HostToDriver wake;
     wake.mutable_wake();
@@ -887,8 +914,11 @@ class DriverHost::Impl {
       if (!inst->exit_watch) inst->exit_watch = std::make_unique<ExitWatch>(inst->pid);
       inst->exit_watch->Snapshot();
       // One that was idle need not run again before the recovery goes on:
-      // from now on it runs only on a CPU nobody else wants.
-      if (park || inst->exit_watch->AllAsleep()) YieldCpuOf(inst->pid);
+      // from now on it runs only on a CPU nobody else wants. One that was
+      // running or waiting for a CPU must run once more for the signal to
+      // take effect: at idle priority that waited for an idle CPU, tens of
+      // milliseconds on a busy machine (a parked one yields when killed).
+      if (inst->exit_watch->AllAsleep()) YieldCpuOf(inst->pid);
       Signal(*inst, park ? SIGSTOP : SIGKILL);
       if (park) {
         if (parked_.size() >= kMaxParked) KillParked();
@@ -898,12 +928,14 @@ class DriverHost::Impl {
         inst->killed = true;
       }
     } else if (!park && inst->parked && !inst->killed && !inst->reaped) {
+      YieldCpuOf(inst->pid);  // stopped: its exit must not compete with its successor
       Signal(*inst, SIGKILL);
       inst->killed = true;
     }
     inst->phase = Instance::Phase::kDead;
     inst->deadline.cancel();
     inst->exit_grace.cancel();
+    inst->hurry.cancel();
     inst->control_watch.cancel();
     if (!inst->reaped && std::find(reaping_.begin(), reaping_.end(), inst) == reaping_.end()) {
       reaping_.push_back(inst);
@@ -1577,40 +1609,73 @@ class DriverHost::Impl {
   // Sends a message made by `build(id)` and waits for the answer correlated
   // by that id (a Reply, or a failpoint answer).
   Result<std::string> SendAndWait(std::function<HostToDriver(uint64_t id)> build, int64_t timeout_ns,
-                              const std::string& what) {
-    auto call = std::make_shared<PendingCall>();
-    asio::post(io_, [this, call, build = std::move(build)]() mutable {
-      if (state_ != DeviceState::kRunning || !current_) {
-        call->Finish(Fail(StateErrc(), StateMessage()));
-        return;
+                                  const std::string& what) {
+    auto r = SendAndWaitAll(1, std::move(build), timeout_ns, what);
+    if (!r) return std::unexpected(r.error());
+    return std::move(r->front());
+  }
+
+  // One message made by `build(first_id)` that asks for `n` answers,
+  // correlated by the ids first_id .. first_id + n - 1: waits for them in
+  // order and returns their bodies, or the first error (the answers still
+  // to come are taken when they come).
+  Result<std::vector<std::string>> SendAndWaitAll(size_t n, std::function<HostToDriver(uint64_t first_id)> build,
+                                                  int64_t timeout_ns, const std::string& what) {
+    std::vector<std::shared_ptr<PendingCall>> calls(n);
+    for (auto& c : calls) c = std::make_shared<PendingCall>();
+    asio::post(io_, [this, calls, build = std::move(build)]() mutable { SendPending(calls, build); });
+    const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout_ns);
+    std::vector<std::string> bodies;
+    for (size_t i = 0; i < n; ++i) {
+      std::unique_lock lock(calls[i]->mu);
+      if (!calls[i]->cv.wait_until(lock, until, [&] { return calls[i]->result.has_value(); })) {
+        lock.unlock();
+        std::vector<uint64_t> ids;
+        for (size_t j = i; j < n; ++j) {
+          std::lock_guard l(calls[j]->mu);
+          ids.push_back(calls[j]->id);
+        }
+        asio::post(io_, [this, ids] {
+          for (uint64_t id : ids) calls_.erase(id);
+        });
+        return Fail(Errc::kTimeout, what + " to " + options_.device_name + " timed out");
       }
-      const uint64_t my_id = ++call_counter_;
-      HostToDriver m = build(my_id);
-      if (auto r = current_->control.Send(m, {}, ipc::Blocking::kDontWait); !r) {
-        // A peer that is gone has died: the caller sees the crash, as it
-        // would had the message gone out just before.
-        Errc code = r.error().code == Errc::kNoDevice ? Errc::kInterrupted : r.error().code;
-        call->Finish(Fail(code, "driver died before the call: " + r.error().message));
-        return;
-      }
-      call->sent_ns = MonotonicNanos();
-      call->sent_own_ns = [&] {
-        std::lock_guard lock(mu_);
-        return OwnTimeUpperBoundLocked(call->sent_ns);
-      }();
-      calls_[my_id] = call;
-      std::lock_guard lock(call->mu);
-      call->id = my_id;
-    });
-    std::unique_lock lock(call->mu);
-    if (!call->cv.wait_for(lock, std::chrono::nanoseconds(timeout_ns),
-                           [&] { return call->result.has_value(); })) {
-      const uint64_t my_id = call->id;
-      lock.unlock();
-      asio::post(io_, [this, my_id] { calls_.erase(my_id); });
-      return Fail(Errc::kTimeout, what + " to " + options_.device_name + " timed out");
+      if (!*calls[i]->result) return std::unexpected(calls[i]->result->error());
+      bodies.push_back(std::move(**calls[i]->result));
     }
-    return std::move(*call->result);
+    return bodies;
+  }
+
+  // On the loop: numbers the calls, sends their message, and tracks them
+  // (their deadline runs from now).
+  void SendPending(const std::vector<std::shared_ptr<PendingCall>>& calls,
+                   const std::function<HostToDriver(uint64_t first_id)>& build) {
+    if (state_ != DeviceState::kRunning || !current_) {
+      for (const auto& c : calls) c->Finish(Fail(StateErrc(), StateMessage()));
+      return;
+    }
+    const uint64_t first_id = call_counter_ + 1;
+    call_counter_ += calls.size();
+    HostToDriver m = build(first_id);
+    if (auto r = current_->control.Send(m, {}, ipc::Blocking::kDontWait); !r) {
+      // A peer that is gone has died: the caller sees the crash, as it
+      // would had the message gone out just before.
+      Errc code = r.error().code == Errc::kNoDevice ? Errc::kInterrupted : r.error().code;
+      for (const auto& c : calls) c->Finish(Fail(code, "driver died before the call: " + r.error().message));
+      return;
+    }
+    const int64_t sent_ns = MonotonicNanos();
+    const int64_t sent_own_ns = [&] {
+      std::lock_guard lock(mu_);
+      return OwnTimeUpperBoundLocked(sent_ns);
+    }();
+    for (size_t i = 0; i < calls.size(); ++i) {
+      calls[i]->sent_ns = sent_ns;
+      calls[i]->sent_own_ns = sent_own_ns;
+      calls_[first_id + i] = calls[i];
+      std::lock_guard lock(calls[i]->mu);
+      calls[i]->id = first_id + i;
+    }
   }
 
   Result<std::string> Call(uint32_t method, std::string body, int64_t timeout_ns) {
@@ -1624,6 +1689,25 @@ class DriverHost::Impl {
           return m;
         },
         timeout_ns, "call " + std::to_string(method));
+  }
+
+  Result<std::vector<std::string>> CallBatch(std::vector<DriverCall> batch, int64_t timeout_ns) {
+    if (batch.empty()) return std::vector<std::string>();
+    const size_t n = batch.size();
+    return SendAndWaitAll(
+        n,
+        [batch = std::move(batch)](uint64_t first_id) {
+          HostToDriver m;
+          auto* b = m.mutable_call_batch();
+          for (size_t i = 0; i < batch.size(); ++i) {
+            auto* c = b->add_calls();
+            c->set_id(first_id + i);
+            c->set_method(batch[i].method);
+            c->set_body(batch[i].body);
+          }
+          return m;
+        },
+        timeout_ns, "a batch of " + std::to_string(n) + " calls");
   }
 
   void SetState(DeviceState s) {
@@ -1823,6 +1907,10 @@ size_t DriverHost::in_flight() const {
 
 Result<std::string> DriverHost::Call(uint32_t method, std::string body, int64_t timeout_ns) {
   return impl_->Call(method, std::move(body), timeout_ns);
+}
+
+Result<std::vector<std::string>> DriverHost::CallBatch(std::vector<DriverCall> calls, int64_t timeout_ns) {
+  return impl_->CallBatch(std::move(calls), timeout_ns);
 }
 
 Result<void> DriverHost::SetFailpoints(const std::string& spec, int64_t timeout_ns) {

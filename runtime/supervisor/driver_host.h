@@ -133,6 +133,13 @@ struct Completion {
   uint64_t arg = 0;
 };
 
+// One control-path call of a batch (CallBatch): a class-specific method
+// number and its request body.
+struct DriverCall {
+  uint32_t method = 0;
+  std::string body;
+};
+
 // Told about the driver's life; called on the supervisor thread.
 class DriverHostListener {
  public:
@@ -255,6 +262,11 @@ class DriverHost {
   // ---- control path (any thread but the loop) ----
 
   Result<std::string> Call(uint32_t method, std::string body, int64_t timeout_ns);
+  // Several calls in one message: the driver runs them in order and answers
+  // each (one wake-up of the driver, not one per call). Their bodies in
+  // order, or the first call's error (the calls after a failed one are not
+  // run). `timeout_ns` bounds the whole batch.
+  Result<std::vector<std::string>> CallBatch(std::vector<DriverCall> calls, int64_t timeout_ns);
 
   // Arms a failpoint spec in the running driver and in every driver started
   // after it (the spec's parse errors come back from the driver).

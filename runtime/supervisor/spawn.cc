@@ -175,6 +175,11 @@ void YieldCpuOf(pid_t pid) {
   (void)sched_setscheduler(pid, SCHED_IDLE, &none);
 }
 
+void NormalCpuOf(pid_t pid) {
+  const sched_param none{};
+  (void)sched_setscheduler(pid, SCHED_OTHER, &none);
+}
+
 namespace {
 
 // The state letter and the flags of a /proc/<pid>/task/<tid>/stat line.

@@ -83,6 +83,9 @@ class ExitWatch {
 // not preempt the host's loop or compete with its successor. One system call;
 // other threads keep their policy.
 void YieldCpuOf(pid_t pid);
+// Back to the ordinary policy (SCHED_OTHER) for the thread `pid`: a standby
+// spawned at idle priority that is about to take over.
+void NormalCpuOf(pid_t pid);
 
 // Finds a driver binary: an absolute or relative path that exists is taken as
 // is; otherwise `name` is looked up in $UMBRA_DRIVER_PATH (colon-separated),

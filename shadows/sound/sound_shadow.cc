@@ -131,31 +131,33 @@ Result<void> SoundShadow::OpenStream(Direction d, const PcmParams& params) {
   return {};
 }
 
-Result<void> SoundShadow::SetUpInDriverLocked(StreamRecord& s) {
-  const uint64_t epoch = epoch_.load(std::memory_order_acquire);
+// Open, hw_params and prepare, in one batch of calls.
+std::vector<runtime::DriverCall> SoundShadow::SetUpCalls(const StreamRecord& s) const {
   const uint32_t index = StreamIndex(s.dir);
-  const int64_t timeout = sound_options_.call_timeout_ns;
-  UMBRA_TRY(host().Call(kOpen, Encode(SoundStreamBody{.stream = index}), timeout));
   SoundHwParamsBody p{.stream = index,
                       .rate = s.params.rate,
                       .channels = s.params.channels,
                       .format = static_cast<uint32_t>(s.params.format),
                       .period_frames = s.params.period_frames,
                       .periods = s.params.periods};
-  UMBRA_TRY(host().Call(kHwParams, Encode(p), timeout));
-  UMBRA_TRY(host().Call(kPrepare, Encode(SoundStreamBody{.stream = index}), timeout));
-  if (s.state != PcmState::kRunning) s.start_position = s.position;
-  s.setup_epoch = epoch;
-  return {};
+  return {runtime::DriverCall{.method = kOpen, .body = Encode(SoundStreamBody{.stream = index})},
+          runtime::DriverCall{.method = kHwParams, .body = Encode(p)},
+          runtime::DriverCall{.method = kPrepare, .body = Encode(SoundStreamBody{.stream = index})}};
 }
 
-Result<void> SoundShadow::StartInDriverLocked(StreamRecord& s) {
-  const uint64_t epoch = epoch_.load(std::memory_order_acquire);
+runtime::DriverCall SoundShadow::StartCall(const StreamRecord& s) const {
   SoundStartBody body{.stream = StreamIndex(s.dir), .origin = s.has_origin ? s.origin : kNoOrigin,
                       .position = s.start_position};
-  auto reply = host().Call(kStart, Encode(body), sound_options_.call_timeout_ns);
-  if (!reply) return std::unexpected(reply.error());
-  auto r = Decode<SoundStartReply>(*reply);
+  return runtime::DriverCall{.method = kStart, .body = Encode(body)};
+}
+
+void SoundShadow::SetUpDoneLocked(StreamRecord& s, uint64_t epoch) {
+  if (s.state != PcmState::kRunning) s.start_position = s.position;
+  s.setup_epoch = epoch;
+}
+
+Result<void> SoundShadow::StartedLocked(StreamRecord& s, uint64_t epoch, const std::string& reply) {
+  auto r = Decode<SoundStartReply>(reply);
   if (!r) return Fail(Errc::kProtocol, "driver sent a malformed start reply");
   s.origin = r->origin;
   s.has_origin = true;
@@ -164,6 +166,21 @@ Result<void> SoundShadow::StartInDriverLocked(StreamRecord& s) {
   s.started_epoch = epoch;
   s.state = PcmState::kRunning;
   return {};
+}
+
+Result<void> SoundShadow::SetUpInDriverLocked(StreamRecord& s) {
+  const uint64_t epoch = epoch_.load(std::memory_order_acquire);
+  UMBRA_TRY(host().CallBatch(SetUpCalls(s), sound_options_.call_timeout_ns));
+  SetUpDoneLocked(s, epoch);
+  return {};
+}
+
+Result<void> SoundShadow::StartInDriverLocked(StreamRecord& s) {
+  const uint64_t epoch = epoch_.load(std::memory_order_acquire);
+  const runtime::DriverCall start = StartCall(s);
+  auto reply = host().Call(start.method, start.body, sound_options_.call_timeout_ns);
+  if (!reply) return std::unexpected(reply.error());
+  return StartedLocked(s, epoch, *reply);
 }
 
 Result<void> SoundShadow::Start(Direction d) {
@@ -633,10 +650,17 @@ void SoundShadow::OnDriverLost() {
 
 Result<void> SoundShadow::ReopenObjects() {
   std::lock_guard lock(mu_);
+  // Each stream in one batch (set up, and started when it ran): one wake-up
+  // of the driver instead of four.
   for (StreamRecord& s : streams_) {
     if (s.state == PcmState::kClosed) continue;
-    UMBRA_TRY(SetUpInDriverLocked(s));
-    if (s.state == PcmState::kRunning) UMBRA_TRY(StartInDriverLocked(s));
+    const uint64_t epoch = epoch_.load(std::memory_order_acquire);
+    std::vector<runtime::DriverCall> calls = SetUpCalls(s);
+    const bool running = s.state == PcmState::kRunning;
+    if (running) calls.push_back(StartCall(s));
+    const std::vector<std::string> replies = UMBRA_TRY(host().CallBatch(std::move(calls), sound_options_.call_timeout_ns));
+    SetUpDoneLocked(s, epoch);
+    if (running) UMBRA_TRY(StartedLocked(s, epoch, replies.back()));
   }
   return {};
 }

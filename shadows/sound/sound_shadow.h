@@ -150,6 +150,10 @@ class SoundShadow final : public shadows::Shadow, public Pcm {
   // Under mu_: driver calls that (re)build a stream in the current driver.
   Result<void> SetUpInDriverLocked(StreamRecord& s);
   Result<void> StartInDriverLocked(StreamRecord& s);
+  std::vector<runtime::DriverCall> SetUpCalls(const StreamRecord& s) const;
+  runtime::DriverCall StartCall(const StreamRecord& s) const;
+  void SetUpDoneLocked(StreamRecord& s, uint64_t epoch);
+  Result<void> StartedLocked(StreamRecord& s, uint64_t epoch, const std::string& reply);
   // Under mu_: the sample clock's position in application frames, estimated.
   uint64_t ClockPositionLocked(const StreamRecord& s, int64_t now) const;
   int64_t NanosForFrames(const StreamRecord& s, uint64_t frames) const;

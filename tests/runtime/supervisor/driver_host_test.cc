@@ -197,6 +197,28 @@ TEST_F(DriverHostTest, EchoServesBothChannels) {
   EXPECT_EQ(bad.error().code, Errc::kInvalidArgument);
 }
 
+// A batch runs in one message, in order: the tag set by its first call is
+// what its second reads; a failing call stops the batch (the tag set after
+// it is not), and the driver keeps serving.
+TEST_F(DriverHostTest, CallBatchRunsInOrderAndStopsAtTheFirstFailure) {
+  using drivers::EchoDriver;
+  DriverHost& h = Start(Options("echo0", UMBRA_ECHO_DRIVER));
+  auto replies = h.CallBatch({{EchoDriver::kSetTag, "red"}, {EchoDriver::kGetTag, ""},
+                              {EchoDriver::kSetTag, "green"}, {EchoDriver::kGetTag, ""}},
+                             kSec);
+  ASSERT_TRUE(replies.has_value()) << replies.error().ToString();
+  ASSERT_EQ(replies->size(), 4u);
+  EXPECT_EQ((*replies)[1], "red");
+  EXPECT_EQ((*replies)[3], "green");
+
+  auto failed = h.CallBatch({{EchoDriver::kSetTag, "blue"}, {99, ""}, {EchoDriver::kSetTag, "never"}}, kSec);
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.error().code, Errc::kInvalidArgument);
+  EXPECT_EQ(*h.Call(EchoDriver::kGetTag, "", kSec), "blue") << "the call after the failed one did not run";
+  EXPECT_TRUE(h.CallBatch({}, kSec)->empty());
+  EXPECT_EQ(h.stats().restarts, 0u) << "no violation, no restart";
+}
+
 cpu_set_t OnlyCpu(int cpu) {
   cpu_set_t one;
   CPU_ZERO(&one);
