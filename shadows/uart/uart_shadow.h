@@ -23,7 +23,8 @@
 //             completion) is a protocol violation: the driver is restarted
 //             and the bytes come again. A read is queued only once it is
 //             confirmed: the next read starts where it ends, or the driver's
-//             consumed position (the device's rx_head) is its end;
+//             consumed position (the device's rx_head) is its end, after
+//             a quiet pass of the pump (docs/hw-uart.md);
 //   line()    answered from the log.
 // When the restart budget is spent every call fails with kDeviceFailed.
 //
@@ -33,6 +34,7 @@
 // path.
 //
 //   auto shadow = UMBRA_TRY(UartShadow::Create(host, {}));
+//   shadow->ConnectDevice(LinkTo(uart));  // shadows/uart/device_link.h
 //   shadow->Start();
 //   UMBRA_TRY(shadow->WaitUntilPassive(1s));
 //   UMBRA_TRY(shadow->Open());
