@@ -170,13 +170,11 @@ std::optional<std::string> AudioPlaybackWorkload::Unseen(FaultType fault, const 
   if (fault == FaultType::kDuplicateId && result.errors == 0) {
     // duplicate_id@sdk.request acknowledges a period before the driver has
     // copied it. Write completions carry no length to check (0 bytes
-    // produced); the sound shadow refuses one whose clock goes back, but
-    // before the stream's clock started every completion reports clock 0,
-    // so an early acknowledgement then looks right; the buffer is reused for
-    // the next period and the driver copies that one.
-    return "the driver acknowledged a period before it copied its frames, before the stream's clock "
-           "started: the sound shadow cannot tell it from a correct acknowledgement and reused the buffer "
-           "(frames out of place; no error)";
+    // produced) and the sound shadow does not check the position a
+    // completion reports, so the first acknowledgement looks right; the
+    // buffer is reused for the next period and the driver copies that one.
+    return "the driver acknowledged a period before it copied its frames: the sound shadow cannot tell it "
+           "from a correct acknowledgement and reused the buffer (frames out of place; no error)";
   }
   return ErrorIsTheDriversAnswer(fault, result);
 }

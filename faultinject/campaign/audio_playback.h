@@ -39,9 +39,8 @@ class AudioPlaybackWorkload : public SingleDeviceWorkload {
   WorkResult Run(WorkloadContext& ctx) override;
   void TearDown() override;
   // `error` (the shared rule), and `duplicate_id` whose only harm is frames
-  // out of place: before the stream's clock started the sound class cannot
-  // see a write acknowledged before the driver copied it
-  // (docs/fault-injection.md, "duplicate_id").
+  // out of place: the sound class cannot see a write acknowledged before the
+  // driver copied it (docs/fault-injection.md, "duplicate_id").
   std::optional<std::string> Unseen(FaultType fault, const WorkResult& result) const override;
 
  private:

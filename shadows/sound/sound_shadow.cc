@@ -144,7 +144,6 @@ Result<void> SoundShadow::SetUpInDriverLocked(StreamRecord& s) {
                       .periods = s.params.periods};
   UMBRA_TRY(host().Call(kHwParams, Encode(p), timeout));
   UMBRA_TRY(host().Call(kPrepare, Encode(SoundStreamBody{.stream = index}), timeout));
-  s.completed_clock = 0;  // a prepared stream's clock starts again
   if (s.state != PcmState::kRunning) s.start_position = s.position;
   s.setup_epoch = epoch;
   return {};
@@ -589,18 +588,7 @@ void SoundShadow::HandleLocked(std::span<const runtime::Completion> done) {
     if ((c.cookie & kCookieWrite) != 0) {
       StreamRecord& s = rec(Direction::kPlayback);
       s.free.push_back(off);
-      if (WriteFailed(c.status)) {
-        RestartFaultyDriverLocked(c.status);
-      } else if (c.status == 0 && c.arg < s.completed_clock) {
-        // The clock a completion reports never goes back within one
-        // prepare: an earlier one is a completion the driver did not make
-        // when it says (an acknowledgement before the copy, a duplicate).
-        spdlog::warn("[{}] sound: a write completed at clock {}, before the {} of the one before it",
-                     device_name(), c.arg, s.completed_clock);
-        RestartFaultyDriverLocked(static_cast<int32_t>(Errc::kProtocol));
-      } else if (c.status == 0) {
-        s.completed_clock = c.arg;
-      }
+      if (WriteFailed(c.status)) RestartFaultyDriverLocked(c.status);
       continue;
     }
     StreamRecord& s = rec(Direction::kCapture);

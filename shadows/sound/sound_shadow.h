@@ -125,7 +125,6 @@ class SoundShadow final : public shadows::Shadow, public Pcm {
     uint64_t history_frames = 0;
     uint64_t dropped = 0, silent = 0;
     uint64_t dropped_until = 0;  // playback: frames before it were dropped while the stream was not started
-    uint64_t completed_clock = 0;  // playback: the clock the last write completion reported since the prepare
     // capture: the one read in flight
     bool read_in_flight = false;
     bool read_done = false;
