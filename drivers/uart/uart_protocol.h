@@ -10,9 +10,11 @@
 //           the bytes received (length >= 1) and arg = the stream position
 //           of the first of them (the device's rx_origin at enable plus the
 //           bytes consumed since), or with length 0 after the driver's read
-//           timeout so no read outlives the request deadline. After a driver
-//           died, the device receives again the bytes still in its RX ring
-//           with their positions: a reader drops positions it already has.
+//           timeout so no read outlives the request deadline. Reads complete
+//           in order and follow each other: each starts where the one
+//           before it ended. After a driver died, the device delivers again
+//           every byte after the reader's acknowledged position, with its
+//           position: a reader drops positions it already has.
 // Control path (DriverHost::Call):
 //   kSetLine    body EncodeLine(settings); refused (kInvalidArgument) when the
 //               baud rate is not reachable or a field is out of range.

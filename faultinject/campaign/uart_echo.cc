@@ -4,6 +4,8 @@
 #include <thread>
 #include <vector>
 
+#include "shadows/uart/device_link.h"
+
 namespace umbra::faultinject::campaign {
 namespace {
 
@@ -59,11 +61,11 @@ Result<void> UartEchoWorkload::SetUp(WorkloadContext& ctx) {
   o.data = {.ring_entries = 16, .buffer_size = 256, .buffer_count = 32};
   o.hw = uart_.get();
   host_ = UMBRA_TRY(ctx.AddDevice(std::move(o)));
-  // The device's receive count lets the shadow refuse a read length the
-  // driver could not have produced (the device outlives the shadow).
-  shadows::uart::UartShadowOptions so;
-  so.device_rx_total = [uart = uart_.get()] { return uart->registers()->rx_total.load(std::memory_order_acquire); };
-  shadow_ = UMBRA_TRY(shadows::uart::UartShadow::Create(*host_, so, ctx.mode()));
+  shadow_ = UMBRA_TRY(shadows::uart::UartShadow::Create(*host_, {}, ctx.mode()));
+  // The device's receive positions let the shadow refuse a read length the
+  // driver could not have produced and keep what it has not queued (the
+  // device outlives the shadow).
+  shadow_->ConnectDevice(shadows::uart::LinkTo(*uart_));
   shadow_->Start();
   UMBRA_TRY(shadow_->WaitUntilPassive(5 * kSec));
   UMBRA_TRY(shadow_->SetLine(kLine));
@@ -129,7 +131,8 @@ WorkResult UartEchoWorkload::Run(WorkloadContext& ctx) {
 std::string UartEchoWorkload::ReceiveSummary() const {
   const shadows::uart::UartReceiveStats rx = shadow_->receive_stats();
   return "shadow received " + std::to_string(rx.bytes) + " (duplicates " + std::to_string(rx.duplicates) +
-         ", refused reads " + std::to_string(rx.impossible) + " and gaps " + std::to_string(rx.gaps) + ", rx lost=" + std::to_string(rx.lost) +
+         ", refused reads " + std::to_string(rx.impossible) + " and gaps " + std::to_string(rx.gaps) + ", stale " + std::to_string(rx.stale) +
+         ", rx lost=" + std::to_string(rx.lost) +
          "), uart rx_total " + std::to_string(uart_->registers()->rx_total.load(std::memory_order_acquire)) +
          ", shadow " + std::string(shadows::ShadowStateName(shadow_->state()));
 }

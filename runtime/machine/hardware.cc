@@ -17,6 +17,7 @@
 #include "runtime/hw/sound/wav_speaker.h"
 #include "runtime/hw/uart/uart_device.h"
 #include "runtime/hw/uart/uart_regs.h"
+#include "shadows/uart/device_link.h"
 
 namespace umbra::machine {
 
@@ -206,6 +207,11 @@ class EmulatedUart final : public UartHardware {
   hw::uart::Line* line() override { return &uart_->line(); }
   ipc::DataChannelOptions data_options() const override {
     return {.ring_entries = 16, .buffer_size = 256, .buffer_count = 32};
+  }
+  // The shadow reads and acknowledges the UART's receive positions, so that
+  // no received byte is lost or passed on changed (shadows/uart/device_link.h).
+  void Connect(shadows::Shadow& shadow) override {
+    if (auto* s = dynamic_cast<shadows::uart::UartShadow*>(&shadow)) s->ConnectDevice(shadows::uart::LinkTo(*uart_));
   }
 
  private:

@@ -36,6 +36,10 @@ class Nic;
 class PeerEndpoint;
 }  // namespace umbra::hw::nic
 
+namespace umbra::shadows {
+class Shadow;
+}  // namespace umbra::shadows
+
 namespace umbra::machine {
 
 // What a factory is given: the device as the machine file describes it.
@@ -53,6 +57,9 @@ class Hardware {
   virtual hw::Device* device() = 0;
   // Ring and buffer sizes the class's driver and shadow expect.
   virtual ipc::DataChannelOptions data_options() const = 0;
+  // Links the class's shadow to what it may read of the device beside the
+  // driver (the serial class: its receive positions), before it starts.
+  virtual void Connect(shadows::Shadow&) {}
 };
 
 // A NIC and the far end of its in-process wire (null with a TAP backend).

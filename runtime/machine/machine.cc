@@ -380,6 +380,7 @@ Result<void> Machine::StartUnit(Unit& unit, model::Device& device, const model::
     if (k.starts_with(kShadowPrefix)) settings.emplace(k.substr(kShadowPrefix.size()), v);
   }
   auto shadow = UMBRA_TRY(options_.shadows->Create(device.device_class(), *host, settings));
+  if (unit.hardware) unit.hardware->Connect(*shadow);
   model::WorkToken work;
   if (auto drv = model_->FindDriver(driver.name)) {
     if (auto token = (*drv)->work().BeginWork()) work = std::move(*token);

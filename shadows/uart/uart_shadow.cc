@@ -99,6 +99,13 @@ uint64_t UartShadow::bytes_on_line() const {
   return confirmed_;
 }
 
+void UartShadow::ConnectDevice(UartDeviceLink link) {
+  std::lock_guard lock(io_mu_);
+  link_ = std::move(link);
+  rx_next_ = link_.positions().acked;
+  link_.acknowledge(*rx_next_);  // from now on the device keeps what this shadow has not queued
+}
+
 UartReceiveStats UartShadow::receive_stats() const {
   std::lock_guard lock(io_mu_);
   return rx_stats_;
@@ -200,6 +207,8 @@ void UartShadow::PumpLoop() {
     if (n == 0 && (!writes_.empty() || !reads_.empty())) n = h.Wait(done, kPumpWaitNs);
     for (size_t i = 0; i < n; ++i) HandleCompletion(done[i]);
     std::unique_lock lock(io_mu_);
+    // A quiet pass: the driver published what it took from the ring.
+    if (n == 0) ConfirmHeld();
     if (resync_total_ && writes_.empty()) ApplyResync();
     const bool can_submit = passive() && !need_resync_ && !poisoned_;
     lock.unlock();
@@ -219,84 +228,115 @@ void UartShadow::PumpLoop() {
 }
 
 void UartShadow::HandleCompletion(const runtime::Completion& c) {
-  runtime::DriverHost& h = host();
   const uint32_t buffer = static_cast<uint32_t>(c.cookie);
-  auto& list = (c.cookie & kWriteCookie) != 0 ? writes_ : reads_;
+  const bool write = (c.cookie & kWriteCookie) != 0;
+  auto& list = write ? writes_ : reads_;
   auto it = std::find_if(list.begin(), list.end(), [&](const InFlight& f) { return f.buffer == buffer; });
   if (it == list.end()) return;  // not ours (cannot happen: the host checks ids)
   const InFlight f = *it;
   list.erase(it);
-  RecordCompleted(f, c, (c.cookie & kWriteCookie) != 0);
-  if ((c.cookie & kWriteCookie) != 0) {
-    bool kill = false;
-    {
-      std::lock_guard lock(io_mu_);
-      submitted_ -= f.length;
-      const bool whole = c.status == 0 && c.length == f.length;
-      if (whole && !poisoned_) {
-        // Completions come in order, so this write is the front of tx_.
-        tx_.erase(tx_.begin(), tx_.begin() + f.length);
-        confirmed_ += f.length;
-      } else if (!whole && c.status != static_cast<int32_t>(Errc::kInterrupted)) {
-        // A driver that fails a write (or claims a partial one) cannot be
-        // trusted to say how much got out: turn it into a crash, whose
-        // recovery reads the truth from the device's tx_total.
-        kill = PoisonLocked();
-      }
-    }
-    io_cv_.notify_all();
-    if (kill) KillDriver("write failed (" + std::string(ErrcName(static_cast<Errc>(c.status))) + ")");
-  } else if (c.status == 0 && c.length > 0) {
-    if (!DeviceReceived(c.arg, c.length)) {
-      // Its bytes are not passed on: the device holds the ring's bytes over
-      // the reset, and the next driver delivers them again.
-      bool kill;
-      {
-        std::lock_guard lock(io_mu_);
-        ++rx_stats_.impossible;
-        kill = PoisonLocked();
-      }
-      if (kill) {
-        KillDriver("read of " + std::to_string(c.length) + " bytes at " + std::to_string(c.arg) +
-                   " claims bytes the device never received");
-      }
-    } else {
-      std::string why;
-      {
-        std::lock_guard lock(io_mu_);
-        if (poisoned_) {
-          // From a driver being killed: its bytes come again from the
-          // UART's hold-over, after the gap it may have left.
-        } else if (!LostACompletion(c.arg)) {
-          AcceptReceived(c.arg, h.buffer(f.buffer), c.length);
-        } else if (PoisonLocked()) {
-          why = "read at " + std::to_string(c.arg) + " skips bytes from " + std::to_string(*rx_next_) +
-                ": a read completion was lost";
-        }
-      }
-      if (!why.empty()) KillDriver(why);
-    }
-    io_cv_.notify_all();
+  RecordCompleted(f, c, write);
+  if (write) {
+    HandleWrite(f, c);
+  } else {
+    HandleRead(f, c);
   }
-  h.FreeBuffer(f.buffer);
+  io_cv_.notify_all();
+  host().FreeBuffer(f.buffer);
 }
 
-bool UartShadow::LostACompletion(uint64_t position) {
-  if (!rx_next_ || position <= *rx_next_ || refused_gap_at_ == *rx_next_) return false;
-  // Bytes before `position` were taken from the ring and never delivered: the
-  // driver lost a read completion (reads complete in order). The UART holds
-  // the ring's bytes, consumed or not, over a reset, so a restart delivers
-  // them again. Once per gap: if the next driver starts past it too, the
-  // bytes were overwritten before the reset and are lost (AcceptReceived).
-  refused_gap_at_ = *rx_next_;
-  ++rx_stats_.gaps;
-  return true;
+void UartShadow::HandleWrite(const InFlight& f, const runtime::Completion& c) {
+  bool kill = false;
+  {
+    std::lock_guard lock(io_mu_);
+    submitted_ -= f.length;
+    const bool whole = c.status == 0 && c.length == f.length;
+    if (whole && !poisoned_) {
+      // Completions come in order, so this write is the front of tx_.
+      tx_.erase(tx_.begin(), tx_.begin() + f.length);
+      confirmed_ += f.length;
+    } else if (!whole && c.status != static_cast<int32_t>(Errc::kInterrupted)) {
+      // A driver that fails a write (or claims a partial one) cannot be
+      // trusted to say how much got out: turn it into a crash, whose
+      // recovery reads the truth from the device's tx_total.
+      kill = PoisonLocked();
+    }
+  }
+  if (kill) KillDriver("write failed (" + std::string(ErrcName(static_cast<Errc>(c.status))) + ")");
 }
 
-bool UartShadow::DeviceReceived(uint64_t position, uint32_t length) {
-  if (!options_.device_rx_total) return true;
-  rx_total_seen_ = std::max(rx_total_seen_, options_.device_rx_total());
-  return position + length <= rx_total_seen_;
+void UartShadow::HandleRead(const InFlight& f, const runtime::Completion& c) {
+  if (c.status != 0 || c.length == 0) return;  // interrupted by a crash, or nothing arrived in time
+  const std::byte* bytes = host().buffer(f.buffer);
+  std::string why;
+  {
+    std::lock_guard lock(io_mu_);
+    // From a driver being killed: its bytes come again after the restart.
+    if (poisoned_) return;
+    if (!link_.positions) {
+      AcceptReceived(c.arg, bytes, c.length);
+      return;
+    }
+    const hw::uart::ReceivePositions p = link_.positions();
+    if (!p.enabled || p.generation != f.generation) {
+      // Its driver's rings were reset: unacknowledged, so the device puts
+      // its bytes into the next driver's ring again.
+      ++rx_stats_.stale;
+      return;
+    }
+    if (held_ && held_->generation != f.generation) held_.reset();
+    why = CheckRead(c.arg, c.length, f.generation, p.consumed);
+    if (why.empty()) {
+      // This read starts where the held one ends: the held one's length is right.
+      if (held_) QueueHeld();
+      held_ = HeldRead{.position = c.arg, .generation = f.generation, .bytes = {bytes, bytes + c.length}};
+    } else {
+      held_.reset();  // unacknowledged: the device delivers it again
+      if (!PoisonLocked()) why.clear();
+    }
+  }
+  if (!why.empty()) KillDriver(why);
+}
+
+std::string UartShadow::CheckRead(uint64_t position, uint32_t length, uint64_t generation, uint64_t consumed) {
+  const std::string read = "read of " + std::to_string(length) + " bytes at " + std::to_string(position);
+  if (position + length > consumed) {
+    ++rx_stats_.impossible;
+    return read + " claims bytes the driver did not take from the ring (it took them up to " +
+           std::to_string(consumed) + ")";
+  }
+  // Reads of one driver instance follow each other; a new instance's first
+  // read starts at the device's acknowledged position, at or before rx_next_.
+  const bool same_driver = held_.has_value() || rx_generation_ == generation;
+  const uint64_t expected = held_ ? held_->end() : rx_next_.value_or(position);
+  if (same_driver && position < expected) {
+    ++rx_stats_.impossible;
+    return read + " overlaps the read before it, which ended at " + std::to_string(expected) + " (a wrong length)";
+  }
+  if (position > expected) {
+    ++rx_stats_.gaps;
+    return read + " skips bytes from " + std::to_string(expected) + ": a read completion was lost";
+  }
+  return "";
+}
+
+void UartShadow::ConfirmHeld() {
+  if (!held_ || !link_.positions) return;
+  const hw::uart::ReceivePositions p = link_.positions();
+  if (!p.enabled || p.generation != held_->generation) {
+    ++rx_stats_.stale;
+    held_.reset();
+    return;
+  }
+  if (p.consumed != held_->end()) return;  // the driver took more: its next read confirms this one
+  QueueHeld();
+  io_cv_.notify_all();
+}
+
+void UartShadow::QueueHeld() {
+  AcceptReceived(held_->position, held_->bytes.data(), held_->bytes.size());
+  rx_generation_ = held_->generation;
+  held_.reset();
 }
 
 bool UartShadow::PoisonLocked() {
@@ -310,7 +350,7 @@ void UartShadow::KillDriver(const std::string& why) {
   host().Kill(SIGKILL);
 }
 
-void UartShadow::AcceptReceived(uint64_t position, const std::byte* bytes, uint32_t length) {
+void UartShadow::AcceptReceived(uint64_t position, const std::byte* bytes, size_t length) {
   const uint64_t next = rx_next_.value_or(position);
   if (position + length <= next) {  // all seen before the driver died
     rx_stats_.duplicates += length;
@@ -321,8 +361,7 @@ void UartShadow::AcceptReceived(uint64_t position, const std::byte* bytes, uint3
     skip = next - position;
     rx_stats_.duplicates += skip;
   } else if (position > next) {
-    // Overwritten in the ring before the reset could hold it over (more
-    // arrived than the ring holds while the consumed bytes were unseen).
+    // Only unconnected: the device did not keep what a dead driver consumed.
     rx_stats_.lost += position - next;
     spdlog::warn("[{}] uart: {} received bytes lost before position {}", device_name(), position - next,
                  position);
@@ -330,6 +369,7 @@ void UartShadow::AcceptReceived(uint64_t position, const std::byte* bytes, uint3
   rx_.insert(rx_.end(), bytes + skip, bytes + length);
   rx_stats_.bytes += length - skip;
   rx_next_ = position + length;
+  if (link_.acknowledge) link_.acknowledge(*rx_next_);
 }
 
 // Under io_mu_, with no write in flight: the interrupted writes are all back.
@@ -395,9 +435,12 @@ void UartShadow::SubmitWrites() {
 void UartShadow::PostReads() {
   runtime::DriverHost& h = host();
   while (reads_.size() < options_.reads_posted) {
+    uint64_t generation = 0;
     {
       std::lock_guard lock(io_mu_);
-      if (rx_.size() + (reads_.size() + 1) * h.buffer_size() > options_.rx_queue_bytes) return;
+      const size_t held = held_ ? held_->bytes.size() : 0;
+      if (rx_.size() + held + (reads_.size() + 1) * h.buffer_size() > options_.rx_queue_bytes) return;
+      if (link_.positions) generation = link_.positions().generation;
     }
     auto buf = h.AllocBuffer();
     if (!buf) return;
@@ -408,7 +451,7 @@ void UartShadow::PostReads() {
       h.FreeBuffer(*buf);
       return;
     }
-    reads_.push_back(InFlight{.buffer = *buf, .length = h.buffer_size()});
+    reads_.push_back(InFlight{.buffer = *buf, .length = h.buffer_size(), .generation = generation});
     RecordSubmitted(reads_.back(), false);
   }
 }

@@ -11,14 +11,20 @@
 //             line (kGetTxTotal, which survives resets) and resends exactly
 //             the bytes that did not get out — none lost, none twice;
 //   Read      answered from the shadow's receive queue; receive buffers are
-//             reposted to the new driver. Bytes that reached the UART while
-//             the driver was hung or dead, and bytes a dead driver consumed
-//             without completing, are received again after the restart (the
-//             device holds its RX ring over the reset); each read completion
-//             carries the stream position of its first byte, and the shadow
-//             keeps the position it has received up to, so a byte delivered
-//             twice is dropped and every byte is read once, in order (in
-//             both recovery modes: the positions are the device's facts);
+//             reposted to the new driver. Receiving is exact when the shadow
+//             is connected to its UART (ConnectDevice): each read completion
+//             carries the stream position of its first byte; the shadow
+//             acknowledges to the device every position it queued, and the
+//             device keeps every byte after that and puts them into the ring
+//             again after a reset, so a new driver's first read may repeat
+//             positions (dropped) but never skip one. A read whose bytes the
+//             driver did not take from the ring (a wrong length), that
+//             overlaps the previous one, or that skips positions (a lost
+//             completion) is a protocol violation: the driver is restarted
+//             and the bytes come again. A read is queued only once it is
+//             confirmed: the next read starts where it ends, or the driver's
+//             consumed position (the device's rx_head) is its end, after
+//             a quiet pass of the pump (docs/hw-uart.md);
 //   line()    answered from the log.
 // When the restart budget is spent every call fails with kDeviceFailed.
 //
@@ -28,6 +34,7 @@
 // path.
 //
 //   auto shadow = UMBRA_TRY(UartShadow::Create(host, {}));
+//   shadow->ConnectDevice(LinkTo(uart));  // shadows/uart/device_link.h
 //   shadow->Start();
 //   UMBRA_TRY(shadow->WaitUntilPassive(1s));
 //   UMBRA_TRY(shadow->Open());
@@ -43,8 +50,11 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
+#include <vector>
 
+#include "runtime/hw/uart/uart_regs.h"
 #include "shadows/registry.h"
 #include "shadows/shadow.h"
 #include "shadows/uart/port.h"
@@ -55,13 +65,26 @@ namespace umbra::shadows::uart {
 struct UartReceiveStats {
   uint64_t bytes = 0;       // bytes queued for Read, each stream position once
   uint64_t duplicates = 0;  // bytes dropped: their position had been received already
-  uint64_t lost = 0;        // positions skipped: overwritten in the RX ring before anyone saw them
-  // Read completions refused because they claimed bytes the device never
-  // received (a driver lying about a length; the driver was restarted).
+  // Positions skipped and never received (only without ConnectDevice: the
+  // device then keeps only what its driver did not consume).
+  uint64_t lost = 0;
+  // Read completions refused because they claimed bytes the driver never
+  // took from the ring, or overlapped the read before (a wrong length; the
+  // driver was restarted).
   uint64_t impossible = 0;
   // Read completions refused because they skipped bytes an earlier read
   // took from the ring (the driver lost that read's completion; restarted).
   uint64_t gaps = 0;
+  // Read completions whose driver's rings were reset before the shadow saw
+  // them: not taken, the device puts their bytes into the ring again.
+  uint64_t stale = 0;
+};
+
+// The UART's receive positions, read and acknowledged by the host beside the
+// driver (UartDevice::receive_positions and AcknowledgeReceived).
+struct UartDeviceLink {
+  std::function<hw::uart::ReceivePositions()> positions;
+  std::function<void(uint64_t)> acknowledge;
 };
 
 struct UartShadowOptions {
@@ -75,14 +98,6 @@ struct UartShadowOptions {
   // than that anyway).
   size_t writes_in_flight = 1;
   size_t reads_posted = 4;           // read buffers outstanding at the driver
-  // The device's count of bytes received from the line (its rx_total
-  // register; called from the pump thread, must outlive the shadow). A read
-  // completion whose bytes end past the highest count seen is a length the
-  // driver could not have produced: a protocol violation, the driver is
-  // restarted and the bytes are received again. Empty: the class cannot tell
-  // a wrong length that still fits the read buffer from a right one, and
-  // passes the bytes on (a lie the shadow cannot see).
-  std::function<uint64_t()> device_rx_total;
 };
 
 class UartShadow final : public Shadow, public Port {
@@ -99,6 +114,12 @@ class UartShadow final : public Shadow, public Port {
   Result<size_t> Read(std::span<std::byte> out, int64_t timeout_ns) override;
   Result<void> Drain(int64_t timeout_ns) override;
 
+  // Connects the shadow to its UART's receive positions (before Open; the
+  // device must outlive the shadow). The shadow starts at the device's
+  // acknowledged position and acknowledges from then on. Without it the
+  // class cannot tell a wrong length that fits the read buffer from a right
+  // one, nor recover bytes a dead driver consumed (they count as lost).
+  void ConnectDevice(UartDeviceLink link);
   // The settings the current driver instance reports from the device (a real call).
   Result<LineSettings> DriverLine();
   // Bytes confirmed on the line since creation.
@@ -110,6 +131,14 @@ class UartShadow final : public Shadow, public Port {
     uint32_t buffer;
     uint32_t length;
     int64_t submitted_ns = 0;  // set only while recording
+    uint64_t generation = 0;   // reads: the device's ring generation when posted
+  };
+  // A read completion checked but not yet confirmed (its length).
+  struct HeldRead {
+    uint64_t position;
+    uint64_t generation;
+    std::vector<std::byte> bytes;
+    uint64_t end() const { return position + bytes.size(); }
   };
   // The pump's requests in the trace (docs/recorder.md): a write per buffer
   // handed to the driver, a read per buffer that came back with bytes.
@@ -128,15 +157,20 @@ class UartShadow final : public Shadow, public Port {
   // The pump thread and its steps (pump thread only, except where noted).
   void PumpLoop();
   void HandleCompletion(const runtime::Completion& c);
+  void HandleWrite(const InFlight& f, const runtime::Completion& c);
+  void HandleRead(const InFlight& f, const runtime::Completion& c);
+  // Under io_mu_, connected: why a read at `position` of `length` bytes from
+  // the rings of `generation` cannot be right ("" when it can), given the
+  // driver's consumed position.
+  std::string CheckRead(uint64_t position, uint32_t length, uint64_t generation, uint64_t consumed);
+  // Under io_mu_, connected: queues the held read once confirmed (its end is
+  // the driver's consumed position); drops it once its rings were reset.
+  void ConfirmHeld();
+  // Under io_mu_: queues the held read and forgets it.
+  void QueueHeld();
   // Under io_mu_: queues the bytes of a read completion at stream `position`
-  // that are not already queued or read.
-  void AcceptReceived(uint64_t position, const std::byte* bytes, uint32_t length);
-  // Under io_mu_: whether a read completion at `position` skips bytes that
-  // a restart can still deliver (a lost read completion).
-  bool LostACompletion(uint64_t position);
-  // Whether the device received every byte a read completion claims
-  // (options_.device_rx_total; true without it).
-  bool DeviceReceived(uint64_t position, uint32_t length);
+  // that are not already queued or read, and acknowledges them to the device.
+  void AcceptReceived(uint64_t position, const std::byte* bytes, size_t length);
   // A completion that showed a driver bug. Under io_mu_: no more submissions
   // until the next driver's resync; true the first time (the caller then
   // kills the driver, after unlocking).
@@ -165,11 +199,12 @@ class UartShadow final : public Shadow, public Port {
   uint64_t sent_since_base_ = 0;  // stream bytes handed to drivers since the base
   std::deque<std::byte> rx_;     // received, not yet read
   std::optional<uint64_t> rx_next_;  // stream position of the next byte to queue (from the first read)
-  std::optional<uint64_t> refused_gap_at_;  // the rx_next_ of the last gap LostACompletion refused
+  std::optional<uint64_t> rx_generation_;  // the ring generation of the last read queued
+  std::optional<HeldRead> held_;     // the last read checked, waiting for confirmation
+  UartDeviceLink link_;              // empty: not connected
   UartReceiveStats rx_stats_;
 
   // Pump-thread state (no lock).
-  uint64_t rx_total_seen_ = 0;  // highest device_rx_total read (a reset lowers it while it holds bytes over)
   std::deque<InFlight> writes_;
   std::deque<InFlight> reads_;
 

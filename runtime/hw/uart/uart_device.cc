@@ -23,6 +23,9 @@ Result<std::unique_ptr<UartDevice>> UartDevice::Create(UartOptions options) {
     return Fail(Errc::kInvalidArgument, "uart dma_size must be in [32 B, 1 GiB]");
   }
   if (options.line_capacity == 0) return Fail(Errc::kInvalidArgument, "uart line_capacity must be > 0");
+  if (options.rx_keep_bytes < kMinRingSize) {
+    return Fail(Errc::kInvalidArgument, "uart rx_keep_bytes must be >= " + std::to_string(kMinRingSize));
+  }
   auto mem = UMBRA_TRY(DeviceMemory::Create(options.name + "-regs-dma", kRegisterWindowSize, kDmaPoolOffset,
                                             options.dma_size));
   auto wake = UMBRA_TRY(ipc::EventFd::Create());
@@ -83,7 +86,6 @@ void UartDevice::Reset() {
   {
     std::lock_guard lock(mu_);
     ++counters_.resets;
-    HoldOverReceived();
     PowerOnRegisters();
     mem_.interrupt.Drain();
   }
@@ -96,7 +98,6 @@ void UartDevice::PowerOnRegisters() {
   tx_offset_ = rx_offset_ = 0;
   tx_size_ = rx_size_ = 0;
   tx_head_ = rx_tail_ = 0;
-  rx_since_enable_ = 0;
   bad_tx_tail_ = bad_rx_head_ = 0;
   line_config_ = LineConfig{};
   next_tx_ns_ = 0;
@@ -127,19 +128,44 @@ void UartDevice::PowerOnRegisters() {
   regs_->active_data_bits.store(8, std::memory_order_relaxed);
   regs_->active_parity.store(static_cast<uint32_t>(Parity::kNone), std::memory_order_relaxed);
   regs_->rx_total.store(rx_total_, std::memory_order_relaxed);
-  regs_->rx_origin.store(rx_total_, std::memory_order_relaxed);
+  regs_->rx_origin.store(rx_acked_, std::memory_order_relaxed);
   regs_->active_stop_bits.store(1, std::memory_order_release);
 }
 
-void UartDevice::HoldOverReceived() {
-  if (rx_size_ == 0) return;  // no rings since power-on or the last reset
-  const auto n = static_cast<uint32_t>(std::min<uint64_t>(rx_since_enable_, rx_size_));
-  std::vector<std::byte> window(n);
-  for (uint32_t i = 0; i < n; ++i) window[i] = rx_copy_[(rx_tail_ - n + i) & (rx_size_ - 1)];
-  // Ahead of what an earlier reset held over and was not received again yet.
-  rx_held_.insert(rx_held_.begin(), window.begin(), window.end());
-  rx_total_ -= n;
-  counters_.rx_held_over += n;
+// ---- receive positions ----
+
+ReceivePositions UartDevice::receive_positions() {
+  std::lock_guard lock(mu_);
+  if (enabled_) ObserveRxHead();
+  return ReceivePositions{.total = rx_total_, .acked = rx_acked_, .consumed = rx_consumed_,
+                          .generation = rx_generation_, .enabled = enabled_};
+}
+
+void UartDevice::AcknowledgeReceived(uint64_t position) {
+  {
+    std::lock_guard lock(mu_);
+    reader_acks_ = true;
+    rx_acked_ = std::max(rx_acked_, std::min(position, rx_total_));
+    TrimKept();
+  }
+  wake_.Signal();  // the keep may have room for the line's bytes again
+}
+
+void UartDevice::ObserveRxHead() {
+  const uint32_t head = regs_->rx_head.load(std::memory_order_acquire);
+  // Forward, and not past what the ring holds; anything else is refused
+  // (Receive counts it) and leaves the consumed position where it was.
+  if (head - rx_head_seen_ > rx_tail_ - rx_head_seen_) return;
+  rx_consumed_ += head - rx_head_seen_;
+  rx_head_seen_ = head;
+  if (!reader_acks_) rx_acked_ = std::max(rx_acked_, rx_consumed_);
+}
+
+void UartDevice::TrimKept() {
+  const uint64_t keep_from = std::min(rx_acked_, rx_ring_next_);
+  if (keep_from <= rx_kept_from_) return;
+  rx_kept_.erase(rx_kept_.begin(), rx_kept_.begin() + static_cast<ptrdiff_t>(keep_from - rx_kept_from_));
+  rx_kept_from_ = keep_from;
 }
 
 // ---- the hardware thread ----
@@ -206,9 +232,14 @@ void UartDevice::ApplyControl() {
   regs_->tx_head.store(tx_head_, std::memory_order_release);
   rx_tail_ = regs_->rx_head.load(std::memory_order_acquire);
   regs_->rx_tail.store(rx_tail_, std::memory_order_release);
-  rx_copy_.assign(rx_size_, std::byte{0});
-  rx_since_enable_ = 0;
-  regs_->rx_origin.store(rx_total_, std::memory_order_relaxed);  // published by the status store
+  // The ring starts at the acknowledged position: every kept byte after it
+  // goes into the ring again, with its position.
+  rx_head_seen_ = rx_tail_;
+  rx_ring_next_ = rx_consumed_ = rx_acked_;
+  counters_.rx_redelivered += rx_total_ - rx_ring_next_;
+  TrimKept();
+  ++rx_generation_;
+  regs_->rx_origin.store(rx_ring_next_, std::memory_order_relaxed);  // published by the status store
   enabled_ = true;
   regs_->status.store(kStatusEnabled, std::memory_order_release);
 }
@@ -277,32 +308,34 @@ void UartDevice::Receive() {
     bad_rx_head_ = head;
     return;
   }
+  ObserveRxHead();
+  TrimKept();
   const uint32_t room = rx_size_ - used;
   if (room == 0) return;
-  std::byte buf[4096];
-  const size_t want = std::min<size_t>(room, sizeof buf);
-  // Bytes held over from before a reset come first: the line's are younger.
-  size_t n = std::min(want, rx_held_.size());
-  std::copy_n(rx_held_.begin(), n, buf);
-  rx_held_.erase(rx_held_.begin(), rx_held_.begin() + static_cast<ptrdiff_t>(n));
-  if (n < want) {
-    uint64_t framing = 0;
-    n += line_.DeviceTake({buf + n, want - n}, line_config_, &framing);
-    if (framing != 0) regs_->framing_errors.fetch_add(framing, std::memory_order_relaxed);
-  }
+  // Kept bytes not in the ring yet come first: the line's are younger.
+  if (rx_total_ - rx_ring_next_ < room) TakeFromLine(room - (rx_total_ - rx_ring_next_));
+  const auto n = static_cast<uint32_t>(std::min<uint64_t>(room, rx_total_ - rx_ring_next_));
   if (n == 0) return;
   std::byte* ring = dma() + rx_offset_;
-  for (size_t i = 0; i < n; ++i) {
-    const uint32_t at = (rx_tail_ + static_cast<uint32_t>(i)) & (rx_size_ - 1);
-    ring[at] = buf[i];
-    rx_copy_[at] = buf[i];
-  }
-  rx_tail_ += static_cast<uint32_t>(n);
-  rx_since_enable_ += n;
-  rx_total_ += n;
-  regs_->rx_total.store(rx_total_, std::memory_order_relaxed);
+  auto from = rx_kept_.begin() + static_cast<ptrdiff_t>(rx_ring_next_ - rx_kept_from_);
+  for (uint32_t i = 0; i < n; ++i, ++from) ring[(rx_tail_ + i) & (rx_size_ - 1)] = *from;
+  rx_tail_ += n;
+  rx_ring_next_ += n;
   regs_->rx_tail.store(rx_tail_, std::memory_order_release);
   Raise(kIntRx);
+}
+
+void UartDevice::TakeFromLine(uint64_t room) {
+  const uint64_t unacked = rx_total_ - rx_kept_from_;
+  if (unacked >= options_.rx_keep_bytes) return;  // flow control: the reader is behind
+  std::byte buf[4096];
+  const size_t want = std::min<uint64_t>({room, options_.rx_keep_bytes - unacked, sizeof buf});
+  uint64_t framing = 0;
+  const size_t n = line_.DeviceTake({buf, want}, line_config_, &framing);
+  if (framing != 0) regs_->framing_errors.fetch_add(framing, std::memory_order_relaxed);
+  rx_kept_.insert(rx_kept_.end(), buf, buf + n);
+  rx_total_ += n;
+  regs_->rx_total.store(rx_total_, std::memory_order_relaxed);  // published by the rx_tail store
 }
 
 void UartDevice::Raise(uint32_t cause) {

@@ -11,17 +11,20 @@
 //   host_options.hw = uart.get();       // the DriverHost hands it to the driver
 //   uart->line().Receive(out, timeout); // what the driver transmitted
 //   ...                                 // the driver dies
-//   uart->Reset();                      // TX FIFO flushed, RX held over, 9600 8N1
+//   uart->AcknowledgeReceived(pos);     // the host's reader has every byte before pos
+//   uart->Reset();                      // TX FIFO flushed, RX kept from the ack, 9600 8N1
 //
 // Semantics: with `paced`, the transmitter moves one character per frame time
 // (FrameBits / baud), bursting at most 1 ms of characters after an idle
 // spell; without it, as fast as the far end reads. The receiver takes bytes
 // from the line only while RX is enabled and the RX ring has room, so bytes
-// the far end sends during a driver restart wait on the line. Bytes already
-// in the RX ring when the UART is reset are held over and received again
-// after the next enable, with their stream positions (uart_regs.h, "Receive
-// hold-over"): a driver that dies or hangs with received bytes in the ring,
-// or with bytes it consumed but never handed on, loses none of them. Bytes in
+// the far end sends during a driver restart wait on the line. The device
+// keeps every received byte after the acknowledged read position, which the
+// host's reader (the shadow) moves with AcknowledgeReceived, and every enable
+// puts them into the ring again from there, with their stream positions
+// (uart_regs.h, "Receive positions"): a driver that dies or hangs with
+// received bytes in the ring, or with bytes it consumed but never handed on,
+// loses none of them, however many resets follow each other. Bytes in
 // the TX ring that had not gone out are dropped, as on real hardware (the
 // shadow resends them, knowing tx_total).
 //
@@ -60,6 +63,9 @@ struct UartOptions {
   uint64_t dma_size = 64 << 10;   // bytes in the DMA pool
   size_t line_capacity = 64 << 10;  // bytes the line holds each way
   bool paced = false;             // transmit at the baud rate
+  // Received bytes kept after the acknowledged position; the receiver takes
+  // no more from the line while this many are unacknowledged (flow control).
+  size_t rx_keep_bytes = 64 << 10;
 };
 
 // Counters since creation (Reset does not clear them).
@@ -69,7 +75,7 @@ struct UartCounters {
   uint64_t ring_pointer_faults = 0;
   uint64_t interrupts = 0;
   uint64_t resets = 0;
-  uint64_t rx_held_over = 0;  // received bytes resets handed back to be received again
+  uint64_t rx_redelivered = 0;  // bytes an enable put into the ring again (received, not acknowledged)
 };
 
 class UartDevice final : public Device {
@@ -94,6 +100,12 @@ class UartDevice final : public Device {
   UartCounters counters() const;
   // The register window and DMA pool, for tests that play a driver.
   UartRegisters* registers() const { return regs_; }
+  // The receive positions (uart_regs.h, ReceivePositions).
+  ReceivePositions receive_positions();
+  // The host's reader has every byte before `position`: the device may drop
+  // them. Clamped to rx_total; never moves back. The first call switches the
+  // device from "consumed by the driver is acknowledged" to the reader's acks.
+  void AcknowledgeReceived(uint64_t position);
   std::byte* dma() const { return mem_.region->data() + kDmaPoolOffset; }
 
  private:
@@ -108,9 +120,12 @@ class UartDevice final : public Device {
   void ApplyLineRequest();
   int64_t Transmit(int64_t now);
   void Receive();
-  // Reset's first step: moves the bytes received since enable that are still
-  // in the RX ring (at most rx_size) to the front of rx_held_.
-  void HoldOverReceived();
+  // Follows the driver's rx_head into rx_consumed_ (a refused one is ignored).
+  void ObserveRxHead();
+  // Takes line bytes into rx_kept_ (within rx_keep_bytes) for `room` ring bytes.
+  void TakeFromLine(uint64_t room);
+  // Drops the kept bytes before both the acknowledged and the ring position.
+  void TrimKept();
   void Raise(uint32_t cause);
   bool RingOk(uint64_t offset, uint32_t size) const;
 
@@ -130,13 +145,22 @@ class UartDevice final : public Device {
   uint32_t bad_tx_tail_ = 0, bad_rx_head_ = 0;  // last refused values, counted once each
   LineConfig line_config_;
   int64_t next_tx_ns_ = 0;  // pacing: when the next character may leave
-  // Receive hold-over. The driver can write the DMA ring, so the device keeps
-  // its own copy of what it put there (rx_copy_, indexed like the ring) and
-  // holds over from that. Survive Reset: rx_total_, rx_held_.
-  std::vector<std::byte> rx_copy_;  // sized rx_size_ at enable
-  uint64_t rx_since_enable_ = 0;    // bytes written into the RX ring since enable
-  uint64_t rx_total_ = 0;           // stream position of the next byte into the RX ring
-  std::deque<std::byte> rx_held_;   // received before a reset, to be received again first
+  // Receive positions (uart_regs.h). The driver can write the DMA ring, so
+  // the device keeps its own copy of every unacknowledged byte (rx_kept_)
+  // and fills the ring from it. Invariant: rx_kept_from_ <= min(rx_acked_,
+  // rx_ring_next_), rx_ring_next_ <= rx_total_, and the byte at position p in
+  // [rx_kept_from_, rx_total_) is rx_kept_[p - rx_kept_from_]. All but the
+  // ring's and the driver's (rx_ring_next_, rx_consumed_, rx_head_seen_)
+  // survive Reset.
+  uint64_t rx_total_ = 0;        // bytes taken from the line: the next one's position
+  uint64_t rx_acked_ = 0;        // the reader has every byte before this
+  bool reader_acks_ = false;     // AcknowledgeReceived was called (else: consumed = acknowledged)
+  uint64_t rx_kept_from_ = 0;    // position of rx_kept_[0]
+  std::deque<std::byte> rx_kept_;
+  uint64_t rx_ring_next_ = 0;    // position of the next byte into the ring
+  uint64_t rx_consumed_ = 0;     // position of the byte at the driver's rx_head
+  uint32_t rx_head_seen_ = 0;    // the last rx_head accepted
+  uint64_t rx_generation_ = 0;   // enables since creation
   UartCounters counters_;
 
   std::atomic<bool> stop_{false};

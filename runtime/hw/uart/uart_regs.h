@@ -39,18 +39,31 @@
 //
 // Receive positions: every byte taken from the line has a stream position,
 // its index in everything received since power-on. rx_total is the position
-// of the next byte into the RX ring; rx_origin, set when the rings are
-// enabled, is the position of the byte at ring index rx_head then, so the
-// byte at ring index i has position rx_origin + (i - rx_head at enable).
+// of the next byte the device takes from the line (it never goes back);
+// rx_origin, set when the rings are enabled, is the position of the first
+// byte the device then puts into the ring, at ring index rx_head, so the byte
+// at ring index i has position rx_origin + (i - rx_head at enable).
 //
-// Receive hold-over: a reset does not lose received bytes. The device keeps
-// its own copy of what it wrote into the RX ring; Reset() takes the bytes
-// received since the rings were enabled that are still in the ring (the last
-// rx_size of them, consumed or not: a driver that died may have consumed
-// bytes nobody else saw) and rx_total goes back by as many. After the next
-// enable they are received again, with the same positions, ahead of the
-// line's bytes and whatever the line settings. A reader that saw some of them
-// before the reset drops the positions it already has.
+// Acknowledged read position: the host's reader (the class's shadow, the one
+// party that knows what reached the application) tells the device, beside
+// the driver, that it has every byte before position `acked`
+// (UartDevice::AcknowledgeReceived; not a register, so no driver can move
+// it). The device keeps its own copy of every byte from `acked` on (a driver
+// can write the DMA ring) and takes nothing more from the line while
+// rx_keep_bytes of them are unacknowledged (flow control: the far end
+// waits). A reset or a driver's death loses none of them: every enable starts
+// the ring at rx_origin = acked and puts the kept bytes into it again, ahead
+// of the line's, whatever the line settings. A reader drops the positions it
+// already has. Until a reader acknowledges, a byte counts as acknowledged
+// once the driver consumed it (rx_head passed it), as on a plain UART.
+//
+//        acked          consumed       ring next         rx_total
+//   ───────┼───────────────┼───────────────┼─────────────────┼──── positions
+//          │ consumed by   │ in the ring,  │ kept, not in the │ on the line
+//          │ the driver,   │ not consumed  │ ring yet (after  │ (the far end
+//          │ not yet at    │ yet           │ a reset: all of  │ waits)
+//          │ the reader    │               │ them from acked) │
+//          └──────────── kept by the device (≤ rx_keep_bytes) ┘
 //
 // Interrupts: the device sets int_cause bits (fetch_or) and signals the
 // interrupt eventfd when an enabled bit goes from clear to set; the driver
@@ -154,9 +167,9 @@ struct UartRegisters {
   std::atomic<uint32_t> int_enable;  // 0x60 driver: kInt* bits that signal
   std::atomic<uint32_t> int_cause;   // 0x64 device sets, driver clears
 
-  // ---- counters since power-on (device; Reset keeps them, less rx_total's hold-over) ----
+  // ---- counters since power-on (device; Reset keeps them) ----
   std::atomic<uint64_t> tx_total;        // 0x68 bytes put on the line
-  std::atomic<uint64_t> rx_total;        // 0x70 position of the next byte into the RX ring
+  std::atomic<uint64_t> rx_total;        // 0x70 bytes taken from the line: the next one's position
   std::atomic<uint64_t> framing_errors;  // 0x78 bytes dropped: the ends disagree
 
   // ---- the line settings in effect (device) ----
@@ -166,7 +179,18 @@ struct UartRegisters {
   std::atomic<uint32_t> active_stop_bits;  // 0x8C
 
   // ---- receive positions (device) ----
-  std::atomic<uint64_t> rx_origin;  // 0x90 stream position of ring index rx_head at enable
+  std::atomic<uint64_t> rx_origin;  // 0x90 stream position of ring index rx_head at enable (= acked)
+};
+
+// The receive positions as the host sees them (UartDevice::receive_positions),
+// for the class's shadow: what a read completion may claim, and what survives
+// a reset. Not in the register window.
+struct ReceivePositions {
+  uint64_t total = 0;       // rx_total
+  uint64_t acked = 0;       // the reader's acknowledged position
+  uint64_t consumed = 0;    // the position of the byte at the driver's rx_head (this enable)
+  uint64_t generation = 0;  // ring enables since power-on: a driver instance's rings
+  bool enabled = false;     // the rings of `generation` are running
 };
 
 static_assert(std::atomic<uint32_t>::is_always_lock_free);

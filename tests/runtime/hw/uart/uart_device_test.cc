@@ -258,53 +258,104 @@ TEST_F(UartDeviceTest, SevenDataBitsMaskTheTopBit) {
   EXPECT_EQ(ReceiveAtFarEnd(2), (std::vector<std::byte>{std::byte{0x41}, std::byte{0x41}}));
 }
 
-TEST_F(UartDeviceTest, ResetHoldsReceivedBytesOverWithTheirPositions) {
-  Make();
-  const auto data = Bytes(400, 5);
-  ReceiveIntoRing(data, kRing);
-  // The driver consumes 100 bytes and dies before handing them on; its RX
-  // ring is overwritten by a wild write.
-  regs_->rx_head = 100;
-  Ring();
-  ASSERT_TRUE(WaitFor([&] { return regs_->rx_tail.load() == kRing + 100; }));
-  std::memset(dev_->dma() + 1024, 0xEE, kRing);
-  dev_->Reset();
-  EXPECT_EQ(dev_->counters().rx_held_over, kRing) << "the ring's bytes, consumed or not";
-  EXPECT_EQ(regs_->rx_total.load(), 100u) << "back to the oldest byte held over";
-  // The next driver: positions continue where the held-over bytes start.
-  Enable();
-  EXPECT_EQ(regs_->rx_origin.load(), 100u);
-  regs_->control = kControlEnable | kControlRxEnable;
-  Ring();
+// Plays a driver that consumes what the RX ring holds until `until` bytes
+// were taken since the enable (ring at 1024, kRing bytes).
+std::vector<std::byte> ConsumeRx(UartDevice& dev, size_t until) {
+  UartRegisters* regs = dev.registers();
   std::vector<std::byte> got;
-  uint32_t head = 0;
-  while (got.size() < data.size() - 100) {
-    ASSERT_TRUE(WaitFor([&] { return regs_->rx_tail.load() != head; }));
-    const uint32_t tail = regs_->rx_tail.load();
-    for (; head != tail; ++head) got.push_back(dev_->dma()[1024 + (head & (kRing - 1))]);
-    regs_->rx_head = head;
-    Ring();
+  uint32_t head = regs->rx_head.load();
+  const int64_t deadline = MonotonicNanos() + 2 * kSec;
+  while (got.size() < until && MonotonicNanos() < deadline) {
+    const uint32_t tail = regs->rx_tail.load();
+    for (; head != tail && got.size() < until; ++head) got.push_back(dev.dma()[1024 + (head & (kRing - 1))]);
+    regs->rx_head = head;
+    const uint64_t one = 1;
+    EXPECT_EQ(::write(dev.resources().doorbell_fd, &one, sizeof one), 8);
+    usleep(100);
   }
-  EXPECT_EQ(got, std::vector<std::byte>(data.begin() + 100, data.end()))
-      << "the device's own copy, in order, ahead of the line's bytes";
-  EXPECT_EQ(regs_->rx_total.load(), data.size());
+  return got;
 }
 
-TEST_F(UartDeviceTest, AResetBeforeTheHeldBytesWereReceivedAgainKeepsThem) {
+TEST_F(UartDeviceTest, ResetKeepsEveryUnacknowledgedByteWithItsPosition) {
   Make();
-  const auto data = Bytes(200, 9);
-  ReceiveIntoRing(data, data.size());
+  dev_->AcknowledgeReceived(0);  // a reader acknowledges from now on
+  const auto data = Bytes(400, 5);
+  ReceiveIntoRing(data, kRing);
+  // The driver consumes 200 bytes (the device refills the ring behind it),
+  // the reader got 50 of them, and the driver dies; its RX ring is
+  // overwritten by a wild write.
+  ASSERT_EQ(ConsumeRx(*dev_, 200).size(), 200u);
+  ASSERT_TRUE(WaitFor([&] { return regs_->rx_tail.load() == data.size(); }));
+  dev_->AcknowledgeReceived(50);
+  std::memset(dev_->dma() + 1024, 0xEE, kRing);
+  dev_->Reset();
+  EXPECT_EQ(regs_->rx_total.load(), data.size()) << "positions never go back";
+  // The next driver: the ring starts at the acknowledged position.
+  Enable();
+  EXPECT_EQ(regs_->rx_origin.load(), 50u);
+  EXPECT_EQ(dev_->counters().rx_redelivered, data.size() - 50) << "consumed or not, unacknowledged";
+  regs_->control = kControlEnable | kControlRxEnable;
+  Ring();
+  EXPECT_EQ(ConsumeRx(*dev_, data.size() - 50), std::vector<std::byte>(data.begin() + 50, data.end()))
+      << "the device's own copy, in order, ahead of the line's bytes";
+  const ReceivePositions p = dev_->receive_positions();
+  EXPECT_EQ(p.consumed, data.size());
+  EXPECT_EQ(p.acked, 50u);
+  EXPECT_TRUE(p.enabled);
+}
+
+// The receive side's lost runs (issue 20): two resets in a row, the second
+// while the bytes kept over the first were being put into the ring again and
+// consumed by a driver that died before handing them on.
+TEST_F(UartDeviceTest, ResetsInARowWithBytesInFlightLoseNothing) {
+  Make();
+  dev_->AcknowledgeReceived(0);
+  const auto data = Bytes(1000, 3);
+  ReceiveIntoRing(data, kRing);
+  ASSERT_EQ(ConsumeRx(*dev_, 600).size(), 600u);  // consumed, never acknowledged
+  dev_->AcknowledgeReceived(100);
   dev_->Reset();
   dev_->Reset();  // a second fault before any driver enabled the rings
   Enable();
-  EXPECT_EQ(regs_->rx_origin.load(), 0u);
   regs_->control = kControlEnable | kControlRxEnable;
   Ring();
-  ASSERT_TRUE(WaitFor([&] { return regs_->rx_tail.load() == data.size(); }));
-  std::vector<std::byte> got(data.size());
-  for (size_t i = 0; i < got.size(); ++i) got[i] = dev_->dma()[1024 + i];
-  EXPECT_EQ(got, data);
-  EXPECT_EQ(dev_->counters().rx_held_over, data.size()) << "counted when first held";
+  ASSERT_EQ(ConsumeRx(*dev_, 300).size(), 300u);  // the next driver dies too
+  const uint64_t generation = dev_->receive_positions().generation;
+  dev_->Reset();
+  Enable();
+  EXPECT_EQ(regs_->rx_origin.load(), 100u) << "still the acknowledged position";
+  EXPECT_GT(dev_->receive_positions().generation, generation) << "each enable is a new generation";
+  regs_->control = kControlEnable | kControlRxEnable;
+  Ring();
+  EXPECT_EQ(ConsumeRx(*dev_, data.size() - 100), std::vector<std::byte>(data.begin() + 100, data.end()));
+}
+
+TEST_F(UartDeviceTest, TheLineWaitsWhileTheKeepIsFullUntilTheReaderAcknowledges) {
+  Make({.rx_keep_bytes = 300});
+  dev_->AcknowledgeReceived(0);
+  const auto data = Bytes(1000, 7);
+  ReceiveIntoRing(data, kRing);
+  (void)ConsumeRx(*dev_, 300);
+  usleep(20'000);
+  EXPECT_EQ(regs_->rx_total.load(), 300u) << "no more taken than the device can keep";
+  EXPECT_EQ(dev_->line().pending_to_device(), data.size() - 300) << "the far end waits";
+  dev_->AcknowledgeReceived(250);
+  ASSERT_TRUE(WaitFor([&] { return regs_->rx_total.load() == 550; }));
+  dev_->AcknowledgeReceived(10'000);  // past what was received: clamped
+  EXPECT_EQ(dev_->receive_positions().acked, 550u);
+}
+
+TEST_F(UartDeviceTest, WithoutAReaderWhatTheDriverConsumedIsAcknowledged) {
+  Make();
+  const auto data = Bytes(200, 9);
+  ReceiveIntoRing(data, data.size());
+  ASSERT_EQ(ConsumeRx(*dev_, 80).size(), 80u);
+  dev_->Reset();
+  Enable();
+  EXPECT_EQ(regs_->rx_origin.load(), 80u) << "the bytes still in the ring come again";
+  regs_->control = kControlEnable | kControlRxEnable;
+  Ring();
+  EXPECT_EQ(ConsumeRx(*dev_, 120), std::vector<std::byte>(data.begin() + 80, data.end()));
 }
 
 TEST_F(UartDeviceTest, ResetFlushesTheTxFifoRestoresPowerOnAndKeepsTxTotal) {
