@@ -97,7 +97,7 @@ class RunContext : public WorkloadContext, public runtime::DriverHostListener {
     JoinContinuer();
     (void)shadow_->WaitUntilPassive(options_.settle_timeout_ns);
     RunRecord rec = Header();
-    runtime::DriverHost& host = shadow_->host();
+    runtime::Host& host = shadow_->host();
     rec.device = host.name();
     rec.device_class = shadow_->class_name();
     rec.units = units_;
