@@ -196,7 +196,7 @@ class RunContext : public WorkloadContext, public runtime::DriverHostListener {
     if (continuer_.joinable()) continuer_.join();
   }
 
-  static uint64_t LiveTriggers(runtime::DriverHost& host) {
+  static uint64_t LiveTriggers(runtime::Host& host) {
     if (host.state() != runtime::DeviceState::kRunning) return 0;
     auto counts = host.QueryFailpoints(1'000'000'000);
     if (!counts) return 0;

@@ -114,12 +114,6 @@ struct DriverInfo {
   std::string version;
 };
 
-struct FailpointCount {
-  std::string site;
-  uint64_t hits = 0;
-  uint64_t triggers = 0;
-};
-
 
 class DriverHost final : public Host {
  public:
@@ -201,7 +195,7 @@ class DriverHost final : public Host {
   // running machine must not crash the driver that replaces its victim).
   Result<void> ArmFailpointsInRunningDriver(const std::string& spec, int64_t timeout_ns = 2'000'000'000);
   // The running driver's failpoint sites with their hit and trigger counts.
-  Result<std::vector<FailpointCount>> QueryFailpoints(int64_t timeout_ns = 2'000'000'000);
+  Result<std::vector<FailpointCount>> QueryFailpoints(int64_t timeout_ns = 2'000'000'000) override;
 
   // Asks the driver to stop; kills it after the grace period. Blocks until done.
   void Shutdown() override;

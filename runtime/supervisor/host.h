@@ -91,6 +91,12 @@ class DriverHostListener {
   virtual void OnDriverLog(int /*level*/, const std::string& /*text*/) {}
 };
 
+struct FailpointCount {
+  std::string site;
+  uint64_t hits = 0;
+  uint64_t triggers = 0;
+};
+
 struct DriverHostStats {
   uint64_t restarts = 0;
   uint64_t requests_submitted = 0;
@@ -127,6 +133,8 @@ class Host {
   virtual void Kill(int signal) = 0;
   // Arms a failpoint spec in the running driver and every later one.
   virtual Result<void> SetFailpoints(const std::string& spec, int64_t timeout_ns = 2'000'000'000) = 0;
+  // The running driver's failpoint sites with their hit and trigger counts.
+  virtual Result<std::vector<FailpointCount>> QueryFailpoints(int64_t timeout_ns = 2'000'000'000) = 0;
 
   // ---- data path (one client thread) ----
   // Buffers in the pool: Alloc returns an offset, or nullopt when none is free.

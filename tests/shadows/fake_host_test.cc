@@ -40,6 +40,9 @@ class FakeHost final : public runtime::Host {
   void Shutdown() override { SetState(DeviceState::kStopped); }
   void Kill(int) override { Crash(); }
   Result<void> SetFailpoints(const std::string&, int64_t) override { return {}; }
+  Result<std::vector<runtime::FailpointCount>> QueryFailpoints(int64_t) override {
+    return std::vector<runtime::FailpointCount>{};
+  }
   std::optional<uint32_t> AllocBuffer() override { return std::nullopt; }
   void FreeBuffer(uint32_t) override {}
   std::byte* buffer(uint32_t) override { return nullptr; }
