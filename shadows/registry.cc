@@ -31,7 +31,7 @@ Result<void> ShadowRegistry::CheckSettings(const std::string& class_name, const 
 }
 
 Result<std::unique_ptr<Shadow>> ShadowRegistry::Create(const std::string& class_name,
-                                                       runtime::DriverHost& host,
+                                                       runtime::Host& host,
                                                        const ShadowSettings& settings,
                                                        RecoveryMode mode) const {
   UMBRA_TRY(CheckSettings(class_name, settings));

@@ -30,7 +30,7 @@
 namespace umbra::shadows {
 
 using ShadowFactory = std::function<Result<std::unique_ptr<Shadow>>(
-    runtime::DriverHost& host, const ShadowSettings& settings, RecoveryMode mode)>;
+    runtime::Host& host, const ShadowSettings& settings, RecoveryMode mode)>;
 
 class ShadowRegistry {
  public:
@@ -41,7 +41,7 @@ class ShadowRegistry {
   // kNotFound for an unknown class; kInvalidArgument for a key the class does
   // not take or a value of the wrong kind, naming both and the keys it takes.
   Result<void> CheckSettings(const std::string& class_name, const ShadowSettings& settings) const;
-  Result<std::unique_ptr<Shadow>> Create(const std::string& class_name, runtime::DriverHost& host,
+  Result<std::unique_ptr<Shadow>> Create(const std::string& class_name, runtime::Host& host,
                                          const ShadowSettings& settings,
                                          RecoveryMode mode = RecoveryMode::kShadow) const;
   bool Has(const std::string& class_name) const { return factories_.count(class_name) > 0; }

@@ -38,7 +38,7 @@ const char* ShadowStateName(ShadowState s) {
   return "?";
 }
 
-Shadow::Shadow(runtime::DriverHost& host, Options options)
+Shadow::Shadow(runtime::Host& host, Options options)
     : host_(host), options_(std::move(options)), config_(options_.config) {}
 
 Shadow::~Shadow() { Stop(); }

@@ -36,7 +36,7 @@
 #include <vector>
 
 #include "runtime/base/result.h"
-#include "runtime/supervisor/driver_host.h"
+#include "runtime/supervisor/host.h"
 #include "shadows/config_log.h"
 
 namespace umbra::shadows {
@@ -92,7 +92,7 @@ class Shadow : public runtime::DriverHostListener {
   RecoveryMode mode() const { return options_.mode; }
   ShadowState state() const { return state_.load(std::memory_order_acquire); }
   bool passive() const { return state() == ShadowState::kPassive; }
-  runtime::DriverHost& host() { return host_; }
+  runtime::Host& host() { return host_; }
 
   // Becomes the host's listener, starts the worker and the driver.
   void Start();
@@ -120,7 +120,7 @@ class Shadow : public runtime::DriverHostListener {
   void CountResubmitted(uint64_t n = 1) { resubmitted_ += n; }
 
  protected:
-  Shadow(runtime::DriverHost& host, Options options);
+  Shadow(runtime::Host& host, Options options);
 
   // ---- hooks for the class ----
   // Loop thread, right after the driver died (keep it short, no driver calls).
@@ -167,7 +167,7 @@ class Shadow : public runtime::DriverHostListener {
   void SetState(ShadowState s);
   RecoveryRecord* CurrentRecord();  // under records_mu_
 
-  runtime::DriverHost& host_;  // owned by the Supervisor, outlives the shadow
+  runtime::Host& host_;  // the DriverHost (owned by the Supervisor), or a test's fake; outlives the shadow
   Options options_;
 
   std::atomic<ShadowState> state_{ShadowState::kStopped};

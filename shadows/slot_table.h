@@ -1,6 +1,7 @@
 // SlotTable<T>: a fixed-capacity table with O(1) insert and remove, keyed by
-// a cookie that encodes the slot and a generation (so a stale cookie never
-// matches a reused slot). The shadows' in-flight tables and object trackers.
+// a cookie that encodes the slot and a generation (runtime::RequestCookie, so
+// a stale cookie never matches a reused slot). The shadows' in-flight tables
+// and object trackers.
 //
 //   SlotTable<TxEntry> table(256);
 //   std::optional<uint64_t> cookie = table.Insert(entry);
@@ -12,6 +13,8 @@
 #include <cstdint>
 #include <optional>
 #include <vector>
+
+#include "runtime/supervisor/cookie.h"
 
 namespace umbra::shadows {
 
@@ -30,21 +33,22 @@ class SlotTable {
     Slot& s = slots_[i];
     s.value = std::move(value);
     s.used = true;
+    s.generation = runtime::NextGeneration(s.generation);
     ++size_;
-    return (uint64_t{++s.generation} << 32) | i;
+    return runtime::RequestCookie{.index = i, .tag = s.generation}.Encode();
   }
 
   T* Find(uint64_t cookie) {
-    const uint32_t i = static_cast<uint32_t>(cookie);
-    if (i >= slots_.size()) return nullptr;
-    Slot& s = slots_[i];
-    if (!s.used || s.generation != static_cast<uint32_t>(cookie >> 32)) return nullptr;
+    const runtime::RequestCookie c = runtime::RequestCookie::Decode(cookie);
+    if (c.index >= slots_.size()) return nullptr;
+    Slot& s = slots_[c.index];
+    if (!s.used || s.generation != c.tag) return nullptr;
     return &s.value;
   }
 
   bool Erase(uint64_t cookie) {
     if (Find(cookie) == nullptr) return false;
-    const uint32_t i = static_cast<uint32_t>(cookie);
+    const uint32_t i = runtime::RequestCookie::Decode(cookie).index;
     slots_[i].used = false;
     free_.push_back(i);
     --size_;
@@ -55,7 +59,7 @@ class SlotTable {
   template <class F>
   void ForEach(F&& f) {
     for (uint32_t i = 0; i < slots_.size(); ++i) {
-      if (slots_[i].used) f((uint64_t{slots_[i].generation} << 32) | i, slots_[i].value);
+      if (slots_[i].used) f(runtime::RequestCookie{.index = i, .tag = slots_[i].generation}.Encode(), slots_[i].value);
     }
   }
 

@@ -97,7 +97,7 @@ class RunContext : public WorkloadContext, public runtime::DriverHostListener {
     JoinContinuer();
     (void)shadow_->WaitUntilPassive(options_.settle_timeout_ns);
     RunRecord rec = Header();
-    runtime::DriverHost& host = shadow_->host();
+    runtime::Host& host = shadow_->host();
     rec.device = host.name();
     rec.device_class = shadow_->class_name();
     rec.units = units_;
@@ -196,7 +196,7 @@ class RunContext : public WorkloadContext, public runtime::DriverHostListener {
     if (continuer_.joinable()) continuer_.join();
   }
 
-  static uint64_t LiveTriggers(runtime::DriverHost& host) {
+  static uint64_t LiveTriggers(runtime::Host& host) {
     if (host.state() != runtime::DeviceState::kRunning) return 0;
     auto counts = host.QueryFailpoints(1'000'000'000);
     if (!counts) return 0;

@@ -21,6 +21,8 @@
 //   kRunning → kRecovering (Detect) → kRunning (OnProbeDone) | kFailed (budget)
 //   kFailed → kStarting (ResetFailed);  any → kStopping → kStopped (Shutdown)
 //
+// DriverHost implements Host (host.h), the interface shadows hold.
+//
 // Thread safety: the data-path calls (Submit, Poll, Wait, buffers) may be made
 // from any one client thread at a time; Call and the accessors from any
 // thread. Everything else runs on the supervisor's event loop thread. The data
@@ -44,6 +46,7 @@
 #include "runtime/hw/device.h"
 #include "runtime/ipc/data_channel.h"
 #include "runtime/sandbox/sandbox.h"
+#include "runtime/supervisor/host.h"
 #include "runtime/supervisor/misbehaviour.h"
 #include "runtime/supervisor/restart_policy.h"
 
@@ -55,34 +58,6 @@ class Recorder;
 }
 
 namespace umbra::runtime {
-
-enum class DeviceState { kStopped, kStarting, kRunning, kRecovering, kFailed, kStopping };
-const char* DeviceStateName(DeviceState s);
-
-// Why a driver instance was declared dead.
-enum class DetectReason {
-  kExit,               // exited by itself; code = exit status
-  kSignal,             // killed by a signal; code = signal number
-  kChannelEof,         // closed its control channel
-  kProtocolViolation,  // sent something invalid; detail says what
-  kMissedHeartbeat,    // no heartbeat for two periods (a hang)
-  kRequestDeadline,    // a request outlived its deadline (a hang)
-  kProbeFailed,        // probe returned an error
-  kHandshakeTimeout,   // no Hello/Attached/ProbeDone in time
-  kSpawnFailed,        // the binary could not be started
-  kHostRequest,        // the host killed it (fault injection, tests)
-  kUpgrade,            // not a fault: replaced by a live update (Upgrade)
-};
-const char* DetectReasonName(DetectReason r);
-
-struct Detection {
-  DetectReason reason = DetectReason::kExit;
-  int code = 0;            // exit status or signal number
-  std::string detail;      // human-readable
-  int64_t at_ns = 0;       // when it was detected (MonotonicNanos)
-  uint64_t instance = 0;   // which driver instance
-  std::string ToString() const;
-};
 
 struct DriverHostOptions {
   std::string device_name;
@@ -114,41 +89,8 @@ struct DriverHostOptions {
   recorder::Recorder* recorder = nullptr;  // where lifecycle and recovery events go (not owned)
 };
 
-// A data-path request as the client sees it; `cookie` is the client's own tag
-// and never leaves the host.
-struct Request {
-  uint16_t op = 0;
-  uint16_t flags = 0;
-  uint32_t offset = 0;   // payload in the buffer pool
-  uint32_t length = 0;
-  uint32_t capacity = 0; // bytes the driver may write back at `offset` (>= length)
-  uint64_t arg = 0;
-  uint64_t cookie = 0;
-};
 
-struct Completion {
-  uint64_t cookie = 0;
-  int32_t status = 0;    // 0, or an Errc value (kInterrupted when the driver died)
-  uint32_t length = 0;   // bytes produced (validated against the request's capacity)
-  uint64_t arg = 0;
-};
 
-// One control-path call of a batch (CallBatch): a class-specific method
-// number and its request body.
-struct DriverCall {
-  uint32_t method = 0;
-  std::string body;
-};
-
-// Told about the driver's life; called on the supervisor thread.
-class DriverHostListener {
- public:
-  virtual ~DriverHostListener() = default;
-  virtual void OnDriverDown(const Detection&) {}
-  virtual void OnDriverReady(uint64_t /*instance*/, int64_t /*recovery_ns*/) {}
-  virtual void OnDeviceFailed(const Detection&) {}
-  virtual void OnDriverLog(int /*level*/, const std::string& /*text*/) {}
-};
 
 // A live update (Upgrade; docs/live-update.md).
 struct UpgradeOptions {
@@ -172,50 +114,32 @@ struct DriverInfo {
   std::string version;
 };
 
-struct FailpointCount {
-  std::string site;
-  uint64_t hits = 0;
-  uint64_t triggers = 0;
-};
 
-struct DriverHostStats {
-  uint64_t restarts = 0;
-  uint64_t requests_submitted = 0;
-  uint64_t requests_completed = 0;
-  uint64_t requests_interrupted = 0;
-  uint64_t protocol_violations = 0;
-  uint64_t log_lines = 0;
-  uint64_t log_lines_suppressed = 0;
-  uint64_t heartbeats = 0;
-  uint64_t waits_handed_over = 0;        // Waits that slept at once: the driver runs on the waiter's CPU
-  int64_t last_recovery_ns = 0;          // detect → ready of the latest recovery
-};
-
-class DriverHost {
+class DriverHost final : public Host {
  public:
   // Created by Supervisor::AddDevice; `io` is the supervisor's loop.
   static Result<std::unique_ptr<DriverHost>> Create(boost::asio::io_context& io,
                                                     DriverHostOptions options);
-  ~DriverHost();
+  ~DriverHost() override;
   DriverHost(const DriverHost&) = delete;
   DriverHost& operator=(const DriverHost&) = delete;
 
-  const std::string& name() const;
-  DeviceState state() const;
+  const std::string& name() const override;
+  DeviceState state() const override;
   // The most recent detection (if any) and the reason the device failed.
-  std::vector<Detection> detections() const;
-  DriverHostStats stats() const;
+  std::vector<Detection> detections() const override;
+  DriverHostStats stats() const override;
   uint64_t instance() const;
   pid_t driver_pid() const;
 
-  void set_listener(DriverHostListener* listener);  // not owned; set before Start
+  void set_listener(DriverHostListener* listener) override;  // not owned; set before Start
 
   // The recorder events go to (Recorder::Off() when none) and this device's id in it.
-  recorder::Recorder& recorder() const;
-  uint32_t recorder_device() const;
+  recorder::Recorder& recorder() const override;
+  uint32_t recorder_device() const override;
 
   // Lifecycle (thread-safe; the work happens on the event loop).
-  void Start();
+  void Start() override;
   void ResetFailed();
   // Replaces the running driver with another binary through a planned
   // recovery: the new driver is spawned and attached as a standby (its Hello
@@ -235,7 +159,7 @@ class DriverHost {
   // Kills the current driver the way a fault would (host-side fault injection).
   // A SIGKILL counts as detected when it is sent. Nothing happens while no
   // driver instance exists (between a crash and a delayed restart).
-  void Kill(int signal);
+  void Kill(int signal) override;
   // Blocks the calling (non-loop) thread until the state is kRunning.
   Result<void> WaitUntilRunning(int64_t timeout_ns);
   Result<void> WaitForState(DeviceState s, int64_t timeout_ns);
@@ -243,43 +167,43 @@ class DriverHost {
   // ---- data path (one client thread) ----
 
   // Buffers in the pool, for payloads. Alloc returns the offset, or nullopt.
-  std::optional<uint32_t> AllocBuffer();
-  void FreeBuffer(uint32_t offset);
-  std::byte* buffer(uint32_t offset);
-  uint32_t buffer_size() const;
+  std::optional<uint32_t> AllocBuffer() override;
+  void FreeBuffer(uint32_t offset) override;
+  std::byte* buffer(uint32_t offset) override;
+  uint32_t buffer_size() const override;
 
   // Queues up to requests.size() requests; returns how many were accepted
   // (fewer when the ring is full). kUnavailable while recovering,
   // kDeviceFailed once failed, kNoDevice when stopped.
-  Result<size_t> Submit(std::span<const Request> requests);
+  Result<size_t> Submit(std::span<const Request> requests) override;
   // Non-blocking: fills `out` with completions, returns how many.
-  size_t Poll(std::span<Completion> out);
+  size_t Poll(std::span<Completion> out) override;
   // Spins briefly, then blocks until at least one completion or `timeout_ns`.
-  size_t Wait(std::span<Completion> out, int64_t timeout_ns);
+  size_t Wait(std::span<Completion> out, int64_t timeout_ns) override;
   // Requests accepted and not yet completed.
   size_t in_flight() const;
 
   // ---- control path (any thread but the loop) ----
 
-  Result<std::string> Call(uint32_t method, std::string body, int64_t timeout_ns);
+  Result<std::string> Call(uint32_t method, std::string body, int64_t timeout_ns) override;
   // Several calls in one message: the driver runs them in order and answers
   // each (one wake-up of the driver, not one per call). Their bodies in
   // order, or the first call's error (the calls after a failed one are not
   // run). `timeout_ns` bounds the whole batch.
-  Result<std::vector<std::string>> CallBatch(std::vector<DriverCall> calls, int64_t timeout_ns);
+  Result<std::vector<std::string>> CallBatch(std::vector<DriverCall> calls, int64_t timeout_ns) override;
 
   // Arms a failpoint spec in the running driver and in every driver started
   // after it (the spec's parse errors come back from the driver).
-  Result<void> SetFailpoints(const std::string& spec, int64_t timeout_ns = 2'000'000'000);
+  Result<void> SetFailpoints(const std::string& spec, int64_t timeout_ns = 2'000'000'000) override;
   // Arms a failpoint spec in the running driver only: a driver started after
   // it gets the spec SetFailpoints last gave (a live fault injected into a
   // running machine must not crash the driver that replaces its victim).
   Result<void> ArmFailpointsInRunningDriver(const std::string& spec, int64_t timeout_ns = 2'000'000'000);
   // The running driver's failpoint sites with their hit and trigger counts.
-  Result<std::vector<FailpointCount>> QueryFailpoints(int64_t timeout_ns = 2'000'000'000);
+  Result<std::vector<FailpointCount>> QueryFailpoints(int64_t timeout_ns = 2'000'000'000) override;
 
   // Asks the driver to stop; kills it after the grace period. Blocks until done.
-  void Shutdown();
+  void Shutdown() override;
 
   // Used by the supervisor and tests: the event-loop side.
   class Impl;

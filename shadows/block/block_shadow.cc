@@ -10,6 +10,7 @@
 
 #include "recorder/recorder.h"
 #include "runtime/base/clock.h"
+#include "runtime/supervisor/cookie.h"
 
 namespace umbra::shadows::block {
 
@@ -19,8 +20,9 @@ namespace {
 
 constexpr int64_t kReapSliceNs = 1'000'000;  // longest the reaper sits in host().Wait
 constexpr int64_t kIdleSliceNs = 1'000'000;  // longest a non-reaper sleeps before looking again
-constexpr uint32_t kSlotBits = 20;
-constexpr uint64_t kSlotMask = (uint64_t{1} << kSlotBits) - 1;
+// A request's cookie (runtime::RequestCookie): its slot, tagged with its
+// submission serial (a completion with an older one is stale).
+constexpr uint32_t kMaxRequests = (1u << 20) - 1;
 constexpr size_t kBatch = 32;
 constexpr int64_t kResubmitTimeoutNs = 2'000'000'000;
 
@@ -45,11 +47,11 @@ recorder::RequestOp RecordedOp(uint16_t op) {
 
 }  // namespace
 
-Result<std::unique_ptr<BlockShadow>> BlockShadow::Create(runtime::DriverHost& host, BlockShadowOptions options,
+Result<std::unique_ptr<BlockShadow>> BlockShadow::Create(runtime::Host& host, BlockShadowOptions options,
                                                          RecoveryMode mode) {
   if (options.retain_limit == 0) return Fail(Errc::kInvalidArgument, "block shadow retain_limit must be > 0");
-  if (options.max_requests < 4 || options.max_requests > kSlotMask) {
-    return Fail(Errc::kInvalidArgument, "block shadow max_requests must be in 4.." + std::to_string(kSlotMask));
+  if (options.max_requests < 4 || options.max_requests > kMaxRequests) {
+    return Fail(Errc::kInvalidArgument, "block shadow max_requests must be in 4.." + std::to_string(kMaxRequests));
   }
   return std::unique_ptr<BlockShadow>(new BlockShadow(host, Options{.class_name = "block", .mode = mode}, options));
 }
@@ -332,7 +334,7 @@ void BlockShadow::SubmitPending() {
                                   .length = e.length,
                                   .capacity = data ? e.length : 0,
                                   .arg = e.lba,
-                                  .cookie = ((next_serial_ + 1 + n) << kSlotBits) | slot};
+                                  .cookie = runtime::RequestCookie{.index = slot, .tag = static_cast<uint32_t>(next_serial_ + 1 + n)}.Encode()};
     }
     if (n == 0) return;
     auto accepted = host().Submit({batch, n});
@@ -340,7 +342,7 @@ void BlockShadow::SubmitPending() {
     for (size_t i = 0; i < *accepted; ++i) {
       const uint32_t slot = pending_.front();
       Entry& e = At(slot);
-      e.serial = batch[i].cookie >> kSlotBits;
+      e.serial = runtime::RequestCookie::Decode(batch[i].cookie).tag;
       e.epoch = epoch_;
       e.stage = Stage::kSubmitted;
       ++submitted_;
@@ -379,9 +381,9 @@ void BlockShadow::PumpOrWait(std::unique_lock<std::mutex>& lock, int64_t deadlin
 }
 
 void BlockShadow::Process(const runtime::Completion& c) {
-  const uint32_t slot = static_cast<uint32_t>(c.cookie & kSlotMask);
+  const uint32_t slot = runtime::RequestCookie::Decode(c.cookie).index;
   Entry* e = slot < cookie_of_slot_.size() ? table_.Find(cookie_of_slot_[slot]) : nullptr;
-  if (e == nullptr || e->stage != Stage::kSubmitted || e->serial != (c.cookie >> kSlotBits)) {
+  if (e == nullptr || e->stage != Stage::kSubmitted || e->serial != runtime::RequestCookie::Decode(c.cookie).tag) {
     ++stats_.stale_completions;
     return;
   }
@@ -677,7 +679,7 @@ const SettingsSchema<BlockShadowOptions>& BlockSettings() {
   return schema;
 }
 
-Result<std::unique_ptr<Shadow>> CreateBlockShadow(runtime::DriverHost& host, const ShadowSettings& settings,
+Result<std::unique_ptr<Shadow>> CreateBlockShadow(runtime::Host& host, const ShadowSettings& settings,
                                                   RecoveryMode mode) {
   const BlockShadowOptions o = UMBRA_TRY(BlockSettings().Parse(settings));
   auto shadow = UMBRA_TRY(BlockShadow::Create(host, o, mode));

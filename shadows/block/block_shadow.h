@@ -81,7 +81,7 @@ struct BlockStats {
 
 class BlockShadow final : public Shadow, public Disk {
  public:
-  static Result<std::unique_ptr<BlockShadow>> Create(runtime::DriverHost& host, BlockShadowOptions options,
+  static Result<std::unique_ptr<BlockShadow>> Create(runtime::Host& host, BlockShadowOptions options,
                                                      RecoveryMode mode = RecoveryMode::kShadow);
   ~BlockShadow() override;
 
@@ -178,7 +178,7 @@ class BlockShadow final : public Shadow, public Disk {
     uint32_t tail_ = kNil;
   };
 
-  BlockShadow(runtime::DriverHost& host, Options base, BlockShadowOptions options)
+  BlockShadow(runtime::Host& host, Options base, BlockShadowOptions options)
       : Shadow(host, std::move(base)), options_(options), table_(options.max_requests),
         cookie_of_slot_(options.max_requests, 0), order_(options.max_requests), pending_(options.max_requests) {}
 
@@ -259,7 +259,7 @@ class BlockShadow final : public Shadow, public Disk {
 // The settings the factory takes: "max_requests".
 const SettingsSchema<BlockShadowOptions>& BlockSettings();
 // The registry's factory.
-Result<std::unique_ptr<Shadow>> CreateBlockShadow(runtime::DriverHost& host, const ShadowSettings& settings,
+Result<std::unique_ptr<Shadow>> CreateBlockShadow(runtime::Host& host, const ShadowSettings& settings,
                                                   RecoveryMode mode);
 
 }  // namespace umbra::shadows::block

@@ -20,7 +20,7 @@ void Add(ShadowRegistry& registry, const char* name, ShadowFactory factory, std:
   }
 }
 
-Result<std::unique_ptr<Shadow>> CreateEchoShadow(runtime::DriverHost& host, const ShadowSettings&,
+Result<std::unique_ptr<Shadow>> CreateEchoShadow(runtime::Host& host, const ShadowSettings&,
                                                  RecoveryMode mode) {
   return std::unique_ptr<Shadow>(echo::EchoShadow::Create(host, mode));
 }

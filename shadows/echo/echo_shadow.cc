@@ -11,7 +11,7 @@ namespace umbra::shadows::echo {
 
 using drivers::EchoDriver;
 
-std::unique_ptr<EchoShadow> EchoShadow::Create(runtime::DriverHost& host, RecoveryMode mode) {
+std::unique_ptr<EchoShadow> EchoShadow::Create(runtime::Host& host, RecoveryMode mode) {
   return std::unique_ptr<EchoShadow>(new EchoShadow(host, Options{.class_name = "echo", .mode = mode}));
 }
 
@@ -32,12 +32,12 @@ Result<void> EchoShadow::Echo(std::span<std::byte> data, int64_t timeout_ns) {
 }
 
 Result<void> EchoShadow::EchoThroughDriver(std::span<std::byte> data, int64_t timeout_ns) {
-  runtime::DriverHost& h = host();
+  runtime::Host& h = host();
   if (data.size() > h.buffer_size()) return Fail(Errc::kInvalidArgument, "payload larger than a buffer");
   auto buf = h.AllocBuffer();
   if (!buf) return Fail(Errc::kUnavailable, "no free buffer");
   struct Free {
-    runtime::DriverHost& h;
+    runtime::Host& h;
     uint32_t b;
     ~Free() { h.FreeBuffer(b); }
   } free_buffer{h, *buf};

@@ -7,6 +7,7 @@
 
 #include "recorder/recorder.h"
 #include "runtime/base/clock.h"
+#include "runtime/supervisor/cookie.h"
 #include "shadows/net/net_protocol.h"
 
 namespace umbra::net {
@@ -25,14 +26,14 @@ enum Rank { kRankMac = 0, kRankMtu = 1, kRankRxMode = 2, kRankMulticast = 3, kRa
 
 }  // namespace
 
-Result<std::unique_ptr<NetShadow>> NetShadow::Create(runtime::DriverHost& host, NetShadowOptions options,
+Result<std::unique_ptr<NetShadow>> NetShadow::Create(runtime::Host& host, NetShadowOptions options,
                                                      RecoveryMode mode) {
   if (options.rx_buffers == 0) return Fail(Errc::kInvalidArgument, "net shadow needs RX buffers");
   Options o{.class_name = "net", .mode = mode, .call_timeout_ns = options.call_timeout_ns};
   return std::unique_ptr<NetShadow>(new NetShadow(host, std::move(o), options));
 }
 
-NetShadow::NetShadow(runtime::DriverHost& host, Options options, NetShadowOptions net_options)
+NetShadow::NetShadow(runtime::Host& host, Options options, NetShadowOptions net_options)
     : Shadow(host, std::move(options)),
       net_options_(net_options),
       recorder_(host.recorder()),
@@ -141,7 +142,7 @@ Result<size_t> NetShadow::Transmit(std::span<const FrameView> frames) {
   }
   std::lock_guard lock(dp_mu_);
   EnsureBuffersLocked();  // an application may transmit before it ever receives or opens
-  runtime::DriverHost& h = host();
+  runtime::Host& h = host();
   size_t done = 0;
   uint64_t bytes = 0;
   int64_t wait_until = 0;
@@ -154,7 +155,7 @@ Result<size_t> NetShadow::Transmit(std::span<const FrameView> frames) {
       tx_free_.pop_back();
       std::memcpy(h.buffer(off), f.data(), f.size());
       requests_[n] = runtime::Request{.op = kTx, .offset = off, .length = static_cast<uint32_t>(f.size()),
-                                      .capacity = static_cast<uint32_t>(f.size()), .cookie = kCookieTx | off};
+                                      .capacity = static_cast<uint32_t>(f.size()), .cookie = runtime::RequestCookie{.index = off, .tag = kTxTag}.Encode()};
       bytes += f.size();
       ++n;
     }
@@ -232,7 +233,7 @@ Result<size_t> NetShadow::Receive(std::span<FrameView> out, int64_t timeout_ns) 
 void NetShadow::EnsureBuffersLocked() {
   if (buffers_ready_) return;
   buffers_ready_ = true;
-  runtime::DriverHost& h = host();
+  runtime::Host& h = host();
   buffer_size_ = h.buffer_size();
   requests_.resize(std::max<size_t>(kBatch, net_options_.rx_buffers));
   completions_.resize(256);
@@ -263,8 +264,8 @@ void NetShadow::HandleLocked(std::span<const runtime::Completion> done) {
   RecordCompletionsLocked(done);
   bool frame = false;
   for (const runtime::Completion& c : done) {
-    const uint32_t off = static_cast<uint32_t>(c.cookie);
-    if ((c.cookie & kCookieTx) != 0) {
+    const uint32_t off = runtime::RequestCookie::Decode(c.cookie).index;
+    if (runtime::RequestCookie::Decode(c.cookie).tag == kTxTag) {
       tx_free_.push_back(off);
       if (c.status != 0) tx_dropped_.fetch_add(1, std::memory_order_relaxed);
       continue;
@@ -288,7 +289,7 @@ void NetShadow::PostRxLocked() {
   while (n < rx_idle_.size() && n < requests_.size()) {
     const uint32_t off = rx_idle_[rx_idle_.size() - 1 - n];
     requests_[n] = runtime::Request{.op = kRxPost, .offset = off, .length = buffer_size_,
-                                    .capacity = buffer_size_, .cookie = kCookieRx | off};
+                                    .capacity = buffer_size_, .cookie = runtime::RequestCookie{.index = off, .tag = kRxTag}.Encode()};
     ++n;
   }
   if (n == 0) return;
@@ -302,7 +303,7 @@ void NetShadow::PostRxLocked() {
 size_t NetShadow::DeliverLocked(std::span<FrameView> out) {
   size_t n = 0;
   uint64_t bytes = 0;
-  runtime::DriverHost& h = host();
+  runtime::Host& h = host();
   while (n < out.size() && ready_head_ < ready_.size()) {
     const Ready& r = ready_[ready_head_++];
     out[n++] = FrameView(h.buffer(r.offset), r.length);
@@ -353,9 +354,9 @@ void NetShadow::RecordCompletionsLocked(std::span<const runtime::Completion> don
   if (!recorder_.on() || done.empty()) return;
   const int64_t now = MonotonicNanos();
   for (const runtime::Completion& c : done) {
-    const bool tx = (c.cookie & kCookieTx) != 0;
+    const bool tx = runtime::RequestCookie::Decode(c.cookie).tag == kTxTag;
     if (!tx && c.status == 0 && (c.length == 0 || c.arg == kRxExpired)) continue;
-    const Submitted* s = SubmittedLocked(static_cast<uint32_t>(c.cookie));
+    const Submitted* s = SubmittedLocked(runtime::RequestCookie::Decode(c.cookie).index);
     const int64_t latency = s != nullptr && s->time_ns != 0 ? now - s->time_ns : 0;
     recorder::RequestOutcome outcome = recorder::RequestOutcome::kOk;
     if (c.status == static_cast<int32_t>(Errc::kInterrupted)) {
@@ -393,7 +394,7 @@ const shadows::SettingsSchema<NetShadowOptions>& NetSettings() {
   return schema;
 }
 
-Result<std::unique_ptr<shadows::Shadow>> CreateNetShadow(runtime::DriverHost& host,
+Result<std::unique_ptr<shadows::Shadow>> CreateNetShadow(runtime::Host& host,
                                                          const shadows::ShadowSettings& settings,
                                                          RecoveryMode mode) {
   const NetShadowOptions o = UMBRA_TRY(NetSettings().Parse(settings));

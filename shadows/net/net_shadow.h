@@ -15,7 +15,7 @@
 // receive mode, multicast list, then up), and the RX buffers the crash
 // interrupted are posted again (ResubmitRequests).
 //
-//   runtime::DriverHost& host = *UMBRA_TRY(sup.AddDevice({... .driver_binary = "umbra-driver-nic",
+//   runtime::Host& host = *UMBRA_TRY(sup.AddDevice({... .driver_binary = "umbra-driver-nic",
 //                                                        .hw = nic.get()}));
 //   auto shadow = UMBRA_TRY(net::NetShadow::Create(host, {}));
 //   UMBRA_TRY(shadow->Open(5'000'000'000));
@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "runtime/base/result.h"
+#include "runtime/supervisor/cookie.h"
 #include "shadows/net/interface.h"
 #include "shadows/registry.h"
 #include "shadows/shadow.h"
@@ -61,7 +62,7 @@ struct NetShadowOptions {
 
 class NetShadow final : public shadows::Shadow, public Interface {
  public:
-  static Result<std::unique_ptr<NetShadow>> Create(runtime::DriverHost& host, NetShadowOptions options,
+  static Result<std::unique_ptr<NetShadow>> Create(runtime::Host& host, NetShadowOptions options,
                                                    shadows::RecoveryMode mode = shadows::RecoveryMode::kShadow);
   ~NetShadow() override;
 
@@ -90,9 +91,10 @@ class NetShadow final : public shadows::Shadow, public Interface {
   void OnResumed() override;
 
  private:
-  // A pool buffer's offset and what it is used for travel in the cookie.
-  static constexpr uint64_t kCookieTx = 1ull << 32;
-  static constexpr uint64_t kCookieRx = 2ull << 32;
+  // A pool buffer's offset and what it is used for travel in the cookie
+  // (runtime::RequestCookie: the offset is its index, the use its tag).
+  static constexpr uint32_t kTxTag = 1;
+  static constexpr uint32_t kRxTag = 2;
   struct Ready {
     uint32_t offset;
     uint32_t length;
@@ -106,7 +108,7 @@ class NetShadow final : public shadows::Shadow, public Interface {
     uint32_t length;
   };
 
-  NetShadow(runtime::DriverHost& host, Options options, NetShadowOptions net_options);
+  NetShadow(runtime::Host& host, Options options, NetShadowOptions net_options);
 
   Result<void> Config(const char* key, int rank, uint32_t method, std::string body);
   // Under dp_mu_.
@@ -149,7 +151,7 @@ class NetShadow final : public shadows::Shadow, public Interface {
 // The settings the factory takes: "rx_buffers".
 const shadows::SettingsSchema<NetShadowOptions>& NetSettings();
 // The registry's factory for "net".
-Result<std::unique_ptr<shadows::Shadow>> CreateNetShadow(runtime::DriverHost& host,
+Result<std::unique_ptr<shadows::Shadow>> CreateNetShadow(runtime::Host& host,
                                                          const shadows::ShadowSettings& settings,
                                                          shadows::RecoveryMode mode);
 

@@ -10,6 +10,7 @@
 
 #include "recorder/recorder.h"
 #include "runtime/base/clock.h"
+#include "runtime/supervisor/cookie.h"
 #include "shadows/sound/sound_protocol.h"
 
 namespace umbra::sound {
@@ -20,8 +21,10 @@ using shadows::ShadowState;
 
 namespace {
 
-constexpr uint64_t kCookieWrite = 1ull << 32;
-constexpr uint64_t kCookieRead = 2ull << 32;
+// A request's cookie (runtime::RequestCookie): its buffer offset, tagged with
+// its direction.
+constexpr uint32_t kWriteTag = 1;
+constexpr uint32_t kReadTag = 2;
 constexpr int64_t kWaitSliceNs = 1'000'000;
 constexpr int64_t kPaceSliceNs = 1'000'000;
 
@@ -54,7 +57,7 @@ const char* PcmStateName(PcmState s) {
   return "?";
 }
 
-Result<std::unique_ptr<SoundShadow>> SoundShadow::Create(runtime::DriverHost& host, SoundShadowOptions options,
+Result<std::unique_ptr<SoundShadow>> SoundShadow::Create(runtime::Host& host, SoundShadowOptions options,
                                                          RecoveryMode mode) {
   if (options.clock_speed <= 0) return Fail(Errc::kInvalidArgument, "clock speed must be positive");
   Options o{.class_name = "sound", .mode = mode, .call_timeout_ns = options.call_timeout_ns};
@@ -373,7 +376,7 @@ bool SoundShadow::SubmitWriteLocked(StreamRecord& s, uint64_t a, uint64_t n) {
   }
   const uint32_t bytes = static_cast<uint32_t>(n * fb);
   const runtime::Request req{.op = kWrite, .offset = off, .length = bytes, .capacity = bytes, .arg = a,
-                             .cookie = kCookieWrite | off};
+                             .cookie = runtime::RequestCookie{.index = off, .tag = kWriteTag}.Encode()};
   auto r = host().Submit({&req, 1});
   if (!r || *r == 0) return false;
   s.free.pop_back();
@@ -521,7 +524,7 @@ Result<void> SoundShadow::ReadChunk(std::unique_lock<std::mutex>& lock, StreamRe
     if (!s.read_in_flight && !s.read_done) {
       const uint32_t off = s.free.front();
       const runtime::Request req{.op = kRead, .offset = off, .length = static_cast<uint32_t>(bytes),
-                                 .capacity = static_cast<uint32_t>(bytes), .arg = a, .cookie = kCookieRead | off};
+                                 .capacity = static_cast<uint32_t>(bytes), .arg = a, .cookie = runtime::RequestCookie{.index = off, .tag = kReadTag}.Encode()};
       auto r = host().Submit({&req, 1});
       if (!r || *r == 0) {
         PaceUntil(lock, s, ClockPositionLocked(s, MonotonicNanos()) + 1);
@@ -590,10 +593,10 @@ void SoundShadow::RecordCompletedLocked(const runtime::Completion& c) {
   recorder::Recorder& rec = host().recorder();
   if (!rec.on()) return;
   const int64_t now = MonotonicNanos();
-  const size_t index = static_cast<uint32_t>(c.cookie) / host().buffer_size();
+  const size_t index = runtime::RequestCookie::Decode(c.cookie).index / host().buffer_size();
   const Submitted sub = index < submitted_.size() ? submitted_[index] : Submitted{};
   rec.RequestCompleted(host().recorder_device(),
-                       (c.cookie & kCookieWrite) != 0 ? recorder::RequestOp::kPlayback : recorder::RequestOp::kCapture,
+                       runtime::RequestCookie::Decode(c.cookie).tag == kWriteTag ? recorder::RequestOp::kPlayback : recorder::RequestOp::kCapture,
                        sub.length, sub.time_ns != 0 ? now - sub.time_ns : 0, recorder::OutcomeOfStatus(c.status),
                        now);
 }
@@ -601,8 +604,8 @@ void SoundShadow::RecordCompletedLocked(const runtime::Completion& c) {
 void SoundShadow::HandleLocked(std::span<const runtime::Completion> done) {
   for (const runtime::Completion& c : done) {
     RecordCompletedLocked(c);
-    const uint32_t off = static_cast<uint32_t>(c.cookie);
-    if ((c.cookie & kCookieWrite) != 0) {
+    const uint32_t off = runtime::RequestCookie::Decode(c.cookie).index;
+    if (runtime::RequestCookie::Decode(c.cookie).tag == kWriteTag) {
       StreamRecord& s = rec(Direction::kPlayback);
       s.free.push_back(off);
       if (WriteFailed(c.status)) RestartFaultyDriverLocked(c.status);
@@ -703,7 +706,7 @@ const shadows::SettingsSchema<SoundShadowOptions>& SoundSettings() {
   return schema;
 }
 
-Result<std::unique_ptr<shadows::Shadow>> CreateSoundShadow(runtime::DriverHost& host,
+Result<std::unique_ptr<shadows::Shadow>> CreateSoundShadow(runtime::Host& host,
                                                            const shadows::ShadowSettings& settings,
                                                            RecoveryMode mode) {
   const SoundShadowOptions o = UMBRA_TRY(SoundSettings().Parse(settings));

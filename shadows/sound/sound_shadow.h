@@ -31,7 +31,7 @@
 // ResubmitRequests (playback: the kept frames that are still in the future,
 // so playback resumes with the next period; capture: reads go live again).
 //
-//   runtime::DriverHost& host = *UMBRA_TRY(sup.AddDevice({... .driver_binary = "umbra-driver-sound",
+//   runtime::Host& host = *UMBRA_TRY(sup.AddDevice({... .driver_binary = "umbra-driver-sound",
 //                                                        .hw = card.get()}));
 //   auto shadow = UMBRA_TRY(sound::SoundShadow::Create(host, {}));
 //   UMBRA_TRY(shadow->Open(5'000'000'000));
@@ -73,7 +73,7 @@ struct SoundShadowOptions {
 
 class SoundShadow final : public shadows::Shadow, public Pcm {
  public:
-  static Result<std::unique_ptr<SoundShadow>> Create(runtime::DriverHost& host, SoundShadowOptions options,
+  static Result<std::unique_ptr<SoundShadow>> Create(runtime::Host& host, SoundShadowOptions options,
                                                      shadows::RecoveryMode mode = shadows::RecoveryMode::kShadow);
   ~SoundShadow() override;
 
@@ -134,7 +134,7 @@ class SoundShadow final : public shadows::Shadow, public Pcm {
     std::vector<FrameRange> gaps;
   };
 
-  SoundShadow(runtime::DriverHost& host, Options options, SoundShadowOptions sound_options)
+  SoundShadow(runtime::Host& host, Options options, SoundShadowOptions sound_options)
       : Shadow(host, std::move(options)), sound_options_(sound_options) {}
 
   StreamRecord& rec(Direction d) { return streams_[d == Direction::kPlayback ? 0 : 1]; }
@@ -203,7 +203,7 @@ class SoundShadow final : public shadows::Shadow, public Pcm {
 // The settings the factory takes: "queue_periods", "clock_speed".
 const shadows::SettingsSchema<SoundShadowOptions>& SoundSettings();
 // The registry's factory for "sound".
-Result<std::unique_ptr<shadows::Shadow>> CreateSoundShadow(runtime::DriverHost& host,
+Result<std::unique_ptr<shadows::Shadow>> CreateSoundShadow(runtime::Host& host,
                                                            const shadows::ShadowSettings& settings,
                                                            shadows::RecoveryMode mode);
 

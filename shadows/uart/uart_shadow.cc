@@ -10,6 +10,7 @@
 
 #include "recorder/recorder.h"
 #include "runtime/base/clock.h"
+#include "runtime/supervisor/cookie.h"
 
 namespace umbra::shadows::uart {
 
@@ -19,8 +20,9 @@ namespace {
 
 constexpr int64_t kPumpWaitNs = 1'000'000;  // how long the pump sleeps on completions
 constexpr int64_t kResyncTimeoutNs = 5'000'000'000;
-constexpr uint64_t kWriteCookie = 1ull << 32;
-constexpr uint64_t kReadCookie = 2ull << 32;
+// A request's cookie (runtime::RequestCookie): its buffer, tagged with its direction.
+constexpr uint32_t kWriteTag = 1;
+constexpr uint32_t kReadTag = 2;
 
 // Config log ranks: the line before the receiver is enabled.
 constexpr int kRankLine = 0;
@@ -30,7 +32,7 @@ std::chrono::nanoseconds Ns(int64_t ns) { return std::chrono::nanoseconds(std::m
 
 }  // namespace
 
-Result<std::unique_ptr<UartShadow>> UartShadow::Create(runtime::DriverHost& host, UartShadowOptions options,
+Result<std::unique_ptr<UartShadow>> UartShadow::Create(runtime::Host& host, UartShadowOptions options,
                                                        RecoveryMode mode) {
   if (options.tx_queue_bytes == 0 || options.rx_queue_bytes == 0 || options.writes_in_flight == 0 ||
       options.reads_posted == 0) {
@@ -196,7 +198,7 @@ void UartShadow::OnFailed(const std::string&) { io_cv_.notify_all(); }
 // ---------------- the pump thread ----------------
 
 void UartShadow::PumpLoop() {
-  runtime::DriverHost& h = host();
+  runtime::Host& h = host();
   runtime::Completion done[16];
   for (;;) {
     {
@@ -228,8 +230,8 @@ void UartShadow::PumpLoop() {
 }
 
 void UartShadow::HandleCompletion(const runtime::Completion& c) {
-  const uint32_t buffer = static_cast<uint32_t>(c.cookie);
-  const bool write = (c.cookie & kWriteCookie) != 0;
+  const uint32_t buffer = runtime::RequestCookie::Decode(c.cookie).index;
+  const bool write = runtime::RequestCookie::Decode(c.cookie).tag == kWriteTag;
   auto& list = write ? writes_ : reads_;
   auto it = std::find_if(list.begin(), list.end(), [&](const InFlight& f) { return f.buffer == buffer; });
   if (it == list.end()) return;  // not ours (cannot happen: the host checks ids)
@@ -405,7 +407,7 @@ void UartShadow::ApplyResync() {
 }
 
 void UartShadow::SubmitWrites() {
-  runtime::DriverHost& h = host();
+  runtime::Host& h = host();
   while (writes_.size() < options_.writes_in_flight) {
     // Checked and submitted under io_mu_: OnDriverLost sets need_resync_
     // under it too, so no write can slip past a crash into the next driver
@@ -419,7 +421,7 @@ void UartShadow::SubmitWrites() {
     const uint32_t len = static_cast<uint32_t>(std::min<size_t>(unsent, h.buffer_size()));
     std::copy_n(tx_.begin() + static_cast<ptrdiff_t>(submitted_), len, h.buffer(*buf));
     runtime::Request req{.op = proto::kWrite, .offset = *buf, .length = len, .capacity = len,
-                         .cookie = kWriteCookie | *buf};
+                         .cookie = runtime::RequestCookie{.index = *buf, .tag = kWriteTag}.Encode()};
     auto sent = h.Submit({&req, 1});
     if (!sent || *sent == 0) {
       h.FreeBuffer(*buf);
@@ -433,7 +435,7 @@ void UartShadow::SubmitWrites() {
 }
 
 void UartShadow::PostReads() {
-  runtime::DriverHost& h = host();
+  runtime::Host& h = host();
   while (reads_.size() < options_.reads_posted) {
     uint64_t generation = 0;
     {
@@ -445,7 +447,7 @@ void UartShadow::PostReads() {
     auto buf = h.AllocBuffer();
     if (!buf) return;
     runtime::Request req{.op = proto::kRead, .offset = *buf, .length = h.buffer_size(),
-                         .capacity = h.buffer_size(), .cookie = kReadCookie | *buf};
+                         .capacity = h.buffer_size(), .cookie = runtime::RequestCookie{.index = *buf, .tag = kReadTag}.Encode()};
     auto sent = h.Submit({&req, 1});
     if (!sent || *sent == 0) {
       h.FreeBuffer(*buf);
@@ -487,7 +489,7 @@ const SettingsSchema<UartShadowOptions>& UartSettings() {
   return schema;
 }
 
-Result<std::unique_ptr<Shadow>> CreateUartShadow(runtime::DriverHost& host, const ShadowSettings& settings,
+Result<std::unique_ptr<Shadow>> CreateUartShadow(runtime::Host& host, const ShadowSettings& settings,
                                                  RecoveryMode mode) {
   const UartShadowOptions o = UMBRA_TRY(UartSettings().Parse(settings));
   auto shadow = UMBRA_TRY(UartShadow::Create(host, o, mode));

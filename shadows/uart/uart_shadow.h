@@ -102,7 +102,7 @@ struct UartShadowOptions {
 
 class UartShadow final : public Shadow, public Port {
  public:
-  static Result<std::unique_ptr<UartShadow>> Create(runtime::DriverHost& host, UartShadowOptions options,
+  static Result<std::unique_ptr<UartShadow>> Create(runtime::Host& host, UartShadowOptions options,
                                                     RecoveryMode mode = RecoveryMode::kShadow);
   ~UartShadow() override;
 
@@ -145,7 +145,7 @@ class UartShadow final : public Shadow, public Port {
   void RecordSubmitted(InFlight& f, bool write);
   void RecordCompleted(const InFlight& f, const runtime::Completion& c, bool write);
 
-  UartShadow(runtime::DriverHost& host, Options base, UartShadowOptions options)
+  UartShadow(runtime::Host& host, Options base, UartShadowOptions options)
       : Shadow(host, std::move(base)), options_(options) {}
 
   // Shadow hooks.
@@ -214,7 +214,7 @@ class UartShadow final : public Shadow, public Port {
 // The settings the factory takes: "tx_queue_bytes", "rx_queue_bytes".
 const SettingsSchema<UartShadowOptions>& UartSettings();
 // The registry's factory.
-Result<std::unique_ptr<Shadow>> CreateUartShadow(runtime::DriverHost& host, const ShadowSettings& settings,
+Result<std::unique_ptr<Shadow>> CreateUartShadow(runtime::Host& host, const ShadowSettings& settings,
                                                  RecoveryMode mode);
 
 }  // namespace umbra::shadows::uart

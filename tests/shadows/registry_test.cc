@@ -6,7 +6,7 @@ namespace umbra::shadows {
 namespace {
 
 ShadowFactory NullFactory() {
-  return [](runtime::DriverHost&, const ShadowSettings&, RecoveryMode) -> Result<std::unique_ptr<Shadow>> {
+  return [](runtime::Host&, const ShadowSettings&, RecoveryMode) -> Result<std::unique_ptr<Shadow>> {
     return Fail(Errc::kInternal, "not used");
   };
 }
