@@ -23,7 +23,7 @@ Result<void> AwaitDriver(Shadow& shadow, int64_t deadline_ns) {
 
 Result<runtime::Completion> RoundTrip(Shadow& shadow, const std::function<Result<void>()>& check_serving,
                                       RoundTripRequest r) {
-  runtime::DriverHost& host = shadow.host();
+  runtime::Host& host = shadow.host();
   for (;;) {
     UMBRA_TRY(check_serving());
     if (MonotonicNanos() > r.deadline_ns) return Fail(Errc::kTimeout, shadow.device_name() + ": request timed out");

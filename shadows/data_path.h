@@ -80,7 +80,7 @@ class DataPath {
     int64_t wait_ns = 1'000'000;  // longest sleep between looks
   };
 
-  DataPath(runtime::DriverHost& host, Shadow& shadow, Hooks hooks)
+  DataPath(runtime::Host& host, Shadow& shadow, Hooks hooks)
       : host_(host), shadow_(shadow), hooks_(std::move(hooks)) {}
   ~DataPath() { Stop(); }
   DataPath(const DataPath&) = delete;
@@ -109,7 +109,7 @@ class DataPath {
   void Dispatch(const runtime::Completion& c);
   void FreeAll();
 
-  runtime::DriverHost& host_;  // owned by the Supervisor, outlives the shadow
+  runtime::Host& host_;  // owned by the Supervisor, outlives the shadow
   Shadow& shadow_;             // the class that owns this DataPath
   const Hooks hooks_;
 
