@@ -58,8 +58,8 @@
 
 #include "drivers/disk/disk_driver.h"
 #include "drivers/sdk/in_process.h"
-#include "runtime/base/clock.h"
-#include "runtime/base/spin.h"
+#include "base/clock.h"
+#include "base/spin.h"
 #include "runtime/hw/disk/disk_device.h"
 #include "runtime/supervisor/supervisor.h"
 #include "shadows/block/block_shadow.h"

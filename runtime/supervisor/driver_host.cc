@@ -22,9 +22,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
-#include "runtime/base/clock.h"
-#include "runtime/base/spin.h"
-#include "runtime/base/tsan.h"
+#include "base/clock.h"
+#include "base/spin.h"
+#include "base/tsan.h"
 #include "runtime/ipc/control_channel.h"
 #include "recorder/recorder.h"
 #include "runtime/supervisor/cpu_time.h"
@@ -1521,7 +1521,7 @@ class DriverHost::Impl {
 
   size_t Wait(std::span<Completion> out, int64_t timeout_ns) {
     const int64_t deadline = MonotonicNanos() + timeout_ns;
-    constexpr int64_t kSpinNs = 200'000;  // taking turns (runtime/base/spin.h)
+    constexpr int64_t kSpinNs = 200'000;  // taking turns (base/spin.h)
     for (;;) {
       {
         std::lock_guard lock(mu_);

@@ -10,7 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "recorder/recorder.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::shadows::block {
 

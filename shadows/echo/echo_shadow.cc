@@ -4,7 +4,7 @@
 
 #include "drivers/echo/echo_driver.h"
 #include "recorder/recorder.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::shadows::echo {
 

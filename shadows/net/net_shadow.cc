@@ -6,8 +6,8 @@
 #include <cstring>
 
 #include "recorder/recorder.h"
-#include "runtime/base/clock.h"
-#include "shadows/net/net_protocol.h"
+#include "base/clock.h"
+#include "protocols/net/net_protocol.h"
 
 namespace umbra::net {
 

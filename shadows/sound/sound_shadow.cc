@@ -9,8 +9,8 @@
 #include <spdlog/spdlog.h>
 
 #include "recorder/recorder.h"
-#include "runtime/base/clock.h"
-#include "shadows/sound/sound_protocol.h"
+#include "base/clock.h"
+#include "protocols/sound/sound_protocol.h"
 
 namespace umbra::sound {
 

@@ -50,7 +50,7 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/hw/device.h"
 #include "runtime/hw/device_memory.h"
 #include "runtime/hw/disk/disk_regs.h"

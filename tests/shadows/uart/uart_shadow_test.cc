@@ -14,7 +14,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/hw/uart/uart_device.h"
 #include "runtime/supervisor/supervisor.h"
 #include "shadows/registry.h"
