@@ -2,13 +2,13 @@
 
 #include <cstring>
 
-#include "drivers/echo/echo_driver.h"
+#include "protocols/echo/echo_protocol.h"
 #include "recorder/recorder.h"
 #include "base/clock.h"
 
 namespace umbra::shadows::echo {
 
-using drivers::EchoDriver;
+namespace protocol = ::umbra::echo;  // not shadows::echo, this class
 
 std::unique_ptr<EchoShadow> EchoShadow::Create(runtime::DriverHost& host, RecoveryMode mode) {
   return std::unique_ptr<EchoShadow>(new EchoShadow(host, Options{.class_name = "echo", .mode = mode}));
@@ -57,7 +57,7 @@ Result<void> EchoShadow::EchoThroughDriver(std::span<std::byte> data, int64_t ti
       continue;
     }
     std::memcpy(h.buffer(*buf), data.data(), len);
-    runtime::Request req{.op = EchoDriver::kEcho, .offset = *buf, .length = len, .capacity = len};
+    runtime::Request req{.op = protocol::kEcho, .offset = *buf, .length = len, .capacity = len};
     auto sent = h.Submit({&req, 1});
     if (!sent || *sent == 0) continue;  // went down between the check and the submit
     runtime::Completion c;
@@ -78,7 +78,7 @@ Result<void> EchoShadow::EchoThroughDriver(std::span<std::byte> data, int64_t ti
 }
 
 Result<void> EchoShadow::SetTag(std::string tag) {
-  UMBRA_TRY(ConfigCall("tag", 0, EchoDriver::kSetTag, std::move(tag)));
+  UMBRA_TRY(ConfigCall("tag", 0, protocol::kSetTag, std::move(tag)));
   return {};
 }
 
@@ -88,6 +88,6 @@ std::string EchoShadow::Tag() const {
   return self.config_log().Get("tag").value_or("");
 }
 
-Result<std::string> EchoShadow::DriverTag() { return host().Call(EchoDriver::kGetTag, "", 1'000'000'000); }
+Result<std::string> EchoShadow::DriverTag() { return host().Call(protocol::kGetTag, "", 1'000'000'000); }
 
 }  // namespace umbra::shadows::echo
