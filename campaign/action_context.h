@@ -17,6 +17,7 @@
 #include <future>
 #include <vector>
 
+#include "shadows/builtin/builtin.h"  // RegisterBuiltinWorkloads
 #include "shadows/workload.h"
 #include "runtime/supervisor/supervisor.h"
 

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "faultinject/plan.h"
+#include "shadows/builtin/builtin.h"  // RegisterBuiltinWorkloads
 #include "shadows/workload.h"
 #include "base/result.h"
 #include "shadows/shadow.h"

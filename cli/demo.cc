@@ -40,7 +40,7 @@
 #include "runtime/hw/nic/wire.h"
 #include "runtime/hw/uart/uart_device.h"
 #include "machine/default_machine.h"
-#include "machine/hardware.h"
+#include "shadows/net/class.h"
 #include "machine/machine.h"
 #include "shadows/block/block_shadow.h"
 #include "shadows/block/workloads/verify_workload.h"

@@ -4,7 +4,7 @@
 #include "umbra/machine.pb.h"
 
 #include "runtime/hw/uart/line.h"
-#include "machine/hardware.h"
+#include "shadows/uart/class.h"
 #include "shadows/net/frontend/tap_frontend.h"
 #include "shadows/net/net_shadow.h"
 #include "shadows/sound/frontend/fifo_player.h"

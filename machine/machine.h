@@ -50,7 +50,7 @@
 #include <vector>
 
 #include "base/result.h"
-#include "machine/hardware.h"
+#include "runtime/hw/hardware.h"
 #include "runtime/model/model.h"
 #include "runtime/supervisor/driver_host.h"
 #include "shadows/shadow.h"

@@ -19,7 +19,7 @@
 
 #include <optional>
 
-#include "machine/hardware.h"
+#include "runtime/hw/hardware.h"
 #include "runtime/model/machine.h"
 
 namespace umbra::proto {

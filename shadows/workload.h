@@ -9,13 +9,15 @@
 // what the workload saw.
 //
 //   WorkloadRegistry registry;
-//   RegisterBuiltinWorkloads(registry);
+//   RegisterBuiltinWorkloads(registry);   // every class's (shadows/builtin/)
 //   std::unique_ptr<Workload> w = UMBRA_TRY(registry.Create("echo-stream"));
 //   UMBRA_TRY(w->SetUp(ctx));
 //   WorkResult r = w->Run(ctx);
 //   w->TearDown();
 //
-// docs/fault-injection.md ("Campaigns") says how a class adds its workload.
+// A class's workloads live in its folder (shadows/<class>/workloads/) and are
+// registered by the class (shadows/<class>/class.cc); docs/fault-injection.md
+// ("Campaigns") says how a class adds one.
 //
 // Thread safety: a Workload is used by one thread (its run's). Register every
 // workload before use; Create may then be called from any thread.
@@ -155,8 +157,5 @@ class WorkloadRegistry {
  private:
   std::map<std::string, WorkloadFactory> factories_;
 };
-
-// Registers every built-in workload; the one list a new class edits.
-Result<void> RegisterBuiltinWorkloads(WorkloadRegistry& registry);
 
 }  // namespace umbra::faultinject::campaign

@@ -15,7 +15,9 @@
 #include "runtime/hw/disk/disk_device.h"
 #include "machine/default_machine.h"
 #include "runtime/model/machine.h"
+#include "shadows/builtin/builtin.h"
 #include "shadows/echo/echo_shadow.h"
+#include "shadows/net/class.h"
 #include "umbra/machine.pb.h"
 
 namespace umbra::machine {

@@ -2,17 +2,18 @@
 // compatible string from a HardwareRegistry.
 //
 //   HardwareRegistry registry;
-//   RegisterBuiltinHardware(registry);      // e1000, disk, uart: one line each
+//   RegisterBuiltinHardware(registry);      // every class's (shadows/builtin/)
 //   auto hw = UMBRA_TRY(registry.Create(
 //       {.device = "nic0", .compatible = {"umbra,e1000-emu"}, .settings = {{"mac", "02:00:00:00:00:07"}},
 //        .state_dir = "/tmp/umbra-run"}));
 //   if (hw) {                                // null: nothing to emulate (echo)
 //     hw->device()->Start();
-//     auto* nic = dynamic_cast<NicHardware*>(hw.get());   // its wire's peer end
+//     auto* nic = dynamic_cast<NicHardware*>(hw.get());   // its wire's peer end (shadows/net/class.h)
 //   }
 //
-// A new class of hardware adds a factory and one Register line in
-// RegisterBuiltinHardware (hardware.cc); nothing else in the machine changes.
+// A class of hardware registers its factory, with its ring and buffer sizes,
+// from its class's registration (shadows/<class>/class.cc); nothing here or in
+// the machine changes.
 //
 // Thread safety: register everything before use; Create may then be called
 // from any thread. A Hardware object is used as its hw::Device says.
@@ -27,14 +28,6 @@
 #include "base/result.h"
 #include "runtime/hw/device.h"
 #include "runtime/ipc/data_channel.h"
-
-namespace umbra::hw::uart {
-class Line;
-}  // namespace umbra::hw::uart
-namespace umbra::hw::nic {
-class Nic;
-class PeerEndpoint;
-}  // namespace umbra::hw::nic
 
 namespace umbra::machine {
 
@@ -53,21 +46,6 @@ class Hardware {
   virtual hw::Device* device() = 0;
   // Ring and buffer sizes the class's driver and shadow expect.
   virtual ipc::DataChannelOptions data_options() const = 0;
-};
-
-// A NIC and the far end of its in-process wire (null with a TAP backend).
-class NicHardware : public Hardware {
- public:
-  virtual hw::nic::Nic* nic() = 0;
-  // The rest of the network: send frames to the NIC, receive what it sends.
-  virtual hw::nic::PeerEndpoint* peer() = 0;
-};
-
-// A UART and its cable: the far end's Line, where the other machine's
-// bytes come from and go to.
-class UartHardware : public Hardware {
- public:
-  virtual hw::uart::Line* line() = 0;
 };
 
 using HardwareFactory = std::function<Result<std::unique_ptr<Hardware>>(const HardwareSpec& spec)>;
@@ -103,8 +81,11 @@ class HardwareRegistry {
   std::map<std::string, Entry> factories_;
 };
 
-// Registers "umbra,e1000-emu" (settings: mac, backend=wire|tap, tap, tap_address),
-// "umbra,disk-emu" (image, blocks, block_size) and "umbra,uart-emu".
-void RegisterBuiltinHardware(HardwareRegistry& registry);
+// A device setting's text, or `fallback` when the device has none.
+std::string Setting(const HardwareSpec& spec, const std::string& key, std::string fallback = "");
+// A device setting as a whole number; kInvalidArgument naming it when it is not one.
+Result<uint64_t> NumberSetting(const HardwareSpec& spec, const std::string& key, uint64_t fallback);
+// A device setting as true/1 or false/0; kInvalidArgument naming it otherwise.
+Result<bool> BoolSetting(const HardwareSpec& spec, const std::string& key, bool fallback);
 
 }  // namespace umbra::machine
