@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "faultinject/campaign/campaign.h"
-#include "faultinject/campaign/report.h"
-#include "faultinject/campaign/run.h"
-#include "faultinject/campaign/workload.h"
+#include "campaign/campaign.h"
+#include "campaign/report.h"
+#include "campaign/run.h"
+#include "shadows/workload.h"
 
 namespace umbra::cli {
 namespace {

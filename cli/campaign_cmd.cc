@@ -26,11 +26,11 @@
 #include "cli/campaign_cluster.h"
 #include "cli/campaign_soak.h"
 #include "cli/commands.h"
-#include "faultinject/campaign/campaign.h"
-#include "faultinject/campaign/report.h"
-#include "faultinject/campaign/trace.h"
+#include "campaign/campaign.h"
+#include "campaign/report.h"
+#include "campaign/trace.h"
 #include "recorder/recorder.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::cli {
 namespace {

@@ -8,11 +8,11 @@
 #include <string_view>
 
 #include "cli/commands.h"
-#include "faultinject/campaign/campaign.h"
-#include "faultinject/campaign/plan.h"
-#include "faultinject/campaign/report.h"
-#include "faultinject/campaign/run.h"
-#include "runtime/base/clock.h"
+#include "campaign/campaign.h"
+#include "faultinject/plan.h"
+#include "campaign/report.h"
+#include "campaign/run.h"
+#include "base/clock.h"
 
 namespace umbra::cli {
 namespace {

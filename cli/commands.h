@@ -52,7 +52,7 @@ void AddValidateCommand(CLI::App& app, int& exit_code);
 // How much of a machine file LoadMachineFile checks.
 enum class MachineChecks {
   kModel,     // what the device model needs (`tree`: a model to show)
-  kRunnable,  // and everything `run` would refuse (runtime/machine/machine_check.h)
+  kRunnable,  // and everything `run` would refuse (machine/machine_check.h)
 };
 // Loads a machine file for `tree` and `run`: kExitOk, or prints
 // "umbra COMMAND: <error>" and returns kExitNoInput (no such file),

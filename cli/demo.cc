@@ -1,6 +1,6 @@
 // `umbra demo`: the default machine under fault injection, end to end.
 //
-// Builds the default machine (runtime/machine/default_machine.cc: a NIC, a
+// Builds the default machine (machine/default_machine.cc: a NIC, a
 // disk, a serial port and a sound card, with a managed and an optional link),
 // shows the refused cycle, runs one application per device — file transfers
 // over the NIC, the verifying random read/write/flush workload on the disk,
@@ -36,12 +36,12 @@
 #include "recorder/export.h"
 #include "recorder/recorder.h"
 #include "recorder/trace_file.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/hw/nic/wire.h"
 #include "runtime/hw/uart/uart_device.h"
-#include "runtime/machine/default_machine.h"
-#include "runtime/machine/hardware.h"
-#include "runtime/machine/machine.h"
+#include "machine/default_machine.h"
+#include "shadows/net/class.h"
+#include "machine/machine.h"
 #include "shadows/block/block_shadow.h"
 #include "shadows/block/workloads/verify_workload.h"
 #include "runtime/hw/sound/wav.h"

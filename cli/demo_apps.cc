@@ -6,7 +6,7 @@
 #include <array>
 #include <thread>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/hw/uart/uart_device.h"
 #include "shadows/net/net_shadow.h"
 #include "shadows/uart/uart_shadow.h"

@@ -17,7 +17,7 @@
 
 #include "cli/commands.h"
 #include "drivers/echo/echo_driver.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/supervisor/supervisor.h"
 
 namespace umbra::cli {

@@ -10,8 +10,8 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
-#include "faultinject/campaign/run.h"
-#include "faultinject/campaign/workload.h"
+#include "campaign/run.h"
+#include "shadows/workload.h"
 
 namespace umbra::cli {
 namespace {

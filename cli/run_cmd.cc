@@ -23,8 +23,8 @@
 #include "cli/commands.h"
 #include "cli/run_control.h"
 #include "recorder/recorder.h"
-#include "runtime/base/clock.h"
-#include "runtime/machine/machine.h"
+#include "base/clock.h"
+#include "machine/machine.h"
 #include "umbra/machine.pb.h"
 
 namespace umbra::cli {

@@ -6,7 +6,7 @@
 #include "control/frontends.h"
 #include "control/machine_control.h"
 #include "control/run_dir.h"
-#include "runtime/machine/machine.h"
+#include "machine/machine.h"
 #include "umbra/machine.pb.h"
 
 namespace umbra::cli {

@@ -11,7 +11,7 @@
 #include <memory>
 #include <string>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 
 namespace umbra::machine {
 class Machine;

@@ -9,7 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
-#include "runtime/machine/default_machine.h"
+#include "machine/default_machine.h"
 #include "runtime/model/inprocess_backend.h"
 #include "runtime/model/machine.h"
 #include "umbra/machine.pb.h"

@@ -1,7 +1,7 @@
 // `umbra validate FILE`: checks a machine file or a campaign file and prints
 // OK, or the error (FILE:LINE:COLUMN: field: message) and nothing else. A
 // machine is checked for everything `umbra run` would refuse or leave undone
-// (runtime/machine/machine_check.h): recovery settings out of range, shadow
+// (machine/machine_check.h): recovery settings out of range, shadow
 // settings its class does not take, a compatible no driver matches, a setting
 // its hardware does not know.
 //
@@ -21,8 +21,8 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
-#include "faultinject/campaign/campaign.h"
-#include "runtime/machine/machine_check.h"
+#include "campaign/campaign.h"
+#include "machine/machine_check.h"
 #include "runtime/model/machine.h"
 #include "umbra/campaign.pb.h"
 #include "umbra/machine.pb.h"

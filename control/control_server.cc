@@ -11,7 +11,7 @@
 #include <cstring>
 #include <vector>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::control {
 namespace {

@@ -23,8 +23,8 @@
 #include <string_view>
 #include <thread>
 
-#include "runtime/base/result.h"
-#include "runtime/base/unique_fd.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace umbra::control {
 

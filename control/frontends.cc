@@ -1,10 +1,10 @@
 #include "control/frontends.h"
 
-#include "runtime/machine/machine.h"
+#include "machine/machine.h"
 #include "umbra/machine.pb.h"
 
 #include "runtime/hw/uart/line.h"
-#include "runtime/machine/hardware.h"
+#include "shadows/uart/class.h"
 #include "shadows/net/frontend/tap_frontend.h"
 #include "shadows/net/net_shadow.h"
 #include "shadows/sound/frontend/fifo_player.h"

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 
 namespace umbra::machine {
 class Machine;

@@ -8,8 +8,8 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "control/live_fault.h"
-#include "runtime/base/clock.h"
-#include "runtime/machine/machine.h"
+#include "base/clock.h"
+#include "machine/machine.h"
 #include "umbra/run_control.pb.h"
 
 namespace umbra::control {

@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 
 namespace umbra::machine {
 class Machine;

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 
 namespace umbra::control {
 

@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::faultinject::bugs {
 namespace {

@@ -6,7 +6,7 @@
 #include <random>
 
 #include "faultinject/bugs.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::faultinject {
 namespace {

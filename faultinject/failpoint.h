@@ -45,7 +45,7 @@
 
 #include "faultinject/action.h"
 #include "faultinject/spec.h"
-#include "runtime/base/result.h"
+#include "base/result.h"
 
 namespace umbra::faultinject {
 

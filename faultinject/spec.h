@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "faultinject/action.h"
-#include "runtime/base/result.h"
+#include "base/result.h"
 
 namespace umbra::faultinject {
 

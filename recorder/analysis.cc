@@ -1,5 +1,5 @@
 #include "recorder/analysis.h"
-#include "runtime/base/overloaded.h"
+#include "base/overloaded.h"
 
 #include <algorithm>
 #include <cmath>

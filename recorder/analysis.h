@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "recorder/event.h"
-#include "runtime/base/result.h"
+#include "base/result.h"
 
 namespace umbra::recorder {
 

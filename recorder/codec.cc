@@ -1,5 +1,5 @@
 #include "recorder/codec.h"
-#include "runtime/base/overloaded.h"
+#include "base/overloaded.h"
 
 #include <string>
 #include <type_traits>

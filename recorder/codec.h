@@ -3,7 +3,7 @@
 #pragma once
 
 #include "recorder/event.h"
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "umbra/trace.pb.h"
 
 namespace umbra::recorder {

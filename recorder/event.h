@@ -16,7 +16,7 @@
 #include <variant>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 
 namespace umbra::recorder {
 

@@ -24,7 +24,7 @@
 
 #include "recorder/analysis.h"
 #include "recorder/event.h"
-#include "runtime/base/result.h"
+#include "base/result.h"
 
 namespace umbra::recorder {
 

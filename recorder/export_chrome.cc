@@ -4,7 +4,7 @@
 
 #include "recorder/export.h"
 #include "recorder/json_writer.h"
-#include "runtime/base/overloaded.h"
+#include "base/overloaded.h"
 
 namespace umbra::recorder {
 namespace {

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "recorder/export.h"
-#include "runtime/base/overloaded.h"
+#include "base/overloaded.h"
 
 namespace umbra::recorder {
 namespace {

@@ -44,8 +44,8 @@
 
 #include "recorder/event.h"
 #include "recorder/thread_buffer.h"
-#include "runtime/base/clock.h"
-#include "runtime/base/result.h"
+#include "base/clock.h"
+#include "base/result.h"
 
 namespace umbra::recorder {
 

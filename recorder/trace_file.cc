@@ -11,7 +11,7 @@
 
 #include "recorder/codec.h"
 #include "recorder/trace_sink.h"
-#include "runtime/base/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace umbra::recorder {
 namespace {

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "recorder/event.h"
-#include "runtime/base/result.h"
+#include "base/result.h"
 
 namespace umbra::recorder {
 

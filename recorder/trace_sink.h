@@ -17,8 +17,8 @@
 #include <string>
 
 #include "recorder/event.h"
-#include "runtime/base/result.h"
-#include "runtime/base/unique_fd.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
 #include "umbra/trace.pb.h"
 
 namespace umbra::recorder {

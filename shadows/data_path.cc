@@ -4,7 +4,7 @@
 
 #include <chrono>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::shadows {
 

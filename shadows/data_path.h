@@ -43,7 +43,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/supervisor/driver_host.h"
 #include "shadows/shadow.h"
 

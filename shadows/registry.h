@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "shadows/settings.h"
 #include "shadows/shadow.h"
 

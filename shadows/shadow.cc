@@ -5,7 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "recorder/recorder.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::shadows {
 

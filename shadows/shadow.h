@@ -35,7 +35,7 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/supervisor/host.h"
 #include "shadows/config_log.h"
 

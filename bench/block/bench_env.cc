@@ -14,8 +14,8 @@
 
 #include "drivers/disk/disk_driver.h"
 #include "drivers/sdk/in_process.h"
-#include "runtime/base/clock.h"
-#include "runtime/base/spin.h"
+#include "base/clock.h"
+#include "base/spin.h"
 
 namespace umbra::shadows::block::bench {
 namespace {

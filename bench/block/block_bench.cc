@@ -46,8 +46,8 @@
 #include <benchmark/benchmark.h>
 
 #include "bench/block/bench_env.h"
-#include "runtime/base/clock.h"
-#include "runtime/base/spin.h"
+#include "base/clock.h"
+#include "base/spin.h"
 
 namespace umbra::shadows::block::bench {
 namespace {

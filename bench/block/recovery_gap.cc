@@ -12,7 +12,7 @@
 #include <benchmark/benchmark.h>
 
 #include "bench/block/bench_env.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::shadows::block::bench {
 namespace {

@@ -19,7 +19,7 @@
 #include <set>
 #include <string>
 
-#include "faultinject/campaign/campaign.h"
+#include "campaign/campaign.h"
 
 namespace umbra::faultinject::campaign {
 namespace {

@@ -27,7 +27,7 @@
 #include <spdlog/spdlog.h>
 
 #include "drivers/echo/echo_driver.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/supervisor/supervisor.h"
 
 namespace {

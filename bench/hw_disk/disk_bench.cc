@@ -31,7 +31,7 @@
 #include <tuple>
 #include <vector>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/hw/disk/disk_device.h"
 #include "runtime/hw/disk/disk_test_driver.h"
 

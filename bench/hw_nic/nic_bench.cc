@@ -16,7 +16,7 @@
 #include <memory>
 #include <vector>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/hw/nic/nic.h"
 #include "runtime/hw/nic/wire.h"
 #include "tests/runtime/hw/nic/test_driver.h"

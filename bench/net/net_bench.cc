@@ -45,11 +45,11 @@
 
 #include "drivers/nic/nic_driver.h"
 #include "drivers/sdk/in_process.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/hw/nic/nic.h"
 #include "runtime/hw/nic/wire.h"
 #include "runtime/supervisor/supervisor.h"
-#include "shadows/net/net_protocol.h"
+#include "protocols/net/net_protocol.h"
 #include "shadows/net/net_shadow.h"
 #include "shadows/net/workloads/file_transfer.h"
 

@@ -35,7 +35,7 @@
 #include <benchmark/benchmark.h>
 
 #include "recorder/recorder.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/hw/nic/nic.h"
 #include "runtime/hw/nic/wire.h"
 #include "runtime/hw/disk/disk_device.h"

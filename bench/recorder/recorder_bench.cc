@@ -36,7 +36,7 @@
 #include <vector>
 
 #include "recorder/recorder.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::recorder {
 namespace {

@@ -18,7 +18,7 @@
 
 #include "drivers/echo/echo_driver.h"
 #include "drivers/sdk/in_process.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/supervisor/supervisor.h"
 
 #include <spdlog/spdlog.h>

@@ -22,7 +22,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/sandbox/cgroup.h"
 #include "runtime/supervisor/spawn.h"
 #include "runtime/supervisor/supervisor.h"

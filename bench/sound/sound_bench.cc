@@ -49,7 +49,7 @@
 #include "drivers/sdk/in_process.h"
 #include "drivers/sound/sound_driver.h"
 #include "runtime/hw/sound/wav_compare.h"
-#include "shadows/sound/sound_protocol.h"
+#include "protocols/sound/sound_protocol.h"
 #include "tests/shadows/sound/sound_rig.h"
 
 namespace umbra::sound {

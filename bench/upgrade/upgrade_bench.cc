@@ -17,7 +17,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "faultinject/campaign/action_context.h"
+#include "campaign/action_context.h"
 
 namespace {
 

@@ -7,7 +7,7 @@
 #include "drivers/sdk/await.h"
 #include "drivers/sdk/probe.h"
 #include "faultinject/failpoint.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::drivers::disk {
 

@@ -1,6 +1,6 @@
 // The sample disk driver: a short driver for the emulated disk
 // (runtime/hw/disk/disk_regs.h), speaking the block class protocol
-// (shadows/block/block_protocol.h).
+// (protocols/block/block_protocol.h).
 //
 // Lifecycle: Probe checks the datasheet identity, lays the submission queue,
 // the completion queue and one bounce buffer per tag out in the DMA pool,
@@ -41,7 +41,7 @@
 
 #include "drivers/sdk/driver.h"
 #include "runtime/hw/disk/disk_regs.h"
-#include "shadows/block/block_protocol.h"
+#include "protocols/block/block_protocol.h"
 
 namespace umbra::drivers::disk {
 

@@ -1,9 +1,9 @@
 // The echo driver: the smallest driver that uses both channels.
 //
-// Data path: op kEcho returns the payload with every byte transformed
-// (bytewise complement), so a test can tell the driver really handled it.
-// Control path: method kSetTag stores a tag, kGetTag returns it, kGetCount
-// returns the number of requests served by this instance.
+// It speaks the echo class protocol (protocols/echo/echo_protocol.h): op
+// kEcho returns the payload with every byte complemented; method kSetTag
+// stores a tag, kGetTag returns it, kGetCount returns the number of requests
+// served by this instance.
 //
 // Failpoint sites: echo.probe (an error fails the probe); requests go through
 // the SDK's own sdk.request site.
@@ -13,6 +13,7 @@
 #include <string>
 
 #include "drivers/sdk/driver.h"
+#include "protocols/echo/echo_protocol.h"
 
 namespace umbra::drivers {
 
@@ -20,8 +21,11 @@ inline constexpr std::string_view kEchoSites[] = {"echo.probe"};
 
 class EchoDriver : public sdk::Driver {
  public:
-  enum Op : uint16_t { kEcho = 1, kNop = 2 };
-  enum Method : uint32_t { kSetTag = 1, kGetTag = 2, kGetCount = 3 };
+  // The protocol's ops and methods, as EchoDriver::kEcho ... for the tests.
+  using Op = echo::Op;
+  using Method = echo::Method;
+  using enum echo::Op;
+  using enum echo::Method;
 
   std::string_view name() const override { return "echo"; }
   std::string_view version() const override { return "1.0"; }

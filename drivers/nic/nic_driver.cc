@@ -5,7 +5,7 @@
 
 #include "drivers/sdk/await.h"
 #include "faultinject/failpoint.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::drivers {
 

@@ -15,7 +15,7 @@
 //   Config     set MAC, MTU, receive mode, multicast list (kSet*), each
 //              committed with the config_seq/config_ack handshake.
 //   Link       link-change interrupts update the link state, reported by kGetInfo.
-// The class protocol is shadows/net/net_protocol.h.
+// The class protocol is protocols/net/net_protocol.h.
 //
 //   UMBRA_DRIVER_MAIN(umbra::drivers::NicDriver)       // drivers/nic/main.cc
 //   // or in-process: InProcessRunner run(std::make_unique<NicDriver>(), {...});
@@ -39,7 +39,7 @@
 
 #include "drivers/sdk/driver.h"
 #include "runtime/hw/nic/nic_regs.h"
-#include "shadows/net/net_protocol.h"
+#include "protocols/net/net_protocol.h"
 
 namespace umbra::drivers {
 

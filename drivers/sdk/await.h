@@ -23,9 +23,9 @@
 #include <cstdint>
 
 #include "drivers/sdk/driver.h"
-#include "runtime/base/clock.h"
-#include "runtime/base/result.h"
-#include "runtime/base/spin.h"
+#include "base/clock.h"
+#include "base/result.h"
+#include "base/spin.h"
 
 namespace umbra::sdk {
 

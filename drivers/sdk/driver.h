@@ -36,7 +36,7 @@
 #include <string>
 #include <string_view>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/ipc/descriptor.h"
 
 namespace umbra::sdk {

@@ -26,7 +26,7 @@
 
 #include "drivers/sdk/driver.h"
 #include "faultinject/failpoint.h"
-#include "runtime/base/result.h"
+#include "base/result.h"
 
 namespace umbra::sdk {
 

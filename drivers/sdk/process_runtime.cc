@@ -26,8 +26,8 @@
 #include "drivers/sdk/driver.h"
 #include "drivers/sdk/fiber.h"
 #include "faultinject/failpoint.h"
-#include "runtime/base/clock.h"
-#include "runtime/base/spin.h"
+#include "base/clock.h"
+#include "base/spin.h"
 #include "runtime/ipc/control_channel.h"
 #include "runtime/ipc/data_channel.h"
 #include "runtime/ipc/shared_memory.h"
@@ -40,7 +40,7 @@ namespace asio = boost::asio;
 using faultinject::SiteFault;
 constexpr int kControlFd = 3;
 // How long the submission loop polls for requests before it sleeps on the
-// doorbell (taking turns with threads that want its CPU: runtime/base/spin.h).
+// doorbell (taking turns with threads that want its CPU: base/spin.h).
 constexpr int64_t kSpinNs = 200'000;
 // How often that spin looks at the interrupt line and the control channel.
 constexpr int64_t kEventLookNs = 10'000;

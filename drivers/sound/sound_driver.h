@@ -11,7 +11,7 @@
 //              the second.
 //   Prepare    (kPrepare) stop the stream, program its registers, positions 0.
 //   Start      (kStart) kStart to the card; reads start_frame and computes the
-//              stream's base (see shadows/sound/sound_protocol.h).
+//              stream's base (see protocols/sound/sound_protocol.h).
 //   Write      (kWrite) copy frames from a host pool buffer into the ring at
 //              their stream position, zero-filling any hole so the card never
 //              replays stale ring content, advance appl_ptr; complete once
@@ -49,7 +49,7 @@
 
 #include "drivers/sdk/driver.h"
 #include "runtime/hw/sound/sound_regs.h"
-#include "shadows/sound/sound_protocol.h"
+#include "protocols/sound/sound_protocol.h"
 
 namespace umbra::drivers {
 

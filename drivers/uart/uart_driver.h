@@ -40,7 +40,7 @@
 #include <string_view>
 
 #include "drivers/sdk/driver.h"
-#include "drivers/uart/uart_protocol.h"
+#include "protocols/uart/uart_protocol.h"
 #include "runtime/hw/uart/uart_regs.h"
 
 namespace umbra::drivers::uart {

@@ -18,7 +18,7 @@
 #include <memory>
 #include <string>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/hw/device.h"
 #include "runtime/ipc/event_fd.h"
 #include "runtime/ipc/shared_memory.h"

@@ -19,8 +19,8 @@
 #include <memory>
 #include <string>
 
-#include "runtime/base/result.h"
-#include "runtime/base/unique_fd.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
 #include "runtime/ipc/descriptor.h"
 #include "runtime/ipc/event_fd.h"
 #include "runtime/ipc/shared_memory.h"

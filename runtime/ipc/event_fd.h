@@ -9,8 +9,8 @@
 
 #include <cstdint>
 
-#include "runtime/base/result.h"
-#include "runtime/base/unique_fd.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace umbra::ipc {
 

@@ -19,8 +19,8 @@
 #include <span>
 #include <string>
 
-#include "runtime/base/result.h"
-#include "runtime/base/unique_fd.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace umbra::ipc {
 

@@ -18,7 +18,7 @@
 #include <string>
 #include <string_view>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/model/types.h"
 
 namespace umbra::model {

@@ -22,7 +22,7 @@
 #include <string>
 #include <string_view>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/model/objects.h"
 
 namespace umbra::model {

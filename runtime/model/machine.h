@@ -22,7 +22,7 @@
 #include <string_view>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/model/model.h"
 
 namespace umbra::proto {

@@ -42,7 +42,7 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/model/attribute.h"
 #include "runtime/model/device_handle.h"
 #include "runtime/model/driver_backend.h"

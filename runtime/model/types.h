@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 
 namespace umbra::model {
 

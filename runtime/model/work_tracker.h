@@ -27,7 +27,7 @@
 #include <mutex>
 #include <string>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 
 namespace umbra::model {
 

@@ -34,7 +34,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/base/unique_fd.h"
+#include "base/unique_fd.h"
 #include "runtime/sandbox/sandbox.h"
 
 namespace umbra::sandbox {

@@ -37,8 +37,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/base/result.h"
-#include "runtime/base/unique_fd.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace umbra::sandbox {
 

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/sandbox/sandbox.h"
 
 namespace umbra::sandbox {

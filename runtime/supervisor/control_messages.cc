@@ -7,7 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/sandbox/seccomp.h"
 
 namespace umbra::runtime {

@@ -36,7 +36,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "runtime/base/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace umbra::runtime {
 

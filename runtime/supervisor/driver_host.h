@@ -42,7 +42,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/hw/device.h"
 #include "runtime/ipc/data_channel.h"
 #include "runtime/sandbox/sandbox.h"

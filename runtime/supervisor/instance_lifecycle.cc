@@ -11,7 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::runtime {
 

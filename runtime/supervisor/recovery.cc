@@ -13,7 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::runtime {
 

@@ -7,9 +7,9 @@
 
 #include <boost/asio/post.hpp>
 
-#include "runtime/base/clock.h"
-#include "runtime/base/spin.h"
-#include "runtime/base/tsan.h"
+#include "base/clock.h"
+#include "base/spin.h"
+#include "base/tsan.h"
 #include "runtime/supervisor/cookie.h"
 
 namespace umbra::runtime {
@@ -109,7 +109,7 @@ bool DriverHost::Impl::HandOverTheCpu() {
 
 size_t DriverHost::Impl::Wait(std::span<Completion> out, int64_t timeout_ns) {
   const int64_t deadline = MonotonicNanos() + timeout_ns;
-  constexpr int64_t kSpinNs = 200'000;  // taking turns (runtime/base/spin.h)
+  constexpr int64_t kSpinNs = 200'000;  // taking turns (base/spin.h)
   for (;;) {
     {
       std::lock_guard lock(mu_);

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/base/result.h"
-#include "runtime/base/unique_fd.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
 #include "runtime/sandbox/sandbox.h"
 
 namespace umbra::runtime {

@@ -22,7 +22,7 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/supervisor/driver_host.h"
 
 namespace umbra::runtime {

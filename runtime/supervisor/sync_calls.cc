@@ -4,7 +4,7 @@
 
 #include <boost/asio/post.hpp>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::runtime {
 

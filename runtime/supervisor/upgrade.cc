@@ -7,7 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::runtime {
 

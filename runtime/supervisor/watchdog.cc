@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::runtime {
 

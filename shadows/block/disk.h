@@ -29,8 +29,8 @@
 #include <cstdint>
 #include <span>
 
-#include "runtime/base/result.h"
-#include "shadows/block/block_protocol.h"
+#include "base/result.h"
+#include "protocols/block/block_protocol.h"
 
 namespace umbra::shadows::block {
 

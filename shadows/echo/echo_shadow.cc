@@ -2,14 +2,14 @@
 
 #include <cstring>
 
-#include "drivers/echo/echo_driver.h"
+#include "protocols/echo/echo_protocol.h"
 #include "recorder/recorder.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "shadows/data_path.h"
 
 namespace umbra::shadows::echo {
 
-using drivers::EchoDriver;
+namespace protocol = ::umbra::echo;  // not shadows::echo, this class
 
 std::unique_ptr<EchoShadow> EchoShadow::Create(runtime::Host& host, RecoveryMode mode) {
   return std::unique_ptr<EchoShadow>(new EchoShadow(host, Options{.class_name = "echo", .mode = mode}));
@@ -44,7 +44,7 @@ Result<void> EchoShadow::EchoThroughDriver(std::span<std::byte> data, int64_t ti
   const uint32_t len = static_cast<uint32_t>(data.size());
   const runtime::Completion c = UMBRA_TRY(RoundTrip(
       *this, [this] { return CheckServing(); },
-      {.request = {.op = EchoDriver::kEcho, .offset = *buf, .length = len, .capacity = len},
+      {.request = {.op = protocol::kEcho, .offset = *buf, .length = len, .capacity = len},
        .prepare = [&] { std::memcpy(h.buffer(*buf), data.data(), len); },  // a dead driver may have half done it
        .deadline_ns = MonotonicNanos() + timeout_ns}));
   if (c.status != 0) return Fail(static_cast<Errc>(c.status), "driver refused the request");
@@ -53,7 +53,7 @@ Result<void> EchoShadow::EchoThroughDriver(std::span<std::byte> data, int64_t ti
 }
 
 Result<void> EchoShadow::SetTag(std::string tag) {
-  UMBRA_TRY(ConfigCall("tag", 0, EchoDriver::kSetTag, std::move(tag)));
+  UMBRA_TRY(ConfigCall("tag", 0, protocol::kSetTag, std::move(tag)));
   return {};
 }
 
@@ -63,6 +63,6 @@ std::string EchoShadow::Tag() const {
   return self.config_log().Get("tag").value_or("");
 }
 
-Result<std::string> EchoShadow::DriverTag() { return host().Call(EchoDriver::kGetTag, "", 1'000'000'000); }
+Result<std::string> EchoShadow::DriverTag() { return host().Call(protocol::kGetTag, "", 1'000'000'000); }
 
 }  // namespace umbra::shadows::echo

@@ -25,7 +25,7 @@
 #include <span>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 
 namespace umbra::net {
 

@@ -6,9 +6,9 @@
 #include <cstring>
 
 #include "recorder/recorder.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/supervisor/cookie.h"
-#include "shadows/net/net_protocol.h"
+#include "protocols/net/net_protocol.h"
 
 namespace umbra::net {
 

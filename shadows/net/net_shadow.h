@@ -43,7 +43,7 @@
 #include <mutex>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/supervisor/cookie.h"
 #include "shadows/net/interface.h"
 #include "shadows/registry.h"

@@ -32,7 +32,7 @@
 #include <span>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/hw/sound/sound_regs.h"
 
 namespace umbra::sound {

@@ -9,9 +9,9 @@
 #include <spdlog/spdlog.h>
 
 #include "recorder/recorder.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/supervisor/cookie.h"
-#include "shadows/sound/sound_protocol.h"
+#include "protocols/sound/sound_protocol.h"
 
 namespace umbra::sound {
 

@@ -53,7 +53,7 @@
 #include <mutex>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "shadows/registry.h"
 #include "shadows/shadow.h"
 #include "shadows/sound/pcm.h"

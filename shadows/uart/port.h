@@ -19,8 +19,8 @@
 #include <cstdint>
 #include <span>
 
-#include "drivers/uart/uart_protocol.h"
-#include "runtime/base/result.h"
+#include "protocols/uart/uart_protocol.h"
+#include "base/result.h"
 
 namespace umbra::shadows::uart {
 

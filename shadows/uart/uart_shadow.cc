@@ -9,7 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "recorder/recorder.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/supervisor/cookie.h"
 
 namespace umbra::shadows::uart {

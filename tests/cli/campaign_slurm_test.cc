@@ -18,9 +18,9 @@
 
 #include <gtest/gtest.h>
 
-#include "faultinject/campaign/report.h"
+#include "campaign/report.h"
 #include "tests/shell.h"
-#include "faultinject/campaign/run.h"
+#include "campaign/run.h"
 
 namespace umbra::cli {
 namespace {

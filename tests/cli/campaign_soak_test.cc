@@ -10,8 +10,8 @@
 #include <gtest/gtest.h>
 
 #include "cli/campaign_soak.h"
-#include "faultinject/campaign/report.h"
-#include "faultinject/campaign/run.h"
+#include "campaign/report.h"
+#include "campaign/run.h"
 #include "tests/shell.h"
 
 namespace umbra::cli {

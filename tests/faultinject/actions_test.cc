@@ -15,7 +15,7 @@
 
 #include "faultinject/bugs.h"
 #include "faultinject/failpoint.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::faultinject {
 namespace {

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "faultinject/failpoint.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::faultinject {
 namespace {

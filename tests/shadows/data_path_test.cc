@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "drivers/echo/echo_driver.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/supervisor/supervisor.h"
 #include "tests/shadows/kill_fixture.h"
 

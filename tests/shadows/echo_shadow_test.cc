@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/supervisor/supervisor.h"
 #include "tests/shadows/kill_fixture.h"
 

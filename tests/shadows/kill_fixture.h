@@ -32,7 +32,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/supervisor/driver_host.h"
 #include "shadows/shadow.h"
 

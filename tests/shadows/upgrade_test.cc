@@ -15,7 +15,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/supervisor/supervisor.h"
 #include "shadows/echo/echo_shadow.h"
 

@@ -9,9 +9,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "runtime/base/clock.h"
-#include "runtime/base/spin.h"
-#include "runtime/base/tsan.h"
+#include "base/clock.h"
+#include "base/spin.h"
+#include "base/tsan.h"
 #include "runtime/hw/disk/image_file.h"
 #include "runtime/hw/disk/write_cache.h"
 

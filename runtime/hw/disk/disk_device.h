@@ -49,7 +49,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/hw/device.h"
 #include "runtime/hw/device_memory.h"
 #include "runtime/hw/disk/disk_regs.h"

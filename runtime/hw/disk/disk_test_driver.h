@@ -23,8 +23,8 @@
 #include <span>
 #include <vector>
 
-#include "runtime/base/clock.h"
-#include "runtime/base/spin.h"
+#include "base/clock.h"
+#include "base/spin.h"
 #include "runtime/hw/disk/disk_regs.h"
 
 namespace umbra::hw::disk {

@@ -22,7 +22,7 @@
 #include <memory>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/hw/disk/image_file.h"
 
 namespace umbra::hw::disk {

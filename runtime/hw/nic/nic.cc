@@ -7,8 +7,8 @@
 #include <cstring>
 #include <new>
 
-#include "runtime/base/clock.h"
-#include "runtime/base/spin.h"
+#include "base/clock.h"
+#include "base/spin.h"
 
 namespace umbra::hw::nic {
 namespace {

@@ -31,7 +31,7 @@
 #include <string>
 #include <thread>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/hw/device.h"
 #include "runtime/hw/device_memory.h"
 #include "runtime/hw/nic/backend.h"

@@ -24,8 +24,8 @@
 #include <string>
 #include <thread>
 
-#include "runtime/base/result.h"
-#include "runtime/base/unique_fd.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
 #include "runtime/hw/nic/backend.h"
 #include "runtime/ipc/event_fd.h"
 

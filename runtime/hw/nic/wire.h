@@ -21,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/hw/nic/backend.h"
 #include "runtime/hw/nic/nic_regs.h"
 

@@ -9,8 +9,8 @@
 #include <new>
 #include <optional>
 
-#include "runtime/base/clock.h"
-#include "runtime/base/spin.h"
+#include "base/clock.h"
+#include "base/spin.h"
 
 namespace umbra::hw::sound {
 namespace {

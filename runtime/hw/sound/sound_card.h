@@ -32,8 +32,8 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/base/result.h"
-#include "runtime/base/unique_fd.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
 #include "runtime/hw/device.h"
 #include "runtime/hw/device_memory.h"
 #include "runtime/hw/sound/audio_backend.h"

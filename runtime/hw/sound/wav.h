@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/hw/sound/sound_regs.h"
 
 namespace umbra::hw::sound {

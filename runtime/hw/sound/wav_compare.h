@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/hw/sound/wav.h"
 
 namespace umbra::hw::sound {

@@ -7,7 +7,7 @@
 #include <bit>
 #include <cstring>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::hw::uart {
 

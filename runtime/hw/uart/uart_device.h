@@ -41,7 +41,7 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/hw/device.h"
 #include "runtime/hw/device_memory.h"
 #include "runtime/hw/uart/line.h"

@@ -29,7 +29,7 @@
 #include <memory>
 #include <string>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "shadows/block/disk.h"
 
 namespace umbra::shadows::block {

@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "shadows/block/disk.h"
 
 namespace umbra::shadows::block {

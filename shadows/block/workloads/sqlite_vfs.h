@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "shadows/block/disk.h"
 
 struct sqlite3_vfs;

@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 
 struct sqlite3;
 

@@ -23,7 +23,7 @@
 #include <memory>
 #include <string>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "shadows/net/interface.h"
 
 namespace umbra::net {

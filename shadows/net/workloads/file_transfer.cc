@@ -4,7 +4,7 @@
 #include <array>
 #include <cstring>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/hw/nic/wire.h"
 
 namespace umbra::net::workloads {

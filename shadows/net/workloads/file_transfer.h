@@ -26,7 +26,7 @@
 #include <span>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "shadows/net/interface.h"
 
 namespace umbra::hw::nic {

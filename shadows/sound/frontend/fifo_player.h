@@ -22,8 +22,8 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/base/result.h"
-#include "runtime/base/unique_fd.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
 #include "shadows/sound/pcm.h"
 
 namespace umbra::sound {

@@ -30,7 +30,7 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "shadows/sound/pcm.h"
 
 namespace umbra::sound {

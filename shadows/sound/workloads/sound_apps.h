@@ -24,7 +24,7 @@
 #include <string>
 #include <string_view>
 
-#include "runtime/base/result.h"
+#include "base/result.h"
 #include "runtime/hw/sound/wav.h"
 #include "shadows/sound/pcm.h"
 

@@ -28,8 +28,8 @@
 #include <string>
 #include <thread>
 
-#include "runtime/base/result.h"
-#include "runtime/base/unique_fd.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace umbra::shadows::uart {
 

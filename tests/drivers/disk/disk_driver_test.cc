@@ -15,7 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "drivers/sdk/in_process.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/hw/disk/disk_device.h"
 
 namespace umbra::drivers::disk {

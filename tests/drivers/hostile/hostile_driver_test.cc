@@ -13,7 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "drivers/echo/echo_driver.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/supervisor/supervisor.h"
 
 namespace umbra::runtime {

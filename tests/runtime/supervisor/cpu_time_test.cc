@@ -9,7 +9,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::runtime {
 namespace {

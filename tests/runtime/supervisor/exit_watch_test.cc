@@ -14,7 +14,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/supervisor/spawn.h"
 
 namespace umbra::runtime {

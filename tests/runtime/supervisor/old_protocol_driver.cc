@@ -2,7 +2,7 @@
 // version 99 and waits. The host must refuse it before touching anything.
 #include <unistd.h>
 
-#include "runtime/base/unique_fd.h"
+#include "base/unique_fd.h"
 #include "runtime/ipc/control_channel.h"
 #include "umbra/control.pb.h"
 

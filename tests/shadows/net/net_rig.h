@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/hw/nic/nic.h"
 #include "runtime/hw/nic/wire.h"
 #include "runtime/supervisor/supervisor.h"

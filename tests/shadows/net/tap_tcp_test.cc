@@ -36,7 +36,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/base/unique_fd.h"
+#include "base/unique_fd.h"
 #include "runtime/hw/nic/tap_backend.h"
 #include "shadows/net/workloads/file_transfer.h"
 #include "tests/shadows/net/net_rig.h"

@@ -12,7 +12,7 @@
 #include "recorder/analysis.h"
 #include "recorder/recorder.h"
 #include "recorder/trace_file.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/hw/disk/disk_device.h"
 #include "runtime/supervisor/supervisor.h"
 #include "shadows/block/block_shadow.h"

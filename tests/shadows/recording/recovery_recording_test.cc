@@ -13,7 +13,7 @@
 #include "recorder/analysis.h"
 #include "recorder/recorder.h"
 #include "recorder/trace_file.h"
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/supervisor/supervisor.h"
 #include "shadows/echo/echo_shadow.h"
 

@@ -13,7 +13,7 @@
 #include <memory>
 #include <string>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/hw/sound/sound_card.h"
 #include "runtime/hw/sound/wav.h"
 #include "runtime/hw/sound/wav_microphone.h"

@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/hw/uart/uart_device.h"
 #include "runtime/supervisor/supervisor.h"
 #include "shadows/uart/device_link.h"

@@ -13,7 +13,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "tests/shadows/uart/uart_fixture.h"
 
 namespace umbra::shadows::uart {

@@ -14,7 +14,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "shadows/registry.h"
 #include "tests/shadows/uart/uart_fixture.h"
 

@@ -10,7 +10,7 @@
 #include <set>
 #include <thread>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/ipc/shared_memory.h"
 #include "tests/runtime/hw/disk/disk_fixture.h"
 

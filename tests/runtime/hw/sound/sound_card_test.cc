@@ -10,7 +10,7 @@
 #include <fstream>
 #include <thread>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 #include "runtime/hw/sound/wav_compare.h"
 #include "runtime/hw/sound/wav_microphone.h"
 #include "runtime/hw/sound/wav_speaker.h"

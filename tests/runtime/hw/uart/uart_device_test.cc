@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/base/clock.h"
+#include "base/clock.h"
 
 namespace umbra::hw::uart {
 namespace {
