@@ -24,9 +24,7 @@ const char* ErrcName(Errc code) {
   return "unknown";
 }
 
-std::string Error::ToString() const {
-  return std::string(ErrcName(code)) + ": " + message;
-}
+std::string Error::ToString() const { return std::string(ErrcName(code)) + ": " + message; }
 
 std::unexpected<Error> FailErrno(std::string_view what) { return FailErrno(what, errno); }
 

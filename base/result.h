@@ -23,18 +23,18 @@ namespace umbra {
 // The domains of failure a caller can act on. Messages carry the detail.
 enum class Errc {
   kInvalidArgument = 1,  // the caller passed something malformed (0 means success on the wire)
-  kParse,            // a file or spec does not parse
-  kNotFound,         // a named object or file does not exist
-  kAlreadyExists,    // a name is taken
-  kNoDevice,         // the device was removed; its handles are dead
-  kBusy,             // the object is in use (bound, work in flight)
-  kTimeout,          // a deadline passed
-  kInterrupted,      // the driver died while the request was in flight
-  kProtocol,         // the driver broke the protocol
-  kDeviceFailed,     // the device was given up on (restart budget spent)
-  kUnavailable,      // temporarily cannot serve (recovering, queue full)
-  kIo,               // a system call failed
-  kInternal,         // a bug in Umbra
+  kParse,                // a file or spec does not parse
+  kNotFound,             // a named object or file does not exist
+  kAlreadyExists,        // a name is taken
+  kNoDevice,             // the device was removed; its handles are dead
+  kBusy,                 // the object is in use (bound, work in flight)
+  kTimeout,              // a deadline passed
+  kInterrupted,          // the driver died while the request was in flight
+  kProtocol,             // the driver broke the protocol
+  kDeviceFailed,         // the device was given up on (restart budget spent)
+  kUnavailable,          // temporarily cannot serve (recovering, queue full)
+  kIo,                   // a system call failed
+  kInternal,             // a bug in Umbra
 };
 
 const char* ErrcName(Errc code);
@@ -70,11 +70,9 @@ inline void Unwrap(std::expected<void, Error>&&) {}
 
 // Evaluates `expr` (a Result); on failure returns its error from the enclosing
 // function, otherwise yields the value. Uses a GNU statement expression.
-#define UMBRA_TRY(expr)                                                  \
-  ({                                                                     \
-    auto umbra_try_result_ = (expr);                                     \
-    if (!umbra_try_result_.has_value())                                  \
-      return std::unexpected<::umbra::Error>(                            \
-          std::move(umbra_try_result_).error());                         \
-    ::umbra::detail::Unwrap(std::move(umbra_try_result_));               \
+#define UMBRA_TRY(expr)                                                                                               \
+  ({                                                                                                                  \
+    auto umbra_try_result_ = (expr);                                                                                  \
+    if (!umbra_try_result_.has_value()) return std::unexpected<::umbra::Error>(std::move(umbra_try_result_).error()); \
+    ::umbra::detail::Unwrap(std::move(umbra_try_result_));                                                            \
   })

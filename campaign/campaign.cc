@@ -93,13 +93,13 @@ std::string DescribeStatus(int status) {
 struct Worker {
   uint32_t k = 0;
   pid_t pid = -1;
-  UniqueFd out;            // its stdout: JSON lines
-  std::string buffer;      // a partial line
+  UniqueFd out;               // its stdout: JSON lines
+  std::string buffer;         // a partial line
   std::vector<RunSpec> todo;  // runs not yet reported, in order
 };
 
-Result<void> SpawnWorker(Worker& w, const CampaignConfig& config, const std::vector<std::string>& argv,
-                         uint32_t jobs, int64_t after) {
+Result<void> SpawnWorker(Worker& w, const CampaignConfig& config, const std::vector<std::string>& argv, uint32_t jobs,
+                         int64_t after) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return FailErrno("pipe2");
   UniqueFd read_end(fds[0]);
@@ -177,8 +177,12 @@ std::vector<RunSpec> ExpandRuns(const CampaignConfig& config) {
   for (const std::string& w : config.workloads) {
     for (FaultType t : config.faults) {
       for (uint32_t r = 0; r < config.runs_per_cell; ++r, ++index) {
-        out.push_back({.index = index, .seed = RunSeed(config.seed, index), .workload = w, .fault = t,
-                       .mode = config.mode, .units = config.units});
+        out.push_back({.index = index,
+                       .seed = RunSeed(config.seed, index),
+                       .workload = w,
+                       .fault = t,
+                       .mode = config.mode,
+                       .units = config.units});
       }
     }
   }
@@ -276,8 +280,8 @@ Result<std::vector<RunRecord>> RunIsolated(const CampaignConfig& config, const s
   return MergeRecords(std::move(records));
 }
 
-int RunWorker(const WorkloadRegistry& registry, const CampaignConfig& config, uint32_t k, uint32_t jobs,
-              int64_t after, int fd) {
+int RunWorker(const WorkloadRegistry& registry, const CampaignConfig& config, uint32_t k, uint32_t jobs, int64_t after,
+              int fd) {
   for (const RunSpec& spec : WorkerRuns(config, k, jobs, after)) {
     if (PastDeadline(config)) break;
     auto r = RunOne(registry, spec, config.run);
@@ -294,8 +298,7 @@ int RunWorker(const WorkloadRegistry& registry, const CampaignConfig& config, ui
   return 0;
 }
 
-Result<ShrinkResult> Shrink(const WorkloadRegistry& registry, RunSpec spec, const RunOptions& options,
-                            Outcome target) {
+Result<ShrinkResult> Shrink(const WorkloadRegistry& registry, RunSpec spec, const RunOptions& options, Outcome target) {
   ShrinkResult best;
   {
     RunRecord first = UMBRA_TRY(RunOne(registry, spec, options));

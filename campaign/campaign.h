@@ -29,13 +29,13 @@
 namespace umbra::faultinject::campaign {
 
 struct CampaignConfig {
-  std::vector<std::string> workloads;   // empty: every registered workload
-  std::vector<FaultType> faults;        // empty: every fault type
+  std::vector<std::string> workloads;  // empty: every registered workload
+  std::vector<FaultType> faults;       // empty: every fault type
   uint32_t runs_per_cell = 10;
   uint64_t seed = 0;
-  uint32_t jobs = 0;                    // 0: the number of cores
+  uint32_t jobs = 0;  // 0: the number of cores
   shadows::RecoveryMode mode = shadows::RecoveryMode::kShadow;
-  uint64_t units = 0;                   // 0: each workload's default
+  uint64_t units = 0;  // 0: each workload's default
   RunOptions run;
   uint32_t shard_index = 0;
   uint32_t shard_count = 1;
@@ -64,15 +64,14 @@ std::vector<RunRecord> RunInProcess(const WorkloadRegistry& registry, const Camp
 // command that starts one (e.g. {"/path/umbra", "campaign-worker"}); the
 // engine appends "--config TEXT --worker K/J --after I --shard i/N". A worker that dies
 // records its current run as a host crash and is replaced.
-Result<std::vector<RunRecord>> RunIsolated(const CampaignConfig& config,
-                                           const std::vector<std::string>& worker_argv,
+Result<std::vector<RunRecord>> RunIsolated(const CampaignConfig& config, const std::vector<std::string>& worker_argv,
                                            const RecordSink& on_record);
 
 // The worker side: runs worker `k` of `jobs`'s share of the shard (runs with
 // index > `after`), writing one JSON line per run to `fd` as each finishes,
 // with this process's pid, RSS and descriptor count after the run.
-int RunWorker(const WorkloadRegistry& registry, const CampaignConfig& config, uint32_t k,
-              uint32_t jobs, int64_t after, int fd);
+int RunWorker(const WorkloadRegistry& registry, const CampaignConfig& config, uint32_t k, uint32_t jobs, int64_t after,
+              int fd);
 
 // Shrinking: starting from `spec`'s plan, drops injections and moves their
 // points (earlier, then later) while the run's outcome stays `target`;
@@ -82,8 +81,7 @@ struct ShrinkResult {
   RunRecord record;
   int attempts = 0;
 };
-Result<ShrinkResult> Shrink(const WorkloadRegistry& registry, RunSpec spec, const RunOptions& options,
-                            Outcome target);
+Result<ShrinkResult> Shrink(const WorkloadRegistry& registry, RunSpec spec, const RunOptions& options, Outcome target);
 
 // Whether an outcome is what the mode promises: transparent or expected (by
 // design) with shadows; any of these or a malfunction with restart-only.

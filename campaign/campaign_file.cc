@@ -36,8 +36,8 @@ class FirstError : public pb::io::ErrorCollector {
 };
 
 // "FILE:LINE:COL: field 'NAME': what" for a value that parsed but is not allowed.
-Error FieldError(const pb::TextFormat::ParseInfoTree& tree, const std::string& file, const char* field,
-                 int index, const std::string& what) {
+Error FieldError(const pb::TextFormat::ParseInfoTree& tree, const std::string& file, const char* field, int index,
+                 const std::string& what) {
   const auto* desc = proto::Campaign::descriptor()->FindFieldByName(field);
   pb::TextFormat::ParseLocation loc = tree.GetLocation(desc, index);
   return Error{Errc::kParse, file + ":" + std::to_string(loc.line + 1) + ":" + std::to_string(loc.column + 1) +
@@ -61,8 +61,7 @@ Result<CampaignConfig> ParseCampaignText(const std::string& text, const std::str
   for (int i = 0; i < msg.faults_size(); ++i) {
     auto t = FindFaultType(msg.faults(i));
     if (!t) {
-      return std::unexpected(
-          FieldError(tree, file_name, "faults", i, "unknown fault type '" + msg.faults(i) + "'"));
+      return std::unexpected(FieldError(tree, file_name, "faults", i, "unknown fault type '" + msg.faults(i) + "'"));
     }
     c.faults.push_back(*t);
   }
@@ -72,8 +71,8 @@ Result<CampaignConfig> ParseCampaignText(const std::string& text, const std::str
   if (!msg.mode().empty()) {
     auto mode = FindMode(msg.mode());
     if (!mode) {
-      return std::unexpected(FieldError(tree, file_name, "mode", -1,
-                                        "unknown mode '" + msg.mode() + "' (shadow or restart-only)"));
+      return std::unexpected(
+          FieldError(tree, file_name, "mode", -1, "unknown mode '" + msg.mode() + "' (shadow or restart-only)"));
     }
     c.mode = *mode;
   }

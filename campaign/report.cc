@@ -76,8 +76,12 @@ Result<RunRecord> FromProto(const proto::CampaignRun& p) {
   r.detections = p.detections();
   r.restarts = p.restarts();
   for (const auto& q : p.recoveries()) {
-    r.recoveries.push_back({.reason = q.reason(), .detect_ns = q.detect_ns(), .restart_ns = q.restart_ns(),
-                            .replay_ns = q.replay_ns(), .gap_ns = q.gap_ns(), .attempts = q.attempts(),
+    r.recoveries.push_back({.reason = q.reason(),
+                            .detect_ns = q.detect_ns(),
+                            .restart_ns = q.restart_ns(),
+                            .replay_ns = q.replay_ns(),
+                            .gap_ns = q.gap_ns(),
+                            .attempts = q.attempts(),
                             .succeeded = q.succeeded()});
   }
   r.units = p.units();

@@ -34,7 +34,6 @@ std::vector<RunRecord> MergeRecords(std::vector<RunRecord> records);
 std::string FormatSummary(const std::vector<RunRecord>& records);
 
 // The whole report as one JSON object: totals, cells, and every run.
-std::string ReportJson(const std::vector<RunRecord>& records, uint64_t campaign_seed,
-                       std::string_view mode);
+std::string ReportJson(const std::vector<RunRecord>& records, uint64_t campaign_seed, std::string_view mode);
 
 }  // namespace umbra::faultinject::campaign

@@ -22,8 +22,7 @@ using shadows::RecoveryMode;
 // forwarded to the shadow first) to arm each driver instance's injection.
 class RunContext : public WorkloadContext, public runtime::DriverHostListener {
  public:
-  RunContext(const RunSpec& spec, const RunOptions& options, FaultPlan plan, uint64_t units,
-             runtime::Supervisor& sup)
+  RunContext(const RunSpec& spec, const RunOptions& options, FaultPlan plan, uint64_t units, runtime::Supervisor& sup)
       : spec_(spec), options_(options), plan_(std::move(plan)), units_(units), sup_(sup) {}
 
   ~RunContext() override { JoinContinuer(); }
@@ -142,12 +141,10 @@ class RunContext : public WorkloadContext, public runtime::DriverHostListener {
       injected_at_.push_back(now);
     }
     ++injected_;
-    shadow_->host().recorder().FaultInjected(shadow_->host().recorder_device(), inj.site,
-                                             FaultTypeName(inj.type), spec_.seed);
+    shadow_->host().recorder().FaultInjected(shadow_->host().recorder_device(), inj.site, FaultTypeName(inj.type),
+                                             spec_.seed);
     switch (inj.type) {
-      case FaultType::kSigkill:
-        Signal(SIGKILL);
-        return;
+      case FaultType::kSigkill: Signal(SIGKILL); return;
       case FaultType::kKillDuringRecovery:
         ++double_kills_;
         Signal(SIGKILL);
@@ -177,8 +174,7 @@ class RunContext : public WorkloadContext, public runtime::DriverHostListener {
       case FaultType::kDuplicateId:
       case FaultType::kWrongLength:
       case FaultType::kWildDma:
-      case FaultType::kDropCompletion:
-        return;  // driver-side: armed through failpoints, never here
+      case FaultType::kDropCompletion: return;  // driver-side: armed through failpoints, never here
     }
   }
 
@@ -229,8 +225,7 @@ class RunContext : public WorkloadContext, public runtime::DriverHostListener {
   }
 
   Outcome Classify(const WorkResult& work) const {
-    if (shadow_->state() == shadows::ShadowState::kFailed ||
-        shadow_->host().state() == runtime::DeviceState::kFailed) {
+    if (shadow_->state() == shadows::ShadowState::kFailed || shadow_->host().state() == runtime::DeviceState::kFailed) {
       return Outcome::kFailed;
     }
     if (work.errors > 0 || !work.verified) return Outcome::kMalfunction;
@@ -241,15 +236,15 @@ class RunContext : public WorkloadContext, public runtime::DriverHostListener {
   const RunOptions& options_;
   const FaultPlan plan_;
   const uint64_t units_;
-  runtime::Supervisor& sup_;         // the run's; outlives this context
+  runtime::Supervisor& sup_;           // the run's; outlives this context
   shadows::Shadow* shadow_ = nullptr;  // the watched device; owned by the workload
   size_t next_host_ = 0;               // workload thread
   size_t downs_ = 0;                   // loop thread
   std::atomic<uint64_t> double_kills_{0};
   std::atomic<uint64_t> injected_{0};
   std::mutex mu_;
-  std::vector<int64_t> injected_at_;   // host-side injection times, guarded by mu_
-  std::thread continuer_;              // sends SIGCONT after a sigstop; joined before the record
+  std::vector<int64_t> injected_at_;  // host-side injection times, guarded by mu_
+  std::thread continuer_;             // sends SIGCONT after a sigstop; joined before the record
 };
 
 // The context `failpoints list` runs a workload in: plain devices, no faults.
@@ -259,9 +254,7 @@ class ProbeContext : public WorkloadContext {
   RecoveryMode mode() const override { return RecoveryMode::kShadow; }
   uint64_t seed() const override { return 1; }
   uint64_t units() const override { return units_; }
-  Result<runtime::DriverHost*> AddDevice(runtime::DriverHostOptions o) override {
-    return sup_.AddDevice(std::move(o));
-  }
+  Result<runtime::DriverHost*> AddDevice(runtime::DriverHostOptions o) override { return sup_.AddDevice(std::move(o)); }
   void Watch(shadows::Shadow&) override {}
   void Progress(uint64_t) override {}
 
@@ -298,8 +291,8 @@ char OutcomeLetter(Outcome o) {
 }
 
 std::optional<Outcome> FindOutcome(std::string_view name) {
-  for (Outcome o : {Outcome::kTransparent, Outcome::kExpected, Outcome::kMalfunction, Outcome::kFailed,
-                    Outcome::kHostCrash}) {
+  for (Outcome o :
+       {Outcome::kTransparent, Outcome::kExpected, Outcome::kMalfunction, Outcome::kFailed, Outcome::kHostCrash}) {
     if (OutcomeName(o) == name) return o;
   }
   return std::nullopt;
@@ -320,8 +313,8 @@ std::optional<RecoveryMode> FindMode(std::string_view name) {
 }
 
 std::string ReplayArgs(const RunRecord& record) {
-  std::string out = "--replay " + std::to_string(record.seed) + " --workload " + record.workload +
-                    " --fault " + std::string(FaultTypeName(record.fault));
+  std::string out = "--replay " + std::to_string(record.seed) + " --workload " + record.workload + " --fault " +
+                    std::string(FaultTypeName(record.fault));
   if (record.mode != RecoveryMode::kShadow) out += " --mode " + std::string(ModeName(record.mode));
   return out;
 }
@@ -397,9 +390,8 @@ std::vector<std::string> WorkloadDrivers(const WorkloadRegistry& registry) {
   return out;
 }
 
-Result<std::vector<runtime::FailpointCount>> ProbeFailpoints(const WorkloadRegistry& registry,
-                                                             std::string_view driver, uint64_t units,
-                                                             const std::string& spec) {
+Result<std::vector<runtime::FailpointCount>> ProbeFailpoints(const WorkloadRegistry& registry, std::string_view driver,
+                                                             uint64_t units, const std::string& spec) {
   runtime::Supervisor sup;  // declared first: outlives the workload's shadows
   std::unique_ptr<Workload> workload;
   for (const std::string& name : registry.names()) {
@@ -416,9 +408,11 @@ Result<std::vector<runtime::FailpointCount>> ProbeFailpoints(const WorkloadRegis
     sup.Stop();
     return result;
   };
-  if (auto r = workload->SetUp(ctx); !r) return finish(Result<std::vector<runtime::FailpointCount>>(std::unexpected(r.error())));
+  if (auto r = workload->SetUp(ctx); !r)
+    return finish(Result<std::vector<runtime::FailpointCount>>(std::unexpected(r.error())));
   std::vector<runtime::DriverHost*> hosts = workload->hosts();
-  if (hosts.empty()) return finish(Result<std::vector<runtime::FailpointCount>>(Fail(Errc::kInternal, "the workload added no device")));
+  if (hosts.empty())
+    return finish(Result<std::vector<runtime::FailpointCount>>(Fail(Errc::kInternal, "the workload added no device")));
   if (auto r = hosts[0]->SetFailpoints(spec.empty() ? kCountOnlySpec : spec); !r) {
     return finish(Result<std::vector<runtime::FailpointCount>>(std::unexpected(r.error())));
   }

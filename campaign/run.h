@@ -50,8 +50,8 @@ enum class Outcome {
   kHostCrash,    // the process running the run died (must never happen)
 };
 inline constexpr int kOutcomeCount = 5;
-std::string_view OutcomeName(Outcome o);   // "transparent", "expected" ...
-char OutcomeLetter(Outcome o);             // T, E, M, F, C
+std::string_view OutcomeName(Outcome o);  // "transparent", "expected" ...
+char OutcomeLetter(Outcome o);            // T, E, M, F, C
 std::optional<Outcome> FindOutcome(std::string_view name);
 
 std::string_view ModeName(shadows::RecoveryMode mode);  // "shadow", "restart-only"
@@ -63,8 +63,8 @@ struct RunSpec {
   std::string workload;
   FaultType fault = FaultType::kSegfault;
   shadows::RecoveryMode mode = shadows::RecoveryMode::kShadow;
-  uint64_t units = 0;               // 0: the workload's default
-  std::optional<FaultPlan> plan;    // replaces the plan the seed derives (shrinking)
+  uint64_t units = 0;             // 0: the workload's default
+  std::optional<FaultPlan> plan;  // replaces the plan the seed derives (shrinking)
 };
 
 // Supervision settings every run's devices get: short, so that faults are
@@ -86,11 +86,11 @@ struct RunOptions {
 
 // One recovery of the run, from the shadow's RecoveryRecord.
 struct RecoveryFigures {
-  std::string reason;         // DetectReasonName
-  int64_t detect_ns = -1;     // injection → detection (host-side faults only)
-  int64_t restart_ns = -1;    // detection → new driver probed
-  int64_t replay_ns = -1;     // probed → passive (replay, reopen, resubmit)
-  int64_t gap_ns = -1;        // detection → passive
+  std::string reason;       // DetectReasonName
+  int64_t detect_ns = -1;   // injection → detection (host-side faults only)
+  int64_t restart_ns = -1;  // detection → new driver probed
+  int64_t replay_ns = -1;   // probed → passive (replay, reopen, resubmit)
+  int64_t gap_ns = -1;      // detection → passive
   uint32_t attempts = 0;
   bool succeeded = false;
   bool operator==(const RecoveryFigures&) const = default;
@@ -103,12 +103,12 @@ struct RunRecord {
   std::string device;
   std::string device_class;
   FaultType fault = FaultType::kSegfault;
-  std::string site;            // of the first injection
-  std::string plan;            // FormatPlan
+  std::string site;  // of the first injection
+  std::string plan;  // FormatPlan
   shadows::RecoveryMode mode = shadows::RecoveryMode::kShadow;
   Outcome outcome = Outcome::kTransparent;
-  uint64_t injected = 0;       // faults that fired
-  uint64_t detections = 0;     // driver deaths the host detected
+  uint64_t injected = 0;    // faults that fired
+  uint64_t detections = 0;  // driver deaths the host detected
   uint64_t restarts = 0;
   std::vector<RecoveryFigures> recoveries;
   uint64_t units = 0;
@@ -119,7 +119,7 @@ struct RunRecord {
   std::string verification;
   std::string shadow_state;
   int64_t wall_ns = 0;
-  std::string note;            // a host crash's cause; why an expected outcome is by design
+  std::string note;  // a host crash's cause; why an expected outcome is by design
   // The process that ran the run, right after it: pid, resident memory and
   // open descriptors (0 when not measured). A soak compares them over a
   // process's life.
@@ -136,15 +136,13 @@ std::string ReplayArgs(const RunRecord& record);
 // does not start. A set-up during which the driver was declared dead before
 // any fault was armed (a missed heartbeat on a loaded machine) is tried
 // again, up to three times, from a new Supervisor.
-Result<RunRecord> RunOne(const WorkloadRegistry& registry, const RunSpec& spec,
-                         const RunOptions& options = {});
+Result<RunRecord> RunOne(const WorkloadRegistry& registry, const RunSpec& spec, const RunOptions& options = {});
 
 // For `umbra failpoints list`: runs `units` units of the first workload whose
 // driver is `driver` with every failpoint counting (nothing injected), and
 // returns the driver's sites with their hit and trigger counts.
-Result<std::vector<runtime::FailpointCount>> ProbeFailpoints(const WorkloadRegistry& registry,
-                                                             std::string_view driver, uint64_t units,
-                                                             const std::string& spec = "");
+Result<std::vector<runtime::FailpointCount>> ProbeFailpoints(const WorkloadRegistry& registry, std::string_view driver,
+                                                             uint64_t units, const std::string& spec = "");
 // The drivers the registered workloads run, sorted ("disk", "echo" ...).
 std::vector<std::string> WorkloadDrivers(const WorkloadRegistry& registry);
 

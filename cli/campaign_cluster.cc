@@ -36,8 +36,10 @@ int Fail(const std::string& message, int code) {
 std::string Quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -66,8 +68,7 @@ std::string ShardScript(const fs::path& dir, const ClusterSubmit& s) {
     << "#SBATCH --array=0-" << s.shards - 1 << "\n"
     << "#SBATCH --output=" << (dir / "logs" / "shard-%a.out").string() << "\n";
   if (!s.partition.empty()) o << "#SBATCH --partition=" << s.partition << "\n";
-  o << "# A shard of an Umbra campaign; rerun one with: sbatch --array=I " << (dir / "shard.sbatch").string()
-    << "\n"
+  o << "# A shard of an Umbra campaign; rerun one with: sbatch --array=I " << (dir / "shard.sbatch").string() << "\n"
     << "set -u\n"
     << "dir=" << Quote(dir.string()) << "\n"
     << "i=${SLURM_ARRAY_TASK_ID:?not run as a Slurm array task}\n"
@@ -142,9 +143,12 @@ Result<Manifest> ReadManifest(const fs::path& dir) {
   Manifest m;
   std::string key;
   while (in >> key) {
-    if (key == "shards") in >> m.shards;
-    else if (key == "umbra") in >> std::ws, std::getline(in, m.umbra_binary);
-    else std::getline(in, key);  // a later version's key: ignored
+    if (key == "shards")
+      in >> m.shards;
+    else if (key == "umbra")
+      in >> std::ws, std::getline(in, m.umbra_binary);
+    else
+      std::getline(in, key);  // a later version's key: ignored
   }
   if (m.shards == 0) return umbra::Fail(Errc::kParse, (dir / "manifest").string() + ": no 'shards N' line");
   return m;
@@ -227,14 +231,14 @@ int SubmitToSlurm(const fc::CampaignConfig& config, const ClusterSubmit& s) {
   c.shard_index = 0;
   c.shard_count = 1;
   const std::string manifest = "shards " + std::to_string(s.shards) + "\numbra " + s.umbra_binary + "\n";
-  if (!WriteFile(dir / "campaign.textproto", fc::CampaignToText(c) + "\n") ||
-      !WriteFile(dir / "manifest", manifest) || !WriteFile(dir / "shard.sbatch", ShardScript(dir, s), 0755) ||
+  if (!WriteFile(dir / "campaign.textproto", fc::CampaignToText(c) + "\n") || !WriteFile(dir / "manifest", manifest) ||
+      !WriteFile(dir / "shard.sbatch", ShardScript(dir, s), 0755) ||
       !WriteFile(dir / "merge.sbatch", MergeScript(dir, s), 0755)) {
     return Fail("cannot write the campaign folder " + dir.string(), kExitCantCreate);
   }
   const size_t runs = fc::ExpandRuns(c).size();
-  std::printf("campaign seed %llu: %zu runs in %u shards, folder %s\n", static_cast<unsigned long long>(c.seed),
-              runs, s.shards, dir.c_str());
+  std::printf("campaign seed %llu: %zu runs in %u shards, folder %s\n", static_cast<unsigned long long>(c.seed), runs,
+              s.shards, dir.c_str());
   if (!s.submit) {
     std::printf("not submitted; to submit:\n  a=$(sbatch --parsable %s)\n"
                 "  sbatch --dependency=afterany:${a%%%%;*} %s\n",
@@ -245,8 +249,8 @@ int SubmitToSlurm(const fc::CampaignConfig& config, const ClusterSubmit& s) {
   auto array = Capture({"sbatch", "--parsable", (dir / "shard.sbatch").string()}, why);
   if (!array) return Fail("submitting the shards: " + why, kExitSoftware);
   const std::string array_id = JobId(*array);
-  auto merge = Capture({"sbatch", "--parsable", "--dependency=afterany:" + array_id, (dir / "merge.sbatch").string()},
-                       why);
+  auto merge =
+      Capture({"sbatch", "--parsable", "--dependency=afterany:" + array_id, (dir / "merge.sbatch").string()}, why);
   if (!merge) return Fail("submitting the merge job (shards are job " + array_id + "): " + why, kExitSoftware);
   if (!WriteFile(dir / "jobs", "array " + array_id + "\nmerge " + JobId(*merge) + "\n")) {
     return Fail("cannot write " + (dir / "jobs").string(), kExitCantCreate);
@@ -292,7 +296,8 @@ int CollectShards(const std::string& dir_arg, bool json) {
   if (!rerun.empty()) {
     std::string list;
     for (uint32_t i : rerun) list += (list.empty() ? "" : ",") + std::to_string(i);
-    std::fprintf(stderr, "%zu shard(s) to rerun (same seeds, same runs):\n  sbatch --array=%s %s\n"
+    std::fprintf(stderr,
+                 "%zu shard(s) to rerun (same seeds, same runs):\n  sbatch --array=%s %s\n"
                  "then collect again: umbra campaign --collect %s\n",
                  rerun.size(), list.c_str(), (dir / "shard.sbatch").c_str(), dir.c_str());
     return kExitIncomplete;

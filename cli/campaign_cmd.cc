@@ -56,10 +56,10 @@ struct CampaignArgs {
   std::vector<std::string> merge;
   bool isolate = true;
   std::string trace;
-  bool slurm = false;        // submit as a Slurm job array (campaign_cluster.h)
+  bool slurm = false;  // submit as a Slurm job array (campaign_cluster.h)
   ClusterSubmit cluster;
-  std::string collect;       // merge a campaign folder's shards
-  std::string soak;          // run rounds until this duration is over
+  std::string collect;  // merge a campaign folder's shards
+  std::string soak;     // run rounds until this duration is over
   bool recheck = true;
 };
 
@@ -141,8 +141,8 @@ int BuildConfig(const CampaignArgs& a, const fc::WorkloadRegistry& registry, fc:
 
 void PrintUnexpected(const fc::RunRecord& r) {
   std::printf("run %llu seed %llu %s/%s at %s: %s%s%s\n  replay: umbra campaign %s\n",
-              static_cast<unsigned long long>(r.index), static_cast<unsigned long long>(r.seed),
-              r.workload.c_str(), std::string(fc::FaultTypeName(r.fault)).c_str(), r.site.c_str(),
+              static_cast<unsigned long long>(r.index), static_cast<unsigned long long>(r.seed), r.workload.c_str(),
+              std::string(fc::FaultTypeName(r.fault)).c_str(), r.site.c_str(),
               std::string(fc::OutcomeName(r.outcome)).c_str(),
               r.first_error.empty() ? "" : (": " + r.first_error).c_str(),
               r.note.empty() ? "" : (" (" + r.note + ")").c_str(), fc::ReplayArgs(r).c_str());
@@ -157,11 +157,10 @@ struct Rechecks {
 // whether the outcome came again: a run that does not reproduce is timing-
 // dependent, and its cell is flaky rather than clean. Host crashes are not
 // replayed here (they would end this process).
-void Recheck(const fc::WorkloadRegistry& registry, const fc::CampaignConfig& c, const fc::RunRecord& r,
-             Rechecks& out) {
+void Recheck(const fc::WorkloadRegistry& registry, const fc::CampaignConfig& c, const fc::RunRecord& r, Rechecks& out) {
   if (r.outcome == fc::Outcome::kHostCrash) return;
-  const fc::RunSpec spec{.index = r.index, .seed = r.seed, .workload = r.workload, .fault = r.fault,
-                         .mode = r.mode, .units = c.units};
+  const fc::RunSpec spec{
+      .index = r.index, .seed = r.seed, .workload = r.workload, .fault = r.fault, .mode = r.mode, .units = c.units};
   auto again = fc::RunOne(registry, spec, c.run);
   ++out.runs;
   if (!again) {
@@ -189,8 +188,8 @@ void PrintRecord(const fc::RunRecord& r) {
   for (const auto& f : r.recoveries) {
     const std::string detect = f.detect_ns < 0 ? "n/a" : std::to_string(f.detect_ns / 1e6) + " ms";
     std::printf("  recovery (%s): detect %s, restart %.3f ms, replay %.3f ms, gap %.3f ms, %u attempt(s)%s\n",
-                f.reason.c_str(), detect.c_str(), f.restart_ns / 1e6, f.replay_ns / 1e6, f.gap_ns / 1e6,
-                f.attempts, f.succeeded ? "" : ", failed");
+                f.reason.c_str(), detect.c_str(), f.restart_ns / 1e6, f.replay_ns / 1e6, f.gap_ns / 1e6, f.attempts,
+                f.succeeded ? "" : ", failed");
   }
 }
 
@@ -249,9 +248,12 @@ int Replay(const CampaignArgs& a, const fc::WorkloadRegistry& registry, fc::Camp
     std::fprintf(stderr, "umbra campaign: %s\n", rec.error().message.c_str());
     return kExitSoftware;
   }
-  if (a.json) std::printf("%s\n", fc::RecordToJson(*rec).c_str());
-  else PrintRecord(*rec);
-  if (!a.shrink || fc::AsExpected(rec->outcome, c.mode)) return fc::AsExpected(rec->outcome, c.mode) ? kExitOk : kExitNotRecovered;
+  if (a.json)
+    std::printf("%s\n", fc::RecordToJson(*rec).c_str());
+  else
+    PrintRecord(*rec);
+  if (!a.shrink || fc::AsExpected(rec->outcome, c.mode))
+    return fc::AsExpected(rec->outcome, c.mode) ? kExitOk : kExitNotRecovered;
   auto shrunk = fc::Shrink(registry, spec, c.run, rec->outcome);
   if (!shrunk) {
     std::printf("shrink: %s\n", shrunk.error().message.c_str());
@@ -298,8 +300,10 @@ bool OpenJsonl(const std::string& path, JsonlFile& out) {
 }
 
 int Soak(const CampaignArgs& a, const fc::WorkloadRegistry& registry, const fc::CampaignConfig& c) {
-  SoakOptions o{.duration_ns = ParseDuration(a.soak), .isolate = a.isolate,
-                .worker_argv = {SelfPath(), "campaign-worker"}, .json = a.json};
+  SoakOptions o{.duration_ns = ParseDuration(a.soak),
+                .isolate = a.isolate,
+                .worker_argv = {SelfPath(), "campaign-worker"},
+                .json = a.json};
   if (o.duration_ns <= 0) return Usage("bad --soak '" + a.soak + "' (want e.g. 90s, 30m, 12h)");
   if (!a.trace.empty()) return Usage("--soak does not record a trace (it would grow without bound)");
   JsonlFile jsonl;
@@ -329,15 +333,18 @@ int Conclude(const CampaignArgs& a, const fc::WorkloadRegistry& registry, const 
                 rechecks.runs, rechecks.reproduced, rechecks.runs - rechecks.reproduced);
   }
   if (a.shrink && first_bad && first_bad->outcome != fc::Outcome::kHostCrash) {
-    fc::RunSpec spec{.index = first_bad->index, .seed = first_bad->seed, .workload = first_bad->workload,
-                     .fault = first_bad->fault, .mode = c.mode, .units = c.units};
+    fc::RunSpec spec{.index = first_bad->index,
+                     .seed = first_bad->seed,
+                     .workload = first_bad->workload,
+                     .fault = first_bad->fault,
+                     .mode = c.mode,
+                     .units = c.units};
     auto shrunk = fc::Shrink(registry, spec, c.run, first_bad->outcome);
     if (shrunk) {
       std::printf("run %llu shrunk in %d runs to: %s\n", static_cast<unsigned long long>(first_bad->index),
                   shrunk->attempts, fc::FormatPlan(shrunk->plan).c_str());
     } else {
-      std::printf("run %llu: %s\n", static_cast<unsigned long long>(first_bad->index),
-                  shrunk.error().message.c_str());
+      std::printf("run %llu: %s\n", static_cast<unsigned long long>(first_bad->index), shrunk.error().message.c_str());
     }
   }
   return rc;
@@ -491,8 +498,7 @@ void AddCampaignCommand(CLI::App& app, int& exit_code) {
                 "Run in worker processes so a host crash is recorded (default on)");
   cmd->add_flag("--recheck,!--no-recheck", args->recheck,
                 "Replay each unexpected run once and say whether it reproduced (default on)");
-  cmd->add_option("--trace", args->trace,
-                  "Record every run into this trace file (then: umbra report FILE)");
+  cmd->add_option("--trace", args->trace, "Record every run into this trace file (then: umbra report FILE)");
   cmd->add_flag("--slurm", args->slurm,
                 "Submit as a Slurm job array of shards plus a merge job (see docs/fault-injection.md)");
   cmd->add_option("--shards", args->cluster.shards, "With --slurm: number of shards (default 4)");

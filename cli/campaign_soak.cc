@@ -39,8 +39,8 @@ struct SoakTally {
   uint64_t injected = 0;
   uint64_t unexpected = 0;
   uint64_t host_crashes = 0;
-  uint64_t lost = 0;      // acknowledged writes that read back wrong
-  uint64_t wrong = 0;     // misdirected or corrupt blocks
+  uint64_t lost = 0;   // acknowledged writes that read back wrong
+  uint64_t wrong = 0;  // misdirected or corrupt blocks
   uint64_t outcomes[fc::kOutcomeCount] = {};
   std::map<int64_t, HostLife> hosts;
   std::vector<fc::RunRecord> slim;  // what the outcome table needs, nothing more
@@ -62,8 +62,7 @@ struct SoakTally {
       h.last_rss_kb = r.host_rss_kb;
       h.last_fds = r.host_fds;
     }
-    slim.push_back({.index = r.index, .workload = r.workload, .fault = r.fault, .mode = r.mode,
-                    .outcome = r.outcome});
+    slim.push_back({.index = r.index, .workload = r.workload, .fault = r.fault, .mode = r.mode, .outcome = r.outcome});
   }
 };
 
@@ -103,13 +102,13 @@ void PrintSummary(const SoakTally& t, double seconds, uint32_t jobs, uint64_t ro
     return;
   }
   std::fputs(fc::FormatSummary(t.slim).c_str(), stdout);
-  std::printf("soak: %llu runs in %llu round(s), %llu faults injected in %.1f s: %.1f faults/s (%.1f per job, %u jobs)\n"
-              "  not as expected: %llu; host crashes: %llu; acknowledged writes lost: %llu; wrong blocks: %llu\n  %s\n",
-              static_cast<unsigned long long>(t.runs), static_cast<unsigned long long>(rounds),
-              static_cast<unsigned long long>(t.injected), seconds, per_s, per_s / jobs, jobs,
-              static_cast<unsigned long long>(t.unexpected), static_cast<unsigned long long>(t.host_crashes),
-              static_cast<unsigned long long>(t.lost), static_cast<unsigned long long>(t.wrong),
-              GrowthText(t).c_str());
+  std::printf(
+      "soak: %llu runs in %llu round(s), %llu faults injected in %.1f s: %.1f faults/s (%.1f per job, %u jobs)\n"
+      "  not as expected: %llu; host crashes: %llu; acknowledged writes lost: %llu; wrong blocks: %llu\n  %s\n",
+      static_cast<unsigned long long>(t.runs), static_cast<unsigned long long>(rounds),
+      static_cast<unsigned long long>(t.injected), seconds, per_s, per_s / jobs, jobs,
+      static_cast<unsigned long long>(t.unexpected), static_cast<unsigned long long>(t.host_crashes),
+      static_cast<unsigned long long>(t.lost), static_cast<unsigned long long>(t.wrong), GrowthText(t).c_str());
 }
 
 }  // namespace
@@ -121,11 +120,16 @@ int64_t ParseDuration(const std::string& text) {
   if (end == text.c_str() || v <= 0) return -1;
   const std::string unit(end);
   double scale = 0;
-  if (unit.empty() || unit == "s") scale = 1;
-  else if (unit == "m") scale = 60;
-  else if (unit == "h") scale = 3600;
-  else if (unit == "d") scale = 86400;
-  else return -1;
+  if (unit.empty() || unit == "s")
+    scale = 1;
+  else if (unit == "m")
+    scale = 60;
+  else if (unit == "h")
+    scale = 3600;
+  else if (unit == "d")
+    scale = 86400;
+  else
+    return -1;
   return static_cast<int64_t>(v * scale * 1e9);
 }
 
@@ -158,8 +162,8 @@ int RunSoak(const fc::WorkloadRegistry& registry, fc::CampaignConfig config, con
       }
       if (progress) {
         const double s = static_cast<double>(MonotonicNanos() - start) / 1e9;
-        std::fprintf(stderr, "\r%.0f s: %llu runs, %llu faults (%.1f/s), %llu not as expected, %llu host crashes ",
-                     s, static_cast<unsigned long long>(tally.runs), static_cast<unsigned long long>(tally.injected),
+        std::fprintf(stderr, "\r%.0f s: %llu runs, %llu faults (%.1f/s), %llu not as expected, %llu host crashes ", s,
+                     static_cast<unsigned long long>(tally.runs), static_cast<unsigned long long>(tally.injected),
                      static_cast<double>(tally.injected) / std::max(s, 1e-3),
                      static_cast<unsigned long long>(tally.unexpected),
                      static_cast<unsigned long long>(tally.host_crashes));
@@ -176,8 +180,7 @@ int RunSoak(const fc::WorkloadRegistry& registry, fc::CampaignConfig config, con
     }
   }
   if (progress) std::fputc('\n', stderr);
-  PrintSummary(tally, static_cast<double>(MonotonicNanos() - start) / 1e9, std::max(1u, config.jobs), round,
-               o.json);
+  PrintSummary(tally, static_cast<double>(MonotonicNanos() - start) / 1e9, std::max(1u, config.jobs), round, o.json);
   return tally.unexpected == 0 && tally.lost == 0 && tally.wrong == 0 ? kExitOk : kExitNotRecovered;
 }
 

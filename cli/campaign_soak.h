@@ -17,7 +17,7 @@
 namespace umbra::faultinject::campaign {
 struct CampaignConfig;
 class WorkloadRegistry;
-}
+}  // namespace umbra::faultinject::campaign
 
 namespace umbra::cli {
 

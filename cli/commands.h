@@ -71,7 +71,6 @@ void AddSandboxCommand(CLI::App& app, int& exit_code);
 // trace too (65), with the error on stderr. A damaged trace is kept, with a
 // warning naming the byte offset on stderr, and makes the result 65 (a trace
 // whose writer did not close only warns). Returns kExitOk otherwise.
-int ReadTraces(const char* command, const std::vector<std::string>& paths,
-               std::vector<recorder::Trace>& traces);
+int ReadTraces(const char* command, const std::vector<std::string>& paths, std::vector<recorder::Trace>& traces);
 
 }  // namespace umbra::cli

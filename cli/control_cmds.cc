@@ -151,8 +151,7 @@ struct InjectArgs {
 
 void SleepNs(int64_t ns) {
   timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-  while (nanosleep(&ts, &ts) != 0) {
-  }
+  while (nanosleep(&ts, &ts) != 0) {}
 }
 
 int Inject(const InjectArgs& args) {
@@ -235,12 +234,11 @@ void AddUpgradeCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--probation", args->probation_ms,
                   "Milliseconds after taking over in which a crash or hang rolls back (default 1000)");
   cmd->add_flag("--json", args->json, "Print the outcome as one JSON object");
-  cmd->footer(
-      "The shadow holds requests while the old driver stops and the new one is probed and replayed;\n"
-      "a refused, failing or crashing new driver leaves the old one serving (docs/live-update.md).\n"
-      "Exit codes: 0 upgraded, 1 not upgraded (refused or rolled back; the reason is printed),\n"
-      "65 refused request (unknown device), 69 no machine answers.\nExample:\n"
-      "  umbra upgrade disk0 --binary build/default/drivers/disk/umbra-driver-disk --probation 500");
+  cmd->footer("The shadow holds requests while the old driver stops and the new one is probed and replayed;\n"
+              "a refused, failing or crashing new driver leaves the old one serving (docs/live-update.md).\n"
+              "Exit codes: 0 upgraded, 1 not upgraded (refused or rolled back; the reason is printed),\n"
+              "65 refused request (unknown device), 69 no machine answers.\nExample:\n"
+              "  umbra upgrade disk0 --binary build/default/drivers/disk/umbra-driver-disk --probation 500");
   cmd->callback([args, &exit_code] { exit_code = Upgrade(*args); });
 }
 
@@ -267,10 +265,9 @@ void AddInjectCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--count", args->count, "Inject this many times (default once; forever with --every)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", args->json, "Print one JSON line per injection");
-  cmd->footer(
-      "Each injection waits (up to 10 s) for the driver to be running again.\n"
-      "Exit codes: 0 injected, 65 refused (unknown device or fault), 69 no machine answers.\nExamples:\n"
-      "  umbra inject disk0 sigkill\n  umbra inject nic0 segfault,abort,sigkill,hang --every 500ms --count 20");
+  cmd->footer("Each injection waits (up to 10 s) for the driver to be running again.\n"
+              "Exit codes: 0 injected, 65 refused (unknown device or fault), 69 no machine answers.\nExamples:\n"
+              "  umbra inject disk0 sigkill\n  umbra inject nic0 segfault,abort,sigkill,hang --every 500ms --count 20");
   cmd->callback([args, &exit_code] { exit_code = Inject(*args); });
 }
 

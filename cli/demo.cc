@@ -65,7 +65,7 @@ constexpr uint64_t kPeerMac = 0x020000000099ull;
 struct Fault {
   std::string device;
   std::string fault;
-  std::string site;  // "demo", "demo: supplier of nic0", "demo: crash loop"
+  std::string site;        // "demo", "demo: supplier of nic0", "demo: crash loop"
   bool recovered = false;  // the shadow's own record says so
 };
 
@@ -98,8 +98,7 @@ void Inject(machine::Machine& m, const Fault& f, int sig, uint64_t index) {
 
 // Kills `device`'s driver and waits until its shadow noticed and recovered
 // (or gave up).
-Fault InjectAndWait(machine::Machine& m, const std::string& device, int sig, const std::string& site,
-                    uint64_t index) {
+Fault InjectAndWait(machine::Machine& m, const std::string& device, int sig, const std::string& site, uint64_t index) {
   Fault f{.device = device, .fault = FaultName(sig), .site = site};
   shadows::Shadow* shadow = m.shadow(device);
   if (shadow == nullptr || m.host(device) == nullptr) return f;
@@ -337,8 +336,6 @@ class Demo {
     Record(r);
   }
 
-
-
   // Plays a generated multi-tone signal; after the machine stops, the
   // speaker's WAV is compared with it (VerifySound).
   void SoundApp() {
@@ -360,8 +357,8 @@ class Demo {
       return Record(r);
     }
     r.ok = true;  // until the speaker's recording says otherwise
-    r.detail = std::to_string(played->frames) + " frames written, " +
-               std::to_string(played->dropped_frames) + " dropped while the driver was down, no error seen";
+    r.detail = std::to_string(played->frames) + " frames written, " + std::to_string(played->dropped_frames) +
+               " dropped while the driver was down, no error seen";
     Record(r);
   }
 
@@ -386,9 +383,8 @@ class Demo {
       // Silence before the stream started counts as a gap too; what matters
       // is that nothing was shifted, repeated or corrupted.
       a.ok = cmp->clean();
-      a.detail += "; speaker: " + std::to_string(cmp->gaps.size()) + " gaps, " +
-                  std::to_string(cmp->gap_frames()) + " frames of silence, " +
-                  (cmp->clean() ? "no shifted, repeated or corrupted sample" : "MISMATCHES");
+      a.detail += "; speaker: " + std::to_string(cmp->gaps.size()) + " gaps, " + std::to_string(cmp->gap_frames()) +
+                  " frames of silence, " + (cmp->clean() ? "no shifted, repeated or corrupted sample" : "MISMATCHES");
     }
   }
 
@@ -449,8 +445,6 @@ class Demo {
     Say(std::string("  nic0 ") + (failed_ ? "failed for good" : "did NOT fail") + "; ttyS0 " +
         (degraded_ ? "runs degraded" : "is NOT degraded") + "\n");
   }
-
-
 
   // The demo's figures come from the trace, analysed as `umbra report` does:
   // the table, the JSON, `umbra report` and the HTML report show the same
@@ -541,12 +535,12 @@ class Demo {
   std::vector<AppResult> apps_;
   std::vector<std::string> log_;
   bool hold_ = false, resumed_ = false, failed_ = false, degraded_ = false;
-  std::atomic<bool> stop_apps_{false};  // the faults are over: applications finish their round
+  std::atomic<bool> stop_apps_{false};           // the faults are over: applications finish their round
   std::atomic<int64_t> net_file_started_ns_{0};  // when the file now on its way through nic0 started (0: none)
   std::atomic<bool> net_transfers_done_{false};  // nic0's last file is through: the crash loop may start
   std::atomic<bool> crash_loop_done_{false};     // nic0's application stops sending
-  uint64_t injections_ = 0;             // FaultInjected seeds: 1, 2, ... in injection order
-  std::optional<recorder::Report> report_;  // the trace's analysis, once written
+  uint64_t injections_ = 0;                      // FaultInjected seeds: 1, 2, ... in injection order
+  std::optional<recorder::Report> report_;       // the trace's analysis, once written
 };
 
 }  // namespace

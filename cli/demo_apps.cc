@@ -38,7 +38,8 @@ std::string StreamOnce(shadows::uart::UartShadow& port, hw::uart::UartDevice& de
   }
   reader.join();
   if (!error.empty()) return error;
-  if (got != data) return std::to_string(got.size()) + " of " + std::to_string(data.size()) + " bytes arrived, DIFFERENT";
+  if (got != data)
+    return std::to_string(got.size()) + " of " + std::to_string(data.size()) + " bytes arrived, DIFFERENT";
   return "";
 }
 void SendUntilFailed(net::NetShadow& nic, uint64_t peer_mac, const std::atomic<bool>& stop) {

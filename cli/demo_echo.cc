@@ -72,12 +72,11 @@ int RunEchoDemo() {
   }
   std::printf("echo0: driver running in process %d\n\n", h.driver_pid());
   std::printf("%-10s %-36s %12s %12s %8s\n", "fault", "detected as", "detect ms", "recover ms", "serving");
-  const std::vector<Fault> faults = {{"SIGSEGV", SIGSEGV}, {"SIGABRT", SIGABRT}, {"SIGKILL", SIGKILL},
-                                     {"SIGBUS", SIGBUS},   {"hang", SIGSTOP}};
+  const std::vector<Fault> faults = {
+      {"SIGSEGV", SIGSEGV}, {"SIGABRT", SIGABRT}, {"SIGKILL", SIGKILL}, {"SIGBUS", SIGBUS}, {"hang", SIGSTOP}};
   int failures = 0;
   for (const Fault& f : faults) {
-    for (int i = 0; i < 100 && !ServeOne(h); ++i) {
-    }
+    for (int i = 0; i < 100 && !ServeOne(h); ++i) {}
     const size_t before = h.detections().size();
     const int64_t t0 = MonotonicNanos();
     h.Kill(f.signal);
@@ -100,8 +99,8 @@ int RunEchoDemo() {
   }
   auto s = h.stats();
   std::printf("\n%lu restarts, %lu requests completed, %lu interrupted, %lu protocol violations\n",
-              (unsigned long)s.restarts, (unsigned long)s.requests_completed,
-              (unsigned long)s.requests_interrupted, (unsigned long)s.protocol_violations);
+              (unsigned long)s.restarts, (unsigned long)s.requests_completed, (unsigned long)s.requests_interrupted,
+              (unsigned long)s.protocol_violations);
   return failures == 0 ? kExitOk : kExitNotRecovered;
 }
 

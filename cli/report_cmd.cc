@@ -23,8 +23,7 @@
 
 namespace umbra::cli {
 
-int ReadTraces(const char* command, const std::vector<std::string>& paths,
-               std::vector<recorder::Trace>& traces) {
+int ReadTraces(const char* command, const std::vector<std::string>& paths, std::vector<recorder::Trace>& traces) {
   int rc = kExitOk;
   for (const std::string& path : paths) {
     auto t = recorder::ReadTrace(path);
@@ -38,8 +37,8 @@ int ReadTraces(const char* command, const std::vector<std::string>& paths,
       return kExitNoInput;
     }
     if (t->damage) {
-      std::fprintf(stderr, "umbra %s: warning: %s (read up to byte %llu)\n", command,
-                   t->damage->message.c_str(), static_cast<unsigned long long>(t->damage->offset));
+      std::fprintf(stderr, "umbra %s: warning: %s (read up to byte %llu)\n", command, t->damage->message.c_str(),
+                   static_cast<unsigned long long>(t->damage->offset));
       switch (t->damage->kind) {
         case recorder::DamageKind::kUnreadable:
         case recorder::DamageKind::kTrailing: rc = kExitDataErr; break;

@@ -34,7 +34,7 @@ struct RunArgs {
   std::string file;
   double seconds = -1;  // < 0: until a signal
   bool json = false;
-  std::string trace;  // empty: no recording
+  std::string trace;        // empty: no recording
   bool json_lines = false;  // --jsonl: every event as a JSON line when it happens
   std::string run_dir;      // --run-dir; empty: the default for the machine's name
 };
@@ -131,8 +131,7 @@ void PrintSummary(const std::vector<machine::DeviceSummary>& summary) {
   for (const auto& s : summary) {
     std::printf("%-10s %-10s %-10s %-9s %8lu %10lu %12.3f  %s\n", s.name.c_str(), s.state.c_str(),
                 s.shadow_state.empty() ? "-" : s.shadow_state.c_str(), s.degraded ? "yes" : "no",
-                (unsigned long)s.restarts, (unsigned long)s.recoveries, double(s.last_gap_ns) / 1e6,
-                s.reason.c_str());
+                (unsigned long)s.restarts, (unsigned long)s.recoveries, double(s.last_gap_ns) / 1e6, s.reason.c_str());
   }
 }
 
@@ -194,8 +193,9 @@ int Run(const RunArgs& args) {
     std::printf("\n%s\n", tree.c_str());
     std::fflush(stdout);
   }
-  auto faces = StartRunFaces(machine, *description, args.run_dir,
-                             [&log](const std::string& k, const std::string& o, const std::string& d) { log.Add(k, o, d); });
+  auto faces =
+      StartRunFaces(machine, *description, args.run_dir,
+                    [&log](const std::string& k, const std::string& o, const std::string& d) { log.Add(k, o, d); });
   if (!faces) {
     std::fprintf(stderr, "umbra run: %s\n", faces.error().message.c_str());
     machine.Stop();
@@ -217,8 +217,8 @@ int Run(const RunArgs& args) {
   bool all_bound = true;
   for (const auto& s : summary) all_bound = all_bound && s.state == "bound";
   if (args.json_lines) {
-    Log::PrintLive("{\"kind\":\"summary\",\"summary\":" + SummaryJson(summary) + ",\"ok\":" +
-                   (all_bound ? "true" : "false") + "}");
+    Log::PrintLive("{\"kind\":\"summary\",\"summary\":" + SummaryJson(summary) +
+                   ",\"ok\":" + (all_bound ? "true" : "false") + "}");
   } else if (args.json) {
     std::printf("{\"machine\":%s,\"tree\":%s,\"events\":%s,\"final_tree\":%s,\"summary\":%s,\"ok\":%s}\n",
                 JsonString(machine.name()).c_str(), tree.c_str(), log.JsonArray().c_str(), final_tree.c_str(),
@@ -238,15 +238,16 @@ void AddRunCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--for", args->seconds, "Stop after this many seconds (default: at Ctrl-C)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", args->json, "Print one JSON object at the end instead of live lines");
-  cmd->add_option("--trace", args->trace, "Record every request, fault and recovery step into FILE (umbra report FILE)");
-  cmd->add_flag("--jsonl", args->json_lines, "Print every event (recoveries, injections …) as a JSON line when it happens");
+  cmd->add_option("--trace", args->trace,
+                  "Record every request, fault and recovery step into FILE (umbra report FILE)");
+  cmd->add_flag("--jsonl", args->json_lines,
+                "Print every event (recoveries, injections …) as a JSON line when it happens");
   cmd->add_option("--run-dir", args->run_dir,
                   "Owner-only folder for the control socket and frontends (default: $XDG_RUNTIME_DIR/umbra/NAME, "
                   "or /tmp/umbra-UID/NAME)");
-  cmd->footer(
-      "Exit codes: 0 every device bound at the end, 1 some device is not, 65/66/78 as validate.\n"
-      "Examples:\n  umbra run examples/machines/echo-links.textproto --for 5\n"
-      "  umbra run examples/machines/echo-links.textproto --for 2 --json");
+  cmd->footer("Exit codes: 0 every device bound at the end, 1 some device is not, 65/66/78 as validate.\n"
+              "Examples:\n  umbra run examples/machines/echo-links.textproto --for 5\n"
+              "  umbra run examples/machines/echo-links.textproto --for 2 --json");
   cmd->callback([args, &exit_code] { exit_code = Run(*args); });
 }
 

@@ -42,10 +42,10 @@ class Faces final : public RunFaces {
   }
 
  private:
-  std::unique_ptr<control::RunDir> dir_;                 // where the socket lives
-  std::unique_ptr<control::MachineControl> control_;     // answers the socket's requests
-  std::unique_ptr<control::Frontends> frontends_;        // the devices' outside faces
-  std::unique_ptr<control::ControlServer> server_;       // the socket; stopped first
+  std::unique_ptr<control::RunDir> dir_;              // where the socket lives
+  std::unique_ptr<control::MachineControl> control_;  // answers the socket's requests
+  std::unique_ptr<control::Frontends> frontends_;     // the devices' outside faces
+  std::unique_ptr<control::ControlServer> server_;    // the socket; stopped first
 };
 
 // The default folder for the machine's name; when another run of a machine of

@@ -45,8 +45,8 @@ int RunExport(const ExportArgs& a) {
     std::fprintf(stderr, "umbra trace export: writing %s failed\n", a.output.c_str());
     return kExitCantCreate;
   }
-  std::fprintf(stderr, "umbra trace export: %zu events written to %s%s\n", traces[0].events.size(),
-               a.output.c_str(), a.format == "chrome" ? " (open it in https://ui.perfetto.dev)" : "");
+  std::fprintf(stderr, "umbra trace export: %zu events written to %s%s\n", traces[0].events.size(), a.output.c_str(),
+               a.format == "chrome" ? " (open it in https://ui.perfetto.dev)" : "");
   return read_rc;
 }
 
@@ -56,7 +56,8 @@ void AddTraceCommand(CLI::App& app, int& exit_code) {
   CLI::App* trace = app.add_subcommand("trace", "Work with recorder traces");
   trace->require_subcommand(1);
   auto args = std::make_shared<ExportArgs>();
-  CLI::App* exp = trace->add_subcommand("export", "Convert a trace for a viewer (chrome: Perfetto, chrome://tracing; text: one line per event)");
+  CLI::App* exp = trace->add_subcommand(
+      "export", "Convert a trace for a viewer (chrome: Perfetto, chrome://tracing; text: one line per event)");
   exp->add_option("trace", args->trace, "Trace file")->required();
   exp->add_option("--format", args->format, "Output format")
       ->check(CLI::IsMember({"chrome", "text"}))

@@ -54,9 +54,8 @@ void AddTreeCommand(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<TreeArgs>();
   cmd->add_option("FILE", args->file, "Machine file (.textproto or .json); default: the built-in machine");
   cmd->add_flag("--json", args->json, "Print the tree as JSON");
-  cmd->footer(
-      "Examples:\n  umbra tree\n  umbra tree examples/machines/links.textproto\n"
-      "  umbra tree examples/machines/echo-links.textproto --json");
+  cmd->footer("Examples:\n  umbra tree\n  umbra tree examples/machines/links.textproto\n"
+              "  umbra tree examples/machines/echo-links.textproto --json");
   cmd->callback([args, &exit_code] { exit_code = Tree(*args); });
 }
 

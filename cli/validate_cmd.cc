@@ -153,11 +153,10 @@ void AddValidateCommand(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("validate", "Check a machine or campaign file: print OK or the errors");
   auto path = std::make_shared<std::string>();
   cmd->add_option("FILE", *path, "A machine file (.textproto or .json) or a campaign file")->required();
-  cmd->footer(
-      "Exit codes: 0 OK, 65 does not parse, 66 no such file, 78 parses but is refused (cycle, unknown bus,\n"
-      "a compatible no driver matches, a shadow or hardware setting that does not exist ...).\n"
-      "Examples:\n  umbra validate examples/machines/echo-links.textproto\n"
-      "  umbra validate examples/campaigns/echo-failstop.textproto");
+  cmd->footer("Exit codes: 0 OK, 65 does not parse, 66 no such file, 78 parses but is refused (cycle, unknown bus,\n"
+              "a compatible no driver matches, a shadow or hardware setting that does not exist ...).\n"
+              "Examples:\n  umbra validate examples/machines/echo-links.textproto\n"
+              "  umbra validate examples/campaigns/echo-failstop.textproto");
   cmd->callback([path, &exit_code] { exit_code = Validate(*path); });
 }
 

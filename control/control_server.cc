@@ -25,9 +25,8 @@ Result<sockaddr_un> Address(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof addr.sun_path) {
-    return Fail(Errc::kInvalidArgument, "socket path too long (" + std::to_string(path.size()) +
-                                            " bytes, at most " + std::to_string(sizeof addr.sun_path - 1) +
-                                            "): choose a shorter --run-dir");
+    return Fail(Errc::kInvalidArgument, "socket path too long (" + std::to_string(path.size()) + " bytes, at most " +
+                                            std::to_string(sizeof addr.sun_path - 1) + "): choose a shorter --run-dir");
   }
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   return addr;
@@ -108,9 +107,8 @@ Result<std::unique_ptr<ControlServer>> ControlServer::Create(std::string socket_
   }
   UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake) return FailErrno("eventfd");
-  std::unique_ptr<ControlServer> server(new ControlServer(std::move(socket_path), std::move(listener),
-                                                          std::move(wake), std::move(handler),
-                                                          std::move(too_long_reply)));
+  std::unique_ptr<ControlServer> server(new ControlServer(std::move(socket_path), std::move(listener), std::move(wake),
+                                                          std::move(handler), std::move(too_long_reply)));
   server->thread_ = std::thread([s = server.get()] { s->ThreadMain(); });
   return server;
 }

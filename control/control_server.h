@@ -46,8 +46,8 @@ class ControlServer {
 
  private:
   ControlServer(std::string path, UniqueFd listener, UniqueFd wake, Handler handler, std::string too_long)
-      : path_(std::move(path)), listener_(std::move(listener)), wake_(std::move(wake)),
-        handler_(std::move(handler)), too_long_(std::move(too_long)) {}
+      : path_(std::move(path)), listener_(std::move(listener)), wake_(std::move(wake)), handler_(std::move(handler)),
+        too_long_(std::move(too_long)) {}
   void ThreadMain();
 
   const std::string path_;

@@ -148,11 +148,11 @@ Result<std::unique_ptr<Frontend>> StartNet(machine::Machine& machine, const prot
   }
   if (!f.netns().empty()) out->app = UMBRA_TRY(umbra::net::Netns::Ensure(f.netns()));
   const auto [address, prefix] = UMBRA_TRY(SplitCidr(f.address()));
-  out->tap = UMBRA_TRY(umbra::net::TapFrontend::Create(
-      *nic, {.name = f.interface().empty() ? "umf-" + device.name() : f.interface(),
-             .netns = f.netns(),
-             .ipv4_address = address,
-             .prefix_length = prefix}));
+  out->tap = UMBRA_TRY(
+      umbra::net::TapFrontend::Create(*nic, {.name = f.interface().empty() ? "umf-" + device.name() : f.interface(),
+                                             .netns = f.netns(),
+                                             .ipv4_address = address,
+                                             .prefix_length = prefix}));
   return std::unique_ptr<Frontend>(std::move(out));
 }
 
@@ -175,8 +175,8 @@ Result<std::unique_ptr<Frontend>> StartSound(machine::Machine& machine, const pr
   if (!pcm) return Fail(Errc::kUnavailable, device.name() + " has no sound shadow (is it bound?)");
   UMBRA_TRY(pcm->Open(5'000'000'000));
   const auto& f = device.frontend();
-  auto player = UMBRA_TRY(
-      umbra::sound::FifoPlayer::Create(*pcm, {.path = Resolve(run_dir, f.path(), device.name() + ".play")}));
+  auto player =
+      UMBRA_TRY(umbra::sound::FifoPlayer::Create(*pcm, {.path = Resolve(run_dir, f.path(), device.name() + ".play")}));
   umbra::sound::FifoRecorderOptions capture{.path = Resolve(run_dir, f.capture_path(), device.name() + ".rec")};
   if (f.capture_rate() != 0) capture.params.rate = f.capture_rate();
   if (f.capture_channels() != 0) capture.params.channels = f.capture_channels();

@@ -16,9 +16,8 @@ struct SignalName {
 
 // Signals the catalogue does not name but a person may want to send.
 constexpr SignalName kSignals[] = {
-    {"sigkill", SIGKILL}, {"sigstop", SIGSTOP}, {"sigsegv", SIGSEGV}, {"sigabrt", SIGABRT},
-    {"sigterm", SIGTERM}, {"sigbus", SIGBUS},   {"sigill", SIGILL},   {"sigfpe", SIGFPE},
-    {"sigcont", SIGCONT},
+    {"sigkill", SIGKILL}, {"sigstop", SIGSTOP}, {"sigsegv", SIGSEGV}, {"sigabrt", SIGABRT}, {"sigterm", SIGTERM},
+    {"sigbus", SIGBUS},   {"sigill", SIGILL},   {"sigfpe", SIGFPE},   {"sigcont", SIGCONT},
 };
 
 std::string Lower(std::string_view s) {
@@ -44,8 +43,8 @@ Result<LiveFault> FromAction(const std::string& fault, std::string_view site) {
   const std::string name = fault.substr(0, fault.find('('));
   const faultinject::ActionInfo* info = faultinject::FindAction(name);
   if (!info) {
-    return Fail(Errc::kInvalidArgument, "unknown fault \"" + fault + "\"; one of: " + LiveFaultNames() +
-                                            ", or a failpoint spec (site=action)");
+    return Fail(Errc::kInvalidArgument,
+                "unknown fault \"" + fault + "\"; one of: " + LiveFaultNames() + ", or a failpoint spec (site=action)");
   }
   switch (info->side) {
     case faultinject::ActionSide::kHost:

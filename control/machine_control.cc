@@ -66,11 +66,8 @@ std::string KillDuringRecovery(runtime::DriverHost& host) {
 
 Result<std::string> Carry(runtime::DriverHost& host, const LiveFault& fault) {
   switch (fault.kind) {
-    case LiveFaultKind::kSignal:
-      host.Kill(fault.signal);
-      return "sent " + std::string(SignalName(fault.signal));
-    case LiveFaultKind::kKillDuringRecovery:
-      return KillDuringRecovery(host);
+    case LiveFaultKind::kSignal: host.Kill(fault.signal); return "sent " + std::string(SignalName(fault.signal));
+    case LiveFaultKind::kKillDuringRecovery: return KillDuringRecovery(host);
     case LiveFaultKind::kFailpoint: {
       auto armed = host.ArmFailpointsInRunningDriver(fault.spec);
       // A fault at a busy site (a heartbeat) can strike before the driver
@@ -211,7 +208,8 @@ Result<void> MachineControl::CheckDevice(const std::string& device) const {
   if (std::find(names.begin(), names.end(), device) != names.end()) return {};
   std::string list;
   for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-  return Fail(Errc::kNotFound, "no device \"" + device + "\" in machine " + machine_.name() + " (devices: " + list + ")");
+  return Fail(Errc::kNotFound,
+              "no device \"" + device + "\" in machine " + machine_.name() + " (devices: " + list + ")");
 }
 
 std::string MachineControl::DevicePath(const std::string& device) const {

@@ -19,27 +19,27 @@ namespace umbra::faultinject {
 // Every action of the spec language. Aliases (panic, sleep, return …) map to one
 // of these; the printer always writes the canonical name.
 enum class ActionKind {
-  kOff,             // do nothing (a pass-through term, e.g. "3*off->abort")
-  kPrint,           // log that the site was hit, then carry on
-  kSegfault,        // dereference a null or wild pointer: SIGSEGV
-  kAbort,           // abort(): an assertion or BUG_ON
-  kHang,            // spin forever in an infinite loop
-  kDeadlock,        // take a non-recursive lock the thread already holds
-  kDelay,           // sleep for some milliseconds: a slow device or a long poll
-  kExit,            // _exit(code): a driver that gives up
-  kLeak,            // allocate and never free, up to a limit
-  kCorruptHeap,     // corrupt malloc's metadata, then free: glibc aborts
-  kError,           // site-interpreted: return an error code
-  kMalformedReply,  // site-interpreted: send a reply that does not decode
-  kForgedId,        // site-interpreted: complete a request id that was never issued
-  kDuplicateId,     // site-interpreted: complete the same request twice
-  kWrongLength,     // site-interpreted: report a wrong payload length
-  kWildDma,         // site-interpreted: a descriptor pointing outside the pool
-  kBadRegister,     // site-interpreted: program a bad value into a device register
-  kDropCompletion,  // site-interpreted: never complete the request
-  kSigkill,         // host-side: SIGKILL the driver process
-  kSigstop,         // host-side: SIGSTOP it (and SIGCONT after some milliseconds)
-  kSigcont,         // host-side: SIGCONT a stopped driver
+  kOff,                 // do nothing (a pass-through term, e.g. "3*off->abort")
+  kPrint,               // log that the site was hit, then carry on
+  kSegfault,            // dereference a null or wild pointer: SIGSEGV
+  kAbort,               // abort(): an assertion or BUG_ON
+  kHang,                // spin forever in an infinite loop
+  kDeadlock,            // take a non-recursive lock the thread already holds
+  kDelay,               // sleep for some milliseconds: a slow device or a long poll
+  kExit,                // _exit(code): a driver that gives up
+  kLeak,                // allocate and never free, up to a limit
+  kCorruptHeap,         // corrupt malloc's metadata, then free: glibc aborts
+  kError,               // site-interpreted: return an error code
+  kMalformedReply,      // site-interpreted: send a reply that does not decode
+  kForgedId,            // site-interpreted: complete a request id that was never issued
+  kDuplicateId,         // site-interpreted: complete the same request twice
+  kWrongLength,         // site-interpreted: report a wrong payload length
+  kWildDma,             // site-interpreted: a descriptor pointing outside the pool
+  kBadRegister,         // site-interpreted: program a bad value into a device register
+  kDropCompletion,      // site-interpreted: never complete the request
+  kSigkill,             // host-side: SIGKILL the driver process
+  kSigstop,             // host-side: SIGSTOP it (and SIGCONT after some milliseconds)
+  kSigcont,             // host-side: SIGCONT a stopped driver
   kKillDuringRecovery,  // host-side: SIGKILL the new driver while recovery runs
 };
 
@@ -60,10 +60,10 @@ enum class ArgType {
 
 // One parameter of an action's argument list.
 struct ArgSchema {
-  std::string_view name;   // for docs and error messages: "ms", "code" …
+  std::string_view name;  // for docs and error messages: "ms", "code" …
   ArgType type;
-  std::string_view words;  // kWord: the allowed words, '|'-separated, first is default
-  int64_t default_number = 0;  // kNumber and kErrno: the value when omitted
+  std::string_view words;          // kWord: the allowed words, '|'-separated, first is default
+  int64_t default_number = 0;      // kNumber and kErrno: the value when omitted
   int64_t max_number = INT64_MAX;  // kNumber: the largest value accepted
 };
 
@@ -73,8 +73,8 @@ struct ActionInfo {
   std::string_view name;     // canonical name
   std::string_view aliases;  // '|'-separated other names, may be empty
   ActionSide side;
-  int required_args;         // the first `required_args` of `args` must be given
-  int max_args;              // at most this many (≤ 3)
+  int required_args;  // the first `required_args` of `args` must be given
+  int max_args;       // at most this many (≤ 3)
   ArgSchema args[3];
   std::string_view summary;  // one line: the bug it models
 };

@@ -63,8 +63,7 @@ void Delay(int64_t ms) {
   if (ms <= 0) return;
   int64_t deadline = MonotonicNanos() + ms * 1'000'000;
   timespec ts{static_cast<time_t>(deadline / 1'000'000'000), static_cast<long>(deadline % 1'000'000'000)};
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
-  }
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {}
 }
 
 void Exit(int code) { _exit(code); }

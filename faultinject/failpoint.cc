@@ -73,9 +73,7 @@ Trigger Resolve(const Term& term, uint64_t& rng) {
         }
         (numbers++ == 0 ? trigger.value : trigger.value2) = number;
         break;
-      case ArgType::kWord:
-        trigger.text = arg != nullptr ? arg->text : std::string(FirstWord(schema.words));
-        break;
+      case ArgType::kWord: trigger.text = arg != nullptr ? arg->text : std::string(FirstWord(schema.words)); break;
       case ArgType::kText:
         if (arg == nullptr) break;
         trigger.text = arg->kind == Arg::Kind::kText ? arg->text : std::to_string(arg->lo);
@@ -105,8 +103,7 @@ FailpointRegistry::FailpointRegistry() : armed_(&own_armed_) {}
 
 FailpointRegistry::FailpointRegistry(std::atomic<bool>* armed_flag) : armed_(armed_flag) {}
 
-Result<void> FailpointRegistry::Arm(const Spec& spec, std::string_view device,
-                                    std::string_view driver, ArmSide side) {
+Result<void> FailpointRegistry::Arm(const Spec& spec, std::string_view device, std::string_view driver, ArmSide side) {
   std::vector<Rule> rules;
   for (const Rule& rule : spec.rules) {
     if (rule.pattern.empty() || rule.terms.empty()) {
@@ -218,8 +215,7 @@ std::vector<SiteStats> FailpointRegistry::List() const {
       rows.push_back(SiteStats{name, state.hits, state.triggers, state.declared, std::move(rule)});
     }
   }
-  std::sort(rows.begin(), rows.end(),
-            [](const SiteStats& a, const SiteStats& b) { return a.name < b.name; });
+  std::sort(rows.begin(), rows.end(), [](const SiteStats& a, const SiteStats& b) { return a.name < b.name; });
   return rows;
 }
 
@@ -251,8 +247,7 @@ std::string FormatSiteTable(const std::vector<SiteStats>& rows) {
   auto right = [](std::string text, size_t to) {
     return std::string(to > text.size() ? to - text.size() : 0, ' ') + text;
   };
-  std::string out = pad("SITE", width) + "  " + right("HITS", 10) + "  " + right("TRIGGERS", 10) +
-                    "  RULE\n";
+  std::string out = pad("SITE", width) + "  " + right("HITS", 10) + "  " + right("TRIGGERS", 10) + "  RULE\n";
   for (const SiteStats& row : rows) {
     out += pad(row.name, width) + "  " + right(std::to_string(row.hits), 10) + "  " +
            right(std::to_string(row.triggers), 10) + "  " + (row.rule.empty() ? "-" : row.rule);
@@ -262,11 +257,9 @@ std::string FormatSiteTable(const std::vector<SiteStats>& rows) {
   return out;
 }
 
-Action CarryOut(std::string_view site, const Trigger& trigger,
-                const FailpointRegistry::LogSink& log) {
+Action CarryOut(std::string_view site, const Trigger& trigger, const FailpointRegistry::LogSink& log) {
   switch (trigger.action) {
-    case ActionKind::kOff:
-      return {};
+    case ActionKind::kOff: return {};
     case ActionKind::kPrint: {
       std::string line = "failpoint " + std::string(site) + " hit";
       if (!trigger.text.empty()) line += ": " + trigger.text;
@@ -280,17 +273,11 @@ Action CarryOut(std::string_view site, const Trigger& trigger,
     case ActionKind::kSegfault:
       if (trigger.text == "wild") bugs::SegfaultWild();
       bugs::SegfaultNull();
-    case ActionKind::kAbort:
-      bugs::Abort();
-    case ActionKind::kHang:
-      bugs::Hang();
-    case ActionKind::kDeadlock:
-      bugs::Deadlock();
-    case ActionKind::kDelay:
-      bugs::Delay(trigger.value);
-      return {};
-    case ActionKind::kExit:
-      bugs::Exit(static_cast<int>(trigger.value));
+    case ActionKind::kAbort: bugs::Abort();
+    case ActionKind::kHang: bugs::Hang();
+    case ActionKind::kDeadlock: bugs::Deadlock();
+    case ActionKind::kDelay: bugs::Delay(trigger.value); return {};
+    case ActionKind::kExit: bugs::Exit(static_cast<int>(trigger.value));
     case ActionKind::kLeak:
       bugs::Leak(static_cast<size_t>(trigger.value), static_cast<size_t>(trigger.value2) << 20,
                  trigger.text == "abort" ? bugs::AtLimit::kAbort : bugs::AtLimit::kStop);
@@ -298,27 +285,18 @@ Action CarryOut(std::string_view site, const Trigger& trigger,
     case ActionKind::kCorruptHeap:
       if (trigger.text == "header") bugs::ClobberHeaderThenFree();
       bugs::DoubleFree();
-    case ActionKind::kError:
-      return SiteAction(SiteFault::kError, trigger.value);
-    case ActionKind::kMalformedReply:
-      return SiteAction(SiteFault::kMalformedReply, trigger.value);
-    case ActionKind::kForgedId:
-      return SiteAction(SiteFault::kForgedId, trigger.value);
-    case ActionKind::kDuplicateId:
-      return SiteAction(SiteFault::kDuplicateId, trigger.value);
-    case ActionKind::kWrongLength:
-      return SiteAction(SiteFault::kWrongLength, trigger.value);
-    case ActionKind::kWildDma:
-      return SiteAction(SiteFault::kWildDma, trigger.value);
-    case ActionKind::kBadRegister:
-      return SiteAction(SiteFault::kBadRegister, trigger.value);
-    case ActionKind::kDropCompletion:
-      return SiteAction(SiteFault::kDropCompletion, trigger.value);
+    case ActionKind::kError: return SiteAction(SiteFault::kError, trigger.value);
+    case ActionKind::kMalformedReply: return SiteAction(SiteFault::kMalformedReply, trigger.value);
+    case ActionKind::kForgedId: return SiteAction(SiteFault::kForgedId, trigger.value);
+    case ActionKind::kDuplicateId: return SiteAction(SiteFault::kDuplicateId, trigger.value);
+    case ActionKind::kWrongLength: return SiteAction(SiteFault::kWrongLength, trigger.value);
+    case ActionKind::kWildDma: return SiteAction(SiteFault::kWildDma, trigger.value);
+    case ActionKind::kBadRegister: return SiteAction(SiteFault::kBadRegister, trigger.value);
+    case ActionKind::kDropCompletion: return SiteAction(SiteFault::kDropCompletion, trigger.value);
     case ActionKind::kSigkill:
     case ActionKind::kSigstop:
     case ActionKind::kSigcont:
-    case ActionKind::kKillDuringRecovery:
-      return {};  // host-side: the campaign engine carries these out
+    case ActionKind::kKillDuringRecovery: return {};  // host-side: the campaign engine carries these out
   }
   return {};
 }

@@ -113,8 +113,7 @@ class FailpointRegistry {
   // and trigger counts carry on. Without a seed in the spec one is drawn at
   // random: read it back with seed() to log it. Fails (kInvalidArgument) on a
   // rule with no pattern or no term, which ParseSpec never produces.
-  Result<void> Arm(const Spec& spec, std::string_view device, std::string_view driver,
-                   ArmSide side = ArmSide::kDriver);
+  Result<void> Arm(const Spec& spec, std::string_view device, std::string_view driver, ArmSide side = ArmSide::kDriver);
 
   // Disarms everything: every failpoint is back to one atomic load.
   void Disarm();
@@ -158,7 +157,7 @@ class FailpointRegistry {
     size_t term = 0;         // the term hits go to; == terms.size(): chain used up
     uint64_t term_hits = 0;  // hits on the current term
     uint64_t term_triggers = 0;
-    uint64_t rng = 0;        // SplitMix64 state, seeded from seed_ and the name
+    uint64_t rng = 0;  // SplitMix64 state, seeded from seed_ and the name
   };
   struct StringHash {
     using is_transparent = void;
@@ -177,11 +176,11 @@ class FailpointRegistry {
   std::atomic<bool> own_armed_{false};
 
   mutable std::mutex mu_;
-  uint64_t seed_ = 0;                       // guarded by mu_
-  std::vector<Rule> rules_;                 // guarded by mu_: the armed rules
+  uint64_t seed_ = 0;                                                              // guarded by mu_
+  std::vector<Rule> rules_;                                                        // guarded by mu_: the armed rules
   std::unordered_map<std::string, SiteState, StringHash, std::equal_to<>> sites_;  // guarded by mu_
-  LogSink log_sink_;                        // guarded by mu_
-  TriggerSink trigger_sink_;                // guarded by mu_
+  LogSink log_sink_;                                                               // guarded by mu_
+  TriggerSink trigger_sink_;                                                       // guarded by mu_
 };
 
 // The `umbra failpoints list` table: one row per site, columns SITE, HITS,
@@ -192,15 +191,13 @@ std::string FormatSiteTable(const std::vector<SiteStats>& rows);
 // Carries out an executed action (segfault, abort, hang, deadlock, delay,
 // exit, leak, corrupt_heap, print) and returns none, or converts a
 // site-interpreted one into its Action. Host-side actions return none.
-Action CarryOut(std::string_view site, const Trigger& trigger,
-                const FailpointRegistry::LogSink& log);
+Action CarryOut(std::string_view site, const Trigger& trigger, const FailpointRegistry::LogSink& log);
 
 }  // namespace umbra::faultinject
 
 // Evaluates to the Action of the failpoint `site` (a string literal): one
 // relaxed atomic load when nothing is armed in the process.
-#define UMBRA_FAILPOINT(site)                                                            \
-  (__builtin_expect(                                                                     \
-       ::umbra::faultinject::detail::g_global_armed.load(std::memory_order_relaxed), 0) \
-       ? ::umbra::faultinject::FailpointRegistry::Global().Hit(site)                     \
+#define UMBRA_FAILPOINT(site)                                                                        \
+  (__builtin_expect(::umbra::faultinject::detail::g_global_armed.load(std::memory_order_relaxed), 0) \
+       ? ::umbra::faultinject::FailpointRegistry::Global().Hit(site)                                 \
        : ::umbra::faultinject::Action{})

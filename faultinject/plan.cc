@@ -10,12 +10,12 @@ namespace umbra::faultinject::campaign {
 namespace {
 
 constexpr std::array<FaultType, kFaultTypeCount> kAll = {
-    FaultType::kSegfault,    FaultType::kAbort,          FaultType::kHang,
-    FaultType::kDeadlock,    FaultType::kSlow,           FaultType::kExit,
-    FaultType::kLeak,        FaultType::kCorruptHeap,    FaultType::kError,
+    FaultType::kSegfault,       FaultType::kAbort,       FaultType::kHang,
+    FaultType::kDeadlock,       FaultType::kSlow,        FaultType::kExit,
+    FaultType::kLeak,           FaultType::kCorruptHeap, FaultType::kError,
     FaultType::kMalformedReply, FaultType::kForgedId,    FaultType::kDuplicateId,
-    FaultType::kWrongLength, FaultType::kWildDma,        FaultType::kDropCompletion,
-    FaultType::kSigkill,     FaultType::kSigstop,        FaultType::kKillDuringRecovery,
+    FaultType::kWrongLength,    FaultType::kWildDma,     FaultType::kDropCompletion,
+    FaultType::kSigkill,        FaultType::kSigstop,     FaultType::kKillDuringRecovery,
 };
 
 // SplitMix64: a small, well-mixed generator; the plan's only source of choice.
@@ -129,8 +129,7 @@ std::optional<FaultType> FindFaultType(std::string_view name) {
 std::span<const FaultType> AllFaultTypes() { return kAll; }
 
 bool IsHostSide(FaultType type) {
-  return type == FaultType::kSigkill || type == FaultType::kSigstop ||
-         type == FaultType::kKillDuringRecovery;
+  return type == FaultType::kSigkill || type == FaultType::kSigstop || type == FaultType::kKillDuringRecovery;
 }
 
 bool IsFailStop(FaultType type) {
@@ -143,8 +142,7 @@ bool IsFailStop(FaultType type) {
     case FaultType::kLeak:
     case FaultType::kCorruptHeap:
     case FaultType::kSigkill:
-    case FaultType::kKillDuringRecovery:
-      return true;
+    case FaultType::kKillDuringRecovery: return true;
     case FaultType::kSlow:
     case FaultType::kError:
     case FaultType::kMalformedReply:
@@ -153,8 +151,7 @@ bool IsFailStop(FaultType type) {
     case FaultType::kWrongLength:
     case FaultType::kWildDma:
     case FaultType::kDropCompletion:
-    case FaultType::kSigstop:
-      return false;
+    case FaultType::kSigstop: return false;
   }
   return false;
 }
@@ -177,30 +174,25 @@ std::vector<std::string> CandidateSites(FaultType type) {
     case FaultType::kExit:
     case FaultType::kLeak:
     case FaultType::kCorruptHeap:
-      return {"sdk.request", "sdk.request.exit", "sdk.complete", "sdk.call", "sdk.call.exit", "sdk.heartbeat",
+      return {"sdk.request", "sdk.request.exit", "sdk.complete", "sdk.call",    "sdk.call.exit", "sdk.heartbeat",
               "nic.tx",      "nic.rx",           "nic.irq",      "disk.submit", "disk.complete", "disk.irq",
               "disk.flush",  "snd.write",        "snd.irq",      "uart.tx",     "uart.rx",       "uart.interrupt"};
     case FaultType::kError:
-      return {"sdk.request", "sdk.call",      "nic.tx",     "nic.rx",   "disk.submit",
-              "disk.complete", "disk.flush", "snd.write",  "uart.tx"};
-    case FaultType::kMalformedReply:
-      return {"sdk.request", "sdk.call"};
-    case FaultType::kForgedId:
-      return {"sdk.request", "disk.complete"};
-    case FaultType::kWildDma:
-      return {"sdk.request", "nic.tx", "nic.rx"};
-    case FaultType::kDuplicateId:
-      return {"sdk.request", "sdk.complete", "disk.complete"};
+      return {"sdk.request",   "sdk.call",   "nic.tx",    "nic.rx", "disk.submit",
+              "disk.complete", "disk.flush", "snd.write", "uart.tx"};
+    case FaultType::kMalformedReply: return {"sdk.request", "sdk.call"};
+    case FaultType::kForgedId: return {"sdk.request", "disk.complete"};
+    case FaultType::kWildDma: return {"sdk.request", "nic.tx", "nic.rx"};
+    case FaultType::kDuplicateId: return {"sdk.request", "sdk.complete", "disk.complete"};
     case FaultType::kWrongLength:
       return {"sdk.request", "sdk.complete", "nic.rx", "disk.complete", "uart.tx", "uart.rx"};
     case FaultType::kDropCompletion:
-      return {"sdk.request", "sdk.complete", "sdk.call",  "sdk.heartbeat", "nic.tx",  "nic.irq",
-              "disk.submit", "disk.complete", "disk.irq", "disk.flush",    "snd.write", "snd.irq",
-              "uart.tx",     "uart.rx",       "uart.interrupt"};
+      return {"sdk.request", "sdk.complete", "sdk.call",      "sdk.heartbeat", "nic.tx",
+              "nic.irq",     "disk.submit",  "disk.complete", "disk.irq",      "disk.flush",
+              "snd.write",   "snd.irq",      "uart.tx",       "uart.rx",       "uart.interrupt"};
     case FaultType::kSigkill:
     case FaultType::kSigstop:
-    case FaultType::kKillDuringRecovery:
-      return {std::string(kHostSite)};
+    case FaultType::kKillDuringRecovery: return {std::string(kHostSite)};
   }
   return {};
 }
@@ -212,8 +204,8 @@ Result<FaultPlan> MakePlan(uint64_t seed, FaultType type, std::span<const SiteUs
     if (std::ranges::find(candidates, s.name) != candidates.end()) usable.push_back(&s);
   }
   if (usable.empty()) {
-    return Fail(Errc::kNotFound, "the workload reaches no site where " + std::string(FaultTypeName(type)) +
-                                     " makes sense");
+    return Fail(Errc::kNotFound,
+                "the workload reaches no site where " + std::string(FaultTypeName(type)) + " makes sense");
   }
   uint64_t rng = seed;
   FaultPlan plan{.seed = Mix(rng)};

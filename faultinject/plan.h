@@ -83,8 +83,8 @@ struct Injection {
   FaultType type = FaultType::kSegfault;
   std::string site;
   When when = When::kAfterHits;
-  uint64_t after = 0;     // kAfterHits: hits that pass first
-  double percent = 100;   // kRandom: probability per hit
+  uint64_t after = 0;    // kAfterHits: hits that pass first
+  double percent = 100;  // kRandom: probability per hit
   bool operator==(const Injection&) const = default;
 };
 

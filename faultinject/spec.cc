@@ -10,8 +10,8 @@ namespace {
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsLower(char c) { return (c >= 'a' && c <= 'z') || c == '_'; }
 bool IsWordChar(char c) {
-  return IsDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '.' ||
-         c == ':' || c == '/' || c == '-';
+  return IsDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '.' || c == ':' ||
+         c == '/' || c == '-';
 }
 bool IsNameChar(char c) { return IsWordChar(c) || c == '*' || c == '?'; }
 
@@ -20,10 +20,10 @@ struct ErrnoName {
   int value;
 };
 constexpr ErrnoName kErrnoNames[] = {
-    {"EPERM", EPERM},   {"ENOENT", ENOENT},       {"EINTR", EINTR},   {"EIO", EIO},
-    {"ENXIO", ENXIO},   {"EAGAIN", EAGAIN},       {"ENOMEM", ENOMEM}, {"EFAULT", EFAULT},
-    {"EBUSY", EBUSY},   {"ENODEV", ENODEV},       {"EINVAL", EINVAL}, {"ENOSPC", ENOSPC},
-    {"EPIPE", EPIPE},   {"ETIMEDOUT", ETIMEDOUT}, {"EPROTO", EPROTO}, {"ECANCELED", ECANCELED},
+    {"EPERM", EPERM},     {"ENOENT", ENOENT},       {"EINTR", EINTR},   {"EIO", EIO},
+    {"ENXIO", ENXIO},     {"EAGAIN", EAGAIN},       {"ENOMEM", ENOMEM}, {"EFAULT", EFAULT},
+    {"EBUSY", EBUSY},     {"ENODEV", ENODEV},       {"EINVAL", EINVAL}, {"ENOSPC", ENOSPC},
+    {"EPIPE", EPIPE},     {"ETIMEDOUT", ETIMEDOUT}, {"EPROTO", EPROTO}, {"ECANCELED", ECANCELED},
     {"ENOBUFS", ENOBUFS}, {"EOVERFLOW", EOVERFLOW},
 };
 
@@ -52,9 +52,7 @@ class Parser {
 
  private:
   bool AtEnd() const { return pos_ >= text_.size(); }
-  char Peek(size_t ahead = 0) const {
-    return pos_ + ahead < text_.size() ? text_[pos_ + ahead] : '\0';
-  }
+  char Peek(size_t ahead = 0) const { return pos_ + ahead < text_.size() ? text_[pos_ + ahead] : '\0'; }
   bool Consume(char c) {
     if (Peek() != c) return false;
     ++pos_;
@@ -318,24 +316,23 @@ class Parser {
     }
   }
 
-  Result<void> CheckArgs(const ActionInfo& info, const std::vector<Arg>& args,
-                         const std::vector<size_t>& arg_at, size_t action_at) {
+  Result<void> CheckArgs(const ActionInfo& info, const std::vector<Arg>& args, const std::vector<size_t>& arg_at,
+                         size_t action_at) {
     int n = static_cast<int>(args.size());
     if (n > info.max_args) {
-      return Error(arg_at[info.max_args], std::string(info.name) + " takes at most " +
-                                              std::to_string(info.max_args) + " argument(s)");
+      return Error(arg_at[info.max_args],
+                   std::string(info.name) + " takes at most " + std::to_string(info.max_args) + " argument(s)");
     }
     if (n < info.required_args) {
-      return Error(n == 0 ? action_at : arg_at.back(),
-                   std::string(info.name) + " needs " + std::to_string(info.required_args) +
-                       " argument(s): " + ArgNames(info));
+      return Error(n == 0 ? action_at : arg_at.back(), std::string(info.name) + " needs " +
+                                                           std::to_string(info.required_args) +
+                                                           " argument(s): " + ArgNames(info));
     }
     for (int i = 0; i < n; ++i) UMBRA_TRY(CheckArg(info, info.args[i], args[i], arg_at[i]));
     return {};
   }
 
-  Result<void> CheckArg(const ActionInfo& info, const ArgSchema& schema, const Arg& arg,
-                        size_t at) {
+  Result<void> CheckArg(const ActionInfo& info, const ArgSchema& schema, const Arg& arg, size_t at) {
     bool number = arg.kind == Arg::Kind::kNumber;
     switch (schema.type) {
       case ArgType::kNumber:
@@ -344,8 +341,7 @@ class Parser {
           return Error(at, std::string(schema.name) + " cannot be negative");
         }
         if (arg.hi > schema.max_number) {
-          return Error(at, std::string(schema.name) + " is at most " +
-                               std::to_string(schema.max_number));
+          return Error(at, std::string(schema.name) + " is at most " + std::to_string(schema.max_number));
         }
         return {};
       case ArgType::kWord: {
@@ -358,8 +354,7 @@ class Parser {
         }
         return Error(at, std::string(schema.name) + " must be one of: " + std::string(words));
       }
-      case ArgType::kText:
-        return {};
+      case ArgType::kText: return {};
       case ArgType::kErrno:
         if (number && arg.lo > 0) return {};
         if (!number && ErrnoFromName(arg.text) != 0) return {};

@@ -46,9 +46,9 @@ struct Term {
   // Probability in units of 1e-4 percent: kAlways is 100%.
   static constexpr uint32_t kAlways = 1'000'000;
 
-  uint64_t skip = 0;         // the first `skip` hits on this term pass through
-  uint32_t pct_e4 = kAlways; // then each hit triggers with this probability
-  uint64_t count = 0;        // after `count` triggers move to the next term; 0: never
+  uint64_t skip = 0;          // the first `skip` hits on this term pass through
+  uint32_t pct_e4 = kAlways;  // then each hit triggers with this probability
+  uint64_t count = 0;         // after `count` triggers move to the next term; 0: never
   ActionKind action = ActionKind::kOff;
   std::vector<Arg> args;
 

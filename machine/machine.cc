@@ -65,10 +65,10 @@ struct Machine::Unit {
 
   // Guarded by Machine::mu_.
   Phase phase = Phase::kIdle;
-  uint64_t epoch = 0;              // bumped per start and stop: reports of older instances are ignored
-  bool awaiting_passive = false;   // the driver is ready; the shadow is replaying
+  uint64_t epoch = 0;                      // bumped per start and stop: reports of older instances are ignored
+  bool awaiting_passive = false;           // the driver is ready; the shadow is replaying
   std::shared_ptr<model::Device> probing;  // kept alive until ProbeDone
-  model::WorkToken probe_work;     // the probe counts as the driver's work in flight
+  model::WorkToken probe_work;             // the probe counts as the driver's work in flight
 };
 
 // Sits between a unit's DriverHost and its shadow on the supervisor's loop:
@@ -357,8 +357,8 @@ void Machine::ProbeUnit(model::Device& device, const model::DriverSpec& driver) 
     stopping = stopped_;
   }
   if (!unit || stopping) {
-    (void)model_->ProbeDone(device, Fail(Errc::kUnavailable, unit ? "the machine is stopping"
-                                                                  : device.name() + " is not in the machine"));
+    (void)model_->ProbeDone(
+        device, Fail(Errc::kUnavailable, unit ? "the machine is stopping" : device.name() + " is not in the machine"));
     return;
   }
   StopUnit(*unit);  // an earlier instance that failed
@@ -489,12 +489,9 @@ void Machine::HandleFailed(Unit& unit, uint64_t epoch, runtime::Detection detect
       if (probing) (void)model_->ProbeDone(*probing, Fail(Errc::kDeviceFailed, "driver did not start: " + why));
       return;
     case Phase::kRunning:
-    case Phase::kRecovering:
-      (void)model_->SetFailed(unit.name, why);
-      return;
+    case Phase::kRecovering: (void)model_->SetFailed(unit.name, why); return;
     case Phase::kIdle:
-    case Phase::kFailed:
-      return;
+    case Phase::kFailed: return;
   }
 }
 
@@ -576,8 +573,7 @@ void Machine::ThreadMain() {
       }
     }
     lock.lock();
-    cv_.wait_for(lock, std::chrono::milliseconds(awaiting ? 1 : 20),
-                 [&] { return stop_thread_ || !tasks_.empty(); });
+    cv_.wait_for(lock, std::chrono::milliseconds(awaiting ? 1 : 20), [&] { return stop_thread_ || !tasks_.empty(); });
   }
 }
 

@@ -79,7 +79,7 @@ enum class NoticeKind {
 const char* NoticeKindName(NoticeKind kind);
 
 struct Notice {
-  int64_t at_ns = 0;   // MonotonicNanos
+  int64_t at_ns = 0;  // MonotonicNanos
   NoticeKind kind = NoticeKind::kError;
   std::string device;  // empty for machine-wide notices
   std::string detail;
@@ -108,13 +108,13 @@ struct MachineOptions {
 // One device at the end of a run.
 struct DeviceSummary {
   std::string name;
-  std::string state;           // the model's: "bound", "failed" ...
-  std::string shadow_state;    // "passive", "holding" ...; empty when it has no shadow
+  std::string state;         // the model's: "bound", "failed" ...
+  std::string shadow_state;  // "passive", "holding" ...; empty when it has no shadow
   bool degraded = false;
-  uint64_t restarts = 0;       // driver restarts
-  uint64_t recoveries = 0;     // recoveries the shadow completed
-  int64_t last_gap_ns = 0;     // detection → passive of the latest completed recovery
-  std::string reason;          // why it is unbound or failed
+  uint64_t restarts = 0;    // driver restarts
+  uint64_t recoveries = 0;  // recoveries the shadow completed
+  int64_t last_gap_ns = 0;  // detection → passive of the latest completed recovery
+  std::string reason;       // why it is unbound or failed
 };
 
 class Machine {
@@ -175,7 +175,7 @@ class Machine {
 
   MachineOptions options_;
   std::string name_;
-  std::unique_ptr<proto::Machine> description_;  // what Start registers
+  std::unique_ptr<proto::Machine> description_;           // what Start registers
   std::unique_ptr<shadows::ShadowRegistry> own_shadows_;  // the built-ins, when options_ gives none
   std::unique_ptr<HardwareRegistry> own_hardware_;
   std::string temp_dir_;  // made by Create when options_.state_dir is empty; removed by ~Machine
@@ -195,7 +195,7 @@ class Machine {
   bool started_ = false;
   bool stopped_ = false;
   int64_t deferral_deadline_ns_ = 0;  // 0: not armed (or already expired)
-  std::thread thread_;  // the machine's thread; joined by Stop
+  std::thread thread_;                // the machine's thread; joined by Stop
 };
 
 }  // namespace umbra::machine

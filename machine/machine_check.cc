@@ -49,13 +49,16 @@ std::string DidYouMean(const std::string& word, const std::vector<std::string>& 
 
 bool Shares(const google::protobuf::RepeatedPtrField<std::string>& a,
             const google::protobuf::RepeatedPtrField<std::string>& b) {
-  return std::any_of(a.begin(), a.end(), [&](const std::string& s) { return std::find(b.begin(), b.end(), s) != b.end(); });
+  return std::any_of(a.begin(), a.end(),
+                     [&](const std::string& s) { return std::find(b.begin(), b.end(), s) != b.end(); });
 }
 
 std::optional<FieldError> CheckMatches(const proto::Machine& m) {
   std::vector<std::string> driver_compats, device_compats;
-  for (const auto& drv : m.drivers()) driver_compats.insert(driver_compats.end(), drv.compatible().begin(), drv.compatible().end());
-  for (const auto& d : m.devices()) device_compats.insert(device_compats.end(), d.compatible().begin(), d.compatible().end());
+  for (const auto& drv : m.drivers())
+    driver_compats.insert(driver_compats.end(), drv.compatible().begin(), drv.compatible().end());
+  for (const auto& d : m.devices())
+    device_compats.insert(device_compats.end(), d.compatible().begin(), d.compatible().end());
   for (int i = 0; i < m.devices_size(); ++i) {
     const auto& d = m.devices(i);
     if (d.compatible().empty()) {
@@ -86,7 +89,8 @@ std::optional<FieldError> CheckSettings(const proto::MachineDevice& d, int i, co
   }
   if (!shadows.Has(d.device_class())) {
     return FieldError{{{"devices", i}, {"device_class"}},
-                      shadows.CheckSettings(d.device_class(), {}).error().message + DidYouMean(d.device_class(), shadows.names())};
+                      shadows.CheckSettings(d.device_class(), {}).error().message +
+                          DidYouMean(d.device_class(), shadows.names())};
   }
   for (const auto& [key, value] : d.settings()) {
     const FieldPath at{{"devices", i}, {"settings", -1, key}};

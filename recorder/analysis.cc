@@ -8,10 +8,8 @@
 #include <numeric>
 #include <tuple>
 
-
 namespace umbra::recorder {
 namespace {
-
 
 int64_t NearestRank(const std::vector<int64_t>& sorted, int percent) {
   size_t n = sorted.size();
@@ -54,16 +52,13 @@ struct DeviceState {
 };
 
 // Request figures per (device class, op), with the raw latencies.
-using RequestAccumulator =
-    std::map<std::tuple<std::string, RequestOp>, std::pair<RequestGroup, std::vector<int64_t>>>;
+using RequestAccumulator = std::map<std::tuple<std::string, RequestOp>, std::pair<RequestGroup, std::vector<int64_t>>>;
 
 // A fault seen first by its detection: named as an exit would name it when
 // the detection carries the signal or exit code ("signal 11"), else by reason.
 std::string DetectedFaultType(const Detected& d) { return DetectionText(d.reason, d.detail); }
 
-bool InRecovery(const FaultRecord& f) {
-  return f.end == FaultEnd::kUnfinished;
-}
+bool InRecovery(const FaultRecord& f) { return f.end == FaultEnd::kUnfinished; }
 
 class Walker {
  public:
@@ -240,8 +235,7 @@ class Walker {
   }
 
   void OnVerified(const Event& e, const WorkloadVerified& v) {
-    report_.verifications.push_back(
-        Verification{index_, trace_.DeviceName(e.device), v.workload, v.outcome, v.detail});
+    report_.verifications.push_back(Verification{index_, trace_.DeviceName(e.device), v.workload, v.outcome, v.detail});
   }
 
  public:

@@ -71,8 +71,8 @@ struct FaultRecord {
   std::string fault_type;  // the injected action, or how the crash showed ("signal 11")
   std::string site;
   uint64_t seed = 0;
-  uint32_t faults = 1;     // > 1: more faults hit during recovery (double faults)
-  int64_t start_ns = 0;    // fault injected, or crash seen
+  uint32_t faults = 1;   // > 1: more faults hit during recovery (double faults)
+  int64_t start_ns = 0;  // fault injected, or crash seen
   std::optional<int64_t> detected_ns;
   std::optional<DetectionReason> reason;
   int64_t reason_detail = 0;  // the first Detected's detail (signal or exit code)
@@ -111,7 +111,7 @@ struct RequestGroup {
   uint64_t failed = 0;       // the driver or the shadow failed it
   uint64_t interrupted = 0;  // in the driver when it died, or when the device stopped (fenced)
   uint64_t bytes = 0;
-  Distribution latency;      // over the sampled completions
+  Distribution latency;  // over the sampled completions
 };
 
 struct Verification {
@@ -124,10 +124,10 @@ struct Verification {
 
 struct Report {
   uint32_t traces = 0;
-  int64_t duration_ns = 0;        // sum over traces of last − first event time
+  int64_t duration_ns = 0;  // sum over traces of last − first event time
   uint64_t events = 0;
   uint64_t lost_events = 0;
-  uint32_t sampling_rate = 1;     // the largest of the inputs'
+  uint32_t sampling_rate = 1;         // the largest of the inputs'
   std::vector<std::string> warnings;  // damage, lost events
   std::vector<FaultRecord> faults;
   std::vector<FaultGroup> groups;

@@ -20,7 +20,6 @@ Result<E> FromProto(int value, int count, const char* what) {
   return static_cast<E>(value - 1);
 }
 
-
 }  // namespace
 
 void EncodeHeader(const TraceHeader& header, proto::TraceHeader* out) {
@@ -38,9 +37,8 @@ void EncodeHeader(const TraceHeader& header, proto::TraceHeader* out) {
 Result<TraceHeader> DecodeHeader(const proto::TraceHeader& in) {
   if (in.magic() != kTraceMagic) return Fail(Errc::kParse, "not an umbra trace (bad magic)");
   if (in.format_version() != kTraceFormatVersion)
-    return Fail(Errc::kParse, "unsupported trace format version " +
-                                  std::to_string(in.format_version()) + " (this build reads " +
-                                  std::to_string(kTraceFormatVersion) + ")");
+    return Fail(Errc::kParse, "unsupported trace format version " + std::to_string(in.format_version()) +
+                                  " (this build reads " + std::to_string(kTraceFormatVersion) + ")");
   TraceHeader h;
   h.format_version = in.format_version();
   h.start_unix_ns = in.start_unix_ns();
@@ -88,9 +86,7 @@ void EncodeEvent(const Event& event, proto::TraceEvent* out) {
             m->set_reason(ToProto<proto::DetectionReason>(e.reason));
             m->set_detail(e.detail);
           },
-          [&](const PhaseBegin& e) {
-            out->mutable_phase_begin()->set_phase(ToProto<proto::RecoveryPhase>(e.phase));
-          },
+          [&](const PhaseBegin& e) { out->mutable_phase_begin()->set_phase(ToProto<proto::RecoveryPhase>(e.phase)); },
           [&](const PhaseEnd& e) {
             auto* m = out->mutable_phase_end();
             m->set_phase(ToProto<proto::RecoveryPhase>(e.phase));
@@ -135,13 +131,11 @@ Result<EventBody> DecodeBody(const proto::TraceEvent& in) {
     case P::kRequestCompleted: {
       const auto& m = in.request_completed();
       return RequestCompleted{UMBRA_TRY(FromProto<RequestOp>(m.op(), 10, "request op")),
-                              UMBRA_TRY(FromProto<RequestOutcome>(m.outcome(), 3, "outcome")),
-                              m.size(), m.latency_ns()};
+                              UMBRA_TRY(FromProto<RequestOutcome>(m.outcome(), 3, "outcome")), m.size(),
+                              m.latency_ns()};
     }
-    case P::kDriverSpawned:
-      return DriverSpawned{in.driver_spawned().pid()};
-    case P::kDriverReady:
-      return DriverReady{};
+    case P::kDriverSpawned: return DriverSpawned{in.driver_spawned().pid()};
+    case P::kDriverReady: return DriverReady{};
     case P::kDriverExited: {
       const auto& m = in.driver_exited();
       return DriverExited{UMBRA_TRY(FromProto<ExitKind>(m.kind(), 2, "exit kind")), m.value()};
@@ -152,43 +146,35 @@ Result<EventBody> DecodeBody(const proto::TraceEvent& in) {
     }
     case P::kDetected: {
       const auto& m = in.detected();
-      return Detected{UMBRA_TRY(FromProto<DetectionReason>(m.reason(), 10, "detection reason")),
-                      m.detail()};
+      return Detected{UMBRA_TRY(FromProto<DetectionReason>(m.reason(), 10, "detection reason")), m.detail()};
     }
     case P::kPhaseBegin:
-      return PhaseBegin{
-          UMBRA_TRY(FromProto<RecoveryPhase>(in.phase_begin().phase(), kPhaseCount, "phase"))};
+      return PhaseBegin{UMBRA_TRY(FromProto<RecoveryPhase>(in.phase_begin().phase(), kPhaseCount, "phase"))};
     case P::kPhaseEnd: {
       const auto& m = in.phase_end();
       return PhaseEnd{UMBRA_TRY(FromProto<RecoveryPhase>(m.phase(), kPhaseCount, "phase")),
                       UMBRA_TRY(FromProto<PhaseOutcome>(m.outcome(), 2, "phase outcome"))};
     }
-    case P::kDeviceFailed:
-      return DeviceFailed{};
+    case P::kDeviceFailed: return DeviceFailed{};
     case P::kRequestsDisposed: {
       const auto& m = in.requests_disposed();
-      return RequestsDisposed{
-          UMBRA_TRY(FromProto<Disposition>(m.disposition(), kDispositionCount, "disposition")),
-          m.count()};
+      return RequestsDisposed{UMBRA_TRY(FromProto<Disposition>(m.disposition(), kDispositionCount, "disposition")),
+                              m.count()};
     }
     case P::kLinkChanged: {
       const auto& m = in.link_changed();
-      return LinkChanged{UMBRA_TRY(FromProto<LinkEvent>(m.event(), 3, "link event")),
-                         m.supplier()};
+      return LinkChanged{UMBRA_TRY(FromProto<LinkEvent>(m.event(), 3, "link event")), m.supplier()};
     }
     case P::kWorkloadVerified: {
       const auto& m = in.workload_verified();
-      return WorkloadVerified{m.workload(),
-                              UMBRA_TRY(FromProto<VerifyOutcome>(m.outcome(), 2, "verify outcome")),
+      return WorkloadVerified{m.workload(), UMBRA_TRY(FromProto<VerifyOutcome>(m.outcome(), 2, "verify outcome")),
                               m.detail()};
     }
     case P::kRunMarker: {
       const auto& m = in.run_marker();
-      return RunMarker{UMBRA_TRY(FromProto<RunMarkerKind>(m.kind(), 2, "run marker kind")),
-                       m.run_id(), m.seed()};
+      return RunMarker{UMBRA_TRY(FromProto<RunMarkerKind>(m.kind(), 2, "run marker kind")), m.run_id(), m.seed()};
     }
-    case P::BODY_NOT_SET:
-      break;
+    case P::BODY_NOT_SET: break;
   }
   return Fail(Errc::kParse, "event has no known body");
 }

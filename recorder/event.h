@@ -25,18 +25,42 @@ using DeviceId = uint32_t;
 inline constexpr DeviceId kNoDevice = std::numeric_limits<DeviceId>::max();
 
 enum class RequestOp : uint8_t {
-  kRead, kWrite, kFlush, kDiscard, kTransmit, kReceive, kPlayback, kCapture, kControl, kOther,
+  kRead,
+  kWrite,
+  kFlush,
+  kDiscard,
+  kTransmit,
+  kReceive,
+  kPlayback,
+  kCapture,
+  kControl,
+  kOther,
 };
 enum class RequestOutcome : uint8_t { kOk, kFailed, kInterrupted };
 enum class ExitKind : uint8_t { kCode, kSignal };
 enum class DetectionReason : uint8_t {
-  kExitCode, kSignal, kMissedHeartbeat, kDeadline, kProtocolViolation, kChannelEof,
-  kProbeFailed, kStartupTimeout, kSpawnFailed,
+  kExitCode,
+  kSignal,
+  kMissedHeartbeat,
+  kDeadline,
+  kProtocolViolation,
+  kChannelEof,
+  kProbeFailed,
+  kStartupTimeout,
+  kSpawnFailed,
   kUpgrade,  // not a fault: a live update replaced the driver
 };
 // In the order a recovery runs them; kCount is the number of phases.
 enum class RecoveryPhase : uint8_t {
-  kIsolate, kQuiesce, kRestart, kProbe, kReplayConfiguration, kReopen, kResubmit, kResume, kCount,
+  kIsolate,
+  kQuiesce,
+  kRestart,
+  kProbe,
+  kReplayConfiguration,
+  kReopen,
+  kResubmit,
+  kResume,
+  kCount,
 };
 inline constexpr int kPhaseCount = static_cast<int>(RecoveryPhase::kCount);
 enum class PhaseOutcome : uint8_t { kDone, kAborted };
@@ -130,10 +154,9 @@ struct RunMarker {
   bool operator==(const RunMarker&) const = default;
 };
 
-using EventBody = std::variant<RequestSubmitted, RequestCompleted, DriverSpawned, DriverReady,
-                               DriverExited, FaultInjected, Detected, PhaseBegin, PhaseEnd,
-                               DeviceFailed, RequestsDisposed, LinkChanged, WorkloadVerified,
-                               RunMarker>;
+using EventBody =
+    std::variant<RequestSubmitted, RequestCompleted, DriverSpawned, DriverReady, DriverExited, FaultInjected, Detected,
+                 PhaseBegin, PhaseEnd, DeviceFailed, RequestsDisposed, LinkChanged, WorkloadVerified, RunMarker>;
 
 struct Event {
   int64_t time_ns = 0;          // CLOCK_MONOTONIC (MonotonicNanos)
@@ -180,8 +203,8 @@ struct Trace {
   TraceHeader header;
   std::vector<DeviceInfo> devices;  // indexed by DeviceId
   std::vector<Event> events;
-  uint64_t lost_events = 0;         // sum of the trace's EventsLost records
-  bool complete = false;            // the end record of a clean close was read
+  uint64_t lost_events = 0;  // sum of the trace's EventsLost records
+  bool complete = false;     // the end record of a clean close was read
   std::optional<TraceDamage> damage;
 
   // The device's name, or "device#<id>" when the table lacks it, or "-" for kNoDevice.

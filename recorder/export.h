@@ -44,8 +44,8 @@ struct ThroughputBin {
   int64_t begin_ns;
   double per_second;
 };
-std::vector<ThroughputBin> Throughput(const Trace& trace, DeviceId device, int64_t begin_ns,
-                                      int64_t end_ns, int64_t bin_ns);
+std::vector<ThroughputBin> Throughput(const Trace& trace, DeviceId device, int64_t begin_ns, int64_t end_ns,
+                                      int64_t bin_ns);
 
 // The first and last event times of the trace (0, 0 when it has none).
 std::pair<int64_t, int64_t> TimeSpan(const Trace& trace);

@@ -9,7 +9,6 @@
 namespace umbra::recorder {
 namespace {
 
-
 // Threads of each device's process track.
 constexpr int kRecoveryTid = 1;
 constexpr int kDriverTid = 2;
@@ -40,8 +39,8 @@ class ChromeWriter {
     w_.EndObject();
   }
 
-  void Slice(int pid, int tid, const std::string& name, const char* cat, int64_t begin_ns,
-             int64_t end_ns, const std::string& detail) {
+  void Slice(int pid, int tid, const std::string& name, const char* cat, int64_t begin_ns, int64_t end_ns,
+             const std::string& detail) {
     w_.BeginObject();
     w_.Field("name", name);
     w_.Field("cat", cat);
@@ -53,8 +52,7 @@ class ChromeWriter {
     w_.EndObject();
   }
 
-  void Instant(int pid, int tid, const std::string& name, const char* cat, int64_t t,
-               const std::string& detail) {
+  void Instant(int pid, int tid, const std::string& name, const char* cat, int64_t t, const std::string& detail) {
     w_.BeginObject();
     w_.Field("name", name);
     w_.Field("cat", cat);
@@ -122,12 +120,14 @@ void WriteEvents(const Trace& trace, ChromeWriter& out) {
     int pid = Pid(e.device);
     std::visit(
         Overloaded{
-            [&](const PhaseBegin& p) { open[{e.device, p.phase}] = e.time_ns; },
+            [&](const PhaseBegin& p) {
+              open[{e.device, p.phase}] = e.time_ns;
+            },
             [&](const PhaseEnd& p) {
               auto it = open.find({e.device, p.phase});
               if (it == open.end()) return;
-              out.Slice(pid, kRecoveryTid, RecoveryPhaseName(p.phase), "phase", it->second,
-                        e.time_ns, p.outcome == PhaseOutcome::kDone ? "done" : "aborted");
+              out.Slice(pid, kRecoveryTid, RecoveryPhaseName(p.phase), "phase", it->second, e.time_ns,
+                        p.outcome == PhaseOutcome::kDone ? "done" : "aborted");
               open.erase(it);
             },
             [&](const FaultInjected& f) {
@@ -135,8 +135,8 @@ void WriteEvents(const Trace& trace, ChromeWriter& out) {
                           "site " + f.site + " seed " + std::to_string(f.seed));
             },
             [&](const Detected& d) {
-              out.Instant(pid, kRecoveryTid, std::string("detected: ") + DetectionReasonName(d.reason),
-                          "detection", e.time_ns, std::to_string(d.detail));
+              out.Instant(pid, kRecoveryTid, std::string("detected: ") + DetectionReasonName(d.reason), "detection",
+                          e.time_ns, std::to_string(d.detail));
             },
             [&](const DriverSpawned& s) {
               out.Instant(pid, kDriverTid, "spawn", "driver", e.time_ns, "pid " + std::to_string(s.pid));
@@ -146,12 +146,10 @@ void WriteEvents(const Trace& trace, ChromeWriter& out) {
               out.Instant(pid, kDriverTid, "exit", "driver", e.time_ns,
                           (x.kind == ExitKind::kSignal ? "signal " : "code ") + std::to_string(x.value));
             },
-            [&](const DeviceFailed&) {
-              out.Instant(pid, kRecoveryTid, "device failed", "recovery", e.time_ns, "");
-            },
+            [&](const DeviceFailed&) { out.Instant(pid, kRecoveryTid, "device failed", "recovery", e.time_ns, ""); },
             [&](const RequestsDisposed& r) {
-              out.Instant(pid, kEventsTid, std::string("requests ") + DispositionName(r.disposition),
-                          "shadow", e.time_ns, std::to_string(r.count));
+              out.Instant(pid, kEventsTid, std::string("requests ") + DispositionName(r.disposition), "shadow",
+                          e.time_ns, std::to_string(r.count));
             },
             [&](const LinkChanged& l) {
               out.Instant(pid, kEventsTid, LinkEventName(l.event), "link", e.time_ns,
@@ -162,8 +160,8 @@ void WriteEvents(const Trace& trace, ChromeWriter& out) {
                           (v.outcome == VerifyOutcome::kPassed ? "passed " : "FAILED ") + v.detail);
             },
             [&](const RunMarker& m) {
-              out.Instant(kRunPid, 0, (m.kind == RunMarkerKind::kBegin ? "run begin " : "run end ") + m.run_id,
-                          "run", e.time_ns, "seed " + std::to_string(m.seed));
+              out.Instant(kRunPid, 0, (m.kind == RunMarkerKind::kBegin ? "run begin " : "run end ") + m.run_id, "run",
+                          e.time_ns, "seed " + std::to_string(m.seed));
             },
             [](const auto&) {},
         },
@@ -175,11 +173,9 @@ void WriteFaultSlices(const Report& report, ChromeWriter& out) {
   for (const FaultRecord& f : report.faults) {
     int pid = Pid(f.device);
     if (f.recovered_ns)
-      out.Slice(pid, kRecoveryTid, "recovery: " + f.fault_type, "recovery", f.start_ns,
-                *f.recovered_ns, FaultEndName(f.end));
-    if (f.gap_end_ns)
-      out.Slice(pid, kGapTid, "gap", "gap", f.gap_begin_ns, *f.gap_end_ns,
-                "after " + f.fault_type);
+      out.Slice(pid, kRecoveryTid, "recovery: " + f.fault_type, "recovery", f.start_ns, *f.recovered_ns,
+                FaultEndName(f.end));
+    if (f.gap_end_ns) out.Slice(pid, kGapTid, "gap", "gap", f.gap_begin_ns, *f.gap_end_ns, "after " + f.fault_type);
   }
 }
 
@@ -199,8 +195,8 @@ std::pair<int64_t, int64_t> TimeSpan(const Trace& trace) {
   return {lo->time_ns, hi->time_ns};
 }
 
-std::vector<ThroughputBin> Throughput(const Trace& trace, DeviceId device, int64_t begin_ns,
-                                      int64_t end_ns, int64_t bin_ns) {
+std::vector<ThroughputBin> Throughput(const Trace& trace, DeviceId device, int64_t begin_ns, int64_t end_ns,
+                                      int64_t bin_ns) {
   std::vector<ThroughputBin> bins;
   if (bin_ns <= 0 || end_ns < begin_ns) return bins;
   // The last bin is full-width; an event exactly at end_ns falls into it.

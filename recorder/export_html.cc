@@ -42,10 +42,10 @@ struct Axes {
 
 void AxisFrame(std::string& out, const Axes& a, const std::string& y_label) {
   double y0 = kHeight - kBottom;
-  out += "<line class=\"axis\" x1=\"" + Num(kLeft) + "\" y1=\"" + Num(y0) + "\" x2=\"" +
-         Num(kWidth - kRight) + "\" y2=\"" + Num(y0) + "\"/>";
-  out += "<line class=\"axis\" x1=\"" + Num(kLeft) + "\" y1=\"" + Num(kTop) + "\" x2=\"" +
-         Num(kLeft) + "\" y2=\"" + Num(y0) + "\"/>";
+  out += "<line class=\"axis\" x1=\"" + Num(kLeft) + "\" y1=\"" + Num(y0) + "\" x2=\"" + Num(kWidth - kRight) +
+         "\" y2=\"" + Num(y0) + "\"/>";
+  out += "<line class=\"axis\" x1=\"" + Num(kLeft) + "\" y1=\"" + Num(kTop) + "\" x2=\"" + Num(kLeft) + "\" y2=\"" +
+         Num(y0) + "\"/>";
   out += "<text x=\"4\" y=\"" + Num(kTop + 4) + "\">" + Short(a.ymax) + "</text>";
   out += "<text x=\"4\" y=\"" + Num(y0) + "\">0</text>";
   out += "<text x=\"4\" y=\"" + Num(kHeight - 6) + "\">" + Escape(y_label) + "</text>";
@@ -53,8 +53,7 @@ void AxisFrame(std::string& out, const Axes& a, const std::string& y_label) {
          FormatDuration(a.t1 - a.t0) + " total</text>";
 }
 
-std::string ThroughputPlot(const Trace& trace, const Report& report, DeviceId d, int64_t t0,
-                           int64_t t1) {
+std::string ThroughputPlot(const Trace& trace, const Report& report, DeviceId d, int64_t t0, int64_t t1) {
   int64_t bin = std::max<int64_t>(1'000'000, (t1 - t0) / 200);
   auto bins = Throughput(trace, d, t0, t1, bin);
   double ymax = 1;
@@ -63,29 +62,26 @@ std::string ThroughputPlot(const Trace& trace, const Report& report, DeviceId d,
   const std::string name = trace.devices[d].name;
   std::string out = "<h3>" + Escape(name) + " (" + Escape(trace.devices[d].device_class) +
                     ")</h3>\n<svg class=\"throughput\" data-device=\"" + Escape(name) +
-                    "\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(kWidth) +
-                    "\" height=\"" + std::to_string(kHeight) + "\">";
+                    "\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(kWidth) + "\" height=\"" +
+                    std::to_string(kHeight) + "\">";
   for (const FaultRecord& f : report.faults) {
     if (f.device != d || f.trace_index != 0) continue;
     int64_t end = f.recovered_ns.value_or(t1);
-    out += "<rect class=\"recovery\" x=\"" + Num(a.X(f.start_ns)) + "\" y=\"" + Num(kTop) +
-           "\" width=\"" + Num(std::max(1.0, a.X(end) - a.X(f.start_ns))) + "\" height=\"" +
-           Num(kHeight - kTop - kBottom) + "\"><title>recovery after " + Escape(f.fault_type) +
-           ": " + (f.recovery_ns ? FormatDuration(*f.recovery_ns) : "unfinished") +
-           "</title></rect>";
-    out += "<line class=\"crash\" x1=\"" + Num(a.X(f.start_ns)) + "\" y1=\"" + Num(kTop) +
-           "\" x2=\"" + Num(a.X(f.start_ns)) + "\" y2=\"" + Num(kHeight - kBottom) +
-           "\"><title>" + Escape(f.fault_type) + "</title></line>";
+    out += "<rect class=\"recovery\" x=\"" + Num(a.X(f.start_ns)) + "\" y=\"" + Num(kTop) + "\" width=\"" +
+           Num(std::max(1.0, a.X(end) - a.X(f.start_ns))) + "\" height=\"" + Num(kHeight - kTop - kBottom) +
+           "\"><title>recovery after " + Escape(f.fault_type) + ": " +
+           (f.recovery_ns ? FormatDuration(*f.recovery_ns) : "unfinished") + "</title></rect>";
+    out += "<line class=\"crash\" x1=\"" + Num(a.X(f.start_ns)) + "\" y1=\"" + Num(kTop) + "\" x2=\"" +
+           Num(a.X(f.start_ns)) + "\" y2=\"" + Num(kHeight - kBottom) + "\"><title>" + Escape(f.fault_type) +
+           "</title></line>";
     if (f.gap_end_ns)
-      out += "<line class=\"resumed\" x1=\"" + Num(a.X(*f.gap_end_ns)) + "\" y1=\"" + Num(kTop) +
-             "\" x2=\"" + Num(a.X(*f.gap_end_ns)) + "\" y2=\"" + Num(kHeight - kBottom) +
-             "\"><title>first completion after the crash; gap " + FormatDuration(*f.gap_ns) +
-             "</title></line>";
+      out += "<line class=\"resumed\" x1=\"" + Num(a.X(*f.gap_end_ns)) + "\" y1=\"" + Num(kTop) + "\" x2=\"" +
+             Num(a.X(*f.gap_end_ns)) + "\" y2=\"" + Num(kHeight - kBottom) +
+             "\"><title>first completion after the crash; gap " + FormatDuration(*f.gap_ns) + "</title></line>";
   }
   out += "<polyline class=\"series\" data-series=\"" + Escape(name) + "\" points=\"";
   // Each bin's rate is drawn at the bin's centre.
-  for (const auto& b : bins)
-    out += Num(a.X(std::min(b.begin_ns + bin / 2, t1))) + "," + Num(a.Y(b.per_second)) + " ";
+  for (const auto& b : bins) out += Num(a.X(std::min(b.begin_ns + bin / 2, t1))) + "," + Num(a.Y(b.per_second)) + " ";
   out += "\"/>";
   AxisFrame(out, a, "completions/s");
   out += "</svg>\n";
@@ -101,8 +97,8 @@ std::string GapHistogram(const Report& report) {
   if (d.count == 0) return out + "<p>No fault with a measured gap.</p>\n";
   uint64_t ymax = 1;
   for (const auto& b : d.histogram) ymax = std::max(ymax, b.count);
-  out += "<svg class=\"gap-histogram\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
-         std::to_string(kWidth) + "\" height=\"" + std::to_string(kHeight) + "\">";
+  out += "<svg class=\"gap-histogram\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(kWidth) +
+         "\" height=\"" + std::to_string(kHeight) + "\">";
   double slot = double(kWidth - kLeft - kRight) / static_cast<double>(d.histogram.size());
   Axes a{0, 1, static_cast<double>(ymax) * 1.1};
   for (size_t i = 0; i < d.histogram.size(); ++i) {
@@ -111,40 +107,36 @@ std::string GapHistogram(const Report& report) {
     double y = a.Y(static_cast<double>(b.count));
     out += "<rect class=\"bar\" data-le-ns=\"" + std::to_string(b.upper_ns) + "\" data-count=\"" +
            std::to_string(b.count) + "\" x=\"" + Num(x + 2) + "\" y=\"" + Num(y) + "\" width=\"" +
-           Num(std::max(1.0, slot - 4)) + "\" height=\"" + Num(kHeight - kBottom - y) +
-           "\"><title>&#8804; " + FormatDuration(b.upper_ns) + ": " + std::to_string(b.count) +
-           "</title></rect>";
+           Num(std::max(1.0, slot - 4)) + "\" height=\"" + Num(kHeight - kBottom - y) + "\"><title>&#8804; " +
+           FormatDuration(b.upper_ns) + ": " + std::to_string(b.count) + "</title></rect>";
     out += "<text x=\"" + Num(x + 2) + "\" y=\"" + Num(kHeight - kBottom + 14) + "\">&#8804;" +
            FormatDuration(b.upper_ns) + "</text>";
   }
   double y0 = kHeight - kBottom;
-  out += "<line class=\"axis\" x1=\"" + Num(kLeft) + "\" y1=\"" + Num(y0) + "\" x2=\"" +
-         Num(kWidth - kRight) + "\" y2=\"" + Num(y0) + "\"/>";
+  out += "<line class=\"axis\" x1=\"" + Num(kLeft) + "\" y1=\"" + Num(y0) + "\" x2=\"" + Num(kWidth - kRight) +
+         "\" y2=\"" + Num(y0) + "\"/>";
   out += "<text x=\"4\" y=\"" + Num(kTop + 4) + "\">" + std::to_string(ymax) + "</text>";
   out += "<text x=\"4\" y=\"" + Num(kHeight - 6) + "\">faults</text>";
-  out += "</svg>\n<p>gap median " + FormatDuration(d.median) + ", p90 " + FormatDuration(d.p90) +
-         ", p99 " + FormatDuration(d.p99) + ", max " + FormatDuration(d.max) + " over " +
-         std::to_string(d.count) + " faults.</p>\n";
+  out += "</svg>\n<p>gap median " + FormatDuration(d.median) + ", p90 " + FormatDuration(d.p90) + ", p99 " +
+         FormatDuration(d.p99) + ", max " + FormatDuration(d.max) + " over " + std::to_string(d.count) +
+         " faults.</p>\n";
   return out;
 }
 
 std::string Cell(const std::optional<int64_t>& v) { return v ? FormatDuration(*v) : "-"; }
 
 std::string GroupTable(const Report& report) {
-  std::string out =
-      "<h2>By class and fault type</h2>\n<table class=\"groups\"><tr><th>class</th><th>fault</th>"
-      "<th>n</th><th>recovered</th><th>failed</th><th>gap median</th><th>gap p99</th>"
-      "<th>gap max</th><th>detection median</th><th>recovery median</th></tr>\n";
+  std::string out = "<h2>By class and fault type</h2>\n<table class=\"groups\"><tr><th>class</th><th>fault</th>"
+                    "<th>n</th><th>recovered</th><th>failed</th><th>gap median</th><th>gap p99</th>"
+                    "<th>gap max</th><th>detection median</th><th>recovery median</th></tr>\n";
   for (const FaultGroup& g : report.groups) {
     out += "<tr><td>" + Escape(g.device_class) + "</td><td>" + Escape(g.fault_type) + "</td><td>" +
            std::to_string(g.faults) + "</td><td>" + std::to_string(g.recovered) + "</td><td>" +
            std::to_string(g.failed) + "</td>";
-    auto dist = [](const Distribution& d, int64_t v) {
-      return d.count ? FormatDuration(v) : std::string("-");
-    };
+    auto dist = [](const Distribution& d, int64_t v) { return d.count ? FormatDuration(v) : std::string("-"); };
     out += "<td>" + dist(g.gap, g.gap.median) + "</td><td>" + dist(g.gap, g.gap.p99) + "</td><td>" +
-           dist(g.gap, g.gap.max) + "</td><td>" + dist(g.detection, g.detection.median) +
-           "</td><td>" + dist(g.recovery, g.recovery.median) + "</td></tr>\n";
+           dist(g.gap, g.gap.max) + "</td><td>" + dist(g.detection, g.detection.median) + "</td><td>" +
+           dist(g.recovery, g.recovery.median) + "</td></tr>\n";
   }
   return out + "</table>\n";
 }
@@ -153,8 +145,8 @@ std::string GroupTable(const Report& report) {
 // are in the bars above.
 std::string FaultTable(const Report& report) {
   std::string out = "<h2>Per fault</h2>\n<table class=\"faults\"><tr>";
-  for (const char* h : {"device", "fault", "site", "detected as", "detection", "recovery", "gap", "queued",
-                        "dropped", "replayed", "end"})
+  for (const char* h : {"device", "fault", "site", "detected as", "detection", "recovery", "gap", "queued", "dropped",
+                        "replayed", "end"})
     out += std::string("<th>") + h + "</th>";
   out += "</tr>\n";
   for (const FaultRecord& f : report.faults) {
@@ -179,8 +171,8 @@ std::string RequestTable(const Report& report) {
       "<th>p99</th><th>max</th></tr>\n";
   for (const RequestGroup& g : report.requests) {
     out += "<tr><td>" + Escape(g.device_class) + "</td><td>" + RequestOpName(g.op) + "</td><td>" +
-           std::to_string(g.ok) + "</td><td>" + std::to_string(g.failed) + "</td><td>" +
-           std::to_string(g.interrupted) + "</td>";
+           std::to_string(g.ok) + "</td><td>" + std::to_string(g.failed) + "</td><td>" + std::to_string(g.interrupted) +
+           "</td>";
     for (int64_t v : {g.latency.median, g.latency.p99, g.latency.max})
       out += "<td>" + (g.latency.count ? FormatDuration(v) : std::string("-")) + "</td>";
     out += "</tr>\n";
@@ -226,9 +218,9 @@ Result<void> WriteHtmlReport(const Trace& trace, const Report& report, std::ostr
   std::string html = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Umbra recovery report</title>\n";
   html += kStyle;
   html += "</head><body>\n<h1>Umbra recovery report</h1>\n<p>";
-  html += std::to_string(report.events) + " events, " + std::to_string(report.faults.size()) +
-          " faults, " + std::to_string(report.lost_events) + " events lost, sampling 1/" +
-          std::to_string(report.sampling_rate) + ", host " + Escape(trace.header.host_name) + ".</p>\n";
+  html += std::to_string(report.events) + " events, " + std::to_string(report.faults.size()) + " faults, " +
+          std::to_string(report.lost_events) + " events lost, sampling 1/" + std::to_string(report.sampling_rate) +
+          ", host " + Escape(trace.header.host_name) + ".</p>\n";
   for (const auto& w : report.warnings) html += "<p class=\"warning\">" + Escape(w) + "</p>\n";
   html += kHowToRead;
   html += "<h2>Throughput per device</h2>\n<p>Completed requests per second over the whole run. Red line: "

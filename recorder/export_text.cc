@@ -11,11 +11,12 @@
 namespace umbra::recorder {
 namespace {
 
-
 std::string Describe(const EventBody& body) {
   return std::visit(
       Overloaded{
-          [](const RequestSubmitted& r) { return std::string("submitted ") + RequestOpName(r.op) + " size=" + std::to_string(r.size); },
+          [](const RequestSubmitted& r) {
+            return std::string("submitted ") + RequestOpName(r.op) + " size=" + std::to_string(r.size);
+          },
           [](const RequestCompleted& r) {
             return std::string("completed ") + RequestOpName(r.op) + " " + RequestOutcomeName(r.outcome) +
                    " size=" + std::to_string(r.size) + " latency=" + FormatDuration(r.latency_ns);
@@ -23,21 +24,30 @@ std::string Describe(const EventBody& body) {
           [](const DriverSpawned& s) { return "spawned pid=" + std::to_string(s.pid); },
           [](const DriverReady&) { return std::string("ready"); },
           [](const DriverExited& x) {
-            return std::string("exited ") + (x.kind == ExitKind::kSignal ? "signal " : "code ") + std::to_string(x.value);
+            return std::string("exited ") + (x.kind == ExitKind::kSignal ? "signal " : "code ") +
+                   std::to_string(x.value);
           },
           [](const FaultInjected& f) {
             return "fault " + f.action + " site=\"" + f.site + "\" seed=" + std::to_string(f.seed);
           },
-          [](const Detected& d) { return std::string("detected ") + DetectionReasonName(d.reason) + " " + std::to_string(d.detail); },
+          [](const Detected& d) {
+            return std::string("detected ") + DetectionReasonName(d.reason) + " " + std::to_string(d.detail);
+          },
           [](const PhaseBegin& p) { return std::string("begin ") + RecoveryPhaseName(p.phase); },
           [](const PhaseEnd& p) {
-            return std::string("end ") + RecoveryPhaseName(p.phase) + (p.outcome == PhaseOutcome::kDone ? " done" : " aborted");
+            return std::string("end ") + RecoveryPhaseName(p.phase) +
+                   (p.outcome == PhaseOutcome::kDone ? " done" : " aborted");
           },
           [](const DeviceFailed&) { return std::string("device failed"); },
-          [](const RequestsDisposed& r) { return std::string("disposed ") + DispositionName(r.disposition) + " " + std::to_string(r.count); },
-          [](const LinkChanged& l) { return std::string("link ") + LinkEventName(l.event) + " supplier=" + std::to_string(l.supplier); },
+          [](const RequestsDisposed& r) {
+            return std::string("disposed ") + DispositionName(r.disposition) + " " + std::to_string(r.count);
+          },
+          [](const LinkChanged& l) {
+            return std::string("link ") + LinkEventName(l.event) + " supplier=" + std::to_string(l.supplier);
+          },
           [](const WorkloadVerified& v) {
-            return "verified " + v.workload + (v.outcome == VerifyOutcome::kPassed ? " passed " : " FAILED ") + v.detail;
+            return "verified " + v.workload + (v.outcome == VerifyOutcome::kPassed ? " passed " : " FAILED ") +
+                   v.detail;
           },
           [](const RunMarker& m) {
             return std::string("run ") + (m.kind == RunMarkerKind::kBegin ? "begin " : "end ") + m.run_id;

@@ -93,9 +93,7 @@ std::string CdfPlot(const std::string& device_class, const std::map<std::string,
 // The bar's segments: detect, then every recorded phase but resume (which
 // only flips the shadow back to passive).
 constexpr int kSegments = kPhaseCount;  // detect + 7 phases
-const char* SegmentName(int segment) {
-  return segment == 0 ? "detect" : RecoveryPhaseName(RecoveryPhase(segment - 1));
-}
+const char* SegmentName(int segment) { return segment == 0 ? "detect" : RecoveryPhaseName(RecoveryPhase(segment - 1)); }
 
 std::optional<int64_t> BarEnd(const FaultRecord& f) {
   if (f.recovered_ns) return f.recovered_ns;
@@ -105,8 +103,8 @@ std::optional<int64_t> BarEnd(const FaultRecord& f) {
 }
 
 std::string Segment(double x0, double w, double y, int segment, int64_t ns, const std::string& outcome) {
-  return "<rect class=\"phase\" data-phase=\"" + std::string(SegmentName(segment)) + "\" x=\"" + Num(x0) +
-         "\" y=\"" + Num(y) + "\" width=\"" + Num(std::max(w, 1.0)) + "\" height=\"14\" fill=\"" +
+  return "<rect class=\"phase\" data-phase=\"" + std::string(SegmentName(segment)) + "\" x=\"" + Num(x0) + "\" y=\"" +
+         Num(y) + "\" width=\"" + Num(std::max(w, 1.0)) + "\" height=\"14\" fill=\"" +
          Palette(static_cast<size_t>(segment)) + "\"><title>" + SegmentName(segment) + " " + FormatDuration(ns) +
          outcome + "</title></rect>";
 }
@@ -129,8 +127,8 @@ std::string PhaseBar(const FaultRecord& f, double y) {
     out += Segment(x(f.start_ns), x(*f.detected_ns) - x(f.start_ns), y, 0, *f.detected_ns - f.start_ns, "");
   for (const PhaseSpan& p : f.phases) {
     if (p.phase == RecoveryPhase::kResume) continue;
-    out += Segment(x(p.begin_ns), x(p.end_ns) - x(p.begin_ns), y, static_cast<int>(p.phase) + 1,
-                   p.end_ns - p.begin_ns, p.outcome == PhaseOutcome::kAborted ? " (aborted)" : "");
+    out += Segment(x(p.begin_ns), x(p.end_ns) - x(p.begin_ns), y, static_cast<int>(p.phase) + 1, p.end_ns - p.begin_ns,
+                   p.outcome == PhaseOutcome::kAborted ? " (aborted)" : "");
   }
   return out + Text(kWidth - 4, y + 11, FormatDuration(*end - f.start_ns) + (f.recovered_ns ? "" : " ✗"), "end");
 }
@@ -141,10 +139,9 @@ std::string GapCdfPlots(const Report& report) {
   std::map<std::string, std::map<std::string, std::vector<int64_t>>> by_class;
   for (const FaultRecord& f : report.faults)
     if (f.gap_ns) by_class[f.device_class][f.fault_type].push_back(*f.gap_ns);
-  std::string out =
-      "<h2>Gap distribution per class and fault type</h2>\n<p>For each device class, the share of faults "
-      "whose application-visible gap was at most x (a cumulative distribution: further left is "
-      "better; a step per fault).</p>\n";
+  std::string out = "<h2>Gap distribution per class and fault type</h2>\n<p>For each device class, the share of faults "
+                    "whose application-visible gap was at most x (a cumulative distribution: further left is "
+                    "better; a step per fault).</p>\n";
   if (by_class.empty()) return out + "<p class=\"empty\">No fault with a measured gap.</p>\n";
   for (auto& [device_class, by_fault] : by_class) {
     for (auto& [fault, gaps] : by_fault) std::sort(gaps.begin(), gaps.end());
@@ -154,10 +151,9 @@ std::string GapCdfPlots(const Report& report) {
 }
 
 std::string PhaseBars(const Report& report) {
-  std::string out =
-      "<h2>Where each recovery's time went</h2>\n<p>One bar per fault, from the fault to the end of its "
-      "recovery, scaled to its own length (the total is on the right; ✗: not recovered). Hover a "
-      "segment for its time.</p>\n";
+  std::string out = "<h2>Where each recovery's time went</h2>\n<p>One bar per fault, from the fault to the end of its "
+                    "recovery, scaled to its own length (the total is on the right; ✗: not recovered). Hover a "
+                    "segment for its time.</p>\n";
   const size_t rows = std::min(report.faults.size(), kMaxBars);
   if (rows == 0) return out + "<p class=\"empty\">No fault.</p>\n";
   std::string svg = "<svg class=\"phases\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(kWidth) +

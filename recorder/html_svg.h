@@ -49,8 +49,7 @@ inline std::string Line(const char* cls, double x1, double y1, double x2, double
 }
 
 inline std::string Text(double x, double y, const std::string& text, const char* anchor = "start") {
-  return "<text x=\"" + Num(x) + "\" y=\"" + Num(y) + "\" text-anchor=\"" + anchor + "\">" + Escape(text) +
-         "</text>";
+  return "<text x=\"" + Num(x) + "\" y=\"" + Num(y) + "\" text-anchor=\"" + anchor + "\">" + Escape(text) + "</text>";
 }
 
 }  // namespace umbra::recorder::html

@@ -30,11 +30,26 @@ class JsonWriter {
   void Null();
 
   // Shorthands for "key": value.
-  void Field(std::string_view key, std::string_view value) { Key(key); String(value); }
-  void Field(std::string_view key, const char* value) { Key(key); String(value); }
-  void Field(std::string_view key, int64_t value) { Key(key); Int(value); }
-  void Field(std::string_view key, uint64_t value) { Key(key); Uint(value); }
-  void Field(std::string_view key, double value) { Key(key); Double(value); }
+  void Field(std::string_view key, std::string_view value) {
+    Key(key);
+    String(value);
+  }
+  void Field(std::string_view key, const char* value) {
+    Key(key);
+    String(value);
+  }
+  void Field(std::string_view key, int64_t value) {
+    Key(key);
+    Int(value);
+  }
+  void Field(std::string_view key, uint64_t value) {
+    Key(key);
+    Uint(value);
+  }
+  void Field(std::string_view key, double value) {
+    Key(key);
+    Double(value);
+  }
 
   const std::string& text() const { return out_; }
   std::string Take() { return std::move(out_); }

@@ -18,38 +18,28 @@ Event ToEvent(const Record& r) {
       e.body = umbra::recorder::RequestSubmitted{static_cast<RequestOp>(r.code), r.a};
       break;
     case RecordKind::kRequestCompleted:
-      e.body = umbra::recorder::RequestCompleted{static_cast<RequestOp>(r.code),
-                                                 static_cast<RequestOutcome>(r.code2), r.a, r.b};
+      e.body = umbra::recorder::RequestCompleted{static_cast<RequestOp>(r.code), static_cast<RequestOutcome>(r.code2),
+                                                 r.a, r.b};
       break;
-    case RecordKind::kDriverSpawned:
-      e.body = umbra::recorder::DriverSpawned{static_cast<int64_t>(r.a)};
-      break;
-    case RecordKind::kDriverReady:
-      break;
+    case RecordKind::kDriverSpawned: e.body = umbra::recorder::DriverSpawned{static_cast<int64_t>(r.a)}; break;
+    case RecordKind::kDriverReady: break;
     case RecordKind::kDriverExited:
-      e.body = umbra::recorder::DriverExited{static_cast<ExitKind>(r.code),
-                                             static_cast<int32_t>(static_cast<int64_t>(r.a))};
+      e.body =
+          umbra::recorder::DriverExited{static_cast<ExitKind>(r.code), static_cast<int32_t>(static_cast<int64_t>(r.a))};
       break;
     case RecordKind::kDetected:
-      e.body = umbra::recorder::Detected{static_cast<DetectionReason>(r.code),
-                                         static_cast<int64_t>(r.a)};
+      e.body = umbra::recorder::Detected{static_cast<DetectionReason>(r.code), static_cast<int64_t>(r.a)};
       break;
-    case RecordKind::kPhaseBegin:
-      e.body = umbra::recorder::PhaseBegin{static_cast<RecoveryPhase>(r.code)};
-      break;
+    case RecordKind::kPhaseBegin: e.body = umbra::recorder::PhaseBegin{static_cast<RecoveryPhase>(r.code)}; break;
     case RecordKind::kPhaseEnd:
-      e.body = umbra::recorder::PhaseEnd{static_cast<RecoveryPhase>(r.code),
-                                         static_cast<PhaseOutcome>(r.code2)};
+      e.body = umbra::recorder::PhaseEnd{static_cast<RecoveryPhase>(r.code), static_cast<PhaseOutcome>(r.code2)};
       break;
-    case RecordKind::kDeviceFailed:
-      e.body = umbra::recorder::DeviceFailed{};
-      break;
+    case RecordKind::kDeviceFailed: e.body = umbra::recorder::DeviceFailed{}; break;
     case RecordKind::kRequestsDisposed:
       e.body = umbra::recorder::RequestsDisposed{static_cast<Disposition>(r.code), r.a};
       break;
     case RecordKind::kLinkChanged:
-      e.body = umbra::recorder::LinkChanged{static_cast<LinkEvent>(r.code),
-                                            static_cast<DeviceId>(r.a)};
+      e.body = umbra::recorder::LinkChanged{static_cast<LinkEvent>(r.code), static_cast<DeviceId>(r.a)};
       break;
   }
   return e;
@@ -84,15 +74,13 @@ Recorder::Recorder(RecorderOptions options, std::unique_ptr<TraceSink> sink, uin
     : options_(std::move(options)), id_(id), on_(sink != nullptr), sink_(std::move(sink)) {}
 
 Result<std::unique_ptr<Recorder>> Recorder::Create(const RecorderOptions& options) {
-  if (options.sampling_rate == 0)
-    return Fail(Errc::kInvalidArgument, "recorder sampling rate must be at least 1");
+  if (options.sampling_rate == 0) return Fail(Errc::kInvalidArgument, "recorder sampling rate must be at least 1");
   if (options.buffer_records == 0 || options.buffer_records > (1u << 26))
     return Fail(Errc::kInvalidArgument, "recorder buffer must hold 1 to 2^26 records");
   RecorderOptions opts = options;
   opts.buffer_records = std::bit_ceil(std::max(options.buffer_records, 2u));
   auto sink = UMBRA_TRY(TraceSink::Create(opts.path, MakeHeader(opts.sampling_rate)));
-  std::unique_ptr<Recorder> rec(new Recorder(std::move(opts), std::move(sink),
-                                             next_recorder_id.fetch_add(1)));
+  std::unique_ptr<Recorder> rec(new Recorder(std::move(opts), std::move(sink), next_recorder_id.fetch_add(1)));
   rec->writer_ = std::thread([r = rec.get()] { r->WriterLoop(); });
   return rec;
 }
@@ -130,15 +118,14 @@ void Recorder::PushSlow(Event event) {
   slow_queue_.push_back(std::move(event));
 }
 
-void Recorder::FaultInjected(DeviceId device, std::string_view site, std::string_view action,
-                             uint64_t seed, int64_t at_ns) {
+void Recorder::FaultInjected(DeviceId device, std::string_view site, std::string_view action, uint64_t seed,
+                             int64_t at_ns) {
   PushSlow({at_ns, device, umbra::recorder::FaultInjected{std::string(site), std::string(action), seed}});
 }
 
 void Recorder::WorkloadVerified(DeviceId device, std::string_view workload, VerifyOutcome outcome,
                                 std::string_view detail) {
-  PushSlow({0, device,
-            umbra::recorder::WorkloadVerified{std::string(workload), outcome, std::string(detail)}});
+  PushSlow({0, device, umbra::recorder::WorkloadVerified{std::string(workload), outcome, std::string(detail)}});
 }
 
 void Recorder::RunMarker(RunMarkerKind kind, std::string_view run_id, uint64_t seed) {
@@ -180,9 +167,7 @@ void Recorder::DrainOnce() {
   }
   uint64_t lost = 0;
   for (detail::ThreadBuffer* b : buffers) {
-    written += b->Drain([&](const detail::Record& r) {
-      NoteWriteError(sink_->WriteEvent(detail::ToEvent(r)));
-    });
+    written += b->Drain([&](const detail::Record& r) { NoteWriteError(sink_->WriteEvent(detail::ToEvent(r))); });
     lost += b->lost();
   }
   recorded_.fetch_add(written, std::memory_order_relaxed);
@@ -199,8 +184,7 @@ void Recorder::WriterLoop() {
     bool stop = false;
     {
       std::unique_lock lock(mu_);
-      wake_.wait_for(lock, options_.flush_period,
-                     [&] { return stop_ || flush_requested_ > flush_done_; });
+      wake_.wait_for(lock, options_.flush_period, [&] { return stop_ || flush_requested_ > flush_done_; });
       generation = flush_requested_;
       stop = stop_;
     }

@@ -52,9 +52,9 @@ namespace umbra::recorder {
 class TraceSink;
 
 struct RecorderOptions {
-  std::string path;                   // trace file, created or truncated
-  uint32_t sampling_rate = 1;         // keep 1 in N per-request events per thread (1 = all)
-  uint32_t buffer_records = 1 << 14;  // per-thread buffer, rounded up to a power of two
+  std::string path;                            // trace file, created or truncated
+  uint32_t sampling_rate = 1;                  // keep 1 in N per-request events per thread (1 = all)
+  uint32_t buffer_records = 1 << 14;           // per-thread buffer, rounded up to a power of two
   std::chrono::milliseconds flush_period{20};  // how often the writer drains the buffers
 };
 
@@ -80,16 +80,15 @@ class Recorder {
   // clock, which is most of the cost of an event.
   static constexpr int64_t kReadClock = std::numeric_limits<int64_t>::min();
 
-  void RequestSubmitted(DeviceId device, RequestOp op, uint64_t size,
-                        int64_t time_ns = kReadClock) {
+  void RequestSubmitted(DeviceId device, RequestOp op, uint64_t size, int64_t time_ns = kReadClock) {
     if (!on()) return;
     PushSampled(0, {time_ns, device, detail::RecordKind::kRequestSubmitted, Code(op), 0, 0, size, 0});
   }
-  void RequestCompleted(DeviceId device, RequestOp op, uint64_t size, int64_t latency_ns,
-                        RequestOutcome outcome, int64_t time_ns = kReadClock) {
+  void RequestCompleted(DeviceId device, RequestOp op, uint64_t size, int64_t latency_ns, RequestOutcome outcome,
+                        int64_t time_ns = kReadClock) {
     if (!on()) return;
-    PushSampled(1, {time_ns, device, detail::RecordKind::kRequestCompleted, Code(op),
-                    Code(outcome), 0, size, latency_ns});
+    PushSampled(1,
+                {time_ns, device, detail::RecordKind::kRequestCompleted, Code(op), Code(outcome), 0, size, latency_ns});
   }
 
   // --- lifecycle, detection, recovery (never sampled) -----------------------
@@ -106,36 +105,29 @@ class Recorder {
   }
   // `value`: the exit code or signal number when the reason has one.
   void Detected(DeviceId device, DetectionReason reason, int64_t value = 0) {
-    if (on())
-      Push({0, device, detail::RecordKind::kDetected, Code(reason), 0, 0,
-            static_cast<uint64_t>(value), 0});
+    if (on()) Push({0, device, detail::RecordKind::kDetected, Code(reason), 0, 0, static_cast<uint64_t>(value), 0});
   }
   void PhaseBegin(DeviceId device, RecoveryPhase phase) {
     if (on()) Push({0, device, detail::RecordKind::kPhaseBegin, Code(phase), 0, 0, 0, 0});
   }
   void PhaseEnd(DeviceId device, RecoveryPhase phase, PhaseOutcome outcome = PhaseOutcome::kDone) {
-    if (on())
-      Push({0, device, detail::RecordKind::kPhaseEnd, Code(phase), Code(outcome), 0, 0, 0});
+    if (on()) Push({0, device, detail::RecordKind::kPhaseEnd, Code(phase), Code(outcome), 0, 0, 0});
   }
   void DeviceFailed(DeviceId device) {
     if (on()) Push({0, device, detail::RecordKind::kDeviceFailed, 0, 0, 0, 0, 0});
   }
   void RequestsDisposed(DeviceId device, Disposition disposition, uint64_t count) {
-    if (on())
-      Push({0, device, detail::RecordKind::kRequestsDisposed, Code(disposition), 0, 0, count, 0});
+    if (on()) Push({0, device, detail::RecordKind::kRequestsDisposed, Code(disposition), 0, 0, count, 0});
   }
   void LinkChanged(DeviceId consumer, LinkEvent event, DeviceId supplier) {
-    if (on())
-      Push({0, consumer, detail::RecordKind::kLinkChanged, Code(event), 0, 0, supplier, 0});
+    if (on()) Push({0, consumer, detail::RecordKind::kLinkChanged, Code(event), 0, 0, supplier, 0});
   }
 
   // --- rare events with strings (take a mutex) ------------------------------
   // `at_ns` (MonotonicNanos) when the fault struck earlier than now (a driver
   // reports its failpoints after the fact); 0: now.
-  void FaultInjected(DeviceId device, std::string_view site, std::string_view action,
-                     uint64_t seed, int64_t at_ns = 0);
-  void WorkloadVerified(DeviceId device, std::string_view workload, VerifyOutcome outcome,
-                        std::string_view detail);
+  void FaultInjected(DeviceId device, std::string_view site, std::string_view action, uint64_t seed, int64_t at_ns = 0);
+  void WorkloadVerified(DeviceId device, std::string_view workload, VerifyOutcome outcome, std::string_view detail);
   void RunMarker(RunMarkerKind kind, std::string_view run_id, uint64_t seed);
 
   // Writes everything recorded before this call to the file (blocks until the

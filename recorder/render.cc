@@ -28,8 +28,7 @@ namespace {
 
 std::string Opt(const std::optional<int64_t>& v) { return v ? FormatDuration(*v) : "-"; }
 
-void AppendRow(std::string& out, const std::vector<std::string>& cells,
-               const std::vector<int>& widths) {
+void AppendRow(std::string& out, const std::vector<std::string>& cells, const std::vector<int>& widths) {
   for (size_t i = 0; i < cells.size(); ++i) {
     char buf[256];
     std::snprintf(buf, sizeof buf, i == 0 ? "%-*s" : "  %*s", widths[i], cells[i].c_str());
@@ -38,8 +37,7 @@ void AppendRow(std::string& out, const std::vector<std::string>& cells,
   out += '\n';
 }
 
-std::string Table(const std::vector<std::string>& header,
-                  const std::vector<std::vector<std::string>>& rows) {
+std::string Table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
   std::vector<int> widths(header.size());
   for (size_t i = 0; i < header.size(); ++i) widths[i] = static_cast<int>(header[i].size());
   for (const auto& r : rows)
@@ -52,8 +50,7 @@ std::string Table(const std::vector<std::string>& header,
 
 std::vector<std::string> DistCells(const Distribution& d) {
   if (d.count == 0) return {"-", "-", "-", "-"};
-  return {FormatDuration(d.median), FormatDuration(d.p90), FormatDuration(d.p99),
-          FormatDuration(d.max)};
+  return {FormatDuration(d.median), FormatDuration(d.p90), FormatDuration(d.p99), FormatDuration(d.max)};
 }
 
 }  // namespace
@@ -61,8 +58,7 @@ std::vector<std::string> DistCells(const Distribution& d) {
 std::string RenderText(const Report& report) {
   std::string out;
   char buf[256];
-  std::snprintf(buf, sizeof buf,
-                "traces %u  events %llu  lost %llu  sampling 1/%u  duration %s  faults %zu\n",
+  std::snprintf(buf, sizeof buf, "traces %u  events %llu  lost %llu  sampling 1/%u  duration %s  faults %zu\n",
                 report.traces, static_cast<unsigned long long>(report.events),
                 static_cast<unsigned long long>(report.lost_events), report.sampling_rate,
                 FormatDuration(report.duration_ns).c_str(), report.faults.size());
@@ -72,9 +68,8 @@ std::string RenderText(const Report& report) {
   out += "\nRecovery by class and fault type (median / p90 / p99 / max)\n";
   std::vector<std::vector<std::string>> rows;
   for (const FaultGroup& g : report.groups) {
-    std::vector<std::string> r = {g.device_class.empty() ? "-" : g.device_class, g.fault_type,
-                                  std::to_string(g.faults), std::to_string(g.recovered),
-                                  std::to_string(g.failed)};
+    std::vector<std::string> r = {g.device_class.empty() ? "-" : g.device_class, g.fault_type, std::to_string(g.faults),
+                                  std::to_string(g.recovered), std::to_string(g.failed)};
     for (const Distribution* d : {&g.gap, &g.detection, &g.recovery}) {
       auto c = DistCells(*d);
       r.push_back(c[0] + " / " + c[1] + " / " + c[2] + " / " + c[3]);
@@ -86,8 +81,7 @@ std::string RenderText(const Report& report) {
   out += "\nPer fault\n";
   rows.clear();
   for (const FaultRecord& f : report.faults) {
-    std::vector<std::string> r = {f.device_name, f.fault_type, FaultEndName(f.end),
-                                  Opt(f.detection_latency_ns)};
+    std::vector<std::string> r = {f.device_name, f.fault_type, FaultEndName(f.end), Opt(f.detection_latency_ns)};
     for (int p = 0; p < kPhaseCount; ++p) r.push_back(Opt(f.phase_ns[p]));
     r.push_back(Opt(f.recovery_ns));
     r.push_back(Opt(f.gap_ns));
@@ -108,9 +102,8 @@ std::string RenderText(const Report& report) {
     rows.clear();
     for (const RequestGroup& g : report.requests) {
       auto c = DistCells(g.latency);
-      rows.push_back({g.device_class.empty() ? "-" : g.device_class, RequestOpName(g.op),
-                      std::to_string(g.ok), std::to_string(g.failed), std::to_string(g.interrupted),
-                      c[0] + " / " + c[2] + " / " + c[3]});
+      rows.push_back({g.device_class.empty() ? "-" : g.device_class, RequestOpName(g.op), std::to_string(g.ok),
+                      std::to_string(g.failed), std::to_string(g.interrupted), c[0] + " / " + c[2] + " / " + c[3]});
     }
     out += Table({"class", "op", "ok", "failed", "interrupted", "latency"}, rows);
   }
@@ -118,8 +111,7 @@ std::string RenderText(const Report& report) {
     out += "\nWorkload verification\n";
     rows.clear();
     for (const Verification& v : report.verifications)
-      rows.push_back({v.device_name, v.workload,
-                      v.outcome == VerifyOutcome::kPassed ? "passed" : "FAILED", v.detail});
+      rows.push_back({v.device_name, v.workload, v.outcome == VerifyOutcome::kPassed ? "passed" : "FAILED", v.detail});
     out += Table({"device", "workload", "result", "detail"}, rows);
   }
   return out;
@@ -251,8 +243,7 @@ std::string RenderJson(const Report& report) {
     WriteDistribution(w, "recovery", g.recovery);
     w.Key("phases");
     w.BeginObject();
-    for (int p = 0; p < kPhaseCount; ++p)
-      WriteDistribution(w, RecoveryPhaseName(RecoveryPhase(p)), g.phases[p]);
+    for (int p = 0; p < kPhaseCount; ++p) WriteDistribution(w, RecoveryPhaseName(RecoveryPhase(p)), g.phases[p]);
     w.EndObject();
     WriteDisposed(w, g.disposed);
     w.EndObject();

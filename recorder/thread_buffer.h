@@ -19,8 +19,17 @@ namespace umbra::recorder::detail {
 // through thread buffers (events with strings go through the Recorder's
 // locked slow queue).
 enum class RecordKind : uint8_t {
-  kRequestSubmitted, kRequestCompleted, kDriverSpawned, kDriverReady, kDriverExited,
-  kDetected, kPhaseBegin, kPhaseEnd, kDeviceFailed, kRequestsDisposed, kLinkChanged,
+  kRequestSubmitted,
+  kRequestCompleted,
+  kDriverSpawned,
+  kDriverReady,
+  kDriverExited,
+  kDetected,
+  kPhaseBegin,
+  kPhaseEnd,
+  kDeviceFailed,
+  kRequestsDisposed,
+  kLinkChanged,
 };
 
 // 32 bytes: what the hot path copies into the buffer.
@@ -28,11 +37,11 @@ struct Record {
   int64_t time_ns;
   DeviceId device;
   RecordKind kind;
-  uint8_t code;    // op / reason / phase / disposition / link event / exit kind
-  uint8_t code2;   // outcome
+  uint8_t code;   // op / reason / phase / disposition / link event / exit kind
+  uint8_t code2;  // outcome
   uint8_t unused;
-  uint64_t a;      // size / pid / exit value / detail / count / supplier
-  int64_t b;       // latency
+  uint64_t a;  // size / pid / exit value / detail / count / supplier
+  int64_t b;   // latency
 };
 static_assert(sizeof(Record) == 32);
 

@@ -51,9 +51,8 @@ struct Frame {
 Frame NextFrame(std::string_view bytes, size_t offset, std::string_view what) {
   Frame f;
   if (offset == bytes.size()) return f;
-  google::protobuf::io::CodedInputStream in(
-      reinterpret_cast<const uint8_t*>(bytes.data() + offset),
-      static_cast<int>(std::min<size_t>(bytes.size() - offset, 16)));
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data() + offset),
+                                            static_cast<int>(std::min<size_t>(bytes.size() - offset, 16)));
   uint64_t size = 0;
   f.status = FrameStatus::kDamaged;
   std::string at = std::string(what) + ": record at byte " + std::to_string(offset);
@@ -69,8 +68,8 @@ Frame NextFrame(std::string_view bytes, size_t offset, std::string_view what) {
     return f;
   }
   if (size > remain) {
-    f.error = "truncated trace " + at + ": declares " + std::to_string(size) + " bytes, " +
-              std::to_string(remain) + " remain";
+    f.error = "truncated trace " + at + ": declares " + std::to_string(size) + " bytes, " + std::to_string(remain) +
+              " remain";
     return f;
   }
   f.status = FrameStatus::kOk;
@@ -90,18 +89,13 @@ Result<void> Apply(const proto::TraceRecord& record, Trace& trace, bool& ended) 
       trace.devices[d.device()] = DeviceInfo{d.name(), d.device_class()};
       return {};
     }
-    case proto::TraceRecord::kEvent:
-      trace.events.push_back(UMBRA_TRY(DecodeEvent(record.event())));
-      return {};
-    case proto::TraceRecord::kLost:
-      trace.lost_events += record.lost().count();
-      return {};
+    case proto::TraceRecord::kEvent: trace.events.push_back(UMBRA_TRY(DecodeEvent(record.event()))); return {};
+    case proto::TraceRecord::kLost: trace.lost_events += record.lost().count(); return {};
     case proto::TraceRecord::kEnd:
       trace.lost_events = std::max(trace.lost_events, record.end().lost());
       ended = true;
       return {};
-    case proto::TraceRecord::RECORD_NOT_SET:
-      break;
+    case proto::TraceRecord::RECORD_NOT_SET: break;
   }
   return Fail(Errc::kParse, "record of unknown type");
 }
@@ -110,8 +104,7 @@ Result<void> Apply(const proto::TraceRecord& record, Trace& trace, bool& ended) 
 
 Result<Trace> ParseTrace(std::string_view bytes, std::string_view what) {
   Frame first = NextFrame(bytes, 0, what);
-  if (first.status == FrameStatus::kEnd)
-    return Fail(Errc::kParse, std::string(what) + ": empty file, not a trace");
+  if (first.status == FrameStatus::kEnd) return Fail(Errc::kParse, std::string(what) + ": empty file, not a trace");
   if (first.status == FrameStatus::kDamaged) return Fail(Errc::kParse, first.error);
   proto::TraceHeader header;
   if (!header.ParseFromArray(first.payload.data(), static_cast<int>(first.payload.size())))
@@ -133,8 +126,7 @@ Result<Trace> ParseTrace(std::string_view bytes, std::string_view what) {
     }
     std::string at = std::string(what) + ": record at byte " + std::to_string(offset);
     if (!record.ParseFromArray(f.payload.data(), static_cast<int>(f.payload.size()))) {
-      trace.damage = TraceDamage{offset, "corrupt trace " + at + " (" +
-                                             std::to_string(f.payload.size()) +
+      trace.damage = TraceDamage{offset, "corrupt trace " + at + " (" + std::to_string(f.payload.size()) +
                                              " bytes) does not parse"};
       return trace;
     }
@@ -147,16 +139,13 @@ Result<Trace> ParseTrace(std::string_view bytes, std::string_view what) {
   trace.complete = ended;
   if (!ended) {
     trace.damage = TraceDamage{offset,
-                               "incomplete trace " + std::string(what) + ": ends at byte " +
-                                   std::to_string(offset) +
+                               "incomplete trace " + std::string(what) + ": ends at byte " + std::to_string(offset) +
                                    " without the end record (writer did not close)",
                                DamageKind::kIncomplete};
   } else if (offset != bytes.size() && NextFrame(bytes, offset, what).status != FrameStatus::kEnd) {
     trace.damage = TraceDamage{offset,
-                               "trace " + std::string(what) + ": " +
-                                   std::to_string(bytes.size() - offset) +
-                                   " unexpected bytes after the end record at byte " +
-                                   std::to_string(offset),
+                               "trace " + std::string(what) + ": " + std::to_string(bytes.size() - offset) +
+                                   " unexpected bytes after the end record at byte " + std::to_string(offset),
                                DamageKind::kTrailing};
   }
   return trace;
@@ -169,8 +158,7 @@ Result<Trace> ReadTrace(const std::string& path) {
 
 Result<void> WriteTrace(const Trace& trace, const std::string& path) {
   auto sink = UMBRA_TRY(TraceSink::Create(path, trace.header));
-  for (DeviceId id = 0; id < trace.devices.size(); ++id)
-    UMBRA_TRY(sink->WriteDevice(id, trace.devices[id]));
+  for (DeviceId id = 0; id < trace.devices.size(); ++id) UMBRA_TRY(sink->WriteDevice(id, trace.devices[id]));
   for (const Event& e : trace.events) UMBRA_TRY(sink->WriteEvent(e));
   if (trace.lost_events > 0) UMBRA_TRY(sink->WriteLost(trace.lost_events));
   return sink->Close(trace.events.size(), trace.lost_events);

@@ -16,8 +16,7 @@ TraceSink::~TraceSink() {
   if (stream_) stream_->Flush();
 }
 
-Result<std::unique_ptr<TraceSink>> TraceSink::Create(const std::string& path,
-                                                     const TraceHeader& header) {
+Result<std::unique_ptr<TraceSink>> TraceSink::Create(const std::string& path, const TraceHeader& header) {
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd) return FailErrno("open trace " + path);
   auto sink = std::make_unique<TraceSink>(std::move(fd), path);
@@ -31,8 +30,7 @@ Result<std::unique_ptr<TraceSink>> TraceSink::Create(const std::string& path,
 
 Result<void> TraceSink::Write(const proto::TraceRecord& record) {
   if (!coded_) coded_ = std::make_unique<google::protobuf::io::CodedOutputStream>(stream_.get());
-  if (!google::protobuf::util::SerializeDelimitedToCodedStream(record, coded_.get()) ||
-      coded_->HadError())
+  if (!google::protobuf::util::SerializeDelimitedToCodedStream(record, coded_.get()) || coded_->HadError())
     return FailErrno("write trace " + path_, stream_->GetErrno());
   return {};
 }

@@ -26,8 +26,7 @@ namespace umbra::recorder {
 class TraceSink {
  public:
   // Creates (truncates) `path` and writes the header.
-  static Result<std::unique_ptr<TraceSink>> Create(const std::string& path,
-                                                   const TraceHeader& header);
+  static Result<std::unique_ptr<TraceSink>> Create(const std::string& path, const TraceHeader& header);
 
   Result<void> WriteDevice(DeviceId id, const DeviceInfo& info);
   Result<void> WriteEvent(const Event& event);

@@ -51,8 +51,8 @@ class ClassRegistry {
   }
 
  private:
-  machine::HardwareRegistry* hardware_;                // not owned; null: skipped
-  ShadowRegistry* shadows_;                            // not owned; null: skipped
+  machine::HardwareRegistry* hardware_;                 // not owned; null: skipped
+  ShadowRegistry* shadows_;                             // not owned; null: skipped
   faultinject::campaign::WorkloadRegistry* workloads_;  // not owned; null: skipped
 };
 

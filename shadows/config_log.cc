@@ -18,8 +18,7 @@ Result<void> ConfigLog::Set(const std::string& key, int rank, uint32_t method, s
     return {};
   }
   if (entries_.size() >= options_.max_entries) {
-    return Fail(Errc::kUnavailable, "configuration log full (" +
-                                        std::to_string(options_.max_entries) + " settings)");
+    return Fail(Errc::kUnavailable, "configuration log full (" + std::to_string(options_.max_entries) + " settings)");
   }
   entries_.emplace(key, Entry{key, rank, method, std::move(value), ++arrivals_});
   return {};
@@ -37,9 +36,8 @@ std::vector<ConfigLog::Entry> ConfigLog::InReplayOrder() const {
   std::vector<Entry> out;
   out.reserve(entries_.size());
   for (const auto& [k, e] : entries_) out.push_back(e);
-  std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) {
-    return a.rank != b.rank ? a.rank < b.rank : a.arrival < b.arrival;
-  });
+  std::sort(out.begin(), out.end(),
+            [](const Entry& a, const Entry& b) { return a.rank != b.rank ? a.rank < b.rank : a.arrival < b.arrival; });
   return out;
 }
 

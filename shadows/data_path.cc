@@ -85,8 +85,8 @@ bool DataPath::Post(runtime::Request request, uint64_t tag) {
     host_.FreeBuffer(request.offset);
     return false;
   }
-  posted_[request.cookie] = Posted{.op = request.op, .buffer = request.offset, .length = request.length,
-                                   .tag = tag, .submit_ns = MonotonicNanos()};
+  posted_[request.cookie] = Posted{
+      .op = request.op, .buffer = request.offset, .length = request.length, .tag = tag, .submit_ns = MonotonicNanos()};
   in_flight_.store(posted_.size(), std::memory_order_relaxed);
   return true;
 }

@@ -50,9 +50,9 @@
 namespace umbra::shadows {
 
 struct RoundTripRequest {
-  runtime::Request request;          // cookie is set by RoundTrip
-  std::function<void()> prepare;     // fills the payload before every (re)submission; may be empty
-  int64_t deadline_ns = 0;           // MonotonicNanos() deadline
+  runtime::Request request;       // cookie is set by RoundTrip
+  std::function<void()> prepare;  // fills the payload before every (re)submission; may be empty
+  int64_t deadline_ns = 0;        // MonotonicNanos() deadline
 };
 
 // The request's completion (status 0, or the driver's error: the class turns
@@ -68,7 +68,7 @@ struct Posted {
   uint16_t op = 0;
   uint32_t buffer = 0;
   uint32_t length = 0;
-  uint64_t tag = 0;         // the class's own (a stream position, a kind)
+  uint64_t tag = 0;  // the class's own (a stream position, a kind)
   int64_t submit_ns = 0;
 };
 
@@ -80,8 +80,7 @@ class DataPath {
     int64_t wait_ns = 1'000'000;  // longest sleep between looks
   };
 
-  DataPath(runtime::Host& host, Shadow& shadow, Hooks hooks)
-      : host_(host), shadow_(shadow), hooks_(std::move(hooks)) {}
+  DataPath(runtime::Host& host, Shadow& shadow, Hooks hooks) : host_(host), shadow_(shadow), hooks_(std::move(hooks)) {}
   ~DataPath() { Stop(); }
   DataPath(const DataPath&) = delete;
   DataPath& operator=(const DataPath&) = delete;
@@ -110,12 +109,12 @@ class DataPath {
   void FreeAll();
 
   runtime::Host& host_;  // owned by the Supervisor, outlives the shadow
-  Shadow& shadow_;             // the class that owns this DataPath
+  Shadow& shadow_;       // the class that owns this DataPath
   const Hooks hooks_;
 
   std::unordered_map<uint64_t, Posted> posted_;  // by cookie; the data-path thread only
   uint64_t next_cookie_ = 1;
-  bool paused_ = false;                          // the data-path thread only
+  bool paused_ = false;  // the data-path thread only
   std::atomic<size_t> in_flight_{0};
 
   std::mutex mu_;  // stop_, kicked_

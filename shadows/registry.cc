@@ -19,8 +19,8 @@ const ShadowRegistry::Entry* ShadowRegistry::Find(const std::string& class_name)
 Result<void> ShadowRegistry::NotFound(const std::string& class_name) const {
   std::string known;
   for (const auto& [name, f] : factories_) known += (known.empty() ? "" : ", ") + name;
-  return Fail(Errc::kNotFound, "no shadow class '" + class_name + "' (known: " +
-                                   (known.empty() ? "none" : known) + ")");
+  return Fail(Errc::kNotFound,
+              "no shadow class '" + class_name + "' (known: " + (known.empty() ? "none" : known) + ")");
 }
 
 Result<void> ShadowRegistry::CheckSettings(const std::string& class_name, const ShadowSettings& settings) const {
@@ -30,10 +30,8 @@ Result<void> ShadowRegistry::CheckSettings(const std::string& class_name, const 
   return CheckSettingsAgainst(class_name, *entry->settings, settings);
 }
 
-Result<std::unique_ptr<Shadow>> ShadowRegistry::Create(const std::string& class_name,
-                                                       runtime::Host& host,
-                                                       const ShadowSettings& settings,
-                                                       RecoveryMode mode) const {
+Result<std::unique_ptr<Shadow>> ShadowRegistry::Create(const std::string& class_name, runtime::Host& host,
+                                                       const ShadowSettings& settings, RecoveryMode mode) const {
   UMBRA_TRY(CheckSettings(class_name, settings));
   return Find(class_name)->factory(host, settings, mode);
 }

@@ -29,8 +29,8 @@
 
 namespace umbra::shadows {
 
-using ShadowFactory = std::function<Result<std::unique_ptr<Shadow>>(
-    runtime::Host& host, const ShadowSettings& settings, RecoveryMode mode)>;
+using ShadowFactory = std::function<Result<std::unique_ptr<Shadow>>(runtime::Host& host, const ShadowSettings& settings,
+                                                                    RecoveryMode mode)>;
 
 class ShadowRegistry {
  public:

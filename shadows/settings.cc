@@ -22,8 +22,8 @@ Result<const SettingSpec*> FindSetting(const std::string& class_name, const std:
   }
   std::string known;
   for (const SettingSpec& s : specs) known += (known.empty() ? "" : ", ") + s.key;
-  return Fail(Errc::kInvalidArgument, "the " + class_name + " shadow has no setting '" + key + "' (it takes: " +
-                                          (known.empty() ? "none" : known) + ")");
+  return Fail(Errc::kInvalidArgument, "the " + class_name + " shadow has no setting '" + key +
+                                          "' (it takes: " + (known.empty() ? "none" : known) + ")");
 }
 
 Result<uint64_t> ParseCount(const std::string& class_name, const std::string& key, const std::string& value,

@@ -61,15 +61,16 @@ class SettingsSchema {
   explicit SettingsSchema(std::string class_name) : class_name_(std::move(class_name)) {}
 
   template <class Field>
-    requires std::is_unsigned_v<Field>
-  SettingsSchema& Count(std::string key, Field Options::*field) {
-    Bind(std::move(key), SettingKind::kCount, [field](Options& o, uint64_t n, double) {
-      o.*field = static_cast<Field>(n);
-    }, std::numeric_limits<Field>::max());
+  requires std::is_unsigned_v<Field> SettingsSchema& Count(std::string key, Field Options::*field) {
+    Bind(
+        std::move(key), SettingKind::kCount,
+        [field](Options& o, uint64_t n, double) { o.*field = static_cast<Field>(n); },
+        std::numeric_limits<Field>::max());
     return *this;
   }
   SettingsSchema& Number(std::string key, double Options::*field) {
-    Bind(std::move(key), SettingKind::kNumber, [field](Options& o, uint64_t, double d) { o.*field = d; }, 0);
+    Bind(
+        std::move(key), SettingKind::kNumber, [field](Options& o, uint64_t, double d) { o.*field = d; }, 0);
     return *this;
   }
 

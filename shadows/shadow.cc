@@ -13,8 +13,8 @@ namespace {
 
 // The requests the class disposed of during a recovery, as RequestsDisposed
 // events (one per non-zero counter) on the device's recorder.
-void RecordDispositions(recorder::Recorder& rec, recorder::DeviceId device, uint64_t queued,
-                        uint64_t dropped, uint64_t answered, uint64_t failed, uint64_t replayed) {
+void RecordDispositions(recorder::Recorder& rec, recorder::DeviceId device, uint64_t queued, uint64_t dropped,
+                        uint64_t answered, uint64_t failed, uint64_t replayed) {
   auto record = [&](recorder::Disposition d, uint64_t n) {
     if (n > 0) rec.RequestsDisposed(device, d, n);
   };
@@ -75,8 +75,7 @@ Result<void> Shadow::WaitUntilPassive(int64_t timeout_ns) {
     return {};
   }
   return Fail(state() == ShadowState::kFailed ? Errc::kDeviceFailed : Errc::kTimeout,
-              device_name() + " is " + ShadowStateName(state()) +
-                  (failure_.empty() ? "" : ": " + failure_));
+              device_name() + " is " + ShadowStateName(state()) + (failure_.empty() ? "" : ": " + failure_));
 }
 
 std::vector<RecoveryRecord> Shadow::recoveries() const {
@@ -91,8 +90,8 @@ std::string Shadow::failure_reason() const {
 
 Error Shadow::FailedError() const {
   std::lock_guard lock(mu_);
-  return Error{Errc::kDeviceFailed, device_name() + " failed: " +
-                                        (failure_.empty() ? "driver could not be recovered" : failure_)};
+  return Error{Errc::kDeviceFailed,
+               device_name() + " failed: " + (failure_.empty() ? "driver could not be recovered" : failure_)};
 }
 
 void Shadow::SetState(ShadowState s) {
@@ -196,8 +195,7 @@ void Shadow::RunRecovery(uint64_t generation) {
     if (!r) {
       const Errc code = r.error().code;
       if (code == Errc::kInterrupted || code == Errc::kUnavailable) return false;  // died again
-      spdlog::warn("[{}] shadow: recovery step failed, restarting the driver: {}", device_name(),
-                   r.error().ToString());
+      spdlog::warn("[{}] shadow: recovery step failed, restarting the driver: {}", device_name(), r.error().ToString());
       host_.Kill(SIGKILL);
       return false;
     }
@@ -211,17 +209,18 @@ void Shadow::RunRecovery(uint64_t generation) {
     return done;
   };
   if (options_.mode == RecoveryMode::kShadow) {
-    if (!phase(recorder::RecoveryPhase::kReplayConfiguration, [&] { return ReplayConfiguration(); },
-               &RecoveryRecord::replayed_ns)) {
+    if (!phase(
+            recorder::RecoveryPhase::kReplayConfiguration, [&] { return ReplayConfiguration(); },
+            &RecoveryRecord::replayed_ns)) {
       return;
     }
-    if (!phase(recorder::RecoveryPhase::kReopen, [&] { return ReopenObjects(); },
-               &RecoveryRecord::reopened_ns)) {
+    if (!phase(
+            recorder::RecoveryPhase::kReopen, [&] { return ReopenObjects(); }, &RecoveryRecord::reopened_ns)) {
       return;
     }
   }
-  if (!phase(recorder::RecoveryPhase::kResubmit, [&] { return ResubmitRequests(); },
-             &RecoveryRecord::resubmitted_ns)) {
+  if (!phase(
+          recorder::RecoveryPhase::kResubmit, [&] { return ResubmitRequests(); }, &RecoveryRecord::resubmitted_ns)) {
     return;
   }
   // Resume: from the resubmitted requests to serving again. Its end (done) is
@@ -285,8 +284,7 @@ Result<std::string> Shadow::CallDriver(uint32_t method, std::string body) {
   return host_.Call(method, std::move(body), options_.call_timeout_ns);
 }
 
-Result<std::string> Shadow::ConfigCall(const std::string& key, int rank, uint32_t method,
-                                       std::string value) {
+Result<std::string> Shadow::ConfigCall(const std::string& key, int rank, uint32_t method, std::string value) {
   std::lock_guard lock(config_mu_);
   if (state() == ShadowState::kFailed) return std::unexpected(FailedError());
   // Refused before it is logged: a call that fails must not change what the
@@ -316,8 +314,7 @@ Result<std::string> Shadow::ConfigCall(const std::string& key, int rank, uint32_
       // Without a shadow nothing is replayed: the call failed.
       if (options_.mode == RecoveryMode::kShadow) return std::string();
       break;
-    default:
-      break;
+    default: break;
   }
   // The driver refused the value (or died without a shadow to replay it):
   // keep what was there before.

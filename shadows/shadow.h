@@ -60,17 +60,17 @@ enum class RecoveryMode {
 struct RecoveryRecord {
   uint64_t number = 0;
   runtime::Detection detection;
-  int64_t detected_ns = 0;      // the DriverHost noticed
-  int64_t isolated_ns = 0;      // process killed, data path fenced, device quiesced
-  int64_t restarted_ns = 0;     // new driver probed
-  int64_t replayed_ns = 0;      // configuration replayed
-  int64_t reopened_ns = 0;      // objects reopened
-  int64_t resubmitted_ns = 0;   // requests resubmitted
-  int64_t passive_ns = 0;       // serving again
-  uint32_t attempts = 0;        // driver restarts this recovery took (double faults)
+  int64_t detected_ns = 0;     // the DriverHost noticed
+  int64_t isolated_ns = 0;     // process killed, data path fenced, device quiesced
+  int64_t restarted_ns = 0;    // new driver probed
+  int64_t replayed_ns = 0;     // configuration replayed
+  int64_t reopened_ns = 0;     // objects reopened
+  int64_t resubmitted_ns = 0;  // requests resubmitted
+  int64_t passive_ns = 0;      // serving again
+  uint32_t attempts = 0;       // driver restarts this recovery took (double faults)
   uint64_t queued = 0, dropped = 0, answered = 0, failed = 0, resubmitted = 0;
   bool succeeded = false;
-  std::string failure;          // why, when !succeeded
+  std::string failure;  // why, when !succeeded
 };
 
 class Shadow : public runtime::DriverHostListener {
@@ -140,8 +140,7 @@ class Shadow : public runtime::DriverHostListener {
   // (a driver that rejects it gets the old value back in the log and the error
   // is returned); while active it is only recorded and replayed later. A call
   // interrupted by a crash is hidden: the replay applies it.
-  Result<std::string> ConfigCall(const std::string& key, int rank, uint32_t method,
-                                 std::string value);
+  Result<std::string> ConfigCall(const std::string& key, int rank, uint32_t method, std::string value);
   // A driver call on the worker thread during recovery.
   Result<std::string> CallDriver(uint32_t method, std::string body);
   ConfigLog& config_log() { return config_; }  // guarded by config_mu_
@@ -179,11 +178,11 @@ class Shadow : public runtime::DriverHostListener {
 
   mutable std::mutex mu_;  // worker hand-off, records, holds
   std::condition_variable cv_;
-  std::thread worker_;     // runs recoveries; joined in Stop
+  std::thread worker_;  // runs recoveries; joined in Stop
   bool stop_ = false;
   bool ready_pending_ = false;
-  bool recovering_ = false;        // between OnDriverDown and passive
-  uint64_t generation_ = 0;        // bumped by every OnDriverDown: a double fault
+  bool recovering_ = false;                  // between OnDriverDown and passive
+  uint64_t generation_ = 0;                  // bumped by every OnDriverDown: a double fault
   std::map<std::string, bool> holding_for_;  // suppliers recovering
   std::vector<RecoveryRecord> records_;
   std::string failure_;

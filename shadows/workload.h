@@ -65,10 +65,10 @@ class WorkloadContext {
 // What the application saw.
 struct WorkResult {
   uint64_t units_done = 0;
-  uint64_t errors = 0;        // operations that returned an error to the application
+  uint64_t errors = 0;  // operations that returned an error to the application
   std::string first_error;
-  bool verified = false;      // the workload's own end-to-end check passed
-  std::string verification;   // what was checked, or what did not match
+  bool verified = false;     // the workload's own end-to-end check passed
+  std::string verification;  // what was checked, or what did not match
   // Data the application got back wrong: blocks lost, misdirected or
   // corrupt, rows missing, chunks changed, frames out of place. An error a
   // call returned is not wrong data; a lie that changes data the class

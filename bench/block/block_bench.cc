@@ -62,14 +62,8 @@ std::map<std::string, double>& Baselines() {
 class IoStream {
  public:
   IoStream(Disk& d, uint16_t op, uint32_t blocks, bool random, uint32_t depth)
-      : d_(d),
-        op_(op),
-        blocks_(blocks),
-        random_(random),
-        depth_(depth),
-        bufs_(uint64_t{depth} * blocks * kBs, std::byte{0x5A}),
-        done_(depth),
-        rng_(42) {
+      : d_(d), op_(op), blocks_(blocks), random_(random), depth_(depth),
+        bufs_(uint64_t{depth} * blocks * kBs, std::byte{0x5A}), done_(depth), rng_(42) {
     for (uint32_t i = 0; i < depth_; ++i) Resubmit(i);
   }
   ~IoStream() {  // drain what is still in flight, outside any measurement

@@ -42,8 +42,11 @@ void BM_Run(benchmark::State& state, BenchWorkload w, std::optional<FaultType> f
   }
   uint64_t runs = 0, injected = 0, transparent = 0;
   for (auto _ : state) {
-    RunSpec spec{.index = runs, .seed = RunSeed(2004, runs), .workload = w.name,
-                 .fault = fault.value_or(FaultType::kSlow), .units = w.units};
+    RunSpec spec{.index = runs,
+                 .seed = RunSeed(2004, runs),
+                 .workload = w.name,
+                 .fault = fault.value_or(FaultType::kSlow),
+                 .units = w.units};
     if (!fault) spec.plan = *ParsePlan(kNoFaultPlan);
     auto r = RunOne(registry, spec);
     if (!r) {
@@ -114,9 +117,7 @@ int main(int argc, char** argv) {
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
     for (FaultType f : kFaults) {
-      benchmark::RegisterBenchmark(BenchName(w, f).c_str(), BM_Run, w, f)
-          ->Unit(benchmark::kMillisecond)
-          ->UseRealTime();
+      benchmark::RegisterBenchmark(BenchName(w, f).c_str(), BM_Run, w, f)->Unit(benchmark::kMillisecond)->UseRealTime();
     }
   }
   benchmark::Initialize(&argc, argv);

@@ -55,9 +55,7 @@ void RunArmed(benchmark::State& state, const char* spec) {
 void BM_ArmedOtherSite(benchmark::State& state) { RunArmed(state, "seed=1;other.site=abort"); }
 BENCHMARK(BM_ArmedOtherSite);
 
-void BM_ArmedSkip(benchmark::State& state) {
-  RunArmed(state, "seed=1;bench.site=1000000000000+abort");
-}
+void BM_ArmedSkip(benchmark::State& state) { RunArmed(state, "seed=1;bench.site=1000000000000+abort"); }
 BENCHMARK(BM_ArmedSkip);
 
 void BM_ArmedZeroPercent(benchmark::State& state) { RunArmed(state, "seed=1;bench.site=0%abort"); }
@@ -82,8 +80,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
     ConsoleReporter::Finalize();
     auto base = ns_.find("BM_EmptyCall");
     if (base == ns_.end() || base->second <= 0) return;
-    std::printf("\nCPU time per hit, as a ratio to an empty function call (%.2f ns):\n",
-                base->second);
+    std::printf("\nCPU time per hit, as a ratio to an empty function call (%.2f ns):\n", base->second);
     for (const auto& [name, ns] : ns_) {
       std::printf("  %-24s %8.2f ns  %6.2fx\n", name.c_str(), ns, ns / base->second);
     }

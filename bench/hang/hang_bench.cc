@@ -190,7 +190,7 @@ int main(int argc, char** argv) {
     Row("blocked driver, CPU saturated", Hangs(**hanging, "deadlock", hangs), double(period));
     false_hits = FalseDetections(**healthy, seconds);
   }
-  std::printf("false detections, healthy driver, CPU saturated: %zu in %.0f s = %.1f per hour\n", false_hits,
-              seconds, double(false_hits) * 3600 / seconds);
+  std::printf("false detections, healthy driver, CPU saturated: %zu in %.0f s = %.1f per hour\n", false_hits, seconds,
+              double(false_hits) * 3600 / seconds);
   return 0;
 }

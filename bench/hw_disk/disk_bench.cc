@@ -102,8 +102,8 @@ Baseline MeasureBaseline(Op op, uint32_t blocks, bool random) {
   while (now - start < 300'000'000) {
     for (int i = 0; i < 64; ++i, ++ops) {
       const auto off = static_cast<off_t>(NextLba(random, blocks, state, cursor) * kBlock);
-      const ssize_t n = op == Op::kRead ? ::pread(fd, buf.data(), buf.size(), off)
-                                        : ::pwrite(fd, buf.data(), buf.size(), off);
+      const ssize_t n =
+          op == Op::kRead ? ::pread(fd, buf.data(), buf.size(), off) : ::pwrite(fd, buf.data(), buf.size(), off);
       benchmark::DoNotOptimize(n);
     }
     now = MonotonicNanos();
@@ -119,8 +119,8 @@ void BM_DirectFile(benchmark::State& state, Op op, uint32_t blocks, bool random)
   uint64_t rng = 88172645463325252ull, cursor = 0;
   for (auto _ : state) {
     const auto off = static_cast<off_t>(NextLba(random, blocks, rng, cursor) * kBlock);
-    const ssize_t n = op == Op::kRead ? ::pread(fd, buf.data(), buf.size(), off)
-                                      : ::pwrite(fd, buf.data(), buf.size(), off);
+    const ssize_t n =
+        op == Op::kRead ? ::pread(fd, buf.data(), buf.size(), off) : ::pwrite(fd, buf.data(), buf.size(), off);
     benchmark::DoNotOptimize(n);
   }
   ::close(fd);
@@ -196,9 +196,7 @@ void BM_Disk(benchmark::State& state, Op op, uint32_t blocks, bool random) {
 }
 
 void Direct(benchmark::internal::Benchmark* b) { b->UseRealTime()->MinTime(0.3); }
-void Depths(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"depth", "cache", "spin"})->UseRealTime()->MinTime(0.3);
-}
+void Depths(benchmark::internal::Benchmark* b) { b->ArgNames({"depth", "cache", "spin"})->UseRealTime()->MinTime(0.3); }
 
 BENCHMARK_CAPTURE(BM_DirectFile, rand_read_4k, Op::kRead, 1, true)->Apply(Direct);
 BENCHMARK_CAPTURE(BM_DirectFile, rand_write_4k, Op::kWrite, 1, true)->Apply(Direct);
@@ -206,12 +204,23 @@ BENCHMARK_CAPTURE(BM_DirectFile, seq_read_1m, Op::kRead, 256, false)->Apply(Dire
 BENCHMARK_CAPTURE(BM_DirectFile, seq_write_1m, Op::kWrite, 256, false)->Apply(Direct);
 
 BENCHMARK_CAPTURE(BM_Disk, rand_read_4k, Op::kRead, 1, true)
-    ->Args({1, 0, 20000})->Args({32, 0, 20000})->Args({1, 0, 0})->Args({32, 0, 0})->Apply(Depths);
+    ->Args({1, 0, 20000})
+    ->Args({32, 0, 20000})
+    ->Args({1, 0, 0})
+    ->Args({32, 0, 0})
+    ->Apply(Depths);
 BENCHMARK_CAPTURE(BM_Disk, rand_write_4k, Op::kWrite, 1, true)
-    ->Args({1, 0, 20000})->Args({32, 0, 20000})->Args({1, 1, 20000})->Args({32, 1, 20000})->Apply(Depths);
+    ->Args({1, 0, 20000})
+    ->Args({32, 0, 20000})
+    ->Args({1, 1, 20000})
+    ->Args({32, 1, 20000})
+    ->Apply(Depths);
 BENCHMARK_CAPTURE(BM_Disk, seq_read_1m, Op::kRead, 256, false)->Args({1, 0, 20000})->Args({8, 0, 20000})->Apply(Depths);
 BENCHMARK_CAPTURE(BM_Disk, seq_write_1m, Op::kWrite, 256, false)
-    ->Args({1, 0, 20000})->Args({8, 0, 20000})->Args({8, 1, 20000})->Apply(Depths);
+    ->Args({1, 0, 20000})
+    ->Args({8, 0, 20000})
+    ->Args({8, 1, 20000})
+    ->Apply(Depths);
 
 }  // namespace
 }  // namespace umbra::hw::disk

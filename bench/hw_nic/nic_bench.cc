@@ -103,18 +103,16 @@ struct Bench {
 Bench MakeNicWithPeer(bool start = true) {
   auto ports = WirePort::CreatePair();
   Bench b;
-  b.nic =
-      std::move(*Nic::Create({.name = "bench-nic", .permanent_mac = kMacA, .dma_size = 8u << 20},
-                             std::move(ports->first)));
+  b.nic = std::move(
+      *Nic::Create({.name = "bench-nic", .permanent_mac = kMacA, .dma_size = 8u << 20}, std::move(ports->first)));
   b.peer = std::move(*PeerEndpoint::Create(std::move(ports->second), {.queue_frames = 1024}));
-  b.driver = std::make_unique<TestDriver>(b.nic->registers(), b.nic->dma(),
-                                          b.nic->doorbell().fd(), b.nic->interrupt().fd(), kRing);
+  b.driver = std::make_unique<TestDriver>(b.nic->registers(), b.nic->dma(), b.nic->doorbell().fd(),
+                                          b.nic->interrupt().fd(), kRing);
   if (start) {
     b.nic->Start();
     b.driver->Open();
   } else {
-    b.driver->Open(kNicRxUnicast | kNicRxBroadcast, TestDriver::kAllInterrupts,
-                   TestDriver::Wait::kNo);
+    b.driver->Open(kNicRxUnicast | kNicRxBroadcast, TestDriver::kAllInterrupts, TestDriver::Wait::kNo);
     b.nic->RunOnce();
   }
   return b;
@@ -179,8 +177,7 @@ void BM_PeerToNicReceive(benchmark::State& state) {
   for (auto _ : state) {
     (void)b.peer->SendBatch(batch);
     uint32_t got = 0;
-    while (
-        b.driver->PollRxWith([](const std::byte* p, uint32_t) { benchmark::DoNotOptimize(p); })) {
+    while (b.driver->PollRxWith([](const std::byte* p, uint32_t) { benchmark::DoNotOptimize(p); })) {
       ++got;
     }
     frames += got;
@@ -194,10 +191,10 @@ void BM_PeerToNicReceive(benchmark::State& state) {
 void BM_NicToNic(benchmark::State& state) {
   const size_t size = static_cast<size_t>(state.range(0));
   auto ports = WirePort::CreatePair();
-  auto a = std::move(*Nic::Create({.name = "bench-a", .permanent_mac = kMacA, .dma_size = 8u << 20},
-                                  std::move(ports->first)));
-  auto nb = std::move(*Nic::Create(
-      {.name = "bench-b", .permanent_mac = kMacB, .dma_size = 8u << 20}, std::move(ports->second)));
+  auto a = std::move(
+      *Nic::Create({.name = "bench-a", .permanent_mac = kMacA, .dma_size = 8u << 20}, std::move(ports->first)));
+  auto nb = std::move(
+      *Nic::Create({.name = "bench-b", .permanent_mac = kMacB, .dma_size = 8u << 20}, std::move(ports->second)));
   TestDriver da(a->registers(), a->dma(), a->doorbell().fd(), a->interrupt().fd(), kRing);
   TestDriver db(nb->registers(), nb->dma(), nb->doorbell().fd(), nb->interrupt().fd(), kRing);
   a->Start();

@@ -34,8 +34,8 @@ constexpr int kLinksPerDevice = 3;
 
 struct Graph {
   int n = 0;
-  std::vector<int> add_order;                  // devices in registration order
-  std::vector<std::pair<int, int>> links;      // (consumer, supplier), supplier < consumer
+  std::vector<int> add_order;              // devices in registration order
+  std::vector<std::pair<int, int>> links;  // (consumer, supplier), supplier < consumer
 };
 
 std::string Name(int i) { return "d" + std::to_string(i); }

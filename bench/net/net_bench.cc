@@ -122,8 +122,13 @@ class InProcessPath final : public TxPath {
       const uint32_t off = free_.back();
       free_.pop_back();
       std::memcpy(run_.pool() + off, frames[n].data(), frames[n].size());
-      batch_.push_back(ipc::Descriptor{.id = ++next_id_, .op = kTx, .flags = 0, .status = 0, .offset = off,
-                                       .length = static_cast<uint32_t>(frames[n].size()), .arg = 0});
+      batch_.push_back(ipc::Descriptor{.id = ++next_id_,
+                                       .op = kTx,
+                                       .flags = 0,
+                                       .status = 0,
+                                       .offset = off,
+                                       .length = static_cast<uint32_t>(frames[n].size()),
+                                       .arg = 0});
     }
     run_.Submit(batch_);  // one submission per batch, as the other modes
     Reclaim();
@@ -177,8 +182,11 @@ class HostPath final : public TxPath {
       const uint32_t off = free_.back();
       free_.pop_back();
       std::memcpy(host_.buffer(off), frames[n].data(), frames[n].size());
-      requests_[n] = runtime::Request{.op = kTx, .offset = off, .length = static_cast<uint32_t>(frames[n].size()),
-                                      .capacity = static_cast<uint32_t>(frames[n].size()), .cookie = off};
+      requests_[n] = runtime::Request{.op = kTx,
+                                      .offset = off,
+                                      .length = static_cast<uint32_t>(frames[n].size()),
+                                      .capacity = static_cast<uint32_t>(frames[n].size()),
+                                      .cookie = off};
     }
     auto r = host_.Submit({requests_.data(), n});
     const size_t accepted = r ? *r : 0;
@@ -439,7 +447,10 @@ void BM_RecoveryGap(benchmark::State& state) {
 }
 BENCHMARK(BM_RecoveryGap)
     ->ArgsProduct({{SIGSEGV, SIGABRT, SIGKILL, SIGSTOP}, {0, 1}})
-    ->ArgNames({"signal", "warm"})->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+    ->ArgNames({"signal", "warm"})
+    ->Iterations(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace umbra::net

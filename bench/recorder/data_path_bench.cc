@@ -314,9 +314,9 @@ struct Rig {
 // drains; returns the requests completed without error.
 uint64_t RunTurn(BlockShadow& disk, uint16_t op, int count, std::vector<std::byte>& bufs, std::mt19937_64& rng) {
   auto submit = [&](uint64_t slot) {
-    return disk.Submit({.op = op, .lba = rng() % kCapacity, .blocks = 1, .data = bufs.data() + slot * kBs,
-                        .user_data = slot},
-                       10 * kSec);
+    return disk.Submit(
+        {.op = op, .lba = rng() % kCapacity, .blocks = 1, .data = bufs.data() + slot * kBs, .user_data = slot},
+        10 * kSec);
   };
   int submitted = 0, in_flight = 0;
   uint64_t ok = 0;

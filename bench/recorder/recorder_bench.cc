@@ -50,9 +50,8 @@ std::string TracePath(const char* tag) {
 // A live recorder for the hot-path benchmarks, removed at exit.
 struct LiveRecorder {
   explicit LiveRecorder(const char* tag, uint32_t buffer_records = 1 << 16) : path(TracePath(tag)) {
-    auto r = Recorder::Create({.path = path,
-                               .buffer_records = buffer_records,
-                               .flush_period = std::chrono::milliseconds(1)});
+    auto r = Recorder::Create(
+        {.path = path, .buffer_records = buffer_records, .flush_period = std::chrono::milliseconds(1)});
     if (!r) std::abort();
     rec = std::move(*r);
     device = rec->RegisterDevice("nic0", "net");
@@ -113,8 +112,12 @@ double OffPairNs() {
   auto& b = Baselines();
   if (!b.contains("off")) {
     Recorder& off = Recorder::Off();
-    b["off"] = TimePerIteration([&](int i) { RecordPair(off, 0, i); benchmark::ClobberMemory(); },
-                                20'000'000);
+    b["off"] = TimePerIteration(
+        [&](int i) {
+          RecordPair(off, 0, i);
+          benchmark::ClobberMemory();
+        },
+        20'000'000);
   }
   return b["off"];
 }
@@ -188,7 +191,11 @@ void BM_HotPathRatio(benchmark::State& state) {
   double on_ns = 0;
   for (auto _ : state)
     on_ns = TimeInBatches(
-        *live.rec, [&](int i) { RecordPair(*live.rec, live.device, i); benchmark::ClobberMemory(); },
+        *live.rec,
+        [&](int i) {
+          RecordPair(*live.rec, live.device, i);
+          benchmark::ClobberMemory();
+        },
         200, kBatchPairs);
   double given_ns = TimeInBatches(
       *live.rec,

@@ -75,8 +75,7 @@ Stats RoundTrip(DriverHost& h, int n) {
   for (int i = 0; i < n; ++i) {
     const int64_t t0 = MonotonicNanos();
     (void)h.Submit({&r, 1});
-    while (h.Wait({&c, 1}, kSec) == 0) {
-    }
+    while (h.Wait({&c, 1}, kSec) == 0) {}
     samples.push_back(double(MonotonicNanos() - t0));
   }
   return Summarize(samples);
@@ -133,7 +132,9 @@ Stats CrashToServing(DriverHost& h, int n, bool standby, int sig = SIGKILL) {
     if (standby) {
       // Let the standby (spawned 50 ms after a recovery) finish its handshake,
       // as it would between real faults.
-      struct timespec ts {0, 100'000'000};
+      struct timespec ts {
+        0, 100'000'000
+      };
       nanosleep(&ts, nullptr);
     }
     // The device is in use when it crashes: 1 ms of requests first, so the
@@ -155,7 +156,9 @@ Stats CrashToServing(DriverHost& h, int n, bool standby, int sig = SIGKILL) {
       return !d.empty() && d.back().at_ns >= t0;
     };
     while (!detected()) {
-      struct timespec nap {0, 20000};
+      struct timespec nap {
+        0, 20000
+      };
       nanosleep(&nap, nullptr);
     }
     for (;;) {
@@ -175,8 +178,8 @@ Stats CrashToServing(DriverHost& h, int n, bool standby, int sig = SIGKILL) {
     }
   }
   Stats ds = Summarize(detect), rs = Summarize(recover);
-  std::printf("    (%s: detection median %.3f ms, detect->ready median %.3f ms)\n",
-              standby ? "warm" : "cold", ds.median / 1e6, rs.median / 1e6);
+  std::printf("    (%s: detection median %.3f ms, detect->ready median %.3f ms)\n", standby ? "warm" : "cold",
+              ds.median / 1e6, rs.median / 1e6);
   return Summarize(samples);
 }
 

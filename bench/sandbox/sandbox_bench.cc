@@ -35,7 +35,7 @@ using runtime::DriverHost;
 using runtime::Request;
 
 constexpr int64_t kSec = 1'000'000'000;
-bool g_verbose = false;  // --verbose: every round of the data-path figures
+bool g_verbose = false;           // --verbose: every round of the data-path figures
 constexpr uint16_t kEchoNop = 2;  // drivers/echo kNop: completes at once
 
 double Median(std::vector<double> v) {
@@ -51,8 +51,11 @@ struct Variant {
 std::vector<Variant> Variants() {
   sandbox::SandboxOptions off{.mode = sandbox::SandboxMode::kOff};
   sandbox::SandboxOptions full{};
-  sandbox::SandboxOptions bare{.pid_namespace = false, .mount_namespace = false, .net_namespace = false,
-                               .ipc_namespace = false, .cgroup = false};
+  sandbox::SandboxOptions bare{.pid_namespace = false,
+                               .mount_namespace = false,
+                               .net_namespace = false,
+                               .ipc_namespace = false,
+                               .cgroup = false};
   auto with = [&](auto set) {
     sandbox::SandboxOptions o = bare;
     set(o);
@@ -153,7 +156,9 @@ double WarmCrashToServing(DriverHost& h, int n) {
   Request r{.op = kEchoNop};
   Completion c;
   for (int i = 0; i < n; ++i) {
-    struct timespec ts {0, 100'000'000};  // the standby is spawned 50 ms after a recovery
+    struct timespec ts {
+      0, 100'000'000
+    };  // the standby is spawned 50 ms after a recovery
     nanosleep(&ts, nullptr);
     const int64_t t0 = MonotonicNanos();
     h.Kill(SIGKILL);
@@ -177,8 +182,7 @@ double RoundTrip(DriverHost& h, int n) {
       (void)h.WaitUntilRunning(10 * kSec);
       continue;
     }
-    while (h.Wait({&c, 1}, kSec) == 0) {
-    }
+    while (h.Wait({&c, 1}, kSec) == 0) {}
     samples.push_back(double(MonotonicNanos() - t0));
   }
   return Median(samples);
@@ -249,8 +253,8 @@ int main(int argc, char** argv) {
     rt_ratio.push_back(rt_off.back() / rt_on.back());
     tp_ratio.push_back(tp_on.back() / tp_off.back());
     if (g_verbose) {
-      std::printf("  round %d: round trip %.0f / %.0f ns, throughput %.2f / %.2f M/s\n", r, rt_off.back(),
-                  rt_on.back(), tp_off.back() / 1e6, tp_on.back() / 1e6);
+      std::printf("  round %d: round trip %.0f / %.0f ns, throughput %.2f / %.2f M/s\n", r, rt_off.back(), rt_on.back(),
+                  tp_off.back() / 1e6, tp_on.back() / 1e6);
     }
   }
   std::printf("%-46s %7.0f ns / %7.0f ns  sandboxed/unsandboxed speed %.2fx\n", "ring round trip (off / on)",

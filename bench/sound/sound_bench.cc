@@ -76,20 +76,20 @@ double Percentile(std::vector<double> v, double p) {
 // Where the time of one crash went (real nanoseconds), from the kill to the
 // shadow serving again, split at the steps of the shadow's RecoveryRecord.
 struct CrashPhases {
-  double detect = 0;     // kill sent → the host noticed
-  double restart = 0;    // noticed → new driver probed (isolate, quiesce, spawn or standby, handshake, probe)
-  double replay = 0;     // probed → configuration replayed
-  double reopen = 0;     // replayed → streams reopened and restarted on the card
-  double resubmit = 0;   // reopened → kept frames resubmitted
-  double passive = 0;    // resubmitted → serving
-  double total = 0;      // kill sent → serving
+  double detect = 0;    // kill sent → the host noticed
+  double restart = 0;   // noticed → new driver probed (isolate, quiesce, spawn or standby, handshake, probe)
+  double replay = 0;    // probed → configuration replayed
+  double reopen = 0;    // replayed → streams reopened and restarted on the card
+  double resubmit = 0;  // reopened → kept frames resubmitted
+  double passive = 0;   // resubmitted → serving
+  double total = 0;     // kill sent → serving
 };
 
 struct GapRun {
-  std::vector<double> gap_frames;  // audio gap per matched crash
+  std::vector<double> gap_frames;   // audio gap per matched crash
   std::vector<CrashPhases> phases;  // per matched crash
   uint64_t unclean = 0;
-  uint64_t fast_restarts = 0;       // recoveries whose restart phase took under 1 ms (a standby, mostly)
+  uint64_t fast_restarts = 0;  // recoveries whose restart phase took under 1 ms (a standby, mostly)
 };
 
 // Plays the signal while the driver is killed `crashes` times by `sig`, and
@@ -258,8 +258,8 @@ Result<int64_t> PlayInProcess(const std::vector<std::byte>& second) {
   for (size_t off = 0; off < second.size(); off += chunk) {
     const uint32_t slot = static_cast<uint32_t>((submitted % 16) * chunk);
     std::memcpy(run.pool() + slot, second.data() + off, chunk);
-    run.Submit(ipc::Descriptor{.id = submitted, .op = kWrite, .flags = 0, .status = 0, .offset = slot,
-                               .length = chunk, .arg = a});
+    run.Submit(ipc::Descriptor{
+        .id = submitted, .op = kWrite, .flags = 0, .status = 0, .offset = slot, .length = chunk, .arg = a});
     ++submitted;
     a += kParams.period_frames;
     if (!started && a >= ring) {

@@ -48,9 +48,11 @@ bool IsPowerOfTwo(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
 }  // namespace
 
 Result<void> DiskDriver::Probe(sdk::Context& ctx) {
-  const auto dev = UMBRA_TRY(sdk::MapRegisters<hwd::DiskRegisters>(
-      ctx, {.device = hwd::kCompatible, .sites = kDiskSites, .probe_site = "disk.probe", .magic = hwd::kMagic,
-            .version = hwd::kVersion}));
+  const auto dev = UMBRA_TRY(sdk::MapRegisters<hwd::DiskRegisters>(ctx, {.device = hwd::kCompatible,
+                                                                         .sites = kDiskSites,
+                                                                         .probe_site = "disk.probe",
+                                                                         .magic = hwd::kMagic,
+                                                                         .version = hwd::kVersion}));
   regs_ = dev.regs;
   dma_ = dev.dma;
   dma_size_ = dev.dma_size;
@@ -72,15 +74,15 @@ Result<void> DiskDriver::Probe(sdk::Context& ctx) {
   // The host mapped memory of the data pool's size for the device: the pool.
   in_place_ = payloads == "in-place" && ctx.pool_size() > 0 &&
               regs_->host_memory_size.load(std::memory_order_acquire) == ctx.pool_size();
-  hw_depth_ = std::clamp(hw_depth_, hwd::kMinQueueDepth,
-                         std::min(regs_->max_queue_depth.load(), regs_->tag_limit.load()));
+  hw_depth_ =
+      std::clamp(hw_depth_, hwd::kMinQueueDepth, std::min(regs_->max_queue_depth.load(), regs_->tag_limit.load()));
   soft_depth_ = hw_depth_;
   UMBRA_TRY(EnableQueues(ctx));
   UMBRA_TRY(Identify(ctx));
   regs_->int_cause.store(0);
   regs_->int_mask.store(0);  // unmasked; nothing is outstanding, so no cause is pending
-  ctx.Log(sdk::LogLevel::kDebug, "disk probed, instance " + std::to_string(ctx.device().instance) + ": " +
-                                     block::EncodeGeometry(geometry_));
+  ctx.Log(sdk::LogLevel::kDebug,
+          "disk probed, instance " + std::to_string(ctx.device().instance) + ": " + block::EncodeGeometry(geometry_));
   return {};
 }
 
@@ -115,9 +117,7 @@ Result<void> DiskDriver::EnableQueues(sdk::Context& ctx) {
   regs_->cq_head.store(0);
   regs_->control.store(hwd::kControlEnable);
   ctx.RingDoorbell();
-  if (!WaitFor(ctx, [&] {
-        return (regs_->status.load() & (hwd::kStatusReady | hwd::kStatusConfigError)) != 0;
-      })) {
+  if (!WaitFor(ctx, [&] { return (regs_->status.load() & (hwd::kStatusReady | hwd::kStatusConfigError)) != 0; })) {
     return umbra::Fail(Errc::kTimeout, "disk did not enable its queues");
   }
   if ((regs_->status.load() & hwd::kStatusReady) == 0) {
@@ -183,10 +183,8 @@ void DiskDriver::OnRequest(sdk::Context& ctx, const ipc::Descriptor& req) {
         return Fail(ctx, req, Errc::kInvalidArgument);
       }
       break;
-    case block::kFlush:
-      break;
-    default:
-      return Fail(ctx, req, Errc::kInvalidArgument);
+    case block::kFlush: break;
+    default: return Fail(ctx, req, Errc::kInvalidArgument);
   }
   switch (faultinject::Action f = UMBRA_FAILPOINT("disk.submit"); f.fault) {
     case SiteFault::kError: return Fail(ctx, req, Errc::kIo);
@@ -269,9 +267,7 @@ void DiskDriver::Finish(sdk::Context& ctx, const hwd::DiskCompletion& c) {
     case SiteFault::kDropCompletion: return;  // the bug: the completion is lost
     case SiteFault::kError: return Fail(ctx, req, Errc::kIo);
     case SiteFault::kWrongLength: return ctx.Complete(req, 0, req.length + static_cast<uint32_t>(f.value + 1), req.arg);
-    case SiteFault::kDuplicateId:
-      ctx.Complete(req, 0, req.length, req.arg);
-      break;
+    case SiteFault::kDuplicateId: ctx.Complete(req, 0, req.length, req.arg); break;
     case SiteFault::kForgedId: {
       ipc::Descriptor forged = req;
       forged.id ^= 0x5A5A5A5A00000ull;
@@ -354,15 +350,14 @@ Result<std::string> DiskDriver::OnCall(sdk::Context& ctx, uint32_t method, std::
       uint32_t v = 0;
       auto [end, ec] = std::from_chars(body.data(), body.data() + body.size(), v);
       if (ec != std::errc() || end != body.data() + body.size() || v == 0 || v > hw_depth_) {
-        return umbra::Fail(Errc::kInvalidArgument, "queue depth '" + std::string(body) + "' is not in 1.." +
-                                                       std::to_string(hw_depth_));
+        return umbra::Fail(Errc::kInvalidArgument,
+                           "queue depth '" + std::string(body) + "' is not in 1.." + std::to_string(hw_depth_));
       }
       soft_depth_ = v;
       Kick(ctx);
       return std::string();
     }
-    default:
-      return umbra::Fail(Errc::kInvalidArgument, "disk has no method " + std::to_string(method));
+    default: return umbra::Fail(Errc::kInvalidArgument, "disk has no method " + std::to_string(method));
   }
 }
 

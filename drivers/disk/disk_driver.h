@@ -89,9 +89,9 @@ class DiskDriver : public sdk::Driver {
   uint32_t soft_depth_ = 32;  // commands kept outstanding (kSetQueueDepth)
   uint64_t cq_offset_ = 0;
   uint64_t data_offset_ = 0;
-  uint64_t slot_bytes_ = 0;   // bounce buffer per tag
-  bool in_place_ = false;     // the device can reach the data pool: no bounce copies
-  uint32_t sq_tail_ = 0;      // our copy of what we published
+  uint64_t slot_bytes_ = 0;  // bounce buffer per tag
+  bool in_place_ = false;    // the device can reach the data pool: no bounce copies
+  uint32_t sq_tail_ = 0;     // our copy of what we published
   uint32_t cq_head_ = 0;
   uint32_t outstanding_ = 0;
   block::Geometry geometry_;

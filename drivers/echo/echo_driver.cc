@@ -25,12 +25,8 @@ void EchoDriver::OnRequest(sdk::Context& ctx, const ipc::Descriptor& req) {
       ctx.Complete(req, 0, req.length, req.arg);
       return;
     }
-    case kNop:
-      ctx.Complete(req, 0, 0, req.arg);
-      return;
-    default:
-      ctx.Complete(req, static_cast<int32_t>(Errc::kInvalidArgument), 0);
-      return;
+    case kNop: ctx.Complete(req, 0, 0, req.arg); return;
+    default: ctx.Complete(req, static_cast<int32_t>(Errc::kInvalidArgument), 0); return;
   }
 }
 

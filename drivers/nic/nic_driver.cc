@@ -70,8 +70,7 @@ Result<void> NicDriver::Probe(sdk::Context& ctx) {
   buffers_base_ = 2 * uint64_t{ring_} * sizeof(NicDescriptor);
   ProgramRings();
   regs().rx_ctrl.store(RxControl());
-  regs().int_mask_set.fetch_or(a.fault == SiteFault::kBadRegister ? static_cast<uint32_t>(a.value)
-                                                                  : kNicIntKnownBits);
+  regs().int_mask_set.fetch_or(a.fault == SiteFault::kBadRegister ? static_cast<uint32_t>(a.value) : kNicIntKnownBits);
   UMBRA_TRY(Commit(ctx));
   link_up_ = (regs().status.load() & kNicStatusLinkUp) != 0;
   if (rx_expire_ns_ > 0) ctx.Spawn([this, &ctx] { ExpireRxPosts(ctx); });
@@ -141,7 +140,7 @@ Result<void> NicDriver::Open(sdk::Context& ctx) {
   }
   ProgramRings();
   regs().ctrl.store(a.fault == SiteFault::kBadRegister ? static_cast<uint32_t>(a.value)
-                                                        : kNicCtrlTxEnable | kNicCtrlRxEnable);
+                                                       : kNicCtrlTxEnable | kNicCtrlRxEnable);
   UMBRA_TRY(Commit(ctx));
   up_ = true;
   DeliverRx(ctx);
@@ -164,9 +163,7 @@ Result<void> NicDriver::Close(sdk::Context& ctx) {
 
 void NicDriver::OnRequest(sdk::Context& ctx, const ipc::Descriptor& req) {
   switch (req.op) {
-    case net::kTx:
-      Transmit(ctx, req);
-      return;
+    case net::kTx: Transmit(ctx, req); return;
     case net::kRxPost:
       if (!ctx.InPool(req.offset, req.length) || req.length == 0) {
         ctx.Complete(req, Status(Errc::kInvalidArgument), 0);
@@ -175,9 +172,7 @@ void NicDriver::OnRequest(sdk::Context& ctx, const ipc::Descriptor& req) {
       rx_posts_.push(RxPost{req, rx_expire_ns_ > 0 ? MonotonicNanos() : 0});
       if (up_) DeliverRx(ctx);
       return;
-    default:
-      ctx.Complete(req, Status(Errc::kInvalidArgument), 0);
-      return;
+    default: ctx.Complete(req, Status(Errc::kInvalidArgument), 0); return;
   }
 }
 
@@ -186,8 +181,7 @@ void NicDriver::Transmit(sdk::Context& ctx, const ipc::Descriptor& req) {
     ctx.Complete(req, Status(Errc::kUnavailable), 0);
     return;
   }
-  if (!ctx.InPool(req.offset, req.length) || req.length < kNicEthHeaderSize ||
-      req.length > mtu_ + kNicEthHeaderSize) {
+  if (!ctx.InPool(req.offset, req.length) || req.length < kNicEthHeaderSize || req.length > mtu_ + kNicEthHeaderSize) {
     ctx.Complete(req, Status(Errc::kInvalidArgument), 0);
     return;
   }
@@ -219,22 +213,16 @@ void NicDriver::PutTx(sdk::Context& ctx, const ipc::Descriptor& req) {
     case SiteFault::kMalformedReply:
     case SiteFault::kForgedId:
     case SiteFault::kDuplicateId:
-    case SiteFault::kWrongLength:
-      break;
-    case SiteFault::kError:
-      ctx.Complete(req, Status(Errc::kIo), 0);
-      return;
-    case SiteFault::kDropCompletion:
-      return;  // the request is never completed: the host's deadline catches it
+    case SiteFault::kWrongLength: break;
+    case SiteFault::kError: ctx.Complete(req, Status(Errc::kIo), 0); return;
+    case SiteFault::kDropCompletion: return;  // the request is never completed: the host's deadline catches it
     case SiteFault::kBadRegister:
       regs().tx_tail.store(static_cast<uint32_t>(a.value), std::memory_order_seq_cst);
       ctx.RingDoorbell();
       break;
     case SiteFault::kWildDma:
-      tx_ring()[tx_tail_].buffer.store(dma_size_ + static_cast<uint64_t>(a.value),
-                                       std::memory_order_relaxed);
-      tx_ring()[tx_tail_].meta.store(NicDescMeta(req.length, kNicDescCmdEop, 0),
-                                     std::memory_order_relaxed);
+      tx_ring()[tx_tail_].buffer.store(dma_size_ + static_cast<uint64_t>(a.value), std::memory_order_relaxed);
+      tx_ring()[tx_tail_].meta.store(NicDescMeta(req.length, kNicDescCmdEop, 0), std::memory_order_relaxed);
       tx_tail_ = (tx_tail_ + 1) % ring_;
       ctx.Complete(req, 0, 0);
       return;
@@ -287,15 +275,14 @@ void NicDriver::DeliverRx(sdk::Context& ctx) {
     const Action a = UMBRA_FAILPOINT("nic.rx");
     RxPost& post = rx_posts_.front();
     if ((status & kNicDescStatusError) == 0 && length <= post.request.length && length > 0) {
-      std::memcpy(ctx.pool() + post.request.offset, dma_ + d.buffer.load(std::memory_order_relaxed),
-                  length);
+      std::memcpy(ctx.pool() + post.request.offset, dma_ + d.buffer.load(std::memory_order_relaxed), length);
       ++rx_frames_;
       ctx.Complete(post.request, a.fault == SiteFault::kError ? Status(Errc::kIo) : 0,
                    a.fault == SiteFault::kWrongLength ? length + static_cast<uint32_t>(a.value) : length);
       rx_posts_.pop();
     }
-    const uint64_t buffer = a.fault == SiteFault::kWildDma ? dma_size_ + static_cast<uint64_t>(a.value)
-                                                           : rx_buffer(rx_next_);
+    const uint64_t buffer =
+        a.fault == SiteFault::kWildDma ? dma_size_ + static_cast<uint64_t>(a.value) : rx_buffer(rx_next_);
     d.buffer.store(buffer, std::memory_order_relaxed);
     d.meta.store(NicDescMeta(kBufferSize, 0, 0), std::memory_order_relaxed);
     regs().rx_tail.store(a.fault == SiteFault::kBadRegister ? static_cast<uint32_t>(a.value) : rx_next_,
@@ -364,8 +351,7 @@ Result<std::string> NicDriver::SetMac(sdk::Context& ctx, std::string_view body) 
   }
   const Action a = UMBRA_FAILPOINT("nic.set_mac");
   if (a.fault == SiteFault::kError) return Fail(Errc::kIo, "injected set-mac failure");
-  const uint64_t value = a.fault == SiteFault::kBadRegister ? b->mac ^ static_cast<uint64_t>(a.value | 0x100)
-                                                           : b->mac;
+  const uint64_t value = a.fault == SiteFault::kBadRegister ? b->mac ^ static_cast<uint64_t>(a.value | 0x100) : b->mac;
   regs().mac_lo.store(NicMacLo(value));
   regs().mac_hi.store(NicMacHi(value));
   UMBRA_TRY(Commit(ctx));
@@ -459,8 +445,10 @@ Result<std::string> NicDriver::Info() {
 }
 
 std::map<std::string, uint64_t> NicDriver::Counters() const {
-  return {{"tx_frames", tx_frames_},     {"tx_errors", tx_errors_},
-          {"rx_frames", rx_frames_},     {"rx_no_buffer", rx_no_buffer_},
+  return {{"tx_frames", tx_frames_},
+          {"tx_errors", tx_errors_},
+          {"rx_frames", rx_frames_},
+          {"rx_no_buffer", rx_no_buffer_},
           {"link_changes", link_changes_}};
 }
 

@@ -44,9 +44,8 @@
 namespace umbra::drivers {
 
 inline constexpr std::string_view kNicSites[] = {
-    "nic.probe",   "nic.open",    "nic.tx",          "nic.rx",
-    "nic.irq",     "nic.set_mac", "nic.set_mtu",     "nic.set_rx_mode",
-    "nic.set_multicast", "nic.info",
+    "nic.probe",       "nic.open",          "nic.tx",   "nic.rx", "nic.irq", "nic.set_mac", "nic.set_mtu",
+    "nic.set_rx_mode", "nic.set_multicast", "nic.info",
 };
 
 class NicDriver : public sdk::Driver {
@@ -121,9 +120,9 @@ class NicDriver : public sdk::Driver {
   hw::nic::NicRegisters* regs_ = nullptr;  // in the device region the SDK mapped
   std::byte* dma_ = nullptr;
   uint64_t dma_size_ = 0;
-  uint32_t ring_ = 0;            // descriptors per ring
-  uint64_t buffers_base_ = 0;    // DMA offset of the first frame buffer
-  uint32_t seq_ = 0;             // last config_seq written
+  uint32_t ring_ = 0;          // descriptors per ring
+  uint64_t buffers_base_ = 0;  // DMA offset of the first frame buffer
+  uint32_t seq_ = 0;           // last config_seq written
   int64_t rx_expire_ns_ = 500'000'000;
 
   // Configuration as programmed.

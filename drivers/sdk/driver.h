@@ -72,8 +72,7 @@ class Context {
   virtual const HwView& hw() const = 0;
 
   // Completes a data-path request (now, or later from any fiber).
-  virtual void Complete(const ipc::Descriptor& request, int32_t status, uint32_t length,
-                        uint64_t arg = 0) = 0;
+  virtual void Complete(const ipc::Descriptor& request, int32_t status, uint32_t length, uint64_t arg = 0) = 0;
   // Rings the emulated device's doorbell after programming it.
   virtual void RingDoorbell() = 0;
 
@@ -137,8 +136,8 @@ int RunDriverProcess(int argc, char** argv, std::function<std::unique_ptr<Driver
 
 }  // namespace umbra::sdk
 
-#define UMBRA_DRIVER_MAIN(DriverClass)                                                   \
-  int main(int argc, char** argv) {                                                      \
-    return ::umbra::sdk::RunDriverProcess(                                               \
-        argc, argv, [] { return std::unique_ptr<::umbra::sdk::Driver>(new DriverClass); }); \
+#define UMBRA_DRIVER_MAIN(DriverClass)                                                                            \
+  int main(int argc, char** argv) {                                                                               \
+    return ::umbra::sdk::RunDriverProcess(argc, argv,                                                             \
+                                          [] { return std::unique_ptr<::umbra::sdk::Driver>(new DriverClass); }); \
   }

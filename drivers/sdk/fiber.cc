@@ -40,16 +40,15 @@ FiberScheduler::~FiberScheduler() = default;
 
 void FiberScheduler::Spawn(std::function<void()> fn) {
   auto* f = new Fiber{.fn = std::move(fn)};
-  f->self = ctx::fiber(std::allocator_arg, ctx::fixedsize_stack(64 * 1024),
-                       [f](ctx::fiber&& caller) {
-                         f->caller = std::move(caller);
-                         f->fn();
-                         f->done = true;
+  f->self = ctx::fiber(std::allocator_arg, ctx::fixedsize_stack(64 * 1024), [f](ctx::fiber&& caller) {
+    f->caller = std::move(caller);
+    f->fn();
+    f->done = true;
 #if defined(UMBRA_TSAN)
-                         __tsan_switch_to_fiber(f->tsan_caller, 0);
+    __tsan_switch_to_fiber(f->tsan_caller, 0);
 #endif
-                         return std::move(f->caller);
-                       });
+    return std::move(f->caller);
+  });
 #if defined(UMBRA_TSAN)
   f->tsan_fiber = __tsan_create_fiber(0);
 #endif

@@ -60,17 +60,14 @@ class InProcessRunner final : public Context {
   // interrupt (a driver waiting on its device without spinning).
   bool WaitForInterrupt(int64_t timeout_ns);
   // A control-path call, made directly.
-  Result<std::string> Call(uint32_t method, std::string_view body) {
-    return driver_->OnCall(*this, method, body);
-  }
+  Result<std::string> Call(uint32_t method, std::string_view body) { return driver_->OnCall(*this, method, body); }
 
   // Context
   const DeviceInfo& device() const override { return options_.device; }
   std::byte* pool() const override { return pool_.get(); }
   uint64_t pool_size() const override { return options_.pool_bytes; }
   const HwView& hw() const override { return options_.hw; }
-  void Complete(const ipc::Descriptor& request, int32_t status, uint32_t length,
-                uint64_t arg) override;
+  void Complete(const ipc::Descriptor& request, int32_t status, uint32_t length, uint64_t arg) override;
   void RingDoorbell() override;
   void Log(LogLevel, std::string_view) override {}
   void Spawn(std::function<void()> fn) override { fn(); }

@@ -47,7 +47,7 @@ struct ProbeSpec {
 
 template <class Regs>
 struct MappedDevice {
-  Regs* regs = nullptr;    // the register window, as the device's layout
+  Regs* regs = nullptr;  // the register window, as the device's layout
   std::byte* dma = nullptr;
   uint64_t dma_size = 0;
   faultinject::Action probe;  // what the probe site asked for (kBadRegister: a value to misprogram)
@@ -83,8 +83,8 @@ Result<MappedDevice<Regs>> MapRegisters(Context& ctx, const ProbeSpec& spec) {
   if (hw.registers == nullptr || hw.registers_size < sizeof(Regs)) {
     return Fail(Errc::kNoDevice, "no " + std::string(spec.device) + " register window");
   }
-  MappedDevice<Regs> dev{.regs = reinterpret_cast<Regs*>(hw.registers), .dma = hw.dma, .dma_size = hw.dma_size,
-                         .probe = probe};
+  MappedDevice<Regs> dev{
+      .regs = reinterpret_cast<Regs*>(hw.registers), .dma = hw.dma, .dma_size = hw.dma_size, .probe = probe};
   switch (spec.identity) {
     case Identity::kOnMap: UMBRA_TRY(CheckIdentity(*dev.regs, spec)); break;
     case Identity::kAfterReset: break;

@@ -48,8 +48,8 @@ constexpr int64_t kEventLookNs = 10'000;
 // The SDK's failpoint sites: every handler's entry and exit, completions,
 // interrupts and heartbeats. Drivers declare their own on top.
 constexpr std::string_view kSdkSites[] = {
-    "sdk.probe",     "sdk.probe.exit",    "sdk.request", "sdk.request.exit", "sdk.complete",
-    "sdk.call",      "sdk.call.exit",     "sdk.interrupt", "sdk.heartbeat",  "sdk.stop",
+    "sdk.probe", "sdk.probe.exit", "sdk.request",   "sdk.request.exit", "sdk.complete",
+    "sdk.call",  "sdk.call.exit",  "sdk.interrupt", "sdk.heartbeat",    "sdk.stop",
 };
 
 // ---- fatal-signal reporting ----
@@ -76,8 +76,8 @@ bool g_stop_after_report = false;  // no core dump would be written: see OnFatal
 bool g_is_init = false;
 
 bool Report(const CrashNote& note) {
-  return note.size > 0 && send(kControlFd, note.bytes, note.size, MSG_DONTWAIT | MSG_NOSIGNAL) ==
-                              static_cast<ssize_t>(note.size);
+  return note.size > 0 &&
+         send(kControlFd, note.bytes, note.size, MSG_DONTWAIT | MSG_NOSIGNAL) == static_cast<ssize_t>(note.size);
 }
 
 void OnFatalSignal(int sig, siginfo_t* info, void*) {
@@ -149,13 +149,8 @@ void InstallCrashReporting() {
 class ProcessRuntime final : public Context {
  public:
   ProcessRuntime(std::unique_ptr<Driver> driver)
-      : driver_(std::move(driver)),
-        control_(UniqueFd(kControlFd)),
-        fibers_(io_),
-        control_watch_(io_),
-        submit_watch_(io_),
-        interrupt_watch_(io_),
-        heartbeat_(io_) {}
+      : driver_(std::move(driver)), control_(UniqueFd(kControlFd)), fibers_(io_), control_watch_(io_),
+        submit_watch_(io_), interrupt_watch_(io_), heartbeat_(io_) {}
 
   ~ProcessRuntime() override {
     control_watch_.release();
@@ -249,8 +244,8 @@ class ProcessRuntime final : public Context {
     if (!m.has_attach()) return Fail(Errc::kProtocol, "expected Attach");
     const auto& a = m.attach();
     if (static_cast<size_t>(a.fds_size()) != fds.size()) {
-      return Fail(Errc::kProtocol, "Attach names " + std::to_string(a.fds_size()) +
-                                       " descriptors but carries " + std::to_string(fds.size()));
+      return Fail(Errc::kProtocol, "Attach names " + std::to_string(a.fds_size()) + " descriptors but carries " +
+                                       std::to_string(fds.size()));
     }
     device_.name = a.device().name();
     device_.compatible = a.device().compatible();
@@ -283,17 +278,15 @@ class ProcessRuntime final : public Context {
                                .pool_offset = d.pool_offset(),
                                .pool_size = d.pool_size(),
                                .buffer_size = d.buffer_size()};
-    data_ = UMBRA_TRY(ipc::DataChannel::Attach(layout, std::move(region), std::move(submit),
-                                               std::move(complete)));
+    data_ = UMBRA_TRY(ipc::DataChannel::Attach(layout, std::move(region), std::move(submit), std::move(complete)));
     if (hw_region.valid()) {
       const auto& hl = a.hw();
       hw_ = UMBRA_TRY(ipc::SharedMemory::Map(std::move(hw_region), hl.region_size()));
-      if (hl.registers_offset() + hl.registers_size() > hw_->size() ||
-          hl.dma_offset() + hl.dma_size() > hw_->size()) {
+      if (hl.registers_offset() + hl.registers_size() > hw_->size() || hl.dma_offset() + hl.dma_size() > hw_->size()) {
         return Fail(Errc::kProtocol, "hardware layout outside its region");
       }
-      hw_view_ = HwView{hw_->data() + hl.registers_offset(), hl.registers_size(),
-                        hw_->data() + hl.dma_offset(), hl.dma_size()};
+      hw_view_ = HwView{hw_->data() + hl.registers_offset(), hl.registers_size(), hw_->data() + hl.dma_offset(),
+                        hl.dma_size()};
       hw_doorbell_ = ipc::EventFd(std::move(hw_doorbell));
       hw_interrupt_ = ipc::EventFd(std::move(hw_interrupt));
     }
@@ -319,7 +312,7 @@ class ProcessRuntime final : public Context {
   // page), unable to answer the failover that came meanwhile, and a failover
   // touches few buffers. Best effort (MADV_POPULATE_WRITE needs Linux 5.14).
   void WarmUp() {
-    constexpr int kPopulateWrite = 23;  // MADV_POPULATE_WRITE
+    constexpr int kPopulateWrite = 23;      // MADV_POPULATE_WRITE
     constexpr uint64_t kHwBytes = 1 << 20;  // registers, then the queues at the start of the DMA pool
     (void)madvise(data_->region().data(), data_->layout().pool_offset, kPopulateWrite);
     if (hw_) (void)madvise(hw_->data(), std::min<uint64_t>(hw_->size(), kHwBytes), kPopulateWrite);
@@ -336,8 +329,7 @@ class ProcessRuntime final : public Context {
     static std::atomic<int64_t> last_ns{0};
     const ActionKind a = trigger.action;
     const bool ends_the_driver = a == ActionKind::kSegfault || a == ActionKind::kAbort || a == ActionKind::kHang ||
-                                 a == ActionKind::kDeadlock || a == ActionKind::kExit ||
-                                 a == ActionKind::kCorruptHeap;
+                                 a == ActionKind::kDeadlock || a == ActionKind::kExit || a == ActionKind::kCorruptHeap;
     const int64_t now = MonotonicNanos();
     if (!ends_the_driver && now - last_ns.exchange(now, std::memory_order_relaxed) < 1'000'000) return;
     proto::DriverToHost m;
@@ -355,20 +347,19 @@ class ProcessRuntime final : public Context {
   }
 
   void WatchControl() {
-    control_watch_.async_wait(asio::posix::stream_descriptor::wait_read,
-                              [this](const boost::system::error_code& ec) {
-                                if (ec) return;
-                                for (int i = 0; i < 16; ++i) {
-                                  auto fds = control_.Receive(in_, ipc::Blocking::kDontWait);
-                                  if (!fds) {
-                                    if (fds.error().code == Errc::kUnavailable) break;
-                                    // The host is gone or talks nonsense: nothing to serve.
-                                    std::_Exit(0);
-                                  }
-                                  OnMessage(in_);
-                                }
-                                WatchControl();
-                              });
+    control_watch_.async_wait(asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
+      if (ec) return;
+      for (int i = 0; i < 16; ++i) {
+        auto fds = control_.Receive(in_, ipc::Blocking::kDontWait);
+        if (!fds) {
+          if (fds.error().code == Errc::kUnavailable) break;
+          // The host is gone or talks nonsense: nothing to serve.
+          std::_Exit(0);
+        }
+        OnMessage(in_);
+      }
+      WatchControl();
+    });
   }
 
   void OnMessage(const proto::HostToDriver& m) {
@@ -447,12 +438,9 @@ class ProcessRuntime final : public Context {
         (void)control_.Send(out);
         return;
       }
-      case proto::HostToDriver::kWake:
-        AwaitControl();
-        return;
+      case proto::HostToDriver::kWake: AwaitControl(); return;
       case proto::HostToDriver::kAttach:
-      case proto::HostToDriver::MSG_NOT_SET:
-        return;
+      case proto::HostToDriver::MSG_NOT_SET: return;
     }
   }
 
@@ -587,13 +575,12 @@ class ProcessRuntime final : public Context {
       if (!ring.PrepareToSleep()) continue;
       break;
     }
-    submit_watch_.async_wait(asio::posix::stream_descriptor::wait_read,
-                             [this](const boost::system::error_code& ec) {
-                               if (ec) return;
-                               data_->submit_doorbell().Drain();
-                               data_->submit().CancelSleep();
-                               ServeSubmissions();
-                             });
+    submit_watch_.async_wait(asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
+      if (ec) return;
+      data_->submit_doorbell().Drain();
+      data_->submit().CancelSleep();
+      ServeSubmissions();
+    });
   }
 
   // One poll(2) of the control channel and, unless the driver polls its
@@ -618,9 +605,7 @@ class ProcessRuntime final : public Context {
       }
       case SiteFault::kDuplicateId: Complete(d, 0, 0, 0); break;
       case SiteFault::kWrongLength:
-      case SiteFault::kWildDma:
-        Complete(d, 0, static_cast<uint32_t>(data_->pool_size() + 1 + f.value), 0);
-        return;
+      case SiteFault::kWildDma: Complete(d, 0, static_cast<uint32_t>(data_->pool_size() + 1 + f.value), 0); return;
       case SiteFault::kMalformedReply: {
         const char junk[] = "\xff\xff\xff";
         send(kControlFd, junk, sizeof junk - 1, MSG_NOSIGNAL);
@@ -656,22 +641,20 @@ class ProcessRuntime final : public Context {
   }
 
   void WatchInterrupt() {
-    interrupt_watch_.async_wait(asio::posix::stream_descriptor::wait_read,
-                                [this](const boost::system::error_code& ec) {
-                                  if (ec) return;
-                                  hw_interrupt_.Drain();
-                                  if (UMBRA_FAILPOINT("sdk.interrupt").fault ==
-                                      SiteFault::kDropCompletion) {
-                                    WatchInterrupt();  // a lost interrupt
-                                    return;
-                                  }
-                                  auto waiters = std::move(interrupt_waiters_);
-                                  interrupt_waiters_.clear();
-                                  for (auto* f : waiters) fibers_.Resume(f);
-                                  driver_->OnInterrupt(*this);
-                                  PublishCompletions();
-                                  WatchInterrupt();
-                                });
+    interrupt_watch_.async_wait(asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
+      if (ec) return;
+      hw_interrupt_.Drain();
+      if (UMBRA_FAILPOINT("sdk.interrupt").fault == SiteFault::kDropCompletion) {
+        WatchInterrupt();  // a lost interrupt
+        return;
+      }
+      auto waiters = std::move(interrupt_waiters_);
+      interrupt_waiters_.clear();
+      for (auto* f : waiters) fibers_.Resume(f);
+      driver_->OnInterrupt(*this);
+      PublishCompletions();
+      WatchInterrupt();
+    });
   }
 
   // ---- heartbeat ----
@@ -696,8 +679,8 @@ class ProcessRuntime final : public Context {
   ipc::ControlChannel control_;
   FiberScheduler fibers_;
   DeviceInfo device_;
-  std::unique_ptr<ipc::DataChannel> data_;     // rings + pool shared with the host
-  std::unique_ptr<ipc::SharedMemory> hw_;      // the emulated device's registers + DMA
+  std::unique_ptr<ipc::DataChannel> data_;  // rings + pool shared with the host
+  std::unique_ptr<ipc::SharedMemory> hw_;   // the emulated device's registers + DMA
   HwView hw_view_;
   ipc::EventFd hw_doorbell_;
   ipc::EventFd hw_interrupt_;

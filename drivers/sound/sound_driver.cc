@@ -29,8 +29,12 @@ uint32_t Index(SoundStream s) { return static_cast<uint32_t>(s); }
 // ---------------- bring-up ----------------
 
 Result<void> SoundDriver::Probe(sdk::Context& ctx) {
-  const sdk::ProbeSpec spec{.device = "umbra,sound-emu", .sites = kSoundSites, .probe_site = "snd.probe",
-                            .magic = kSoundMagic, .version = kSoundVersion, .identity = sdk::Identity::kAfterReset};
+  const sdk::ProbeSpec spec{.device = "umbra,sound-emu",
+                            .sites = kSoundSites,
+                            .probe_site = "snd.probe",
+                            .magic = kSoundMagic,
+                            .version = kSoundVersion,
+                            .identity = sdk::Identity::kAfterReset};
   const auto dev = UMBRA_TRY(sdk::MapRegisters<SoundRegs>(ctx, spec));
   regs_ = dev.regs;
   dma_ = dev.dma;
@@ -454,12 +458,12 @@ void SoundDriver::OnInterrupt(sdk::Context& ctx) {
     // is set) is a programming bug of ours: everything up to the next
     // prepare fails, so the host side can tell and restart us.
     for (uint32_t s = 0; s < 2; ++s) {
-      if (streams_[s].started && sregs(s).state.load(std::memory_order_acquire) ==
-                                     static_cast<uint32_t>(SoundStreamState::kStopped)) {
+      if (streams_[s].started &&
+          sregs(s).state.load(std::memory_order_acquire) == static_cast<uint32_t>(SoundStreamState::kStopped)) {
         if (sregs(s).error.load(std::memory_order_relaxed) != 0) {
           streams_[s].refused = true;
-          ctx.Log(sdk::LogLevel::kError, "sound card refused a value (error " +
-                                             std::to_string(sregs(s).error.load()) + ") and stopped the stream");
+          ctx.Log(sdk::LogLevel::kError, "sound card refused a value (error " + std::to_string(sregs(s).error.load()) +
+                                             ") and stopped the stream");
         }
         FailPending(ctx, streams_[s], Errc::kIo);
       }
@@ -470,8 +474,10 @@ void SoundDriver::OnInterrupt(sdk::Context& ctx) {
 }
 
 std::map<std::string, uint64_t> SoundDriver::Counters() const {
-  return {{"frames_written", frames_written_}, {"frames_read", frames_read_},
-          {"late_frames", late_frames_},       {"silent_frames", silent_frames_},
+  return {{"frames_written", frames_written_},
+          {"frames_read", frames_read_},
+          {"late_frames", late_frames_},
+          {"silent_frames", silent_frames_},
           {"interrupts", interrupts_}};
 }
 

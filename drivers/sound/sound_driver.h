@@ -54,8 +54,8 @@
 namespace umbra::drivers {
 
 inline constexpr std::string_view kSoundSites[] = {
-    "snd.probe", "snd.open",  "snd.hw_params", "snd.prepare", "snd.start",
-    "snd.write", "snd.read",  "snd.irq",       "snd.volume",  "snd.drain",
+    "snd.probe", "snd.open", "snd.hw_params", "snd.prepare", "snd.start",
+    "snd.write", "snd.read", "snd.irq",       "snd.volume",  "snd.drain",
 };
 
 class SoundDriver : public sdk::Driver {
@@ -82,9 +82,9 @@ class SoundDriver : public sdk::Driver {
     uint32_t rate = 0, channels = 0, format = 0, period_frames = 0, periods = 0;
     uint32_t frame_bytes = 0;
     uint64_t ring_frames = 0;
-    uint64_t ring_offset = 0;  // bytes from the DMA pool start
-    uint64_t base = 0;         // application position at stream position 0
-    uint64_t appl = 0;         // our appl_ptr (stream position)
+    uint64_t ring_offset = 0;             // bytes from the DMA pool start
+    uint64_t base = 0;                    // application position at stream position 0
+    uint64_t appl = 0;                    // our appl_ptr (stream position)
     std::deque<ipc::Descriptor> pending;  // writes waiting for space / reads for data
   };
 

@@ -42,9 +42,11 @@ bool WaitFor(sdk::Context& ctx, Pred done) {
 }  // namespace
 
 Result<void> UartDriver::Probe(sdk::Context& ctx) {
-  const auto dev = UMBRA_TRY(sdk::MapRegisters<hwu::UartRegisters>(
-      ctx, {.device = hwu::kCompatible, .sites = kUartSites, .probe_site = "uart.probe", .magic = hwu::kMagic,
-            .version = hwu::kVersion}));
+  const auto dev = UMBRA_TRY(sdk::MapRegisters<hwu::UartRegisters>(ctx, {.device = hwu::kCompatible,
+                                                                         .sites = kUartSites,
+                                                                         .probe_site = "uart.probe",
+                                                                         .magic = hwu::kMagic,
+                                                                         .version = hwu::kVersion}));
   regs_ = dev.regs;
   if (dev.dma_size < 2 * kRingSize || regs_->max_ring_size.load() < kRingSize) {
     return umbra::Fail(Errc::kNoDevice, "uart DMA pool too small for the rings");
@@ -100,8 +102,7 @@ void UartDriver::OnRequest(sdk::Context& ctx, const ipc::Descriptor& req) {
         case SiteFault::kError: return Fail(ctx, req, Errc::kIo);
         case SiteFault::kDropCompletion: return;  // the bug: the write is forgotten
         case SiteFault::kBadRegister:             // the bug: a tail far past the ring
-          regs_->tx_tail.store(tx_tail_ + 2 * kRingSize + static_cast<uint32_t>(f.value),
-                               std::memory_order_release);
+          regs_->tx_tail.store(tx_tail_ + 2 * kRingSize + static_cast<uint32_t>(f.value), std::memory_order_release);
           ctx.RingDoorbell();
           return;
         case SiteFault::kWrongLength:  // the bug: claims more than was written
@@ -121,8 +122,7 @@ void UartDriver::OnRequest(sdk::Context& ctx, const ipc::Descriptor& req) {
       reads_.push_back(PendingRead{.request = req, .posted_ns = MonotonicNanos()});
       ServiceRx(ctx);
       return;
-    default:
-      return Fail(ctx, req, Errc::kInvalidArgument);
+    default: return Fail(ctx, req, Errc::kInvalidArgument);
   }
 }
 
@@ -264,10 +264,8 @@ Result<std::string> UartDriver::OnCall(sdk::Context& ctx, uint32_t method, std::
       regs_->control.fetch_or(hwu::kControlRxEnable, std::memory_order_release);
       ctx.RingDoorbell();
       return std::string();
-    case kGetTxTotal:
-      return std::to_string(regs_->tx_total.load(std::memory_order_acquire));
-    default:
-      return umbra::Fail(Errc::kInvalidArgument, "uart has no method " + std::to_string(method));
+    case kGetTxTotal: return std::to_string(regs_->tx_total.load(std::memory_order_acquire));
+    default: return umbra::Fail(Errc::kInvalidArgument, "uart has no method " + std::to_string(method));
   }
 }
 

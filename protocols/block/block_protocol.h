@@ -60,9 +60,8 @@ inline const char* OpName(uint16_t op) {
 
 // "capacity,block_size,max_io,max_depth,cache" in decimal.
 inline std::string EncodeGeometry(const Geometry& g) {
-  return std::to_string(g.capacity_blocks) + "," + std::to_string(g.block_size) + "," +
-         std::to_string(g.max_io_bytes) + "," + std::to_string(g.max_queue_depth) + "," +
-         (g.write_cache ? "1" : "0");
+  return std::to_string(g.capacity_blocks) + "," + std::to_string(g.block_size) + "," + std::to_string(g.max_io_bytes) +
+         "," + std::to_string(g.max_queue_depth) + "," + (g.write_cache ? "1" : "0");
 }
 
 // The inverse of EncodeGeometry; nullopt on anything malformed or inconsistent.
@@ -76,8 +75,10 @@ inline std::optional<Geometry> DecodeGeometry(std::string_view text) {
     if ((comma == std::string_view::npos) != (i == 4)) return std::nullopt;
     text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
   }
-  Geometry g{.capacity_blocks = v[0], .block_size = static_cast<uint32_t>(v[1]),
-             .max_io_bytes = static_cast<uint32_t>(v[2]), .max_queue_depth = static_cast<uint32_t>(v[3]),
+  Geometry g{.capacity_blocks = v[0],
+             .block_size = static_cast<uint32_t>(v[1]),
+             .max_io_bytes = static_cast<uint32_t>(v[2]),
+             .max_queue_depth = static_cast<uint32_t>(v[3]),
              .write_cache = v[4] != 0};
   if (g.block_size != 512 && g.block_size != 4096) return std::nullopt;
   if (g.capacity_blocks == 0 || g.max_io_bytes < g.block_size || g.max_io_bytes % g.block_size != 0) {

@@ -83,11 +83,11 @@ struct NetInfo {
   uint32_t link_up = 0;
   uint32_t up = 0;
   uint32_t rx_mode = 0;
-  uint64_t link_changes = 0;   // link-change interrupts this driver instance saw
-  uint64_t tx_frames = 0;      // this instance's own counters
+  uint64_t link_changes = 0;  // link-change interrupts this driver instance saw
+  uint64_t tx_frames = 0;     // this instance's own counters
   uint64_t rx_frames = 0;
-  uint64_t rx_no_buffer = 0;   // frames that waited for a host buffer
-  uint64_t hw_tx_errors = 0;   // the device's counters (cleared by a reset)
+  uint64_t rx_no_buffer = 0;  // frames that waited for a host buffer
+  uint64_t hw_tx_errors = 0;  // the device's counters (cleared by a reset)
   uint64_t hw_rx_missed = 0;
   uint64_t hw_rx_filtered = 0;
   uint64_t hw_rx_errors = 0;

@@ -80,7 +80,7 @@ struct SoundHwParamsBody {
   uint32_t stream = 0;
   uint32_t rate = 0;
   uint32_t channels = 0;
-  uint32_t format = 0;         // hw::sound::SoundFormat
+  uint32_t format = 0;  // hw::sound::SoundFormat
   uint32_t period_frames = 0;
   uint32_t periods = 0;
 };
@@ -108,7 +108,7 @@ struct SoundMuteBody {
 // What the driver reports about one stream.
 struct SoundStatus {
   uint32_t open = 0;
-  uint32_t state = 0;         // hw::sound::SoundStreamState
+  uint32_t state = 0;  // hw::sound::SoundStreamState
   uint32_t prepared = 0;
   uint32_t volume = 0;
   uint32_t mute = 0;
@@ -116,9 +116,9 @@ struct SoundStatus {
   uint64_t hw_ptr = 0;
   uint64_t appl_ptr = 0;
   uint64_t base = 0;
-  uint64_t xruns = 0;         // the card's, cleared by a reset
-  uint64_t late_frames = 0;   // this instance: written frames the DAC had passed
-  uint64_t pending = 0;       // requests waiting for ring space or capture
+  uint64_t xruns = 0;        // the card's, cleared by a reset
+  uint64_t late_frames = 0;  // this instance: written frames the DAC had passed
+  uint64_t pending = 0;      // requests waiting for ring space or capture
 };
 
 // Bodies are the bytes of one of the structs above (protocols/pod_codec.h).

@@ -57,8 +57,7 @@ inline constexpr bool StandardBaud(uint32_t baud) {
 // "115200,8,E,1" (baud, data bits, N/O/E, stop bits).
 inline std::string EncodeLine(const LineSettings& s) {
   const char p = s.parity == Parity::kNone ? 'N' : s.parity == Parity::kOdd ? 'O' : 'E';
-  return std::to_string(s.baud) + "," + std::to_string(s.data_bits) + "," + p + "," +
-         std::to_string(s.stop_bits);
+  return std::to_string(s.baud) + "," + std::to_string(s.data_bits) + "," + p + "," + std::to_string(s.stop_bits);
 }
 
 // The inverse of EncodeLine; nullopt on anything malformed or out of range.

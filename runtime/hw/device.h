@@ -27,14 +27,14 @@ namespace umbra::hw {
 
 // What a driver process is handed for one device (fds stay owned by the device).
 struct Resources {
-  int region_fd = -1;          // memfd: registers + DMA pool
+  int region_fd = -1;  // memfd: registers + DMA pool
   uint64_t region_size = 0;
   uint64_t registers_offset = 0;
   uint64_t registers_size = 0;
   uint64_t dma_offset = 0;
   uint64_t dma_size = 0;
-  int doorbell_fd = -1;        // eventfd, driver → device
-  int interrupt_fd = -1;       // eventfd, device → driver
+  int doorbell_fd = -1;   // eventfd, driver → device
+  int interrupt_fd = -1;  // eventfd, device → driver
 };
 
 class Device {

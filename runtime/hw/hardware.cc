@@ -34,8 +34,8 @@ Result<void> HardwareRegistry::CheckSettings(const HardwareSpec& spec) const {
       if (std::find(known.keys.begin(), known.keys.end(), key) != known.keys.end()) continue;
       std::string list;
       for (const std::string& k : known.keys) list += (list.empty() ? "" : ", ") + k;
-      return Fail(Errc::kInvalidArgument, "unknown setting '" + key + "' for " + c + " (it takes: " +
-                                              (list.empty() ? "none" : list) + ")");
+      return Fail(Errc::kInvalidArgument,
+                  "unknown setting '" + key + "' for " + c + " (it takes: " + (list.empty() ? "none" : list) + ")");
     }
     if (known.check) return known.check(spec);
     return {};

@@ -45,10 +45,10 @@ namespace umbra::machine {
 
 // What a factory is given: the device as the machine file describes it.
 struct HardwareSpec {
-  std::string device;                        // "nic0"
-  std::vector<std::string> compatible;       // most specific first
+  std::string device;                   // "nic0"
+  std::vector<std::string> compatible;  // most specific first
   std::map<std::string, std::string> settings;
-  std::string state_dir;                     // where files (disk images) go when a path is relative
+  std::string state_dir;  // where files (disk images) go when a path is relative
 };
 
 // One device's emulated hardware and what its driver's data channel needs.

@@ -35,8 +35,8 @@ int64_t HardwareThread::cpu_ns() const {
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
-bool RaiseInterrupt(std::atomic<uint32_t>& cause, const std::atomic<uint32_t>& mask, MaskSense sense,
-                    uint32_t bits, const ipc::EventFd& line) {
+bool RaiseInterrupt(std::atomic<uint32_t>& cause, const std::atomic<uint32_t>& mask, MaskSense sense, uint32_t bits,
+                    const ipc::EventFd& line) {
   const uint32_t before = cause.fetch_or(bits, std::memory_order_acq_rel);
   const uint32_t fresh = bits & ~before;
   if (fresh == 0) return false;  // still pending: suppressed

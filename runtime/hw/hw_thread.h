@@ -56,7 +56,7 @@ class HardwareThread {
   int64_t cpu_ns() const;
 
  private:
-  ipc::EventFd wake_;                   // Stop() → the thread
+  ipc::EventFd wake_;  // Stop() → the thread
   std::atomic<bool> stop_{false};
   std::thread thread_;                  // joined by Stop()
   std::optional<clockid_t> cpu_clock_;  // its CPU-time clock
@@ -71,7 +71,7 @@ enum class MaskSense {
 // Sets `bits` in the cause register and signals `line` when one of them was
 // not pending yet and is enabled: one edge per cause until the driver
 // acknowledges it (clears the bit). Returns whether it signalled.
-bool RaiseInterrupt(std::atomic<uint32_t>& cause, const std::atomic<uint32_t>& mask, MaskSense sense,
-                    uint32_t bits, const ipc::EventFd& line);
+bool RaiseInterrupt(std::atomic<uint32_t>& cause, const std::atomic<uint32_t>& mask, MaskSense sense, uint32_t bits,
+                    const ipc::EventFd& line);
 
 }  // namespace umbra::hw

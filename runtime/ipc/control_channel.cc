@@ -15,16 +15,14 @@ Result<std::pair<ControlChannel, ControlChannel>> ControlChannel::CreatePair() {
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) {
     return FailErrno("socketpair(SOCK_SEQPACKET)");
   }
-  return std::pair<ControlChannel, ControlChannel>(ControlChannel(UniqueFd(fds[0])),
-                                                   ControlChannel(UniqueFd(fds[1])));
+  return std::pair<ControlChannel, ControlChannel>(ControlChannel(UniqueFd(fds[0])), ControlChannel(UniqueFd(fds[1])));
 }
 
-Result<void> ControlChannel::Send(const google::protobuf::MessageLite& msg,
-                                  std::span<const int> fds, Blocking blocking) {
+Result<void> ControlChannel::Send(const google::protobuf::MessageLite& msg, std::span<const int> fds,
+                                  Blocking blocking) {
   const size_t size = msg.ByteSizeLong();
   if (size > kMaxMessageBytes) {
-    return Fail(Errc::kInvalidArgument,
-                "control message of " + std::to_string(size) + " bytes exceeds the limit");
+    return Fail(Errc::kInvalidArgument, "control message of " + std::to_string(size) + " bytes exceeds the limit");
   }
   if (fds.size() > kMaxFdsPerMessage) {
     return Fail(Errc::kInvalidArgument, "too many descriptors in one control message");
@@ -60,8 +58,7 @@ Result<void> ControlChannel::Send(const google::protobuf::MessageLite& msg,
   }
 }
 
-Result<std::vector<UniqueFd>> ControlChannel::Receive(google::protobuf::MessageLite& msg,
-                                                      Blocking blocking) {
+Result<std::vector<UniqueFd>> ControlChannel::Receive(google::protobuf::MessageLite& msg, Blocking blocking) {
   buffer_.resize(kMaxMessageBytes + 1);
   iovec iov{buffer_.data(), buffer_.size()};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
@@ -97,8 +94,8 @@ Result<std::vector<UniqueFd>> ControlChannel::Receive(google::protobuf::MessageL
   }
   if (n == 0 && received.empty()) return Fail(Errc::kNoDevice, "control channel closed by peer");
   if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || static_cast<size_t>(n) > kMaxMessageBytes) {
-    return Fail(Errc::kProtocol, "control message over " + std::to_string(kMaxMessageBytes) +
-                                     " bytes or with too many descriptors");
+    return Fail(Errc::kProtocol,
+                "control message over " + std::to_string(kMaxMessageBytes) + " bytes or with too many descriptors");
   }
   if (bad_cmsg || received.size() > kMaxFdsPerMessage) {
     return Fail(Errc::kProtocol, "control message with unexpected ancillary data");

@@ -52,8 +52,7 @@ class ControlChannel {
   // kUnavailable: nothing pending (kDontWait). kNoDevice: the peer is gone.
   // kProtocol: the datagram was oversized, truncated, unparsable or had too
   // many descriptors.
-  Result<std::vector<UniqueFd>> Receive(google::protobuf::MessageLite& msg,
-                                        Blocking blocking = Blocking::kWait);
+  Result<std::vector<UniqueFd>> Receive(google::protobuf::MessageLite& msg, Blocking blocking = Blocking::kWait);
 
  private:
   UniqueFd fd_;

@@ -29,9 +29,9 @@
 namespace umbra::ipc {
 
 struct DataChannelOptions {
-  uint32_t ring_entries = 256;   // power of two
-  uint32_t buffer_size = 2048;   // bytes per pool buffer
-  uint32_t buffer_count = 512;   // buffers in the pool
+  uint32_t ring_entries = 256;  // power of two
+  uint32_t buffer_size = 2048;  // bytes per pool buffer
+  uint32_t buffer_count = 512;  // buffers in the pool
 };
 
 // Where everything sits in the region; sent to the driver in Attach.
@@ -50,11 +50,9 @@ struct DataLayoutInfo {
 
 class DataChannel {
  public:
-  static Result<std::unique_ptr<DataChannel>> Create(const std::string& name,
-                                                     const DataChannelOptions& options);
-  static Result<std::unique_ptr<DataChannel>> Attach(const DataLayoutInfo& layout,
-                                                     UniqueFd region_fd, UniqueFd submit_fd,
-                                                     UniqueFd complete_fd);
+  static Result<std::unique_ptr<DataChannel>> Create(const std::string& name, const DataChannelOptions& options);
+  static Result<std::unique_ptr<DataChannel>> Attach(const DataLayoutInfo& layout, UniqueFd region_fd,
+                                                     UniqueFd submit_fd, UniqueFd complete_fd);
 
   const DataLayoutInfo& layout() const { return layout_; }
   SharedMemory& region() { return *region_; }
@@ -67,9 +65,7 @@ class DataChannel {
   // The pool as bytes, and one buffer by index.
   std::byte* pool() const { return region_->data() + layout_.pool_offset; }
   uint64_t pool_size() const { return layout_.pool_size; }
-  uint32_t buffer_count() const {
-    return static_cast<uint32_t>(layout_.pool_size / layout_.buffer_size);
-  }
+  uint32_t buffer_count() const { return static_cast<uint32_t>(layout_.pool_size / layout_.buffer_size); }
   uint32_t buffer_offset(uint32_t index) const { return index * layout_.buffer_size; }
   // True when [offset, offset+length) lies inside the pool.
   bool InPool(uint64_t offset, uint64_t length) const {
@@ -83,8 +79,7 @@ class DataChannel {
   void AdoptRingIndices();
 
  private:
-  DataChannel(DataLayoutInfo layout, std::unique_ptr<SharedMemory> region, EventFd submit,
-              EventFd complete);
+  DataChannel(DataLayoutInfo layout, std::unique_ptr<SharedMemory> region, EventFd submit, EventFd complete);
 
   DataLayoutInfo layout_;
   std::unique_ptr<SharedMemory> region_;  // rings and pool live here

@@ -10,13 +10,13 @@
 namespace umbra::ipc {
 
 struct Descriptor {
-  uint64_t id;       // correlation id, chosen by the host, unique while in flight
-  uint16_t op;       // class-specific operation
-  uint16_t flags;    // class-specific
-  int32_t status;    // completion: 0 ok, otherwise an Errc value (negated on the wire)
-  uint32_t offset;   // payload offset inside the buffer pool
-  uint32_t length;   // payload length
-  uint64_t arg;      // class-specific (an LBA, a frame count, a timestamp ...)
+  uint64_t id;      // correlation id, chosen by the host, unique while in flight
+  uint16_t op;      // class-specific operation
+  uint16_t flags;   // class-specific
+  int32_t status;   // completion: 0 ok, otherwise an Errc value (negated on the wire)
+  uint32_t offset;  // payload offset inside the buffer pool
+  uint32_t length;  // payload length
+  uint64_t arg;     // class-specific (an LBA, a frame count, a timestamp ...)
 };
 static_assert(sizeof(Descriptor) == 32);
 

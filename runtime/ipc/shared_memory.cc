@@ -28,23 +28,21 @@ Result<std::unique_ptr<SharedMemory>> SharedMemory::Create(const std::string& na
   }
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
   if (p == MAP_FAILED) return FailErrno("mmap " + name);
-  return std::unique_ptr<SharedMemory>(
-      new SharedMemory(std::move(fd), static_cast<std::byte*>(p), size));
+  return std::unique_ptr<SharedMemory>(new SharedMemory(std::move(fd), static_cast<std::byte*>(p), size));
 }
 
 Result<std::unique_ptr<SharedMemory>> SharedMemory::Map(UniqueFd fd, size_t size) {
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return FailErrno("fstat shared memory");
   if (static_cast<uint64_t>(st.st_size) < size) {
-    return Fail(Errc::kProtocol, "shared memory is " + std::to_string(st.st_size) +
-                                     " bytes, expected at least " + std::to_string(size));
+    return Fail(Errc::kProtocol,
+                "shared memory is " + std::to_string(st.st_size) + " bytes, expected at least " + std::to_string(size));
   }
   size = RoundUpToPage(size);
   if (static_cast<uint64_t>(st.st_size) < size) size = static_cast<size_t>(st.st_size);
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
   if (p == MAP_FAILED) return FailErrno("mmap shared memory");
-  return std::unique_ptr<SharedMemory>(
-      new SharedMemory(std::move(fd), static_cast<std::byte*>(p), size));
+  return std::unique_ptr<SharedMemory>(new SharedMemory(std::move(fd), static_cast<std::byte*>(p), size));
 }
 
 SharedMemory::~SharedMemory() {

@@ -47,11 +47,10 @@ class SharedMemory {
   }
 
  private:
-  SharedMemory(UniqueFd fd, std::byte* data, size_t size)
-      : fd_(std::move(fd)), data_(data), size_(size) {}
+  SharedMemory(UniqueFd fd, std::byte* data, size_t size) : fd_(std::move(fd)), data_(data), size_(size) {}
 
-  UniqueFd fd_;       // kept so the region can be handed to each new driver
-  std::byte* data_;   // our mapping; unmapped in the destructor
+  UniqueFd fd_;      // kept so the region can be handed to each new driver
+  std::byte* data_;  // our mapping; unmapped in the destructor
   size_t size_;
 };
 

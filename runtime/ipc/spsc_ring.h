@@ -39,10 +39,10 @@
 namespace umbra::ipc {
 
 struct RingHeader {
-  alignas(64) std::atomic<uint32_t> head;        // written by the producer
-  alignas(64) std::atomic<uint32_t> tail;        // written by the consumer
+  alignas(64) std::atomic<uint32_t> head;             // written by the producer
+  alignas(64) std::atomic<uint32_t> tail;             // written by the consumer
   alignas(64) std::atomic<uint32_t> consumer_asleep;  // 1: ring the doorbell
-  std::atomic<int32_t> consumer_cpu;  // the CPU the consumer last ran on (-1: not known); a hint
+  std::atomic<int32_t> consumer_cpu;                  // the CPU the consumer last ran on (-1: not known); a hint
 };
 static_assert(sizeof(RingHeader) == 192);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
@@ -55,9 +55,7 @@ class SpscRing {
 
  public:
   // Bytes a ring of `entries` records occupies (header + slots).
-  static constexpr size_t BytesFor(uint32_t entries) {
-    return sizeof(RingHeader) + size_t{entries} * sizeof(T);
-  }
+  static constexpr size_t BytesFor(uint32_t entries) { return sizeof(RingHeader) + size_t{entries} * sizeof(T); }
   static constexpr bool ValidEntries(uint32_t entries) {
     return entries >= 2 && (entries & (entries - 1)) == 0 && entries <= (1u << 20);
   }
@@ -66,8 +64,7 @@ class SpscRing {
   // `memory` must hold BytesFor(entries) bytes, 64-byte aligned. The creating
   // side calls Reset() once before the peer starts.
   SpscRing(std::byte* memory, uint32_t entries)
-      : header_(reinterpret_cast<RingHeader*>(memory)),
-        slots_(reinterpret_cast<T*>(memory + sizeof(RingHeader))),
+      : header_(reinterpret_cast<RingHeader*>(memory)), slots_(reinterpret_cast<T*>(memory + sizeof(RingHeader))),
         mask_(entries - 1) {}
 
   // Zeroes the shared header and our private indices (both ends idle).

@@ -22,14 +22,14 @@
 namespace umbra::model {
 
 enum class EventType {
-  kAdd,               // an object was published (bus, class, device, driver)
-  kRemove,            // an object was unpublished
-  kBind,              // a device was bound to a driver (detail: driver)
-  kUnbind,            // a device was unbound (detail: reason)
-  kStateChange,       // a device changed state (detail: "bound -> recovering")
-  kLinkAdd,           // a link was created
-  kLinkRemove,        // a link was deleted
-  kLinkStateChange,   // a link changed state (detail: "dormant -> available")
+  kAdd,              // an object was published (bus, class, device, driver)
+  kRemove,           // an object was unpublished
+  kBind,             // a device was bound to a driver (detail: driver)
+  kUnbind,           // a device was unbound (detail: reason)
+  kStateChange,      // a device changed state (detail: "bound -> recovering")
+  kLinkAdd,          // a link was created
+  kLinkRemove,       // a link was deleted
+  kLinkStateChange,  // a link changed state (detail: "dormant -> available")
 };
 const char* EventTypeName(EventType type);
 

@@ -47,9 +47,9 @@ class InProcessBackend : public DriverBackend {
   Model& model_;  // raw: the model owns this backend through its driver
   const Completion completion_;
   mutable std::mutex mu_;
-  std::map<std::string, Error> fail_next_;                       // guarded by mu_
-  std::map<std::string, std::shared_ptr<Device>> pending_;       // guarded by mu_; keeps probing devices alive
-  std::vector<std::string> calls_;                               // guarded by mu_
+  std::map<std::string, Error> fail_next_;                  // guarded by mu_
+  std::map<std::string, std::shared_ptr<Device>> pending_;  // guarded by mu_; keeps probing devices alive
+  std::vector<std::string> calls_;                          // guarded by mu_
 };
 
 }  // namespace umbra::model

@@ -359,8 +359,8 @@ FieldPath Append(FieldPath path, std::initializer_list<Step> more) {
 // A nonzero `ms` must lie in [low, high].
 Result<void> InRange(uint32_t ms, uint32_t low, uint32_t high, const FieldPath& path, const Locator& where) {
   if (ms == 0 || (ms >= low && ms <= high)) return {};
-  return std::unexpected(where.At(path, std::to_string(ms) + " is out of range: give " + std::to_string(low) +
-                                            " to " + std::to_string(high) + " (or 0 for the default)"));
+  return std::unexpected(where.At(path, std::to_string(ms) + " is out of range: give " + std::to_string(low) + " to " +
+                                            std::to_string(high) + " (or 0 for the default)"));
 }
 
 Result<void> ValidateBudget(const proto::RestartBudget& b, const FieldPath& at, const Locator& where) {
@@ -518,8 +518,8 @@ Result<std::unique_ptr<proto::Machine>> ParseJson(std::string_view content, cons
   JsonScanner scanner(content);
   if (!scanner.Scan()) {
     Location loc = scanner.error_location();
-    return Fail(Errc::kParse, file + ":" + std::to_string(loc.line) + ":" + std::to_string(loc.column) + ": " +
-                                  scanner.error());
+    return Fail(Errc::kParse,
+                file + ":" + std::to_string(loc.line) + ":" + std::to_string(loc.column) + ": " + scanner.error());
   }
   auto machine = std::make_unique<proto::Machine>();
   gpb::util::JsonParseOptions options;
@@ -553,7 +553,7 @@ std::string FieldPathString(const FieldPath& path) {
 }
 
 Result<std::unique_ptr<proto::Machine>> ParseMachine(std::string_view content, std::string_view file_name,
-                                                      MachineFormat format, const MachineCheck& check) {
+                                                     MachineFormat format, const MachineCheck& check) {
   std::string file(file_name);
   if (format == MachineFormat::kAuto) format = Detect(content, file_name);
   switch (format) {

@@ -62,8 +62,8 @@ Result<std::unique_ptr<proto::Machine>> LoadMachine(const std::string& path, con
 // Parses and validates `content`; `file_name` is used in messages and, with
 // kAuto, to pick the format.
 Result<std::unique_ptr<proto::Machine>> ParseMachine(std::string_view content, std::string_view file_name,
-                                                      MachineFormat format = MachineFormat::kAuto,
-                                                      const MachineCheck& check = {});
+                                                     MachineFormat format = MachineFormat::kAuto,
+                                                     const MachineCheck& check = {});
 
 // Makes the backend for one driver of the machine.
 using BackendFactory = std::function<std::shared_ptr<DriverBackend>(Model& model, const DriverSpec& driver)>;

@@ -152,9 +152,7 @@ void Model::RetryConsumersLocked(Device* supplier) {
           NotifyOneLocked(c, supplier, &LinkListener::OnSupplierRecovered);
         }
         break;
-      case DeviceState::kProbing:
-        SetLinkStateLocked(l, LinkState::kConsumerProbe);
-        break;
+      case DeviceState::kProbing: SetLinkStateLocked(l, LinkState::kConsumerProbe); break;
       case DeviceState::kUnbound:
         SetLinkStateLocked(l, LinkState::kAvailable);
         if (l->flags_.has(LinkFlag::kAutoProbeConsumer)) ProbeLocked(c);
@@ -165,9 +163,7 @@ void Model::RetryConsumersLocked(Device* supplier) {
         break;
       case DeviceState::kFailed:
       case DeviceState::kUnbinding:
-      case DeviceState::kRemoved:
-        SetLinkStateLocked(l, LinkState::kAvailable);
-        break;
+      case DeviceState::kRemoved: SetLinkStateLocked(l, LinkState::kAvailable); break;
     }
   }
 }
@@ -205,9 +201,7 @@ Result<void> Model::WhenReady(const DeviceHandle& device, std::function<void(Res
     return Fail(Errc::kNoDevice, device.name() + " was removed");
   }
   switch (dev->state()) {
-    case DeviceState::kBound:
-      Post([done = std::move(done)] { done({}); });
-      break;
+    case DeviceState::kBound: Post([done = std::move(done)] { done({}); }); break;
     case DeviceState::kFailed:
       Post([done = std::move(done), msg = dev->name() + " failed: " + dev->reason_] {
         done(Fail(Errc::kDeviceFailed, msg));
@@ -218,9 +212,7 @@ Result<void> Model::WhenReady(const DeviceHandle& device, std::function<void(Res
     case DeviceState::kDeferred:
     case DeviceState::kRecovering:
     case DeviceState::kUnbinding:
-    case DeviceState::kRemoved:
-      dev->ready_waiters_.push_back(std::move(done));
-      break;
+    case DeviceState::kRemoved: dev->ready_waiters_.push_back(std::move(done)); break;
   }
   Dispatch(lk);
   return {};

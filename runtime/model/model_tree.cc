@@ -115,8 +115,7 @@ Result<Model::Node> Model::ResolveLocked(std::string_view path) const {
         continue;
       }
       case Node::Kind::kDriver:
-      case Node::Kind::kLink:
-        return Fail(Errc::kNotFound, NoSuchFile(path));
+      case Node::Kind::kLink: return Fail(Errc::kNotFound, NoSuchFile(path));
     }
   }
   return n;
@@ -124,14 +123,10 @@ Result<Model::Node> Model::ResolveLocked(std::string_view path) const {
 
 std::map<std::string, Attribute>* Model::CustomAttributesLocked(const Node& node) const {
   switch (node.kind) {
-    case Node::Kind::kDevice:
-      return &node.dev->attributes_;
-    case Node::Kind::kDriver:
-      return &node.drv->attributes_;
-    case Node::Kind::kLink:
-      return &node.link->attributes_;
-    case Node::Kind::kBus:
-      return &node.bus->attributes;
+    case Node::Kind::kDevice: return &node.dev->attributes_;
+    case Node::Kind::kDriver: return &node.drv->attributes_;
+    case Node::Kind::kLink: return &node.link->attributes_;
+    case Node::Kind::kBus: return &node.bus->attributes;
     case Node::Kind::kRoot:
     case Node::Kind::kDevicesDir:
     case Node::Kind::kDevicesBusDir:
@@ -140,8 +135,7 @@ std::map<std::string, Attribute>* Model::CustomAttributesLocked(const Node& node
     case Node::Kind::kBusDir:
     case Node::Kind::kBusDevicesDir:
     case Node::Kind::kBusDriversDir:
-    case Node::Kind::kLinksDir:
-      return nullptr;
+    case Node::Kind::kLinksDir: return nullptr;
   }
   return nullptr;
 }
@@ -152,10 +146,8 @@ std::vector<std::string> Model::BuiltinAttributeNames(const Node& node) const {
       return {"bus", "class", "compatible", "degraded", "driver", "generation", "reason", "state", "waiting_for"};
     case Node::Kind::kDriver:
       return {"bind", "binary", "bound", "compatible", "deferred_pending", "in_flight", "state", "unbind"};
-    case Node::Kind::kLink:
-      return {"auto_remove_on", "consumer", "flags", "relaxed", "status", "supplier"};
-    case Node::Kind::kBus:
-      return {"drivers_autoprobe", "drivers_probe"};
+    case Node::Kind::kLink: return {"auto_remove_on", "consumer", "flags", "relaxed", "status", "supplier"};
+    case Node::Kind::kBus: return {"drivers_autoprobe", "drivers_probe"};
     case Node::Kind::kRoot:
     case Node::Kind::kDevicesDir:
     case Node::Kind::kDevicesBusDir:
@@ -164,8 +156,7 @@ std::vector<std::string> Model::BuiltinAttributeNames(const Node& node) const {
     case Node::Kind::kBusDir:
     case Node::Kind::kBusDevicesDir:
     case Node::Kind::kBusDriversDir:
-    case Node::Kind::kLinksDir:
-      return {};
+    case Node::Kind::kLinksDir: return {};
   }
   return {};
 }
@@ -245,8 +236,7 @@ Result<std::string> Model::ReadBuiltinLocked(const Node& node, std::string_view 
     case Node::Kind::kBusDir:
     case Node::Kind::kBusDevicesDir:
     case Node::Kind::kBusDriversDir:
-    case Node::Kind::kLinksDir:
-      break;
+    case Node::Kind::kLinksDir: break;
   }
   *found = false;
   return std::string();
@@ -352,9 +342,7 @@ Result<std::vector<std::string>> Model::List(std::string_view path) const {
   Node n = UMBRA_TRY(ResolveLocked(path));
   std::vector<std::string> out;
   switch (n.kind) {
-    case Node::Kind::kRoot:
-      out = {"bus", "class", "devices", "links"};
-      break;
+    case Node::Kind::kRoot: out = {"bus", "class", "devices", "links"}; break;
     case Node::Kind::kDevicesDir:
     case Node::Kind::kBusDir:
       for (const auto& [name, bus] : buses_) out.push_back(name);
@@ -369,9 +357,7 @@ Result<std::vector<std::string>> Model::List(std::string_view path) const {
     case Node::Kind::kClassEntryDir:
       for (const Device* d : n.cls->devices) out.push_back(d->name());
       break;
-    case Node::Kind::kBus:
-      out = {"devices", "drivers"};
-      break;
+    case Node::Kind::kBus: out = {"devices", "drivers"}; break;
     case Node::Kind::kBusDriversDir:
       for (const Driver* d : n.bus->drivers) out.push_back(d->name());
       break;
@@ -384,8 +370,7 @@ Result<std::vector<std::string>> Model::List(std::string_view path) const {
       for (const Link* l : n.dev->consumers_) out.push_back("consumer:" + l->consumer_name());
       break;
     case Node::Kind::kDriver:
-    case Node::Kind::kLink:
-      break;
+    case Node::Kind::kLink: break;
   }
   for (auto& a : BuiltinAttributeNames(n)) out.push_back(std::move(a));
   if (auto* custom = CustomAttributesLocked(n)) {
@@ -428,18 +413,10 @@ std::string JsonString(std::string_view s) {
   std::string out = "\"";
   for (char ch : s) {
     switch (ch) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
       default:
         if (static_cast<unsigned char>(ch) < 0x20) {
           char buf[8];

@@ -48,7 +48,7 @@ struct DeviceSpec {
 
 // What a driver is made of; Model::AddDriver registers one.
 struct DriverSpec {
-  std::string name;                     // unique in the model: "e1000"
+  std::string name;  // unique in the model: "e1000"
   std::string bus;
   std::vector<std::string> compatible;  // the match table
   std::string binary;                   // the driver program (for the runtime)
@@ -89,10 +89,10 @@ class Device : public std::enable_shared_from_this<Device> {
   // Guarded by the model's lock.
   bool published_ = true;
   bool degraded_ = false;
-  bool driver_deferred_ = false;  // its driver asked to be retried
-  Driver* driver_ = nullptr;  // probing, bound, recovering or unbinding; raw: the model keeps it
-  int64_t ord_ = 0;      // position in a topological order: suppliers first
-  uint64_t mark_ = 0;    // visit mark for graph searches
+  bool driver_deferred_ = false;     // its driver asked to be retried
+  Driver* driver_ = nullptr;         // probing, bound, recovering or unbinding; raw: the model keeps it
+  int64_t ord_ = 0;                  // position in a topological order: suppliers first
+  uint64_t mark_ = 0;                // visit mark for graph searches
   Device* search_parent_ = nullptr;  // the path back in a cycle search
   // Where the last scan of suppliers_ for one still waited for stopped: a
   // retry starts there, so retrying a consumer as each of its k suppliers

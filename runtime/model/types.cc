@@ -149,11 +149,12 @@ std::string LinkFlags::ToString() const {
 
 Result<void> ValidateLinkFlags(LinkFlags flags) {
   if ((flags.bits() & ~LinkFlags::kAllBits) != 0) {
-    return Fail(Errc::kInvalidArgument, "unknown link flag bits 0x" + [&] {
-      char buf[16];
-      std::snprintf(buf, sizeof buf, "%x", flags.bits() & ~LinkFlags::kAllBits);
-      return std::string(buf);
-    }());
+    return Fail(
+        Errc::kInvalidArgument, "unknown link flag bits 0x" + [&] {
+          char buf[16];
+          std::snprintf(buf, sizeof buf, "%x", flags.bits() & ~LinkFlags::kAllBits);
+          return std::string(buf);
+        }());
   }
   if (flags.has(LinkFlag::kStateless) && flags.has(LinkFlag::kManaged)) {
     return Fail(Errc::kInvalidArgument, "invalid link flags stateless,managed: a link is either stateless or managed");

@@ -103,8 +103,8 @@ bool WorkTracker::unloading() const {
 Result<void> WorkTracker::BeginUnload() {
   std::lock_guard lk(state_->mu);
   if (state_->in_flight > 0) {
-    return Fail(Errc::kBusy, "driver " + state_->owner + " has " + std::to_string(state_->in_flight) +
-                                 " operation(s) in flight");
+    return Fail(Errc::kBusy,
+                "driver " + state_->owner + " has " + std::to_string(state_->in_flight) + " operation(s) in flight");
   }
   state_->unloading = true;
   return {};

@@ -37,12 +37,12 @@ struct WorkState {
   const std::string owner;  // the driver's name, for messages
   std::mutex mu;
   std::condition_variable idle;
-  bool unloading = false;                        // guarded by mu
-  int64_t in_flight = 0;                         // guarded by mu
-  int64_t running_callbacks = 0;                 // guarded by mu
-  std::deque<std::function<void()>> deferred;    // guarded by mu
+  bool unloading = false;                            // guarded by mu
+  int64_t in_flight = 0;                             // guarded by mu
+  int64_t running_callbacks = 0;                     // guarded by mu
+  std::deque<std::function<void()>> deferred;        // guarded by mu
   std::map<uint64_t, std::function<void()>> timers;  // guarded by mu
-  uint64_t next_timer = 1;                       // guarded by mu
+  uint64_t next_timer = 1;                           // guarded by mu
 };
 }  // namespace internal
 

@@ -168,7 +168,8 @@ std::unique_ptr<InstanceCgroup> InstanceCgroup::Create(const std::string& name, 
     g->v2_fd_ = UniqueFd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     g->procs_fd_ = UniqueFd(open((dir + "/cgroup.procs").c_str(), O_RDONLY | O_CLOEXEC));
     // Where v2 has the controllers, its limits come at no cost at spawn.
-    if (limits.processes > 0 && Exists(dir + "/pids.max")) WriteFile(dir + "/pids.max", std::to_string(limits.processes));
+    if (limits.processes > 0 && Exists(dir + "/pids.max"))
+      WriteFile(dir + "/pids.max", std::to_string(limits.processes));
     if (limits.memory_bytes > 0 && Exists(dir + "/memory.max")) {
       memory_done = WriteFile(dir + "/memory.max", std::to_string(limits.memory_bytes));
     }

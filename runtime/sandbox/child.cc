@@ -72,8 +72,8 @@ void BuildRoot(ChildPlan& plan) {
   // staging tmpfs may cover it (a binary under /tmp).
   for (RawMount& m : plan.mounts) {
     if (m.kind != MountOp::Kind::kBind) continue;
-    m.tree = static_cast<int>(
-        Sys(SYS_open_tree, AT_FDCWD, L(m.source), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+    m.tree =
+        static_cast<int>(Sys(SYS_open_tree, AT_FDCWD, L(m.source), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
     if (m.tree < 0 && !m.optional) ChildFail(plan, m.source);
   }
   for (const RawMount& m : plan.mounts) {
@@ -141,7 +141,8 @@ void JoinGroupsAndNamespaces(ChildPlan& plan) {
     if (dumpable == 0) Sys(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (!mapped) ChildFail(plan, "map the user namespace");
   }
-  if (plan.join_net >= 0 && Sys(SYS_setns, plan.join_net, CLONE_NEWNET) != 0) ChildFail(plan, "join the network namespace");
+  if (plan.join_net >= 0 && Sys(SYS_setns, plan.join_net, CLONE_NEWNET) != 0)
+    ChildFail(plan, "join the network namespace");
   if (plan.join_ipc >= 0 && Sys(SYS_setns, plan.join_ipc, CLONE_NEWIPC) != 0) ChildFail(plan, "join the IPC namespace");
 }
 
@@ -203,7 +204,8 @@ int SharedNamespacesMain(void* arg) {
 
 int RootTemplateMain(void* arg) {
   ChildPlan& plan = *static_cast<ChildPlan*>(arg);
-  plan.built_namespace = static_cast<int>(Sys(SYS_openat, AT_FDCWD, L("/proc/thread-self/ns/mnt"), O_RDONLY | O_CLOEXEC));
+  plan.built_namespace =
+      static_cast<int>(Sys(SYS_openat, AT_FDCWD, L("/proc/thread-self/ns/mnt"), O_RDONLY | O_CLOEXEC));
   if (plan.built_namespace < 0) ChildFail(plan, "open the new mount namespace");
   BuildRoot(plan);
   Sys(SYS_exit, 0);

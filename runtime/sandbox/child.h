@@ -50,12 +50,12 @@ struct ChildPlan {
   const char* gid_map = nullptr;
   bool drop_to_driver_uid = false;  // the host is root: setresuid(uid)
   uid_t uid = 0;
-  int join_net = -1;                // a shared empty network namespace, to setns into
-  int join_ipc = -1;                // a shared empty IPC namespace
+  int join_net = -1;  // a shared empty network namespace, to setns into
+  int join_ipc = -1;  // a shared empty IPC namespace
   RootSource root = RootSource::kHost;
-  int root_template = -1;           // kTemplate: the namespace to copy
-  const char* staging = nullptr;    // kBuild
-  std::vector<RawMount> mounts;     // kBuild: the root
+  int root_template = -1;                 // kTemplate: the namespace to copy
+  const char* staging = nullptr;          // kBuild
+  std::vector<RawMount> mounts;           // kBuild: the root
   std::vector<RawMount> instance_mounts;  // this instance's own /proc and /tmp, in the new root
   std::vector<std::pair<int, rlim_t>> rlimits;
   bool no_new_privs = false;

@@ -117,8 +117,8 @@ pid_t CloneVfork(int (*fn)(void*), ChildPlan& plan, int flags, int* pidfd, int c
 std::vector<RawMount> Raw(const std::vector<MountOp>& ops) {
   std::vector<RawMount> out;
   for (const MountOp& m : ops) {
-    out.push_back({m.kind, m.source.c_str(), m.target.c_str(), m.fstype.c_str(), m.data.c_str(), m.flags, m.is_file,
-                   m.optional});
+    out.push_back(
+        {m.kind, m.source.c_str(), m.target.c_str(), m.fstype.c_str(), m.data.c_str(), m.flags, m.is_file, m.optional});
   }
   return out;
 }
@@ -245,7 +245,8 @@ Result<void> PlanRootFs(const LaunchSpec& spec, ChildPlan& plan, Storage& st, in
   plan.path = st.root.exec_path.c_str();
   plan.instance_mounts = Raw(st.root.instance_ops);
   // A proc of the host's PID namespace would show the host: none then.
-  if (!o.pid_namespace) std::erase_if(plan.instance_mounts, [](const RawMount& m) { return m.fstype == std::string("proc"); });
+  if (!o.pid_namespace)
+    std::erase_if(plan.instance_mounts, [](const RawMount& m) { return m.fstype == std::string("proc"); });
   if (!plan.user_ns) {
     plan.root = RootSource::kTemplate;
     plan.root_template = UMBRA_TRY(TemplateFor(spec.binary, st.root));

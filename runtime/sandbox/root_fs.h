@@ -20,7 +20,7 @@ struct MountOp {
   };
   Kind kind = Kind::kMkdir;
   std::string source;
-  std::string target;     // under the staging directory
+  std::string target;  // under the staging directory
   std::string fstype;
   std::string data;
   unsigned long flags = 0;
@@ -29,10 +29,10 @@ struct MountOp {
 };
 
 struct RootPlan {
-  std::string staging;       // where the new root is assembled before pivot_root
+  std::string staging;                // where the new root is assembled before pivot_root
   std::vector<MountOp> ops;           // the root, in order (targets under `staging`)
   std::vector<MountOp> instance_ops;  // each instance's own, once in the new root (absolute targets)
-  std::string exec_path;     // the driver binary inside the new root
+  std::string exec_path;              // the driver binary inside the new root
 };
 
 // The driver binary `binary_path` appears in the new root as /driver/<binary_name>.

@@ -64,13 +64,13 @@ enum class MemoryLimit {
 
 // Limits on one driver instance; 0 means "no limit".
 struct SandboxLimits {
-  uint64_t open_files = 256;                 // RLIMIT_NOFILE
-  uint64_t address_space_bytes = 0;          // RLIMIT_AS (off: sanitizer builds reserve terabytes)
-  uint64_t cpu_seconds = 0;                  // RLIMIT_CPU, total over the instance's life
-  uint64_t processes = 64;                   // RLIMIT_NPROC on its own uid (threads count), and pids.max
-  uint64_t memory_bytes = 512ull << 20;      // cgroup memory limit
+  uint64_t open_files = 256;             // RLIMIT_NOFILE
+  uint64_t address_space_bytes = 0;      // RLIMIT_AS (off: sanitizer builds reserve terabytes)
+  uint64_t cpu_seconds = 0;              // RLIMIT_CPU, total over the instance's life
+  uint64_t processes = 64;               // RLIMIT_NPROC on its own uid (threads count), and pids.max
+  uint64_t memory_bytes = 512ull << 20;  // cgroup memory limit
   MemoryLimit memory_limit = MemoryLimit::kWhereFree;
-  uint64_t tmpfs_bytes = 4ull << 20;         // the private /tmp
+  uint64_t tmpfs_bytes = 4ull << 20;  // the private /tmp
 };
 
 struct SandboxOptions {
@@ -87,11 +87,11 @@ struct SandboxOptions {
 };
 
 struct LaunchSpec {
-  std::string binary;              // the driver executable, a host path
-  std::vector<std::string> args;   // after argv[0]
-  int control_fd = -1;             // becomes fd 3
-  bool inherit_stdio = false;      // stdout/stderr to the host's, else /dev/null
-  bool core_dumps = false;         // leave RLIMIT_CORE alone (else 0)
+  std::string binary;                       // the driver executable, a host path
+  std::vector<std::string> args;            // after argv[0]
+  int control_fd = -1;                      // becomes fd 3
+  bool inherit_stdio = false;               // stdout/stderr to the host's, else /dev/null
+  bool core_dumps = false;                  // leave RLIMIT_CORE alone (else 0)
   const SandboxOptions* options = nullptr;  // null or kOff: no sandbox
   InstanceCgroup* cgroup = nullptr;         // joined before exec (may be null)
 };

@@ -26,8 +26,7 @@ bool DriverHost::Impl::ReadPending(const std::shared_ptr<Instance>& inst) {
     if (!fds) {
       if (fds.error().code == Errc::kUnavailable) return true;
       if (fds.error().code == Errc::kNoDevice) {
-        AwaitExitStatus(inst, Detection{.reason = DetectReason::kChannelEof,
-                                        .detail = "control channel closed"});
+        AwaitExitStatus(inst, Detection{.reason = DetectReason::kChannelEof, .detail = "control channel closed"});
         return false;
       }
       Violation(inst, fds.error().message);
@@ -81,15 +80,12 @@ bool DriverHost::Impl::OnMessage(const std::shared_ptr<Instance>& inst, const Dr
     case DriverToHost::kStats: return OnStats(inst, m.stats());
     case DriverToHost::kCrash: return OnCrash(inst, m.crash());
     case DriverToHost::kExiting:
-      AwaitExitStatus(inst, Detection{.reason = DetectReason::kExit,
-                                      .detail = "driver called exit()"});
+      AwaitExitStatus(inst, Detection{.reason = DetectReason::kExit, .detail = "driver called exit()"});
       return true;
     case DriverToHost::kRemoveDone:
     case DriverToHost::kFailpointsSet:
-    case DriverToHost::kFailpointCounts:
-      return OnControlAnswer(inst, m);
-    case DriverToHost::MSG_NOT_SET:
-      return Violation(inst, "empty message"), false;
+    case DriverToHost::kFailpointCounts: return OnControlAnswer(inst, m);
+    case DriverToHost::MSG_NOT_SET: return Violation(inst, "empty message"), false;
   }
   return Violation(inst, "unknown message"), false;
 }
@@ -97,8 +93,7 @@ bool DriverHost::Impl::OnMessage(const std::shared_ptr<Instance>& inst, const Dr
 bool DriverHost::Impl::OnHello(const std::shared_ptr<Instance>& inst, const proto::Hello& h) {
   if (inst->phase != Instance::Phase::kSpawned) return Violation(inst, "Hello twice"), false;
   if (h.protocol_version() != proto::PROTOCOL_VERSION_CURRENT) {
-    return Violation(inst, "protocol version " + std::to_string(h.protocol_version()) +
-                               ", expected " +
+    return Violation(inst, "protocol version " + std::to_string(h.protocol_version()) + ", expected " +
                                std::to_string(proto::PROTOCOL_VERSION_CURRENT)),
            false;
   }
@@ -180,10 +175,12 @@ bool DriverHost::Impl::OnCrash(const std::shared_ptr<Instance>& inst, const prot
   if (sig == SIGSYS && c.denied_syscall_plus_one() > 0) {
     const int nr = c.denied_syscall_plus_one() - 1;
     return Violation(inst, "system call " + sandbox::SyscallName(nr) + " (" + std::to_string(nr) +
-                               ") is not allowed by the sandbox"), false;
+                               ") is not allowed by the sandbox"),
+           false;
   }
-  OnDetect(inst, Detection{.reason = DetectReason::kSignal, .code = sig,
-                           .detail = "reported by the driver's signal handler"});
+  OnDetect(
+      inst,
+      Detection{.reason = DetectReason::kSignal, .code = sig, .detail = "reported by the driver's signal handler"});
   return false;
 }
 
@@ -222,8 +219,7 @@ bool DriverHost::Impl::OnReply(const std::shared_ptr<Instance>& inst, const prot
     call->Finish(r.body());
   } else {
     const int s = r.status();
-    Errc code = (s > 0 && s <= static_cast<int>(Errc::kInternal)) ? static_cast<Errc>(s)
-                                                                 : Errc::kInternal;
+    Errc code = (s > 0 && s <= static_cast<int>(Errc::kInternal)) ? static_cast<Errc>(s) : Errc::kInternal;
     call->Finish(Fail(code, r.message().substr(0, kMaxLogLine)));
   }
   return true;
@@ -251,8 +247,8 @@ void DriverHost::Impl::ReadFaultReports(Instance& inst) {
 
 void DriverHost::Impl::OnLog(const proto::Log& log) {
   const int64_t now = MonotonicNanos();
-  log_tokens_ = std::min(options_.log_burst,
-                         log_tokens_ + (now - log_refill_ns_) * options_.log_lines_per_second / 1e9);
+  log_tokens_ =
+      std::min(options_.log_burst, log_tokens_ + (now - log_refill_ns_) * options_.log_lines_per_second / 1e9);
   log_refill_ns_ = now;
   if (log_tokens_ < 1) {
     Count([&] { ++stats_.log_lines_suppressed; });

@@ -43,8 +43,7 @@ bool ReadThread(int task_dir, const char* tid, CpuSample& sum) {
 }  // namespace
 
 CpuTime::CpuTime(pid_t pid)
-    : task_dir_(::open(("/proc/" + std::to_string(pid) + "/task").c_str(),
-                       O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {}
+    : task_dir_(::open(("/proc/" + std::to_string(pid) + "/task").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {}
 
 std::optional<CpuSample> CpuTime::Read() const {
   if (!task_dir_) return std::nullopt;

@@ -12,14 +12,11 @@
 
 namespace umbra::runtime {
 
-Result<std::unique_ptr<DriverHost>> DriverHost::Create(asio::io_context& io,
-                                                       DriverHostOptions options) {
+Result<std::unique_ptr<DriverHost>> DriverHost::Create(asio::io_context& io, DriverHostOptions options) {
   if (options.device_name.empty()) return Fail(Errc::kInvalidArgument, "device needs a name");
   std::string binary = UMBRA_TRY(FindDriverBinary(options.driver_binary));
   switch (options.sandbox.mode) {
-    case sandbox::SandboxMode::kOn:
-      sandbox::HardenHost();
-      break;
+    case sandbox::SandboxMode::kOn: sandbox::HardenHost(); break;
     case sandbox::SandboxMode::kOff:
       spdlog::warn("[{}] sandbox off: the driver runs as the host's user, in the host's namespaces",
                    options.device_name);
@@ -60,7 +57,9 @@ void DriverHost::set_listener(DriverHostListener* l) { impl_->listener_ = l; }
 recorder::Recorder& DriverHost::recorder() const { return impl_->rec_; }
 uint32_t DriverHost::recorder_device() const { return impl_->rec_id_; }
 
-void DriverHost::Start() { asio::post(impl_->io_, [this] { impl_->Start(); }); }
+void DriverHost::Start() {
+  asio::post(impl_->io_, [this] { impl_->Start(); });
+}
 
 DriverInfo DriverHost::driver_info() const {
   std::lock_guard lock(impl_->mu_);
@@ -68,15 +67,17 @@ DriverInfo DriverHost::driver_info() const {
   if (info.binary.empty()) info.binary = impl_->binary_;
   return info;
 }
-void DriverHost::ResetFailed() { asio::post(impl_->io_, [this] { impl_->ResetFailed(); }); }
-void DriverHost::Kill(int sig) { asio::post(impl_->io_, [this, sig] { impl_->Kill(sig); }); }
+void DriverHost::ResetFailed() {
+  asio::post(impl_->io_, [this] { impl_->ResetFailed(); });
+}
+void DriverHost::Kill(int sig) {
+  asio::post(impl_->io_, [this, sig] { impl_->Kill(sig); });
+}
 
 Result<void> DriverHost::WaitUntilRunning(int64_t timeout_ns) {
   return impl_->WaitForState(DeviceState::kRunning, timeout_ns);
 }
-Result<void> DriverHost::WaitForState(DeviceState s, int64_t timeout_ns) {
-  return impl_->WaitForState(s, timeout_ns);
-}
+Result<void> DriverHost::WaitForState(DeviceState s, int64_t timeout_ns) { return impl_->WaitForState(s, timeout_ns); }
 
 std::optional<uint32_t> DriverHost::AllocBuffer() {
   std::lock_guard lock(impl_->mu_);

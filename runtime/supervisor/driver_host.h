@@ -63,7 +63,7 @@ struct DriverHostOptions {
   std::string device_name;
   std::string compatible;
   std::string device_class;
-  std::string driver_binary;             // path, or a name FindDriverBinary resolves
+  std::string driver_binary;  // path, or a name FindDriverBinary resolves
   std::vector<std::string> driver_args;
   ipc::DataChannelOptions data;
   int64_t heartbeat_period_ns = 50'000'000;
@@ -81,22 +81,19 @@ struct DriverHostOptions {
   // Control-message floods and CPU held while idle (misbehaviour.h).
   MisbehaviourLimits misbehaviour;
   std::map<std::string, std::string> settings;
-  double log_burst = 1000;               // driver log lines allowed at once ...
-  double log_lines_per_second = 500;     // ... and sustained; the rest are counted and dropped
-  std::string failpoints;                // armed in the driver before probe
+  double log_burst = 1000;            // driver log lines allowed at once ...
+  double log_lines_per_second = 500;  // ... and sustained; the rest are counted and dropped
+  std::string failpoints;             // armed in the driver before probe
   uint64_t seed = 0;
-  hw::Device* hw = nullptr;              // emulated device handed to the driver (not owned)
+  hw::Device* hw = nullptr;                // emulated device handed to the driver (not owned)
   recorder::Recorder* recorder = nullptr;  // where lifecycle and recovery events go (not owned)
 };
 
-
-
-
 // A live update (Upgrade; docs/live-update.md).
 struct UpgradeOptions {
-  std::string binary;                      // the new driver: a path, or a name FindDriverBinary resolves
-  int64_t probation_ns = 1'000'000'000;    // a crash or hang of the new driver within this rolls back
-  int64_t timeout_ns = 30'000'000'000;     // the caller waits at most this long for the outcome
+  std::string binary;                    // the new driver: a path, or a name FindDriverBinary resolves
+  int64_t probation_ns = 1'000'000'000;  // a crash or hang of the new driver within this rolls back
+  int64_t timeout_ns = 30'000'000'000;   // the caller waits at most this long for the outcome
 };
 
 struct UpgradeResult {
@@ -114,12 +111,10 @@ struct DriverInfo {
   std::string version;
 };
 
-
 class DriverHost final : public Host {
  public:
   // Created by Supervisor::AddDevice; `io` is the supervisor's loop.
-  static Result<std::unique_ptr<DriverHost>> Create(boost::asio::io_context& io,
-                                                    DriverHostOptions options);
+  static Result<std::unique_ptr<DriverHost>> Create(boost::asio::io_context& io, DriverHostOptions options);
   ~DriverHost() override;
   DriverHost(const DriverHost&) = delete;
   DriverHost& operator=(const DriverHost&) = delete;

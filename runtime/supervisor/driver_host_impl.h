@@ -85,15 +85,8 @@ struct Instance {
   enum class Phase { kSpawned, kAttaching, kStandby, kProbing, kReady, kDead };
 
   Instance(asio::io_context& io, uint64_t n, SpawnedProcess p, ipc::ControlChannel c)
-      : number(n),
-        pid(p.pid),
-        pidfd(std::move(p.pidfd)),
-        control(std::move(c)),
-        control_watch(io, control.fd()),
-        pid_watch(io, pidfd.get()),
-        deadline(io),
-        exit_grace(io),
-        hurry(io) {}
+      : number(n), pid(p.pid), pidfd(std::move(p.pidfd)), control(std::move(c)), control_watch(io, control.fd()),
+        pid_watch(io, pidfd.get()), deadline(io), exit_grace(io), hurry(io) {}
   ~Instance() {
     // The descriptors are owned by `control` and `pidfd`, not by Asio.
     control_watch.release();
@@ -102,39 +95,39 @@ struct Instance {
 
   uint64_t number;
   pid_t pid;
-  UniqueFd pidfd;                         // exit notification; reaped through it
-  ipc::ControlChannel control;            // host end of the socketpair
+  UniqueFd pidfd;               // exit notification; reaped through it
+  ipc::ControlChannel control;  // host end of the socketpair
   asio::posix::stream_descriptor control_watch;
   asio::posix::stream_descriptor pid_watch;
-  asio::steady_timer deadline;            // handshake / probe deadline
-  std::unique_ptr<ExitWatch> exit_watch;  // opened at spawn; snapshot before the signal
+  asio::steady_timer deadline;                      // handshake / probe deadline
+  std::unique_ptr<ExitWatch> exit_watch;            // opened at spawn; snapshot before the signal
   std::unique_ptr<sandbox::InstanceCgroup> cgroup;  // its processes; killed and removed when reaped
   std::optional<MisbehaviourWatch> misbehaviour;    // floods, CPU held while idle
-  asio::steady_timer exit_grace;          // waiting for the exit status
-  asio::steady_timer hurry;               // a standby's time at idle priority
+  asio::steady_timer exit_grace;                    // waiting for the exit status
+  asio::steady_timer hurry;                         // a standby's time at idle priority
   Phase phase = Phase::kSpawned;
   bool killed = false;
-  bool pinned = false;                    // kept off the host loop's CPU (AwayFromThisCpu)
-  bool parked = false;                    // stopped (SIGSTOP), to be killed after the recovery
+  bool pinned = false;  // kept off the host loop's CPU (AwayFromThisCpu)
+  bool parked = false;  // stopped (SIGSTOP), to be killed after the recovery
   bool reaped = false;
   bool awaiting_exit = false;
-  bool probe_on_attached = false;         // a standby promoted before it had attached
-  bool idle_priority = false;             // a standby spawned at SCHED_IDLE, not yet hurried
-  std::optional<Detection> fallback;      // used if the exit status does not come
+  bool probe_on_attached = false;     // a standby promoted before it had attached
+  bool idle_priority = false;         // a standby spawned at SCHED_IDLE, not yet hurried
+  std::optional<Detection> fallback;  // used if the exit status does not come
   int64_t spawned_ns = 0;
   int64_t last_heartbeat_ns = 0;
-  int64_t last_heartbeat_own_ns = 0;      // the device's own time at that heartbeat
+  int64_t last_heartbeat_own_ns = 0;  // the device's own time at that heartbeat
   uint64_t last_heartbeat_seq = 0;
-  DriverInfo info;                        // its binary, and its Hello's name and version
-  DriverToHost msg;                       // reused receive buffer
+  DriverInfo info;   // its binary, and its Hello's name and version
+  DriverToHost msg;  // reused receive buffer
 };
 
 struct PendingCall {
   std::mutex mu;
   std::condition_variable cv;
   std::optional<Result<std::string>> result;
-  uint64_t id = 0;  // assigned on the loop; 0 until sent
-  int64_t sent_ns = 0;  // when it went to the driver (loop thread only)
+  uint64_t id = 0;          // assigned on the loop; 0 until sent
+  int64_t sent_ns = 0;      // when it went to the driver (loop thread only)
   int64_t sent_own_ns = 0;  // the device's own time then, at most (loop thread only)
   void Finish(Result<std::string> r) {
     std::lock_guard lock(mu);
@@ -354,8 +347,7 @@ class DriverHost::Impl {
 
   // ---- upgrade.cc: live update ----
 
-  void BeginUpgrade(const UpgradeOptions& o, std::string binary,
-                    std::function<void(Result<UpgradeResult>)> done);
+  void BeginUpgrade(const UpgradeOptions& o, std::string binary, std::function<void(Result<UpgradeResult>)> done);
   // Before the switch: the old driver was never touched and keeps serving.
   void Refuse(std::string why);
   // The new driver has attached: the old one is asked to stop (Remove: its
@@ -397,12 +389,12 @@ class DriverHost::Impl {
     bool switched = false;                // the old driver was told to stop
     std::string lost;                     // why the candidate died before it took over
     int64_t stop_ns = 0;
-    asio::steady_timer timer;             // the candidate's handshake, then its probation
+    asio::steady_timer timer;  // the candidate's handshake, then its probation
     std::function<void(Result<UpgradeResult>)> done;
   };
 
   struct Slot {
-    uint64_t id = 0;      // 0: free; else a RequestCookie of the slot and its generation
+    uint64_t id = 0;  // 0: free; else a RequestCookie of the slot and its generation
     uint64_t cookie = 0;
     uint32_t offset = 0;
     uint32_t capacity = 0;
@@ -430,14 +422,14 @@ class DriverHost::Impl {
   // The current driver's CPU accounting, from its OnReady; loop thread only.
   std::unique_ptr<OwnTime> own_time_;
 
-  std::unique_ptr<Upgrade> upgrade_;           // a live update in progress, if any
-  std::shared_ptr<Instance> current_;          // the driver serving the device
-  std::shared_ptr<Instance> standby_;           // warm spare, handshake done
+  std::unique_ptr<Upgrade> upgrade_;                // a live update in progress, if any
+  std::shared_ptr<Instance> current_;               // the driver serving the device
+  std::shared_ptr<Instance> standby_;               // warm spare, handshake done
   std::vector<std::shared_ptr<Instance>> reaping_;  // killed, exit not yet collected
   std::vector<std::shared_ptr<Instance>> parked_;   // stopped by a recovery still going on
   std::atomic<uint64_t> instance_counter_{0};
-  uint64_t cgroup_counter_ = 0;                            // names the groups (loop thread)
-  std::unique_ptr<sandbox::InstanceCgroup> next_cgroup_;   // made ahead for the next spawn
+  uint64_t cgroup_counter_ = 0;                           // names the groups (loop thread)
+  std::unique_ptr<sandbox::InstanceCgroup> next_cgroup_;  // made ahead for the next spawn
   int64_t recovering_since_ns_ = 0;
   bool shutting_down_ = false;
   std::unordered_map<uint64_t, std::shared_ptr<PendingCall>> calls_;

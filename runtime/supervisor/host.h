@@ -55,10 +55,10 @@ const char* DetectReasonName(DetectReason r);
 
 struct Detection {
   DetectReason reason = DetectReason::kExit;
-  int code = 0;            // exit status or signal number
-  std::string detail;      // human-readable
-  int64_t at_ns = 0;       // when it was detected (MonotonicNanos)
-  uint64_t instance = 0;   // which driver instance
+  int code = 0;           // exit status or signal number
+  std::string detail;     // human-readable
+  int64_t at_ns = 0;      // when it was detected (MonotonicNanos)
+  uint64_t instance = 0;  // which driver instance
   std::string ToString() const;
 };
 
@@ -67,17 +67,17 @@ struct Detection {
 struct Request {
   uint16_t op = 0;
   uint16_t flags = 0;
-  uint32_t offset = 0;   // payload in the buffer pool
+  uint32_t offset = 0;  // payload in the buffer pool
   uint32_t length = 0;
-  uint32_t capacity = 0; // bytes the driver may write back at `offset` (>= length)
+  uint32_t capacity = 0;  // bytes the driver may write back at `offset` (>= length)
   uint64_t arg = 0;
   uint64_t cookie = 0;
 };
 
 struct Completion {
   uint64_t cookie = 0;
-  int32_t status = 0;    // 0, or an Errc value (kInterrupted when the driver died)
-  uint32_t length = 0;   // bytes produced (validated against the request's capacity)
+  int32_t status = 0;   // 0, or an Errc value (kInterrupted when the driver died)
+  uint32_t length = 0;  // bytes produced (validated against the request's capacity)
   uint64_t arg = 0;
 };
 
@@ -113,8 +113,8 @@ struct DriverHostStats {
   uint64_t log_lines = 0;
   uint64_t log_lines_suppressed = 0;
   uint64_t heartbeats = 0;
-  uint64_t waits_handed_over = 0;        // Waits that slept at once: the driver runs on the waiter's CPU
-  int64_t last_recovery_ns = 0;          // detect → ready of the latest recovery
+  uint64_t waits_handed_over = 0;  // Waits that slept at once: the driver runs on the waiter's CPU
+  int64_t last_recovery_ns = 0;    // detect → ready of the latest recovery
 };
 
 class Host {

@@ -16,16 +16,9 @@
 namespace umbra::runtime {
 
 DriverHost::Impl::Impl(asio::io_context& io, DriverHostOptions options, std::unique_ptr<ipc::DataChannel> data)
-    : io_(io),
-      options_(std::move(options)),
-      data_(std::move(data)),
-      policy_(options_.restart),
-      watchdog_(io),
-      restart_timer_(io),
-      parked_timer_(io),
-      rec_(options_.recorder ? *options_.recorder : recorder::Recorder::Off()),
-      rec_id_(rec_.RegisterDevice(options_.device_name, options_.device_class)),
-      slots_(data_->layout().ring_entries) {
+    : io_(io), options_(std::move(options)), data_(std::move(data)), policy_(options_.restart), watchdog_(io),
+      restart_timer_(io), parked_timer_(io), rec_(options_.recorder ? *options_.recorder : recorder::Recorder::Off()),
+      rec_id_(rec_.RegisterDevice(options_.device_name, options_.device_class)), slots_(data_->layout().ring_entries) {
   for (uint32_t i = 0; i < slots_.size(); ++i) free_slots_.push_back(slots_.size() - 1 - i);
   for (uint32_t i = 0; i < data_->buffer_count(); ++i) {
     free_buffers_.push_back(data_->buffer_offset(data_->buffer_count() - 1 - i));
@@ -33,8 +26,8 @@ DriverHost::Impl::Impl(asio::io_context& io, DriverHostOptions options, std::uni
   interrupted_.reserve(slots_.size());
   log_tokens_ = options_.log_burst;
   log_refill_ns_ = MonotonicNanos();
-  watchdog_tick_ns_ = std::max<int64_t>(
-      std::min(options_.heartbeat_period_ns, options_.request_deadline_ns) / 4, 250'000);
+  watchdog_tick_ns_ =
+      std::max<int64_t>(std::min(options_.heartbeat_period_ns, options_.request_deadline_ns) / 4, 250'000);
 }
 
 void DriverHost::Impl::Start() {
@@ -60,8 +53,7 @@ void DriverHost::Impl::Kill(int sig) {
   if (sig == SIGKILL) {
     // The host knows a SIGKILL it sends is fatal: recovery starts now (and
     // KillInstance sends it), not when the exit becomes visible.
-    OnDetect(current_, Detection{.reason = DetectReason::kSignal, .code = SIGKILL,
-                                 .detail = "sent by the host"});
+    OnDetect(current_, Detection{.reason = DetectReason::kSignal, .code = SIGKILL, .detail = "sent by the host"});
     return;
   }
   // The driver reports catchable signals itself; a stop is a hang.
@@ -114,8 +106,7 @@ Result<std::shared_ptr<Instance>> DriverHost::Impl::Spawn(const std::string* bin
                    .sandbox = &options_.sandbox,
                    .cgroup = cgroup.get()};
   SpawnedProcess p = UMBRA_TRY(SpawnDriver(req));
-  auto inst = std::make_shared<Instance>(io_, ++instance_counter_, std::move(p),
-                                         std::move(host_end));
+  auto inst = std::make_shared<Instance>(io_, ++instance_counter_, std::move(p), std::move(host_end));
   inst->cgroup = std::move(cgroup);
   inst->misbehaviour.emplace(options_.misbehaviour);
   // The next one's cgroup, while this driver runs its exec on another CPU.
@@ -160,9 +151,9 @@ void DriverHost::Impl::StartInstance() {
   if (standby_) KillInstance(std::move(standby_));
   auto inst = Spawn();
   if (!inst) {
-    OnDetect(nullptr, Detection{.reason = DetectReason::kSpawnFailed,
-                                .detail = inst.error().message,
-                                .at_ns = MonotonicNanos()});
+    OnDetect(
+        nullptr,
+        Detection{.reason = DetectReason::kSpawnFailed, .detail = inst.error().message, .at_ns = MonotonicNanos()});
     return;
   }
   current_ = *inst;
@@ -188,8 +179,7 @@ void DriverHost::Impl::SpawnStandby() {
   if (!options_.warm_standby || standby_ || shutting_down_) return;
   auto inst = Spawn();
   if (!inst) {
-    spdlog::warn("[{}] cannot spawn a warm standby: {}", options_.device_name,
-                 inst.error().message);
+    spdlog::warn("[{}] cannot spawn a warm standby: {}", options_.device_name, inst.error().message);
     return;
   }
   standby_ = *inst;
@@ -234,8 +224,7 @@ void DriverHost::Impl::SendAttach(const std::shared_ptr<Instance>& inst, bool th
   d->set_pool_offset(l.pool_offset);
   d->set_pool_size(l.pool_size);
   d->set_buffer_size(l.buffer_size);
-  std::vector<int> fds{data_->region().fd(), data_->submit_doorbell().fd(),
-                       data_->complete_doorbell().fd()};
+  std::vector<int> fds{data_->region().fd(), data_->submit_doorbell().fd(), data_->complete_doorbell().fd()};
   a->add_fds(proto::FD_ROLE_DATA_REGION);
   a->add_fds(proto::FD_ROLE_SUBMIT_DOORBELL);
   a->add_fds(proto::FD_ROLE_COMPLETE_DOORBELL);
@@ -425,8 +414,8 @@ Result<void> DriverHost::Impl::WaitForState(DeviceState want, int64_t timeout_ns
   if (state_cv_.wait_for(lock, std::chrono::nanoseconds(timeout_ns), [&] { return state_ == want; })) {
     return {};
   }
-  return Fail(Errc::kTimeout, options_.device_name + " did not become " + DeviceStateName(want) +
-                                  " (it is " + DeviceStateName(state_) + ")");
+  return Fail(Errc::kTimeout, options_.device_name + " did not become " + DeviceStateName(want) + " (it is " +
+                                  DeviceStateName(state_) + ")");
 }
 
 }  // namespace umbra::runtime

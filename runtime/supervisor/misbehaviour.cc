@@ -13,8 +13,7 @@ std::optional<std::string> MisbehaviourWatch::OnMessage(int64_t now_ns) {
     window_messages_ = 0;
   }
   if (++window_messages_ <= limits_.messages_per_second) return std::nullopt;
-  return "control-message flood: more than " + std::to_string(limits_.messages_per_second) +
-         " messages in one second";
+  return "control-message flood: more than " + std::to_string(limits_.messages_per_second) + " messages in one second";
 }
 
 std::optional<std::string> MisbehaviourWatch::OnTick(int64_t now_ns, bool idle, std::optional<int64_t> cpu_ns) {

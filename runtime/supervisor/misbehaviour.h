@@ -42,10 +42,10 @@ class MisbehaviourWatch {
 
  private:
   MisbehaviourLimits limits_;
-  int64_t window_start_ns_ = 0;   // the current one-second message window
+  int64_t window_start_ns_ = 0;  // the current one-second message window
   uint64_t window_messages_ = 0;
-  int64_t idle_since_ns_ = -1;    // wall clock when the idle stretch began (-1: busy)
-  int64_t idle_since_cpu_ns_ = 0; // CPU time then
+  int64_t idle_since_ns_ = -1;     // wall clock when the idle stretch began (-1: busy)
+  int64_t idle_since_cpu_ns_ = 0;  // CPU time then
 };
 
 }  // namespace umbra::runtime

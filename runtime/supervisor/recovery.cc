@@ -56,8 +56,7 @@ void DriverHost::Impl::OnExited(const std::shared_ptr<Instance>& inst) {
   inst->reaped = true;
   // Whatever it left behind dies with its group (and the group goes).
   inst->cgroup.reset();
-  rec_.DriverExited(rec_id_, info.si_code == CLD_EXITED ? recorder::ExitKind::kCode
-                                                        : recorder::ExitKind::kSignal,
+  rec_.DriverExited(rec_id_, info.si_code == CLD_EXITED ? recorder::ExitKind::kCode : recorder::ExitKind::kSignal,
                     info.si_status);
   inst->exit_grace.cancel();
   inst->deadline.cancel();
@@ -91,15 +90,19 @@ void DriverHost::Impl::AwaitLeftUserSpace(Instance& inst) {
   prctl(PR_SET_TIMERSLACK, 1000);
   struct RestoreSlack {
     int ns;
-    ~RestoreSlack() { if (ns > 0) prctl(PR_SET_TIMERSLACK, ns); }
+    ~RestoreSlack() {
+      if (ns > 0) prctl(PR_SET_TIMERSLACK, ns);
+    }
   } restore{slack};
   while (!inst.exit_watch->LeftUserSpace()) {
     if (MonotonicNanos() - start > kBoundNs) {
-      spdlog::warn("[{}] driver instance {} still running {} ms after SIGKILL; recovering anyway",
-                   options_.device_name, inst.number, kBoundNs / kMs);
+      spdlog::warn("[{}] driver instance {} still running {} ms after SIGKILL; recovering anyway", options_.device_name,
+                   inst.number, kBoundNs / kMs);
       return;
     }
-    struct timespec nap {0, 20'000};
+    struct timespec nap {
+      0, 20'000
+    };
     nanosleep(&nap, nullptr);
   }
 }
@@ -109,7 +112,9 @@ void DriverHost::Impl::EndLeftovers(const std::shared_ptr<Instance>& inst) {
   KillInstance(inst);
   const int64_t until = MonotonicNanos() + 50 * kMs;
   while (inst->cgroup->ProcessCount() > 0 && MonotonicNanos() < until) {
-    struct timespec nap {0, 20'000};
+    struct timespec nap {
+      0, 20'000
+    };
     nanosleep(&nap, nullptr);
   }
 }
@@ -192,9 +197,8 @@ void DriverHost::Impl::OnDetect(const std::shared_ptr<Instance>& inst, Detection
 
 void DriverHost::Impl::MarkFailed(const Detection& d) {
   if (upgrade_) FinishUpgrade({.reason = "the device failed during the upgrade: " + d.ToString()});
-  spdlog::error("[{}] restart budget spent ({} restarts in {} s); device failed: {}",
-                options_.device_name, policy_.options().budget,
-                policy_.options().window_ns / 1'000'000'000, d.ToString());
+  spdlog::error("[{}] restart budget spent ({} restarts in {} s); device failed: {}", options_.device_name,
+                policy_.options().budget, policy_.options().window_ns / 1'000'000'000, d.ToString());
   KillParked();
   if (open_phase_) rec_.PhaseEnd(rec_id_, *open_phase_, recorder::PhaseOutcome::kAborted);
   open_phase_.reset();

@@ -31,12 +31,17 @@ Result<size_t> DriverHost::Impl::Submit(std::span<const Request> reqs) {
     const uint32_t slot = free_slots_.back();
     const uint32_t generation = NextGeneration(slots_[slot].generation);
     const uint64_t id = RequestCookie{.index = slot, .tag = generation}.Encode();
-    ipc::Descriptor d{.id = id, .op = r.op, .flags = r.flags, .status = 0,
-                      .offset = r.offset, .length = r.length, .arg = r.arg};
+    ipc::Descriptor d{
+        .id = id, .op = r.op, .flags = r.flags, .status = 0, .offset = r.offset, .length = r.length, .arg = r.arg};
     if (!ring.TryPush(d)) break;
     free_slots_.pop_back();
-    slots_[slot] = Slot{.id = id, .cookie = r.cookie, .offset = r.offset, .capacity = cap,
-                        .submitted_ns = now, .submitted_own_ns = own, .generation = generation};
+    slots_[slot] = Slot{.id = id,
+                        .cookie = r.cookie,
+                        .offset = r.offset,
+                        .capacity = cap,
+                        .submitted_ns = now,
+                        .submitted_own_ns = own,
+                        .generation = generation};
     ++n;
   }
   if (n == 0) return size_t{0};
@@ -64,8 +69,8 @@ size_t DriverHost::Impl::PollLocked(std::span<Completion> out) {
     }
     Slot& s = slots_[slot];
     if (d.length > s.capacity) {
-      data_violation_ = "completion length " + std::to_string(d.length) + " exceeds buffer of " +
-                        std::to_string(s.capacity);
+      data_violation_ =
+          "completion length " + std::to_string(d.length) + " exceeds buffer of " + std::to_string(s.capacity);
       break;
     }
     if (d.status < 0 || d.status > static_cast<int32_t>(Errc::kInternal)) {
@@ -124,8 +129,7 @@ size_t DriverHost::Impl::Wait(std::span<Completion> out, int64_t timeout_ns) {
         ++stats_.waits_handed_over;
         break;
       }
-      if (!interrupted_.empty() || (rings_live_ && data_->complete().Available() > 0) ||
-          !rings_live_) {
+      if (!interrupted_.empty() || (rings_live_ && data_->complete().Available() > 0) || !rings_live_) {
         ready = true;
         break;
       }

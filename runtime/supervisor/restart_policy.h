@@ -27,12 +27,12 @@ namespace umbra::runtime {
 class RestartPolicy {
  public:
   struct Options {
-    uint32_t budget = 20;                        // restarts allowed per window
-    int64_t window_ns = 10'000'000'000;          // 10 s
-    int64_t backoff_initial_ns = 1'000'000;      // second restart of a crash loop waits 1 ms
-    int64_t backoff_max_ns = 500'000'000;        // never more than 0.5 s
-    int64_t crash_loop_ns = 30'000'000;          // up less than this: still in a crash loop
-    int64_t stable_period_ns = 1'000'000'000;    // up this long: earlier restarts forgiven
+    uint32_t budget = 20;                      // restarts allowed per window
+    int64_t window_ns = 10'000'000'000;        // 10 s
+    int64_t backoff_initial_ns = 1'000'000;    // second restart of a crash loop waits 1 ms
+    int64_t backoff_max_ns = 500'000'000;      // never more than 0.5 s
+    int64_t crash_loop_ns = 30'000'000;        // up less than this: still in a crash loop
+    int64_t stable_period_ns = 1'000'000'000;  // up this long: earlier restarts forgiven
   };
 
   // Why a crash got the delay it got (recorded in logs and tests).
@@ -65,8 +65,8 @@ class RestartPolicy {
   int64_t BackoffFor(uint32_t consecutive) const;
 
   Options options_;
-  uint32_t consecutive_ = 0;   // restarts in the current crash loop (1: the loop's first)
-  std::deque<int64_t> recent_; // restart times inside the window
+  uint32_t consecutive_ = 0;    // restarts in the current crash loop (1: the loop's first)
+  std::deque<int64_t> recent_;  // restart times inside the window
 };
 
 const char* RestartVerdictName(RestartPolicy::Verdict v);

@@ -110,8 +110,8 @@ Result<SpawnedProcess> SpawnDriver(const SpawnRequest& request) {
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                      POSIX_SPAWN_USEVFORK);
 
   std::vector<std::string> argv_store{request.binary};
   argv_store.push_back("--host-pid=" + std::to_string(getpid()));
@@ -191,8 +191,7 @@ bool ParseStat(const char* buf, char& state, unsigned long& flags) {
   for (const char* c = buf; *c != '\0'; ++c) {
     if (*c == ')') close_paren = c;
   }
-  return close_paren != nullptr &&
-         std::sscanf(close_paren + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) == 2;
+  return close_paren != nullptr && std::sscanf(close_paren + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) == 2;
 }
 
 // One pread of a /proc file kept open; empty when the task is gone.

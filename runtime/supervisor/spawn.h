@@ -24,11 +24,11 @@ namespace umbra::runtime {
 inline constexpr int kDriverControlFd = 3;
 
 struct SpawnRequest {
-  std::string binary;               // path of the driver executable
-  std::vector<std::string> args;    // extra arguments after the binary name
-  int control_fd = -1;              // becomes fd 3 in the child
-  bool inherit_stdio = false;       // stdout/stderr to the host's, else /dev/null
-  bool core_dumps = false;          // leave RLIMIT_CORE alone (else 0)
+  std::string binary;                                // path of the driver executable
+  std::vector<std::string> args;                     // extra arguments after the binary name
+  int control_fd = -1;                               // becomes fd 3 in the child
+  bool inherit_stdio = false;                        // stdout/stderr to the host's, else /dev/null
+  bool core_dumps = false;                           // leave RLIMIT_CORE alone (else 0)
   const sandbox::SandboxOptions* sandbox = nullptr;  // null: no sandbox
   sandbox::InstanceCgroup* cgroup = nullptr;         // joined by the child (may be null)
 };

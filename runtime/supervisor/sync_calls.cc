@@ -15,8 +15,9 @@ Result<std::string> DriverHost::Impl::SendAndWait(std::function<HostToDriver(uin
   return std::move(r->front());
 }
 
-Result<std::vector<std::string>> DriverHost::Impl::SendAndWaitAll(
-    size_t n, std::function<HostToDriver(uint64_t first_id)> build, int64_t timeout_ns, const std::string& what) {
+Result<std::vector<std::string>> DriverHost::Impl::SendAndWaitAll(size_t n,
+                                                                  std::function<HostToDriver(uint64_t first_id)> build,
+                                                                  int64_t timeout_ns, const std::string& what) {
   std::vector<std::shared_ptr<PendingCall>> calls(n);
   for (auto& c : calls) c = std::make_shared<PendingCall>();
   asio::post(io_, [this, calls, build = std::move(build)]() mutable { SendPending(calls, build); });

@@ -12,11 +12,11 @@
 namespace umbra::runtime {
 
 void DriverHost::Impl::BeginUpgrade(const UpgradeOptions& o, std::string binary,
-                  std::function<void(Result<UpgradeResult>)> done) {
+                                    std::function<void(Result<UpgradeResult>)> done) {
   if (upgrade_) return done(Fail(Errc::kBusy, options_.device_name + ": an upgrade is already in progress"));
   if (state_ != DeviceState::kRunning || !current_) {
-    return done(Fail(Errc::kUnavailable, options_.device_name + " is " + DeviceStateName(state_) +
-                                             ", not running: nothing to upgrade"));
+    return done(Fail(Errc::kUnavailable,
+                     options_.device_name + " is " + DeviceStateName(state_) + ", not running: nothing to upgrade"));
   }
   upgrade_ = std::make_unique<Upgrade>(io_);
   upgrade_->old_binary = binary_;
@@ -56,8 +56,10 @@ void DriverHost::Impl::SwitchDrivers() {
   u.old = std::move(current_);
   SetState(DeviceState::kRecovering);
   if (listener_) {
-    listener_->OnDriverDown(Detection{.reason = DetectReason::kUpgrade, .detail = "live update to " + u.new_binary,
-                                      .at_ns = u.stop_ns, .instance = u.old->number});
+    listener_->OnDriverDown(Detection{.reason = DetectReason::kUpgrade,
+                                      .detail = "live update to " + u.new_binary,
+                                      .at_ns = u.stop_ns,
+                                      .instance = u.old->number});
   }
   HostToDriver m;
   m.mutable_remove();
@@ -126,9 +128,9 @@ void DriverHost::Impl::CommitUpgrade() {
 void DriverHost::Impl::RollBack(const Detection& d) {
   spdlog::warn("[{}] upgrade to {} rolled back: {}", options_.device_name, upgrade_->new_binary, d.ToString());
   upgrade_->candidate.reset();
-  FinishUpgrade({.reason = "the new driver " + d.ToString() + " during its probation; rolled back to " +
-                           upgrade_->old_binary,
-                 .rolled_back = true});
+  FinishUpgrade(
+      {.reason = "the new driver " + d.ToString() + " during its probation; rolled back to " + upgrade_->old_binary,
+       .rolled_back = true});
 }
 
 void DriverHost::Impl::FinishUpgrade(UpgradeResult r) {
@@ -138,8 +140,7 @@ void DriverHost::Impl::FinishUpgrade(UpgradeResult r) {
     std::lock_guard lock(mu_);
     r.driver_version = info_.version;
   }
-  spdlog::info("[{}] upgrade to {}: {}", options_.device_name, u->new_binary,
-               r.upgraded ? "done" : r.reason);
+  spdlog::info("[{}] upgrade to {}: {}", options_.device_name, u->new_binary, r.upgraded ? "done" : r.reason);
   u->done(std::move(r));
 }
 
@@ -156,8 +157,8 @@ Result<UpgradeResult> DriverHost::Upgrade(const UpgradeOptions& options) {
     impl_->BeginUpgrade(options, std::move(binary), [done](Result<UpgradeResult> r) { done->set_value(std::move(r)); });
   });
   if (outcome.wait_for(std::chrono::nanoseconds(options.timeout_ns)) != std::future_status::ready) {
-    return Fail(Errc::kTimeout, name() + ": no outcome of the upgrade after " +
-                                    std::to_string(options.timeout_ns / 1'000'000) + " ms");
+    return Fail(Errc::kTimeout,
+                name() + ": no outcome of the upgrade after " + std::to_string(options.timeout_ns / 1'000'000) + " ms");
   }
   return outcome.get();
 }

@@ -60,7 +60,9 @@ int64_t DriverHost::Impl::AdvanceOwnTime(int64_t now, Heard heard) {
   return own;
 }
 
-int64_t DriverHost::Impl::OwnTimeUpperBoundLocked(int64_t now) const { return own_ns_ + std::max<int64_t>(0, now - own_wall_ns_); }
+int64_t DriverHost::Impl::OwnTimeUpperBoundLocked(int64_t now) const {
+  return own_ns_ + std::max<int64_t>(0, now - own_wall_ns_);
+}
 
 std::optional<std::string> DriverHost::Impl::MissedHeartbeat(int64_t now) {
   const int64_t period = options_.heartbeat_period_ns;
@@ -122,8 +124,8 @@ std::optional<std::string> DriverHost::Impl::OldestCallPastDeadline(int64_t now)
   for (const auto& [id, call] : calls_) {
     if (now - call->sent_ns <= options_.request_deadline_ns) continue;
     if (AdvanceOwnTime(now) - call->sent_own_ns <= options_.request_deadline_ns) continue;
-    return "call " + std::to_string(id) + " unanswered for " +
-           std::to_string(options_.request_deadline_ns / kMs) + " ms of the driver's own time";
+    return "call " + std::to_string(id) + " unanswered for " + std::to_string(options_.request_deadline_ns / kMs) +
+           " ms of the driver's own time";
   }
   return std::nullopt;
 }

@@ -105,12 +105,13 @@ Result<void> BlockShadow::Validate(const Io& io) const {
     case proto::kRead:
     case proto::kWrite:
     case proto::kWriteFua:
-      if (io.data == nullptr) return Fail(Errc::kInvalidArgument, std::string(proto::OpName(io.op)) + " without a buffer");
+      if (io.data == nullptr)
+        return Fail(Errc::kInvalidArgument, std::string(proto::OpName(io.op)) + " without a buffer");
       [[fallthrough]];
     case proto::kDiscard:
       if (io.blocks == 0 || io.blocks > max_io_blocks_) {
-        return Fail(Errc::kInvalidArgument, std::to_string(io.blocks) + " blocks is not in 1.." +
-                                                std::to_string(max_io_blocks_));
+        return Fail(Errc::kInvalidArgument,
+                    std::to_string(io.blocks) + " blocks is not in 1.." + std::to_string(max_io_blocks_));
       }
       if (io.lba > g.capacity_blocks || io.blocks > g.capacity_blocks - io.lba) {
         return Fail(Errc::kInvalidArgument, "blocks " + std::to_string(io.lba) + "+" + std::to_string(io.blocks) +
@@ -118,8 +119,7 @@ Result<void> BlockShadow::Validate(const Io& io) const {
                                                 std::to_string(g.capacity_blocks) + " blocks)");
       }
       return {};
-    default:
-      return Fail(Errc::kInvalidArgument, "unknown block operation " + std::to_string(io.op));
+    default: return Fail(Errc::kInvalidArgument, "unknown block operation " + std::to_string(io.op));
   }
 }
 
@@ -129,8 +129,7 @@ bool BlockShadow::HasRoom(bool internal) const {
   return table_.size() < limit;
 }
 
-Result<void> BlockShadow::Enqueue(std::unique_lock<std::mutex>& lock, const Io& io, Waiter* waiter,
-                                  int64_t deadline) {
+Result<void> BlockShadow::Enqueue(std::unique_lock<std::mutex>& lock, const Io& io, Waiter* waiter, int64_t deadline) {
   uint32_t buffer = kNoBuffer;
   for (;;) {
     UMBRA_TRY(CheckUsable());
@@ -304,8 +303,8 @@ Result<void> BlockShadow::SetWriteCache(bool on) {
 
 Result<void> BlockShadow::SetQueueDepth(uint32_t depth) {
   if (depth == 0 || depth > proto::kMaxQueueDepth) {
-    return Fail(Errc::kInvalidArgument, "queue depth " + std::to_string(depth) + " is not in 1.." +
-                                            std::to_string(proto::kMaxQueueDepth));
+    return Fail(Errc::kInvalidArgument,
+                "queue depth " + std::to_string(depth) + " is not in 1.." + std::to_string(proto::kMaxQueueDepth));
   }
   UMBRA_TRY(ConfigCall("queue_depth", kRankQueueDepth, proto::kSetQueueDepth, std::to_string(depth)));
   return {};
@@ -329,12 +328,13 @@ void BlockShadow::SubmitPending() {
       const Entry& e = At(slot);
       if (HeldBehindUnconfirmed(e)) break;  // it and everything after it, in order
       const bool data = CarriesData(e.op);
-      batch[n] = runtime::Request{.op = e.op,
-                                  .offset = data ? e.buffer : 0,
-                                  .length = e.length,
-                                  .capacity = data ? e.length : 0,
-                                  .arg = e.lba,
-                                  .cookie = runtime::RequestCookie{.index = slot, .tag = static_cast<uint32_t>(next_serial_ + 1 + n)}.Encode()};
+      batch[n] = runtime::Request{
+          .op = e.op,
+          .offset = data ? e.buffer : 0,
+          .length = e.length,
+          .capacity = data ? e.length : 0,
+          .arg = e.lba,
+          .cookie = runtime::RequestCookie{.index = slot, .tag = static_cast<uint32_t>(next_serial_ + 1 + n)}.Encode()};
     }
     if (n == 0) return;
     auto accepted = host().Submit({batch, n});
@@ -419,8 +419,9 @@ void BlockShadow::Process(const runtime::Completion& c) {
   // e.g. one completing a read before the device transferred it.
   const uint32_t produced = e->op == proto::kRead ? e->length : 0;
   if (c.length != produced) {
-    return DriverBug(cookie, *e, "completed with length " + std::to_string(c.length) + " (expected " +
-                                     std::to_string(produced) + ")");
+    return DriverBug(cookie, *e,
+                     "completed with length " + std::to_string(c.length) + " (expected " + std::to_string(produced) +
+                         ")");
   }
   ProcessOk(cookie, *e);
 }
@@ -450,8 +451,7 @@ void BlockShadow::ProcessOk(uint64_t cookie, Entry& e) {
         FinishClient(e, 0);
       }
       return Remove(cookie, e);
-    default:
-      break;
+    default: break;
   }
   // A write, FUA write or discard.
   e.stage = Stage::kAcked;
@@ -521,10 +521,10 @@ void BlockShadow::ReleaseDurable() {
 void BlockShadow::FinishClient(Entry& e, int32_t status) {
   if (recorder::Recorder& rec = host().recorder(); rec.on() && !e.internal) {
     const int64_t now = MonotonicNanos();
-    const recorder::RequestOutcome outcome =
-        status == 0 ? recorder::RequestOutcome::kOk
-        : status == static_cast<int32_t>(Errc::kInterrupted) ? recorder::RequestOutcome::kInterrupted
-                                                              : recorder::RequestOutcome::kFailed;
+    const recorder::RequestOutcome outcome = status == 0 ? recorder::RequestOutcome::kOk
+                                             : status == static_cast<int32_t>(Errc::kInterrupted)
+                                                 ? recorder::RequestOutcome::kInterrupted
+                                                 : recorder::RequestOutcome::kFailed;
     rec.RequestCompleted(host().recorder_device(), RecordedOp(e.op), e.length, now - e.submit_ns, outcome, now);
   }
   ++stats_.completed;

@@ -68,15 +68,15 @@ struct BlockShadowOptions {
 
 // What the shadow did, since creation.
 struct BlockStats {
-  uint64_t submitted = 0;         // client requests accepted
-  uint64_t completed = 0;         // client requests completed (ok or not)
-  uint64_t errors = 0;            // client requests completed with an error
-  uint64_t resubmitted = 0;       // requests sent again to a new driver
-  uint64_t replayed_writes = 0;   // acknowledged, unflushed writes written again
-  uint64_t internal_flushes = 0;  // flushes the shadow issued to bound retention
-  uint64_t stale_completions = 0; // completions of an earlier submission, ignored
-  uint64_t driver_errors = 0;     // completions that showed a driver bug (driver killed)
-  uint32_t retained = 0;          // acknowledged writes held right now
+  uint64_t submitted = 0;          // client requests accepted
+  uint64_t completed = 0;          // client requests completed (ok or not)
+  uint64_t errors = 0;             // client requests completed with an error
+  uint64_t resubmitted = 0;        // requests sent again to a new driver
+  uint64_t replayed_writes = 0;    // acknowledged, unflushed writes written again
+  uint64_t internal_flushes = 0;   // flushes the shadow issued to bound retention
+  uint64_t stale_completions = 0;  // completions of an earlier submission, ignored
+  uint64_t driver_errors = 0;      // completions that showed a driver bug (driver killed)
+  uint32_t retained = 0;           // acknowledged writes held right now
 };
 
 class BlockShadow final : public Shadow, public Disk {
@@ -118,18 +118,18 @@ class BlockShadow final : public Shadow, public Disk {
     uint64_t serial = 0;          // this submission (stale completions carry an older one)
     uint64_t epoch = 0;           // driver generation it was submitted to
     Stage stage = Stage::kQueued;
-    bool durable = false;         // acknowledged and on the medium
-    bool internal = false;        // the shadow's own flush
-    bool acked = false;           // the client was told it completed
-    bool caught = false;          // waited because of a recovery
-    bool cache_off = false;       // the write cache was off when it was submitted
+    bool durable = false;    // acknowledged and on the medium
+    bool internal = false;   // the shadow's own flush
+    bool acked = false;      // the client was told it completed
+    bool caught = false;     // waited because of a recovery
+    bool cache_off = false;  // the write cache was off when it was submitted
     // A write sent again after a reset and not yet completed by the new
     // driver: the device may not hold it yet (a driver can lose a request),
     // so a read after it in sequence waits (see SubmitPending).
     bool unconfirmed = false;
     std::byte* read_to = nullptr;
     uint64_t user_data = 0;
-    Waiter* waiter = nullptr;     // a synchronous caller, or null (async: done_)
+    Waiter* waiter = nullptr;  // a synchronous caller, or null (async: done_)
     int64_t submit_ns = 0;
   };
   static constexpr uint32_t kNoBuffer = ~uint32_t{0};
@@ -240,19 +240,19 @@ class BlockShadow final : public Shadow, public Disk {
   std::vector<int64_t> waits_;
   std::optional<Geometry> geometry_;
   uint32_t max_io_blocks_ = 0;
-  bool cache_on_ = true;           // conservative until identify says otherwise
-  bool power_on_cache_ = true;     // the cache mode after a reset, before any replay
-  bool open_ = false;              // a live driver takes submissions
-  bool reaping_ = false;           // a client thread is in host().Wait
-  bool kill_pending_ = false;      // a completion showed a driver bug
+  bool cache_on_ = true;        // conservative until identify says otherwise
+  bool power_on_cache_ = true;  // the cache mode after a reset, before any replay
+  bool open_ = false;           // a live driver takes submissions
+  bool reaping_ = false;        // a client thread is in host().Wait
+  bool kill_pending_ = false;   // a completion showed a driver bug
   bool unplugged_ = false;
   bool internal_flush_queued_ = false;
   uint64_t next_seq_ = 0;
   uint64_t next_serial_ = 0;
   uint64_t epoch_ = 0;
-  uint32_t submitted_ = 0;         // entries in Stage::kSubmitted
-  uint32_t retained_ = 0;          // acknowledged writes held
-  uint32_t unconfirmed_ = 0;       // entries with Entry::unconfirmed
+  uint32_t submitted_ = 0;    // entries in Stage::kSubmitted
+  uint32_t retained_ = 0;     // acknowledged writes held
+  uint32_t unconfirmed_ = 0;  // entries with Entry::unconfirmed
   BlockStats stats_;
 };
 

@@ -64,11 +64,10 @@ Result<std::unique_ptr<machine::Hardware>> CreateDisk(const machine::HardwareSpe
 // The hardware's keys, then its driver's (drivers/disk/), then "failpoints"
 // (armed in the driver before probe).
 Result<void> RegisterBlockClass(ClassRegistry& registry) {
-  UMBRA_TRY(registry.AddHardware(
-      hw::disk::kCompatible, CreateDisk,
-      {{"image", "blocks", "block_size", "cache", "writeback_start", "idle_writeback", "hw_cpu", "queue_depth",
-        "payloads", "failpoints"},
-       CheckDisk}));
+  UMBRA_TRY(registry.AddHardware(hw::disk::kCompatible, CreateDisk,
+                                 {{"image", "blocks", "block_size", "cache", "writeback_start", "idle_writeback",
+                                   "hw_cpu", "queue_depth", "payloads", "failpoints"},
+                                  CheckDisk}));
   UMBRA_TRY(registry.AddShadow("block", block::CreateBlockShadow, block::BlockSettings().specs()));
   UMBRA_TRY(registry.AddWorkload<faultinject::campaign::DiskVerifierWorkload>());
   UMBRA_TRY(registry.AddWorkload<faultinject::campaign::SqliteTxnWorkload>());

@@ -102,8 +102,8 @@ class Disk {
   Result<void> Transfer(uint16_t op, uint64_t lba, std::span<std::byte> data, int64_t timeout_ns) {
     const uint32_t bs = block_size();
     if (bs == 0 || data.empty() || data.size() % bs != 0) {
-      return Fail(Errc::kInvalidArgument, "transfer of " + std::to_string(data.size()) +
-                                              " bytes is not a whole number of blocks");
+      return Fail(Errc::kInvalidArgument,
+                  "transfer of " + std::to_string(data.size()) + " bytes is not a whole number of blocks");
     }
     const Io io{.op = op, .lba = lba, .blocks = static_cast<uint32_t>(data.size() / bs), .data = data.data()};
     return Run({&io, 1}, timeout_ns);

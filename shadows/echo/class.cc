@@ -7,8 +7,7 @@ namespace umbra::shadows {
 
 namespace {
 
-Result<std::unique_ptr<Shadow>> CreateEchoShadow(runtime::Host& host, const ShadowSettings&,
-                                                 RecoveryMode mode) {
+Result<std::unique_ptr<Shadow>> CreateEchoShadow(runtime::Host& host, const ShadowSettings&, RecoveryMode mode) {
   return std::unique_ptr<Shadow>(echo::EchoShadow::Create(host, mode));
 }
 

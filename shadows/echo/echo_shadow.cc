@@ -25,8 +25,7 @@ Result<void> EchoShadow::Echo(std::span<std::byte> data, int64_t timeout_ns) {
   rec.RequestSubmitted(host().recorder_device(), recorder::RequestOp::kOther, data.size(), start);
   Result<void> r = EchoThroughDriver(data, timeout_ns);
   const int64_t now = MonotonicNanos();
-  const recorder::RequestOutcome outcome =
-      recorder::OutcomeOfStatus(r ? 0 : static_cast<int32_t>(r.error().code));
+  const recorder::RequestOutcome outcome = recorder::OutcomeOfStatus(r ? 0 : static_cast<int32_t>(r.error().code));
   rec.RequestCompleted(host().recorder_device(), recorder::RequestOp::kOther, data.size(), now - start, outcome, now);
   return r;
 }

@@ -30,8 +30,7 @@ class EchoShadow final : public Shadow {
   // Stops the worker before this object's part is gone (see Shadow::Stop).
   ~EchoShadow() override { Stop(); }
 
-  static std::unique_ptr<EchoShadow> Create(runtime::Host& host,
-                                            RecoveryMode mode = RecoveryMode::kShadow);
+  static std::unique_ptr<EchoShadow> Create(runtime::Host& host, RecoveryMode mode = RecoveryMode::kShadow);
 
   // Transforms `data` in place through the driver. Never fails because the
   // driver crashed (in shadow mode); fails with kDeviceFailed once given up.

@@ -40,7 +40,7 @@ struct RxMode {
 // The interface's own counters: monotonic for the life of the interface,
 // whatever happens to the driver underneath.
 struct NetStats {
-  uint64_t tx_frames = 0;   // frames handed to a driver
+  uint64_t tx_frames = 0;  // frames handed to a driver
   uint64_t tx_bytes = 0;
   uint64_t tx_dropped = 0;  // accepted from the application but lost (driver down, link down)
   uint64_t rx_frames = 0;   // frames delivered to the application

@@ -26,17 +26,14 @@ enum Rank { kRankMac = 0, kRankMtu = 1, kRankRxMode = 2, kRankMulticast = 3, kRa
 
 }  // namespace
 
-Result<std::unique_ptr<NetShadow>> NetShadow::Create(runtime::Host& host, NetShadowOptions options,
-                                                     RecoveryMode mode) {
+Result<std::unique_ptr<NetShadow>> NetShadow::Create(runtime::Host& host, NetShadowOptions options, RecoveryMode mode) {
   if (options.rx_buffers == 0) return Fail(Errc::kInvalidArgument, "net shadow needs RX buffers");
   Options o{.class_name = "net", .mode = mode, .call_timeout_ns = options.call_timeout_ns};
   return std::unique_ptr<NetShadow>(new NetShadow(host, std::move(o), options));
 }
 
 NetShadow::NetShadow(runtime::Host& host, Options options, NetShadowOptions net_options)
-    : Shadow(host, std::move(options)),
-      net_options_(net_options),
-      recorder_(host.recorder()),
+    : Shadow(host, std::move(options)), net_options_(net_options), recorder_(host.recorder()),
       recorder_device_(host.recorder_device()) {}
 
 NetShadow::~NetShadow() { Stop(); }
@@ -85,8 +82,7 @@ Result<void> NetShadow::SetMtu(uint32_t mtu) {
 }
 
 Result<void> NetShadow::SetRxMode(RxMode mode) {
-  const uint32_t flags = (mode.promiscuous ? kNetRxPromiscuous : 0u) |
-                         (mode.all_multicast ? kNetRxAllMulticast : 0u);
+  const uint32_t flags = (mode.promiscuous ? kNetRxPromiscuous : 0u) | (mode.all_multicast ? kNetRxAllMulticast : 0u);
   return Config("rx_mode", kRankRxMode, kSetRxMode, Encode(NetRxModeBody{.flags = flags}));
 }
 
@@ -154,8 +150,11 @@ Result<size_t> NetShadow::Transmit(std::span<const FrameView> frames) {
       const uint32_t off = tx_free_.back();
       tx_free_.pop_back();
       std::memcpy(h.buffer(off), f.data(), f.size());
-      requests_[n] = runtime::Request{.op = kTx, .offset = off, .length = static_cast<uint32_t>(f.size()),
-                                      .capacity = static_cast<uint32_t>(f.size()), .cookie = runtime::RequestCookie{.index = off, .tag = kTxTag}.Encode()};
+      requests_[n] = runtime::Request{.op = kTx,
+                                      .offset = off,
+                                      .length = static_cast<uint32_t>(f.size()),
+                                      .capacity = static_cast<uint32_t>(f.size()),
+                                      .cookie = runtime::RequestCookie{.index = off, .tag = kTxTag}.Encode()};
       bytes += f.size();
       ++n;
     }
@@ -288,8 +287,11 @@ void NetShadow::PostRxLocked() {
   size_t n = 0;
   while (n < rx_idle_.size() && n < requests_.size()) {
     const uint32_t off = rx_idle_[rx_idle_.size() - 1 - n];
-    requests_[n] = runtime::Request{.op = kRxPost, .offset = off, .length = buffer_size_,
-                                    .capacity = buffer_size_, .cookie = runtime::RequestCookie{.index = off, .tag = kRxTag}.Encode()};
+    requests_[n] = runtime::Request{.op = kRxPost,
+                                    .offset = off,
+                                    .length = buffer_size_,
+                                    .capacity = buffer_size_,
+                                    .cookie = runtime::RequestCookie{.index = off, .tag = kRxTag}.Encode()};
     ++n;
   }
   if (n == 0) return;
@@ -394,8 +396,7 @@ const shadows::SettingsSchema<NetShadowOptions>& NetSettings() {
   return schema;
 }
 
-Result<std::unique_ptr<shadows::Shadow>> CreateNetShadow(runtime::Host& host,
-                                                         const shadows::ShadowSettings& settings,
+Result<std::unique_ptr<shadows::Shadow>> CreateNetShadow(runtime::Host& host, const shadows::ShadowSettings& settings,
                                                          RecoveryMode mode) {
   const NetShadowOptions o = UMBRA_TRY(NetSettings().Parse(settings));
   auto s = NetShadow::Create(host, o, mode);

@@ -130,15 +130,15 @@ class NetShadow final : public shadows::Shadow, public Interface {
   std::mutex dp_mu_;  // the data path's own state below
   bool buffers_ready_ = false;
   uint32_t buffer_size_ = 0;
-  std::vector<uint32_t> tx_free_;   // pool buffers for transmit
-  std::vector<uint32_t> rx_idle_;   // receive buffers not posted
-  std::vector<Ready> ready_;        // received, not yet handed out (FIFO from ready_head_)
+  std::vector<uint32_t> tx_free_;  // pool buffers for transmit
+  std::vector<uint32_t> rx_idle_;  // receive buffers not posted
+  std::vector<Ready> ready_;       // received, not yet handed out (FIFO from ready_head_)
   size_t ready_head_ = 0;
-  std::vector<uint32_t> lent_;      // handed out by the last Receive
+  std::vector<uint32_t> lent_;  // handed out by the last Receive
   uint32_t rx_posted_ = 0;
-  std::vector<runtime::Request> requests_;      // scratch, sized once
+  std::vector<runtime::Request> requests_;  // scratch, sized once
   std::vector<runtime::Completion> completions_;
-  std::vector<Submitted> submitted_;            // per pool buffer, sized once
+  std::vector<Submitted> submitted_;  // per pool buffer, sized once
 
   std::atomic<uint64_t> permanent_mac_{0}, mac_{0};
   std::atomic<uint32_t> mtu_{1500};
@@ -151,8 +151,7 @@ class NetShadow final : public shadows::Shadow, public Interface {
 // The settings the factory takes: "rx_buffers".
 const shadows::SettingsSchema<NetShadowOptions>& NetSettings();
 // The registry's factory for "net".
-Result<std::unique_ptr<shadows::Shadow>> CreateNetShadow(runtime::Host& host,
-                                                         const shadows::ShadowSettings& settings,
+Result<std::unique_ptr<shadows::Shadow>> CreateNetShadow(runtime::Host& host, const shadows::ShadowSettings& settings,
                                                          shadows::RecoveryMode mode);
 
 }  // namespace umbra::net

@@ -79,8 +79,7 @@ Result<void> RegisterSoundClass(ClassRegistry& registry) {
                                     UMBRA_TRY(SoundSpeed(spec));
                                     return {};
                                   }}));
-  UMBRA_TRY(registry.AddShadow("sound", sound::CreateSoundShadow,
-                               sound::SoundSettings().specs()));
+  UMBRA_TRY(registry.AddShadow("sound", sound::CreateSoundShadow, sound::SoundSettings().specs()));
   UMBRA_TRY(registry.AddWorkload<faultinject::campaign::AudioPlaybackWorkload>());
   return {};
 }

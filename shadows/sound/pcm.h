@@ -55,7 +55,7 @@ enum class PcmState {
   kClosed,
   kPrepared,  // opened (or drained/stopped): Write/Read start it
   kRunning,
-  kStopped,   // after Stop or Drain; Write/Read prepare and start it again
+  kStopped,  // after Stop or Drain; Write/Read prepare and start it again
 };
 const char* PcmStateName(PcmState s);
 

@@ -149,8 +149,8 @@ std::vector<runtime::DriverCall> SoundShadow::SetUpCalls(const StreamRecord& s) 
 }
 
 runtime::DriverCall SoundShadow::StartCall(const StreamRecord& s) const {
-  SoundStartBody body{.stream = StreamIndex(s.dir), .origin = s.has_origin ? s.origin : kNoOrigin,
-                      .position = s.start_position};
+  SoundStartBody body{
+      .stream = StreamIndex(s.dir), .origin = s.has_origin ? s.origin : kNoOrigin, .position = s.start_position};
   return runtime::DriverCall{.method = kStart, .body = Encode(body)};
 }
 
@@ -248,8 +248,7 @@ Result<void> SoundShadow::Drain() {
   while (s.state == PcmState::kRunning) {
     if (live_ && StartedInDriver(s)) {
       const uint64_t queued = s.position > s.start_position ? s.position - s.start_position : 0;
-      const int64_t timeout =
-          sound_options_.call_timeout_ns + NanosForFrames(s, std::min(queued, 4 * LeadFrames(s)));
+      const int64_t timeout = sound_options_.call_timeout_ns + NanosForFrames(s, std::min(queued, 4 * LeadFrames(s)));
       lock.unlock();
       auto r = host().Call(kDrain, Encode(SoundStreamBody{.stream = StreamIndex(Direction::kPlayback)}), timeout);
       lock.lock();
@@ -375,7 +374,11 @@ bool SoundShadow::SubmitWriteLocked(StreamRecord& s, uint64_t a, uint64_t n) {
     left -= run;
   }
   const uint32_t bytes = static_cast<uint32_t>(n * fb);
-  const runtime::Request req{.op = kWrite, .offset = off, .length = bytes, .capacity = bytes, .arg = a,
+  const runtime::Request req{.op = kWrite,
+                             .offset = off,
+                             .length = bytes,
+                             .capacity = bytes,
+                             .arg = a,
                              .cookie = runtime::RequestCookie{.index = off, .tag = kWriteTag}.Encode()};
   auto r = host().Submit({&req, 1});
   if (!r || *r == 0) return false;
@@ -407,9 +410,8 @@ Result<size_t> SoundShadow::Write(std::span<const std::byte> frames) {
   std::unique_lock lock(mu_);
   StreamRecord& s = rec(Direction::kPlayback);
   if (s.state == PcmState::kClosed) return Fail(Errc::kInvalidArgument, "playback stream not open");
-  return InChunks(s, frames.size(), [&](size_t offset, uint64_t n) {
-    return WriteChunk(lock, s, frames.data() + offset, n);
-  });
+  return InChunks(s, frames.size(),
+                  [&](size_t offset, uint64_t n) { return WriteChunk(lock, s, frames.data() + offset, n); });
 }
 
 Result<size_t> SoundShadow::WriteChunk(std::unique_lock<std::mutex>& lock, StreamRecord& s, const std::byte* data,
@@ -433,8 +435,8 @@ Result<size_t> SoundShadow::WriteChunk(std::unique_lock<std::mutex>& lock, Strea
       return n;
     }
     if (s.state == PcmState::kStopped) {
-      auto r = host().Call(kPrepare, Encode(SoundStreamBody{.stream = StreamIndex(s.dir)}),
-                           sound_options_.call_timeout_ns);
+      auto r =
+          host().Call(kPrepare, Encode(SoundStreamBody{.stream = StreamIndex(s.dir)}), sound_options_.call_timeout_ns);
       if (!r && !DriverDown(r.error())) return std::unexpected(r.error());
       s.start_position = s.position;
       s.state = PcmState::kPrepared;
@@ -488,8 +490,7 @@ Result<size_t> SoundShadow::Read(std::span<std::byte> out) {
   return InChunks(s, out.size(), [&](size_t offset, uint64_t n) { return ReadChunk(lock, s, out.data() + offset, n); });
 }
 
-Result<void> SoundShadow::ReadChunk(std::unique_lock<std::mutex>& lock, StreamRecord& s, std::byte* out,
-                                    uint64_t n) {
+Result<void> SoundShadow::ReadChunk(std::unique_lock<std::mutex>& lock, StreamRecord& s, std::byte* out, uint64_t n) {
   const uint64_t a = s.position;
   const uint64_t bytes = n * s.frame_bytes;
   for (;;) {
@@ -508,8 +509,8 @@ Result<void> SoundShadow::ReadChunk(std::unique_lock<std::mutex>& lock, StreamRe
       return {};
     }
     if (s.state == PcmState::kStopped) {
-      auto r = host().Call(kPrepare, Encode(SoundStreamBody{.stream = StreamIndex(s.dir)}),
-                           sound_options_.call_timeout_ns);
+      auto r =
+          host().Call(kPrepare, Encode(SoundStreamBody{.stream = StreamIndex(s.dir)}), sound_options_.call_timeout_ns);
       if (!r && !DriverDown(r.error())) return std::unexpected(r.error());
       s.start_position = s.position;
       s.state = PcmState::kPrepared;
@@ -523,8 +524,12 @@ Result<void> SoundShadow::ReadChunk(std::unique_lock<std::mutex>& lock, StreamRe
     }
     if (!s.read_in_flight && !s.read_done) {
       const uint32_t off = s.free.front();
-      const runtime::Request req{.op = kRead, .offset = off, .length = static_cast<uint32_t>(bytes),
-                                 .capacity = static_cast<uint32_t>(bytes), .arg = a, .cookie = runtime::RequestCookie{.index = off, .tag = kReadTag}.Encode()};
+      const runtime::Request req{.op = kRead,
+                                 .offset = off,
+                                 .length = static_cast<uint32_t>(bytes),
+                                 .capacity = static_cast<uint32_t>(bytes),
+                                 .arg = a,
+                                 .cookie = runtime::RequestCookie{.index = off, .tag = kReadTag}.Encode()};
       auto r = host().Submit({&req, 1});
       if (!r || *r == 0) {
         PaceUntil(lock, s, ClockPositionLocked(s, MonotonicNanos()) + 1);
@@ -585,8 +590,8 @@ void SoundShadow::RecordSubmittedLocked(const runtime::Request& req) {
   if (index >= submitted_.size()) submitted_.resize(index + 1);
   submitted_[index] = Submitted{now, req.length};
   rec.RequestSubmitted(host().recorder_device(),
-                       req.op == kWrite ? recorder::RequestOp::kPlayback : recorder::RequestOp::kCapture,
-                       req.length, now);
+                       req.op == kWrite ? recorder::RequestOp::kPlayback : recorder::RequestOp::kCapture, req.length,
+                       now);
 }
 
 void SoundShadow::RecordCompletedLocked(const runtime::Completion& c) {
@@ -596,9 +601,9 @@ void SoundShadow::RecordCompletedLocked(const runtime::Completion& c) {
   const size_t index = runtime::RequestCookie::Decode(c.cookie).index / host().buffer_size();
   const Submitted sub = index < submitted_.size() ? submitted_[index] : Submitted{};
   rec.RequestCompleted(host().recorder_device(),
-                       runtime::RequestCookie::Decode(c.cookie).tag == kWriteTag ? recorder::RequestOp::kPlayback : recorder::RequestOp::kCapture,
-                       sub.length, sub.time_ns != 0 ? now - sub.time_ns : 0, recorder::OutcomeOfStatus(c.status),
-                       now);
+                       runtime::RequestCookie::Decode(c.cookie).tag == kWriteTag ? recorder::RequestOp::kPlayback
+                                                                                 : recorder::RequestOp::kCapture,
+                       sub.length, sub.time_ns != 0 ? now - sub.time_ns : 0, recorder::OutcomeOfStatus(c.status), now);
 }
 
 void SoundShadow::HandleLocked(std::span<const runtime::Completion> done) {
@@ -661,7 +666,8 @@ Result<void> SoundShadow::ReopenObjects() {
     std::vector<runtime::DriverCall> calls = SetUpCalls(s);
     const bool running = s.state == PcmState::kRunning;
     if (running) calls.push_back(StartCall(s));
-    const std::vector<std::string> replies = UMBRA_TRY(host().CallBatch(std::move(calls), sound_options_.call_timeout_ns));
+    const std::vector<std::string> replies =
+        UMBRA_TRY(host().CallBatch(std::move(calls), sound_options_.call_timeout_ns));
     SetUpDoneLocked(s, epoch);
     if (running) UMBRA_TRY(StartedLocked(s, epoch, replies.back()));
   }
@@ -676,7 +682,8 @@ Result<void> SoundShadow::ResubmitRequests() {
     if (s.state == PcmState::kRunning || s.state == PcmState::kPrepared) {
       // The kept frames still ahead of the clock: playback resumes with the
       // next period instead of at the application's next write.
-      uint64_t from = s.position > s.history_frames - s.chunk_frames ? s.position - (s.history_frames - s.chunk_frames) : 0;
+      uint64_t from =
+          s.position > s.history_frames - s.chunk_frames ? s.position - (s.history_frames - s.chunk_frames) : 0;
       from = std::max(from, s.start_position);
       if (s.state == PcmState::kRunning) from = std::max(from, ClockPositionLocked(s, MonotonicNanos()));
       // Frames dropped before the stream started have no clock to say they
@@ -706,8 +713,7 @@ const shadows::SettingsSchema<SoundShadowOptions>& SoundSettings() {
   return schema;
 }
 
-Result<std::unique_ptr<shadows::Shadow>> CreateSoundShadow(runtime::Host& host,
-                                                           const shadows::ShadowSettings& settings,
+Result<std::unique_ptr<shadows::Shadow>> CreateSoundShadow(runtime::Host& host, const shadows::ShadowSettings& settings,
                                                            RecoveryMode mode) {
   const SoundShadowOptions o = UMBRA_TRY(SoundSettings().Parse(settings));
   auto s = SoundShadow::Create(host, o, mode);

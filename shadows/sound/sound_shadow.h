@@ -110,18 +110,18 @@ class SoundShadow final : public shadows::Shadow, public Pcm {
     PcmParams params;
     uint32_t frame_bytes = 0;
     uint64_t ring_frames = 0;
-    uint32_t chunk_frames = 0;        // frames per pool buffer
-    uint64_t position = 0;            // application position
+    uint32_t chunk_frames = 0;  // frames per pool buffer
+    uint64_t position = 0;      // application position
     bool has_origin = false;
-    uint64_t origin = 0;              // clock frame of application position 0
-    uint64_t base = 0;                // application position at the stream's position 0
-    int64_t anchor_ns = 0;            // when the hardware stream last started (0: never)
-    uint64_t start_position = 0;      // application position when last prepared
-    uint64_t setup_epoch = 0;         // == epoch_: the current driver has it open and prepared
-    uint64_t started_epoch = 0;       // == epoch_: ... and started
-    std::vector<uint32_t> free;       // pool buffers of this stream
-    uint32_t buffers = 0;             // pool buffers it owns
-    std::vector<std::byte> history;   // playback: frame a at (a % history_frames)
+    uint64_t origin = 0;             // clock frame of application position 0
+    uint64_t base = 0;               // application position at the stream's position 0
+    int64_t anchor_ns = 0;           // when the hardware stream last started (0: never)
+    uint64_t start_position = 0;     // application position when last prepared
+    uint64_t setup_epoch = 0;        // == epoch_: the current driver has it open and prepared
+    uint64_t started_epoch = 0;      // == epoch_: ... and started
+    std::vector<uint32_t> free;      // pool buffers of this stream
+    uint32_t buffers = 0;            // pool buffers it owns
+    std::vector<std::byte> history;  // playback: frame a at (a % history_frames)
     uint64_t history_frames = 0;
     uint64_t dropped = 0, silent = 0;
     uint64_t dropped_until = 0;  // playback: frames before it were dropped while the stream was not started
@@ -168,8 +168,7 @@ class SoundShadow final : public shadows::Shadow, public Pcm {
   // Blocks (mu_ released while sleeping) until the clock reaches `a`.
   void PaceUntil(std::unique_lock<std::mutex>& lock, StreamRecord& s, uint64_t a);
   void AddGapLocked(StreamRecord& s, uint64_t first, uint64_t frames);
-  Result<size_t> WriteChunk(std::unique_lock<std::mutex>& lock, StreamRecord& s, const std::byte* data,
-                            uint64_t n);
+  Result<size_t> WriteChunk(std::unique_lock<std::mutex>& lock, StreamRecord& s, const std::byte* data, uint64_t n);
   Result<void> ReadChunk(std::unique_lock<std::mutex>& lock, StreamRecord& s, std::byte* out, uint64_t n);
   void ReleaseBuffersLocked(StreamRecord& s);
   // Under mu_: a playback write or capture read handed to the driver, and
@@ -182,9 +181,9 @@ class SoundShadow final : public shadows::Shadow, public Pcm {
 
   const SoundShadowOptions sound_options_;
 
-  mutable std::mutex mu_;              // the data path and the stream records
+  mutable std::mutex mu_;  // the data path and the stream records
   bool buffers_ready_ = false;
-  std::vector<uint32_t> pool_free_;    // pool buffers no stream owns
+  std::vector<uint32_t> pool_free_;  // pool buffers no stream owns
   StreamRecord streams_[2];
   std::vector<runtime::Completion> completions_;
   std::vector<runtime::Request> requests_;
@@ -193,9 +192,9 @@ class SoundShadow final : public shadows::Shadow, public Pcm {
     uint32_t length = 0;
   };
   std::vector<Submitted> submitted_;  // per pool buffer (offset / buffer size), written only while recording
-  std::atomic<bool> live_{false};      // the driver serves streams (cleared by OnDriverLost)
-  std::atomic<uint64_t> epoch_{1};     // bumped by OnDriverLost: stream records of older epochs are stale
-  uint64_t killed_epoch_ = 0;          // the epoch whose driver the shadow killed (guarded by mu_)
+  std::atomic<bool> live_{false};     // the driver serves streams (cleared by OnDriverLost)
+  std::atomic<uint64_t> epoch_{1};    // bumped by OnDriverLost: stream records of older epochs are stale
+  uint64_t killed_epoch_ = 0;         // the epoch whose driver the shadow killed (guarded by mu_)
   std::atomic<uint32_t> volume_{100};
   std::atomic<bool> mute_{false};
 };
@@ -203,8 +202,7 @@ class SoundShadow final : public shadows::Shadow, public Pcm {
 // The settings the factory takes: "queue_periods", "clock_speed".
 const shadows::SettingsSchema<SoundShadowOptions>& SoundSettings();
 // The registry's factory for "sound".
-Result<std::unique_ptr<shadows::Shadow>> CreateSoundShadow(runtime::Host& host,
-                                                           const shadows::ShadowSettings& settings,
+Result<std::unique_ptr<shadows::Shadow>> CreateSoundShadow(runtime::Host& host, const shadows::ShadowSettings& settings,
                                                            shadows::RecoveryMode mode);
 
 }  // namespace umbra::sound

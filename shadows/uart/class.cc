@@ -40,8 +40,7 @@ Result<std::unique_ptr<machine::Hardware>> CreateUart(const machine::HardwareSpe
 // (armed in the driver before probe).
 Result<void> RegisterUartClass(ClassRegistry& registry) {
   UMBRA_TRY(registry.AddHardware(hw::uart::kCompatible, CreateUart, {{"read_timeout_ms", "failpoints"}, nullptr}));
-  UMBRA_TRY(registry.AddShadow("uart", uart::CreateUartShadow,
-                               uart::UartSettings().specs()));
+  UMBRA_TRY(registry.AddShadow("uart", uart::CreateUartShadow, uart::UartSettings().specs()));
   UMBRA_TRY(registry.AddWorkload<faultinject::campaign::UartEchoWorkload>());
   return {};
 }

@@ -120,9 +120,8 @@ Result<size_t> UartShadow::Write(std::span<const std::byte> bytes, int64_t timeo
   if (!open_) return Fail(Errc::kInvalidArgument, device_name() + ": open the port first");
   size_t queued = 0;
   while (queued < bytes.size()) {
-    io_cv_.wait_for(lock, Ns(deadline - MonotonicNanos()), [&] {
-      return tx_.size() < options_.tx_queue_bytes || state() == ShadowState::kFailed;
-    });
+    io_cv_.wait_for(lock, Ns(deadline - MonotonicNanos()),
+                    [&] { return tx_.size() < options_.tx_queue_bytes || state() == ShadowState::kFailed; });
     if (state() == ShadowState::kFailed) return std::unexpected(FailedError());
     if (tx_.size() >= options_.tx_queue_bytes) break;  // timed out
     const size_t n = std::min(bytes.size() - queued, options_.tx_queue_bytes - tx_.size());
@@ -153,7 +152,8 @@ Result<void> UartShadow::Drain(int64_t timeout_ns) {
   std::unique_lock lock(io_mu_);
   io_cv_.wait_for(lock, Ns(timeout_ns), [&] { return tx_.empty() || state() == ShadowState::kFailed; });
   if (state() == ShadowState::kFailed) return std::unexpected(FailedError());
-  if (!tx_.empty()) return Fail(Errc::kTimeout, device_name() + ": " + std::to_string(tx_.size()) + " bytes not sent yet");
+  if (!tx_.empty())
+    return Fail(Errc::kTimeout, device_name() + ": " + std::to_string(tx_.size()) + " bytes not sent yet");
   return {};
 }
 
@@ -365,8 +365,7 @@ void UartShadow::AcceptReceived(uint64_t position, const std::byte* bytes, size_
   } else if (position > next) {
     // Only unconnected: the device did not keep what a dead driver consumed.
     rx_stats_.lost += position - next;
-    spdlog::warn("[{}] uart: {} received bytes lost before position {}", device_name(), position - next,
-                 position);
+    spdlog::warn("[{}] uart: {} received bytes lost before position {}", device_name(), position - next, position);
   }
   rx_.insert(rx_.end(), bytes + skip, bytes + length);
   rx_stats_.bytes += length - skip;
@@ -382,7 +381,7 @@ void UartShadow::ApplyResync() {
   const uint64_t on_line = base_stream_ + (total - base_total_);
   if (total < base_total_ || on_line < confirmed_ || on_line > base_stream_ + sent_since_base_) {
     resync_error_ = Error{Errc::kProtocol, "driver reported tx_total " + std::to_string(total) +
-                                              ", inconsistent with the bytes sent to the line"};
+                                               ", inconsistent with the bytes sent to the line"};
     io_cv_.notify_all();
     return;
   }
@@ -420,7 +419,10 @@ void UartShadow::SubmitWrites() {
     if (!buf) return;
     const uint32_t len = static_cast<uint32_t>(std::min<size_t>(unsent, h.buffer_size()));
     std::copy_n(tx_.begin() + static_cast<ptrdiff_t>(submitted_), len, h.buffer(*buf));
-    runtime::Request req{.op = proto::kWrite, .offset = *buf, .length = len, .capacity = len,
+    runtime::Request req{.op = proto::kWrite,
+                         .offset = *buf,
+                         .length = len,
+                         .capacity = len,
                          .cookie = runtime::RequestCookie{.index = *buf, .tag = kWriteTag}.Encode()};
     auto sent = h.Submit({&req, 1});
     if (!sent || *sent == 0) {
@@ -446,8 +448,11 @@ void UartShadow::PostReads() {
     }
     auto buf = h.AllocBuffer();
     if (!buf) return;
-    runtime::Request req{.op = proto::kRead, .offset = *buf, .length = h.buffer_size(),
-                         .capacity = h.buffer_size(), .cookie = runtime::RequestCookie{.index = *buf, .tag = kReadTag}.Encode()};
+    runtime::Request req{.op = proto::kRead,
+                         .offset = *buf,
+                         .length = h.buffer_size(),
+                         .capacity = h.buffer_size(),
+                         .cookie = runtime::RequestCookie{.index = *buf, .tag = kReadTag}.Encode()};
     auto sent = h.Submit({&req, 1});
     if (!sent || *sent == 0) {
       h.FreeBuffer(*buf);

@@ -97,7 +97,7 @@ struct UartShadowOptions {
   // write, at the cost of a round trip per buffer (a serial line is slower
   // than that anyway).
   size_t writes_in_flight = 1;
-  size_t reads_posted = 4;           // read buffers outstanding at the driver
+  size_t reads_posted = 4;  // read buffers outstanding at the driver
 };
 
 class UartShadow final : public Shadow, public Port {
@@ -186,22 +186,22 @@ class UartShadow final : public Shadow, public Port {
   std::condition_variable io_cv_;
   bool open_ = false;
   bool pump_stop_ = false;
-  std::deque<std::byte> tx_;     // written, not yet confirmed on the line; tx_[0] is stream byte confirmed_
-  uint64_t confirmed_ = 0;       // stream bytes known to be on the line
-  uint64_t submitted_ = 0;       // bytes of tx_'s front in write requests not yet completed
-  bool need_resync_ = true;      // no writes until the new driver's tx_total is known
-  bool poisoned_ = false;        // a write failed oddly: completions no longer trusted until resync
+  std::deque<std::byte> tx_;              // written, not yet confirmed on the line; tx_[0] is stream byte confirmed_
+  uint64_t confirmed_ = 0;                // stream bytes known to be on the line
+  uint64_t submitted_ = 0;                // bytes of tx_'s front in write requests not yet completed
+  bool need_resync_ = true;               // no writes until the new driver's tx_total is known
+  bool poisoned_ = false;                 // a write failed oddly: completions no longer trusted until resync
   std::optional<uint64_t> resync_total_;  // handed from the worker to the pump
   std::optional<Error> resync_error_;
-  uint64_t resyncs_ = 0;         // bumped by the pump each time one was applied
-  uint64_t base_total_ = 0;      // the device's tx_total when base_stream_ was confirmed
+  uint64_t resyncs_ = 0;     // bumped by the pump each time one was applied
+  uint64_t base_total_ = 0;  // the device's tx_total when base_stream_ was confirmed
   uint64_t base_stream_ = 0;
-  uint64_t sent_since_base_ = 0;  // stream bytes handed to drivers since the base
-  std::deque<std::byte> rx_;     // received, not yet read
-  std::optional<uint64_t> rx_next_;  // stream position of the next byte to queue (from the first read)
+  uint64_t sent_since_base_ = 0;           // stream bytes handed to drivers since the base
+  std::deque<std::byte> rx_;               // received, not yet read
+  std::optional<uint64_t> rx_next_;        // stream position of the next byte to queue (from the first read)
   std::optional<uint64_t> rx_generation_;  // the ring generation of the last read queued
-  std::optional<HeldRead> held_;     // the last read checked, waiting for confirmation
-  UartDeviceLink link_;              // empty: not connected
+  std::optional<HeldRead> held_;           // the last read checked, waiting for confirmation
+  UartDeviceLink link_;                    // empty: not connected
   UartReceiveStats rx_stats_;
 
   // Pump-thread state (no lock).

@@ -51,8 +51,7 @@ TEST(SpinTest, AZeroBudgetNeverSpins) {
 
 TEST(SpinTest, StopsAtItsBudgetAndResetStartsAFreshOne) {
   Spin spin(200'000);
-  while (spin.Again()) {
-  }
+  while (spin.Again()) {}
   // A loaded machine may cut the spin short; nothing makes it run on.
   EXPECT_FALSE(spin.Again());
   EXPECT_FALSE(spin.Again());
@@ -64,8 +63,7 @@ TEST(SpinTest, SpinsForItsWholeBudgetOnAnIdleMachine) {
   if (CpusContended()) GTEST_SKIP() << "other threads want the CPUs right now";
   Spin spin(200'000);
   const int64_t start = MonotonicNanos();
-  while (spin.Again()) {
-  }
+  while (spin.Again()) {}
   const int64_t spun = MonotonicNanos() - start;
   if (spun < 200'000 && CpusContended()) GTEST_SKIP() << "the machine became busy while spinning";
   EXPECT_GE(spun, 200'000);
@@ -84,8 +82,7 @@ TEST(SpinTest, GivesWayLongBeforeItsBudgetWhenCpusAreOversubscribed) {
   // A budget of a minute: only the contention check can end this spin early.
   Spin spin(60 * kSec);
   const int64_t start = MonotonicNanos();
-  while (spin.Again() && MonotonicNanos() - start < 10 * kSec) {
-  }
+  while (spin.Again() && MonotonicNanos() - start < 10 * kSec) {}
   EXPECT_LT(MonotonicNanos() - start, 10 * kSec) << "kept spinning while every CPU was wanted";
 }
 
@@ -135,8 +132,7 @@ TEST(SpinTest, TakingTurnsSpinsItsWholeBudgetButLeavesItsCpuToAThreadThatWantsIt
     while (!busy_running.load()) std::this_thread::yield();
     Spin spin(kBudget, Spin::kTakeTurns);
     const int64_t start = MonotonicNanos(), cpu0 = ThreadCpuNs();
-    while (spin.Again()) {
-    }
+    while (spin.Again()) {}
     spun = MonotonicNanos() - start;
     spinner_cpu = ThreadCpuNs() - cpu0;
     done = true;

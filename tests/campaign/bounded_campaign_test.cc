@@ -58,7 +58,8 @@ TEST(BoundedCampaign, EveryWorkloadAndFaultTypeIsTransparentOrExpectedAndLosesNo
   WorkloadRegistry registry;
   ASSERT_TRUE(RegisterBuiltinWorkloads(registry).has_value());
   EXPECT_EQ(records->size(), registry.names().size() * AllFaultTypes().size() * kRunsPerCell)
-      << "every workload x fault type cell, " << kRunsPerCell << " runs each\n" << out;
+      << "every workload x fault type cell, " << kRunsPerCell << " runs each\n"
+      << out;
   size_t bad = 0;
   for (const RunRecord& r : *records) {
     const uint64_t lost = Count(r.verification, "lost="), misdirected = Count(r.verification, "misdirected=");

@@ -7,10 +7,9 @@ namespace umbra::faultinject::campaign {
 namespace {
 
 TEST(CampaignFile, ParsesEveryField) {
-  auto c = ParseCampaignText(
-      "workloads: \"echo-stream\"\nfaults: \"segfault\"\nfaults: \"sigkill\"\nruns_per_cell: 7\n"
-      "seed: 99\njobs: 3\nmode: \"restart-only\"\nunits: 40\nrestart_budget: 4\n",
-      "c.textproto");
+  auto c = ParseCampaignText("workloads: \"echo-stream\"\nfaults: \"segfault\"\nfaults: \"sigkill\"\nruns_per_cell: 7\n"
+                             "seed: 99\njobs: 3\nmode: \"restart-only\"\nunits: 40\nrestart_budget: 4\n",
+                             "c.textproto");
   ASSERT_TRUE(c.has_value()) << c.error().message;
   EXPECT_EQ(c->workloads, std::vector<std::string>{"echo-stream"});
   EXPECT_EQ(c->faults, (std::vector<FaultType>{FaultType::kSegfault, FaultType::kSigkill}));
@@ -50,8 +49,13 @@ TEST(CampaignFile, UnknownModeNamesTheField) {
 }
 
 TEST(CampaignFile, ConfigSurvivesTheTextWorkersReceive) {
-  CampaignConfig c{.workloads = {"echo-stream"}, .faults = {FaultType::kHang}, .runs_per_cell = 3, .seed = 77,
-                   .jobs = 2, .mode = shadows::RecoveryMode::kRestartOnly, .units = 9};
+  CampaignConfig c{.workloads = {"echo-stream"},
+                   .faults = {FaultType::kHang},
+                   .runs_per_cell = 3,
+                   .seed = 77,
+                   .jobs = 2,
+                   .mode = shadows::RecoveryMode::kRestartOnly,
+                   .units = 9};
   auto back = ParseCampaignText(CampaignToText(c), "--config");
   ASSERT_TRUE(back.has_value()) << back.error().message;
   EXPECT_EQ(back->workloads, c.workloads);

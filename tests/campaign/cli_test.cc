@@ -80,8 +80,7 @@ TEST(CampaignCli, AnyMalfunctionExitsOneAndExpectedOnesDoNot) {
   const std::string path = TempPath("m.jsonl");
   auto line = [](int index, const char* outcome) {
     return "{\"index\":\"" + std::to_string(index) +
-           "\",\"workload\":\"echo-stream\",\"fault\":\"error\",\"mode\":\"shadow\",\"outcome\":\"" +
-           outcome + "\"}\n";
+           "\",\"workload\":\"echo-stream\",\"fault\":\"error\",\"mode\":\"shadow\",\"outcome\":\"" + outcome + "\"}\n";
   };
   std::ofstream(path) << line(0, "transparent") << line(1, "expected");
   Ran fine = Umbra("campaign --merge " + path);
@@ -126,7 +125,9 @@ TEST(CampaignCli, ReplayRerunsOneSeed) {
   EXPECT_TRUE(Has(r.out, "run seed 77: echo-stream/abort")) << r.out;
   EXPECT_TRUE(Has(r.out, "outcome: transparent")) << r.out;
   Ran again = Umbra("campaign --replay 77 --workload echo-stream --fault abort --units 30");
-  auto plan = [](const std::string& s) { return s.substr(s.find("plan: "), s.find('\n', s.find("plan: ")) - s.find("plan: ")); };
+  auto plan = [](const std::string& s) {
+    return s.substr(s.find("plan: "), s.find('\n', s.find("plan: ")) - s.find("plan: "));
+  };
   EXPECT_EQ(plan(r.out), plan(again.out));
 }
 
@@ -157,7 +158,10 @@ TEST(CampaignCli, UsageErrorsExit64) {
   EXPECT_TRUE(Has(f.out, "unknown fault type 'segfalt'")) << f.out;
   Ran w = Umbra("campaign --workload nope");
   EXPECT_EQ(w.rc, 64);
-  EXPECT_TRUE(Has(w.out, "unknown workload 'nope' (known: audio-playback, disk-verifier, echo-stream, file-transfer, sqlite, uart-echo)")) << w.out;
+  EXPECT_TRUE(Has(
+      w.out,
+      "unknown workload 'nope' (known: audio-playback, disk-verifier, echo-stream, file-transfer, sqlite, uart-echo)"))
+      << w.out;
   Ran s = Umbra("campaign --shard 2/2");
   EXPECT_EQ(s.rc, 64);
   EXPECT_TRUE(Has(s.out, "bad shard")) << s.out;

@@ -35,8 +35,8 @@ TEST_F(CampaignEngine, RegistryRefusesDuplicatesAndUnknownNames) {
 }
 
 TEST_F(CampaignEngine, ReplayReproducesTheRunsRecord) {
-  RunSpec spec{.index = 3, .seed = RunSeed(11, 3), .workload = "echo-stream", .fault = FaultType::kSegfault,
-               .units = 60};
+  RunSpec spec{
+      .index = 3, .seed = RunSeed(11, 3), .workload = "echo-stream", .fault = FaultType::kSegfault, .units = 60};
   auto a = RunOne(registry_, spec);
   auto b = RunOne(registry_, spec);
   ASSERT_TRUE(a.has_value()) << a.error().message;
@@ -45,12 +45,14 @@ TEST_F(CampaignEngine, ReplayReproducesTheRunsRecord) {
   EXPECT_EQ(a->injected, b->injected);
   EXPECT_EQ(a->detections, b->detections);
   EXPECT_EQ(a->recoveries.size(), b->recoveries.size());
-  EXPECT_EQ(a->plan, FormatPlan(*MakePlan(spec.seed, spec.fault,
-                                          registry_.Create("echo-stream").value()->sites(60))));
+  EXPECT_EQ(a->plan, FormatPlan(*MakePlan(spec.seed, spec.fault, registry_.Create("echo-stream").value()->sites(60))));
 }
 
 TEST_F(CampaignEngine, TransparentWhenTheShadowHidesAKill) {
-  RunSpec spec{.seed = 5, .workload = "echo-stream", .fault = FaultType::kSigkill, .units = 50,
+  RunSpec spec{.seed = 5,
+               .workload = "echo-stream",
+               .fault = FaultType::kSigkill,
+               .units = 50,
                .plan = *ParsePlan("seed=1;sigkill@host.unit+10;sigkill@host.unit+30")};
   auto r = RunOne(registry_, spec);
   ASSERT_TRUE(r.has_value()) << r.error().message;
@@ -66,7 +68,10 @@ TEST_F(CampaignEngine, TransparentWhenTheShadowHidesAKill) {
 }
 
 TEST_F(CampaignEngine, DriverSideFaultIsArmedOncePerInstance) {
-  RunSpec spec{.seed = 6, .workload = "echo-stream", .fault = FaultType::kAbort, .units = 40,
+  RunSpec spec{.seed = 6,
+               .workload = "echo-stream",
+               .fault = FaultType::kAbort,
+               .units = 40,
                .plan = *ParsePlan("seed=1;abort@sdk.request+5;abort@sdk.request+0")};
   auto r = RunOne(registry_, spec);
   ASSERT_TRUE(r.has_value()) << r.error().message;
@@ -75,7 +80,10 @@ TEST_F(CampaignEngine, DriverSideFaultIsArmedOncePerInstance) {
 }
 
 TEST_F(CampaignEngine, DoubleFaultKillsTheDriverWhileTheShadowRecovers) {
-  RunSpec spec{.seed = 7, .workload = "echo-stream", .fault = FaultType::kKillDuringRecovery, .units = 40,
+  RunSpec spec{.seed = 7,
+               .workload = "echo-stream",
+               .fault = FaultType::kKillDuringRecovery,
+               .units = 40,
                .plan = *ParsePlan("seed=1;kill_during_recovery@host.unit+10")};
   auto r = RunOne(registry_, spec);
   ASSERT_TRUE(r.has_value()) << r.error().message;
@@ -85,7 +93,10 @@ TEST_F(CampaignEngine, DoubleFaultKillsTheDriverWhileTheShadowRecovers) {
 }
 
 TEST_F(CampaignEngine, FailedWhenTheRestartBudgetIsSpent) {
-  RunSpec spec{.seed = 8, .workload = "echo-stream", .fault = FaultType::kSegfault, .units = 40,
+  RunSpec spec{.seed = 8,
+               .workload = "echo-stream",
+               .fault = FaultType::kSegfault,
+               .units = 40,
                .plan = *ParsePlan("seed=1;segfault@sdk.request+2;segfault@sdk.request+0;segfault@sdk.request+0")};
   RunOptions tiny;
   tiny.restart_budget = 1;
@@ -97,8 +108,11 @@ TEST_F(CampaignEngine, FailedWhenTheRestartBudgetIsSpent) {
 }
 
 TEST_F(CampaignEngine, MalfunctionInRestartOnlyMode) {
-  RunSpec spec{.seed = 9, .workload = "echo-stream", .fault = FaultType::kSigkill,
-               .mode = shadows::RecoveryMode::kRestartOnly, .units = 50,
+  RunSpec spec{.seed = 9,
+               .workload = "echo-stream",
+               .fault = FaultType::kSigkill,
+               .mode = shadows::RecoveryMode::kRestartOnly,
+               .units = 50,
                .plan = *ParsePlan("seed=1;sigkill@host.unit+10")};
   auto r = RunOne(registry_, spec);
   ASSERT_TRUE(r.has_value()) << r.error().message;
@@ -112,7 +126,10 @@ TEST_F(CampaignEngine, MalfunctionInRestartOnlyMode) {
 // driver's failure, not its answer): the application sees the error, and the
 // run is an expected outcome, with the reason, not a malfunction.
 TEST_F(CampaignEngine, ExpectedWhenTheDriverReturnsAnError) {
-  RunSpec spec{.seed = 10, .workload = "echo-stream", .fault = FaultType::kError, .units = 30,
+  RunSpec spec{.seed = 10,
+               .workload = "echo-stream",
+               .fault = FaultType::kError,
+               .units = 30,
                .plan = *ParsePlan("seed=1;error@sdk.request+4")};
   auto r = RunOne(registry_, spec);
   ASSERT_TRUE(r.has_value()) << r.error().message;
@@ -124,8 +141,8 @@ TEST_F(CampaignEngine, ExpectedWhenTheDriverReturnsAnError) {
 }
 
 TEST_F(CampaignEngine, HostCrashWhenTheRunsProcessDies) {
-  CampaignConfig c{.workloads = {"echo-stream"}, .faults = {FaultType::kSigkill}, .runs_per_cell = 3,
-                   .seed = 1, .jobs = 1};
+  CampaignConfig c{
+      .workloads = {"echo-stream"}, .faults = {FaultType::kSigkill}, .runs_per_cell = 3, .seed = 1, .jobs = 1};
   ASSERT_TRUE(Resolve(registry_, c).has_value());
   // A "worker" that dies of SIGSEGV before reporting anything.
   auto records = RunIsolated(c, {"/bin/sh", "-c", "kill -SEGV $$", "worker"}, nullptr);
@@ -140,7 +157,10 @@ TEST_F(CampaignEngine, HostCrashWhenTheRunsProcessDies) {
 TEST_F(CampaignEngine, ShardsMergeIntoTheUnshardedReport) {
   CampaignConfig c{.workloads = {"echo-stream"},
                    .faults = {FaultType::kSegfault, FaultType::kAbort, FaultType::kError},
-                   .runs_per_cell = 3, .seed = 2024, .jobs = 2, .units = 30};
+                   .runs_per_cell = 3,
+                   .seed = 2024,
+                   .jobs = 2,
+                   .units = 30};
   ASSERT_TRUE(Resolve(registry_, c).has_value());
   std::vector<RunRecord> whole = MergeRecords(RunInProcess(registry_, c, nullptr));
   ASSERT_EQ(whole.size(), 9u);
@@ -162,11 +182,19 @@ TEST_F(CampaignEngine, ShardsMergeIntoTheUnshardedReport) {
 }
 
 TEST_F(CampaignEngine, RecordsSurviveJson) {
-  RunRecord r{.index = 4, .seed = 18446744073709551615ull, .workload = "echo-stream", .device = "echo0",
-              .device_class = "echo", .fault = FaultType::kWildDma, .site = "sdk.request",
-              .plan = "seed=1;wild_dma@sdk.request+3", .outcome = Outcome::kFailed, .injected = 2,
+  RunRecord r{.index = 4,
+              .seed = 18446744073709551615ull,
+              .workload = "echo-stream",
+              .device = "echo0",
+              .device_class = "echo",
+              .fault = FaultType::kWildDma,
+              .site = "sdk.request",
+              .plan = "seed=1;wild_dma@sdk.request+3",
+              .outcome = Outcome::kFailed,
+              .injected = 2,
               .recoveries = {{.reason = "signal", .restart_ns = 5, .gap_ns = 9, .attempts = 1, .succeeded = true}},
-              .first_error = "say \"hi\"\n", .verification = "ok"};
+              .first_error = "say \"hi\"\n",
+              .verification = "ok"};
   auto back = RecordFromJson(RecordToJson(r));
   ASSERT_TRUE(back.has_value()) << back.error().message;
   EXPECT_EQ(back->seed, r.seed);
@@ -191,7 +219,10 @@ TEST_F(CampaignEngine, SummaryCountsOutcomesPerCell) {
 }
 
 TEST_F(CampaignEngine, ShrinkDropsInjectionsThatDoNotMatter) {
-  RunSpec spec{.seed = 12, .workload = "echo-stream", .fault = FaultType::kError, .units = 30,
+  RunSpec spec{.seed = 12,
+               .workload = "echo-stream",
+               .fault = FaultType::kError,
+               .units = 30,
                .plan = *ParsePlan("seed=1;error@sdk.request+8")};
   auto s = Shrink(registry_, spec, {}, Outcome::kExpected);
   ASSERT_TRUE(s.has_value()) << s.error().message;

@@ -16,8 +16,8 @@ Result<RunRecord> Replay(uint64_t seed, const char* workload, FaultType fault, c
 
 std::string Describe(const RunRecord& r) {
   return "outcome " + std::string(OutcomeName(r.outcome)) + ", " + std::to_string(r.injected) + " injected, " +
-         std::to_string(r.detections) + " detected, errors " + std::to_string(r.errors) + " (" + r.first_error +
-         "), " + r.verification;
+         std::to_string(r.detections) + " detected, errors " + std::to_string(r.errors) + " (" + r.first_error + "), " +
+         r.verification;
 }
 
 // The driver loses a write's completion (a request-deadline hang); the new
@@ -41,10 +41,10 @@ TEST(CampaignMalfunctions, ReadBehindAReplayedWriteTheDriverLostSeesTheAcknowled
 // application as received bytes ("64/64 chunks echoed, 1 changed", nothing
 // detected). The device's receive count shows the bytes were never received.
 TEST(CampaignMalfunctions, UartReadLongerThanTheDeviceReceivedIsRefusedNotPassedOn) {
-  for (auto [seed, plan] : {std::pair{8767485747811298419u, "seed=16352449609500296145;wrong_length@sdk.complete+29"},
-                            std::pair{7309883201358905417u,
-                                      "seed=13855320929713426452;wrong_length@uart.rx+17;wrong_length@uart.rx+20;"
-                                      "wrong_length@sdk.complete+32"}}) {
+  for (auto [seed, plan] :
+       {std::pair{8767485747811298419u, "seed=16352449609500296145;wrong_length@sdk.complete+29"},
+        std::pair{7309883201358905417u, "seed=13855320929713426452;wrong_length@uart.rx+17;wrong_length@uart.rx+20;"
+                                        "wrong_length@sdk.complete+32"}}) {
     auto r = Replay(seed, "uart-echo", FaultType::kWrongLength, plan);
     ASSERT_TRUE(r.has_value()) << r.error().ToString();
     EXPECT_EQ(r->outcome, Outcome::kTransparent) << plan << ": " << Describe(*r);

@@ -25,15 +25,15 @@ std::ostream& operator<<(std::ostream& os, const Case& c) {
 Result<RunRecord> RunCase(const Case& c, shadows::RecoveryMode mode) {
   WorkloadRegistry registry;
   UMBRA_TRY(RegisterBuiltinWorkloads(registry));
-  RunSpec spec{.seed = 42, .workload = c.workload, .fault = c.fault, .mode = mode,
-               .plan = UMBRA_TRY(ParsePlan(c.plan))};
+  RunSpec spec{
+      .seed = 42, .workload = c.workload, .fault = c.fault, .mode = mode, .plan = UMBRA_TRY(ParsePlan(c.plan))};
   return RunOne(registry, spec);
 }
 
 std::string Describe(const RunRecord& r) {
   return "outcome " + std::string(OutcomeName(r.outcome)) + ", " + std::to_string(r.injected) + " injected, " +
-         std::to_string(r.detections) + " detected, errors " + std::to_string(r.errors) + " (" + r.first_error +
-         "), " + r.verification;
+         std::to_string(r.detections) + " detected, errors " + std::to_string(r.errors) + " (" + r.first_error + "), " +
+         r.verification;
 }
 
 // ---- with the shadow: every fail-stop fault is transparent ----
@@ -93,21 +93,21 @@ TEST_P(RestartOnlyShowsTheFault, NotTransparent) {
   EXPECT_NE(r->outcome, Outcome::kHostCrash);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Workloads, RestartOnlyShowsTheFault,
-    ::testing::Values(Case{"file-transfer", FaultType::kSegfault, "seed=1;segfault@nic.tx+20"},
-                      Case{"disk-verifier", FaultType::kSegfault, "seed=1;segfault@disk.complete+30"},
-                      Case{"sqlite", FaultType::kSegfault, "seed=1;segfault@disk.submit+40"},
-                      // The player's stream set-up (hw_params): a crash in a
-                      // data-path write may, on a loaded machine, land after
-                      // the whole track was handed to the driver.
-                      Case{"audio-playback", FaultType::kSegfault, "seed=1;segfault@sdk.call+1"},
-                      Case{"uart-echo", FaultType::kSegfault, "seed=1;segfault@uart.tx+20"}),
-    [](const auto& info) {
-      std::string name = info.param.workload;
-      std::replace(name.begin(), name.end(), '-', '_');
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(Workloads, RestartOnlyShowsTheFault,
+                         ::testing::Values(Case{"file-transfer", FaultType::kSegfault, "seed=1;segfault@nic.tx+20"},
+                                           Case{"disk-verifier", FaultType::kSegfault,
+                                                "seed=1;segfault@disk.complete+30"},
+                                           Case{"sqlite", FaultType::kSegfault, "seed=1;segfault@disk.submit+40"},
+                                           // The player's stream set-up (hw_params): a crash in a
+                                           // data-path write may, on a loaded machine, land after
+                                           // the whole track was handed to the driver.
+                                           Case{"audio-playback", FaultType::kSegfault, "seed=1;segfault@sdk.call+1"},
+                                           Case{"uart-echo", FaultType::kSegfault, "seed=1;segfault@uart.tx+20"}),
+                         [](const auto& info) {
+                           std::string name = info.param.workload;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace umbra::faultinject::campaign

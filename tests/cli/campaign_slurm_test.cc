@@ -125,13 +125,15 @@ class CampaignSlurmTest : public ::testing::Test {
 TEST_F(CampaignSlurmTest, AFourShardArrayMergesToTheSameRunsAsOneMachineAndARerunShardChangesNothing) {
   const fs::path out = dir_ / "c";
   const std::string file = ShellQuote((dir_ / "campaign.textproto").string());
-  Output submit = Shell(Umbra("campaign " + file + " --seed 4242 --slurm --shards 4 --out " + ShellQuote(out.string())));
+  Output submit =
+      Shell(Umbra("campaign " + file + " --seed 4242 --slurm --shards 4 --out " + ShellQuote(out.string())));
   ASSERT_EQ(submit.code, 0) << submit.out;
   ASSERT_TRUE(cluster_->WaitIdle(300s)) << "jobs still queued after 300 s:\n" << Shell("squeue").out;
   ASSERT_TRUE(fs::exists(out / "report.json")) << Slurp(out / "logs" / "merge.out");
   EXPECT_GT(fs::file_size(out / "report.html"), 1000u) << Slurp(out / "logs" / "merge.out");
 
-  Output local = Shell(Umbra("campaign " + file + " --seed 4242 --jsonl " + ShellQuote((dir_ / "local.jsonl").string())));
+  Output local =
+      Shell(Umbra("campaign " + file + " --seed 4242 --jsonl " + ShellQuote((dir_ / "local.jsonl").string())));
   ASSERT_LE(local.code, 1) << local.out;
   auto mine = fc::ReadJsonLines((dir_ / "local.jsonl").string());
   ASSERT_TRUE(mine) << mine.error().message;

@@ -32,10 +32,13 @@ TEST(CampaignSoak, DurationsTakeUnitsAndRefuseNonsense) {
 }
 
 TEST(CampaignSoak, RunsUntilTheDeadlineAndCountsNoCutOffRunAsAHostCrash) {
-  const std::string jsonl = std::filesystem::temp_directory_path() / ("umbra-soak-" + std::to_string(getpid()) + ".jsonl");
-  const ::umbra::testing::Output run = ::umbra::testing::Shell(::umbra::testing::ShellQuote(UMBRA_BINARY) +
-                                             " campaign --workload echo-stream --fault segfault,sigkill --units 60"
-                                             " --jobs 2 --soak 3s --jsonl " + ::umbra::testing::ShellQuote(jsonl));
+  const std::string jsonl =
+      std::filesystem::temp_directory_path() / ("umbra-soak-" + std::to_string(getpid()) + ".jsonl");
+  const ::umbra::testing::Output run =
+      ::umbra::testing::Shell(::umbra::testing::ShellQuote(UMBRA_BINARY) +
+                              " campaign --workload echo-stream --fault segfault,sigkill --units 60"
+                              " --jobs 2 --soak 3s --jsonl " +
+                              ::umbra::testing::ShellQuote(jsonl));
   const std::string& out = run.out;
   EXPECT_EQ(run.code, 0) << out;
   EXPECT_NE(out.find("host crashes: 0;"), std::string::npos) << out;
@@ -58,7 +61,8 @@ TEST(CampaignSoak, RunsUntilTheDeadlineAndCountsNoCutOffRunAsAHostCrash) {
   EXPECT_EQ(indices.size(), records->size()) << "a run index was used twice";
   EXPECT_EQ(seeds.size(), records->size()) << "two runs drew the same seed";
   EXPECT_NE(out.find("soak: " + std::to_string(records->size()) + " runs"), std::string::npos)
-      << "the summary does not count every recorded run:\n" << out;
+      << "the summary does not count every recorded run:\n"
+      << out;
 }
 
 }  // namespace

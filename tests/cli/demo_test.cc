@@ -79,10 +79,12 @@ void EveryFaultRecoversAndEveryApplicationVerifies(const DemoRun& demo) {
   const std::string json = ReadFile(dir_ + "/umbra-demo.json");
   EXPECT_TRUE(Has(json, "\"ok\":true")) << json;
   EXPECT_FALSE(Has(json, "\"verified\":false")) << json;
-  for (const char* dev : {"\"device\":\"nic0\"", "\"device\":\"disk0\"", "\"device\":\"ttyS0\"", "\"device\":\"snd0\""}) {
+  for (const char* dev :
+       {"\"device\":\"nic0\"", "\"device\":\"disk0\"", "\"device\":\"ttyS0\"", "\"device\":\"snd0\""}) {
     EXPECT_TRUE(Has(json, dev)) << dev;
   }
-  for (const char* fault : {"\"fault\":\"segfault\"", "\"fault\":\"abort\"", "\"fault\":\"sigkill\"", "\"fault\":\"hang\""}) {
+  for (const char* fault :
+       {"\"fault\":\"segfault\"", "\"fault\":\"abort\"", "\"fault\":\"sigkill\"", "\"fault\":\"hang\""}) {
     EXPECT_TRUE(Has(json, fault)) << fault;
   }
   EXPECT_TRUE(Has(json, "\"consumer_held\":true"));
@@ -170,7 +172,8 @@ void TableJsonReportAndHtmlAgreeOnEveryFigure(const DemoRun& run) {
     const Json& r = faults[i];
     const Json& d = demo["faults"][i];
     const std::string what = "fault " + std::to_string(i) + ": " + r["device"].string + " " + r["fault"].string;
-    for (const char* key : {"device", "fault", "site", "detected_as", "end"}) EXPECT_EQ(d[key].string, r[key].string) << what << " " << key;
+    for (const char* key : {"device", "fault", "site", "detected_as", "end"})
+      EXPECT_EQ(d[key].string, r[key].string) << what << " " << key;
     for (const char* key : {"detection_ns", "recovery_ns", "gap_ns", "start_ns"}) {
       EXPECT_EQ(Cell(d[key]), Cell(r[key])) << what << " " << key;
       if (r[key].kind == Json::Kind::kNumber) {
@@ -180,13 +183,17 @@ void TableJsonReportAndHtmlAgreeOnEveryFigure(const DemoRun& run) {
     for (const char* key : {"queued", "dropped", "replayed"})
       EXPECT_EQ(d["requests"][key].number, r["requests"][key].number) << what << " " << key;
     // The HTML row, cell by cell.
-    const std::vector<std::string> want = {
-        r["device"].string, r["fault"].string, r["site"].string.empty() ? "-" : r["site"].string,
-        r["detected_as"].string,
-        Cell(r["detection_ns"]), Cell(r["recovery_ns"]), Cell(r["gap_ns"]),
-        std::to_string(static_cast<int64_t>(r["requests"]["queued"].number)),
-        std::to_string(static_cast<int64_t>(r["requests"]["dropped"].number)),
-        std::to_string(static_cast<int64_t>(r["requests"]["replayed"].number)), r["end"].string};
+    const std::vector<std::string> want = {r["device"].string,
+                                           r["fault"].string,
+                                           r["site"].string.empty() ? "-" : r["site"].string,
+                                           r["detected_as"].string,
+                                           Cell(r["detection_ns"]),
+                                           Cell(r["recovery_ns"]),
+                                           Cell(r["gap_ns"]),
+                                           std::to_string(static_cast<int64_t>(r["requests"]["queued"].number)),
+                                           std::to_string(static_cast<int64_t>(r["requests"]["dropped"].number)),
+                                           std::to_string(static_cast<int64_t>(r["requests"]["replayed"].number)),
+                                           r["end"].string};
     EXPECT_EQ(html[i], want) << what;
     // The demo's terminal row holds the same cells, in order.
     ASSERT_TRUE(std::getline(lines, line)) << what;
@@ -240,12 +247,13 @@ TEST(Demo, MinimalDemoCrashesAnEchoDriverEveryWay) {
 
 // `umbra run --trace FILE` records the machine's run for `umbra report`.
 TEST(Run, TraceOptionRecordsTheRunForUmbraReport) {
-  const std::string trace = std::filesystem::temp_directory_path() / ("umbra-run-" + std::to_string(getpid()) + ".trace");
+  const std::string trace =
+      std::filesystem::temp_directory_path() / ("umbra-run-" + std::to_string(getpid()) + ".trace");
   // A run folder of its own: other tests may run the same example machine now.
   const std::string run_dir = trace + ".run";
-  CommandRun run = RunCommand(std::string(UMBRA_BINARY) + " run " + UMBRA_EXAMPLES +
-                              "/machines/echo-links.textproto --for 0.3 --run-dir " + run_dir + " --trace " + trace +
-                              " 2>&1");
+  CommandRun run =
+      RunCommand(std::string(UMBRA_BINARY) + " run " + UMBRA_EXAMPLES +
+                 "/machines/echo-links.textproto --for 0.3 --run-dir " + run_dir + " --trace " + trace + " 2>&1");
   std::filesystem::remove_all(run_dir);
   EXPECT_EQ(run.status, 0) << run.out;
   CommandRun report = RunCommand(std::string(UMBRA_BINARY) + " report --json " + trace);

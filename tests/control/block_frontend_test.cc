@@ -119,8 +119,8 @@ TEST_F(BlockFrontendTest, Ext4SurvivesCrashesDuringMkfsUnpackAndSqlite) {
   ASSERT_TRUE(Start()) << machine_->output();
   // The repository's own sources, as the tarball to unpack.
   const std::string tarball = (dir_ / "src.tar").string();
-  auto tar = Shell("tar -C " + std::string(UMBRA_SOURCE_DIR) +
-                   " -cf " + tarball + " cli control runtime shadows drivers faultinject proto docs");
+  auto tar = Shell("tar -C " + std::string(UMBRA_SOURCE_DIR) + " -cf " + tarball +
+                   " cli control runtime shadows drivers faultinject proto docs");
   ASSERT_EQ(tar.code, 0) << tar.out;
   Crasher crasher(machine_->run_dir(), "disk0", {"sigkill", "segfault", "abort", "hang"}, 200ms);
   auto loop = Shell("losetup -f --show " + file());

@@ -58,7 +58,8 @@ class ControlSocketTest : public ::testing::Test {
 
 TEST_F(ControlSocketTest, SocketIsOwnerOnlyInAnOwnerOnlyFolder) {
   Start();
-  struct stat dir {}, sock {};
+  struct stat dir {
+  }, sock{};
   ASSERT_EQ(stat(run_dir_.c_str(), &dir), 0);
   ASSERT_EQ(stat((run_dir_ + "/control.sock").c_str(), &sock), 0);
   EXPECT_EQ(dir.st_mode & 0777, 0700u);

@@ -109,7 +109,8 @@ TEST_F(NetFrontendTest, EveryByteSocatSendsArrivesAcrossCrashes) {
   // 32 MiB over TCP; the receiver's checksum must equal the sender's.
   const std::string in = (dir_ / "in.bin").string(), sum = (dir_ / "got.sum").string();
   ASSERT_EQ(Shell("head -c 33554432 /dev/urandom > " + in).code, 0);
-  Shell("(" + In(peer_, "timeout 100 socat -u TCP-LISTEN:5299,reuseaddr -") + " | sha256sum > " + sum + ") >/dev/null 2>&1 &");
+  Shell("(" + In(peer_, "timeout 100 socat -u TCP-LISTEN:5299,reuseaddr -") + " | sha256sum > " + sum +
+        ") >/dev/null 2>&1 &");
   std::this_thread::sleep_for(300ms);
   Crasher crasher(machine_->run_dir(), "nic0", {"segfault", "abort", "sigkill", "hang"}, 500ms, 12);
   auto send = Shell("timeout 100 " + In(app_, "socat -u OPEN:" + in + " TCP:10.78.0.2:5299,retry=50,interval=0.1"));

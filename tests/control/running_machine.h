@@ -28,11 +28,11 @@
 
 namespace umbra::testing {
 
-
 // The start of a test machine file: its name, settings that let a driver be
 // crashed many times in a row, and the platform bus. Devices and drivers follow.
 inline std::string MachineHead(const std::string& name) {
-  return "name: \"" + name + "\"\n"
+  return "name: \"" + name +
+         "\"\n"
          "settings {\n"
          "  heartbeat_period_ms: 50\n"
          "  restart_budget { max_restarts: 10000 window_ms: 60000 backoff_ms: 5 }\n"
@@ -77,7 +77,8 @@ class RunningMachine {
   bool WaitFor(const std::string& text, std::chrono::milliseconds timeout, size_t from = 0) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (out_.find(text, from) == std::string::npos) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0 || fd_ < 0) return false;
       pollfd p{fd_, POLLIN, 0};
       if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -126,8 +127,10 @@ class RunningMachine {
         pid_ = 0;
         break;
       }
-      if (fd_ >= 0) (void)WaitFor("\n\x01never", std::chrono::milliseconds(10), out_.size());
-      else usleep(10'000);
+      if (fd_ >= 0)
+        (void)WaitFor("\n\x01never", std::chrono::milliseconds(10), out_.size());
+      else
+        usleep(10'000);
     }
     if (pid_ > 0) {
       kill(pid_, SIGKILL);

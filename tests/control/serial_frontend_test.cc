@@ -44,8 +44,10 @@ class SerialFrontendTest : public ::testing::Test {
     const std::string run = machine_->run_dir();
     const std::string in = (dir_ / "in.bin").string(), out = (dir_ / "out.bin").string();
     Crasher crasher(run, "uart0", {"sigkill", "segfault", "abort", "hang", "sigsegv"}, 150ms);
-    auto r = Shell("timeout 20 head -c 1048576 " + run + "/" + to + " > " + out + " & reader=$!; sleep 0.2; "
-                   "timeout 20 socat -u OPEN:" + in + " " + run + "/" + from + ",raw,echo=0 && wait $reader");
+    auto r = Shell("timeout 20 head -c 1048576 " + run + "/" + to + " > " + out +
+                   " & reader=$!; sleep 0.2; "
+                   "timeout 20 socat -u OPEN:" +
+                   in + " " + run + "/" + from + ",raw,echo=0 && wait $reader");
     const int injected = crasher.Stop();
     EXPECT_TRUE(machine_->WaitForCount("\"kind\":\"recovered\"", 2, 5s)) << machine_->output();
     EXPECT_EQ(r.code, 0) << r.out;

@@ -56,7 +56,8 @@ TEST(SoundFrontendTest, SpeakerHoldsTheInputOutsideTheGapsAcrossCrashes) {
   std::ofstream(dir / "snd.textproto") << MachineHead("snd") + R"pb(
 devices {
   name: "snd0" bus: "platform" compatible: "umbra,sound-emu" device_class: "sound"
-  settings { key: "speaker" value: ")pb" + speaker + R"pb(" }
+  settings { key: "speaker" value: ")pb" + speaker +
+                                              R"pb(" }
   frontend {}
 }
 drivers { name: "sound" bus: "platform" compatible: "umbra,sound-emu" binary: "umbra-driver-sound" }
@@ -127,8 +128,10 @@ TEST(SoundFrontendTest, CaptureFifoHoldsTheMicrophoneOutsideTheGapsAcrossCrashes
   std::ofstream(dir / "snd.textproto") << MachineHead("sndcap") + R"pb(
 devices {
   name: "snd0" bus: "platform" compatible: "umbra,sound-emu" device_class: "sound"
-  settings { key: "speaker" value: ")pb" + (dir / "speaker.wav").string() + R"pb(" }
-  settings { key: "microphone" value: ")pb" + mic + R"pb(" }
+  settings { key: "speaker" value: ")pb" + (dir / "speaker.wav").string() +
+                                              R"pb(" }
+  settings { key: "microphone" value: ")pb" + mic +
+                                              R"pb(" }
   settings { key: "microphone_loop" value: "1" }
   frontend {}
 }

@@ -76,7 +76,8 @@ TEST_F(UpgradeCliTest, AnIncompatibleBuildIsRefusedAndTheOldDriverServes) {
   EXPECT_NE(up.out.find("protocol version 99"), std::string::npos) << up.out;
   const Output after = Umbra("status --json");
   EXPECT_NE(after.out.find("\"driver_binary\":\"" UMBRA_DISK_DRIVER "\""), std::string::npos)
-      << "the old binary should still serve:\n" << after.out;
+      << "the old binary should still serve:\n"
+      << after.out;
   EXPECT_NE(after.out.find("\"state\":\"bound\""), std::string::npos) << after.out;
 }
 

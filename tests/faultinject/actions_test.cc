@@ -28,9 +28,9 @@ constexpr bool kSanitizerInterceptsCrashes = true;
 constexpr bool kSanitizerInterceptsCrashes = false;
 #endif
 
-#define SKIP_IF_SANITIZER_INTERCEPTS()                                                \
-  if (kSanitizerInterceptsCrashes)                                                  \
-  GTEST_SKIP() << "the sanitizer intercepts this crash and exits(1) instead of "    \
+#define SKIP_IF_SANITIZER_INTERCEPTS()                                           \
+  if (kSanitizerInterceptsCrashes)                                               \
+  GTEST_SKIP() << "the sanitizer intercepts this crash and exits(1) instead of " \
                   "letting the signal kill the process; checked in the plain build"
 
 struct ChildOutcome {
@@ -124,9 +124,7 @@ TEST(FailpointActions, SegfaultThroughTheMacroDiesBySigsegv) {
 
 TEST(FailpointActions, AbortDiesBySigabrt) { ExpectKilledBy(HitInChild("site=abort"), SIGABRT); }
 
-TEST(FailpointActions, PanicAliasDiesBySigabrt) {
-  ExpectKilledBy(HitInChild("site=panic"), SIGABRT);
-}
+TEST(FailpointActions, PanicAliasDiesBySigabrt) { ExpectKilledBy(HitInChild("site=panic"), SIGABRT); }
 
 TEST(FailpointActions, DoubleFreeIsCaughtByGlibcAndAborts) {
   SKIP_IF_SANITIZER_INTERCEPTS();

@@ -9,8 +9,7 @@
 namespace umbra::faultinject::campaign {
 namespace {
 
-const std::vector<SiteUse> kSites = {{"sdk.request", 200}, {"sdk.complete", 200}, {"sdk.call", 13},
-                                     {"host.unit", 200}};
+const std::vector<SiteUse> kSites = {{"sdk.request", 200}, {"sdk.complete", 200}, {"sdk.call", 13}, {"host.unit", 200}};
 
 TEST(FaultPlan, SameSeedGivesTheSamePlan) {
   for (FaultType t : AllFaultTypes()) {

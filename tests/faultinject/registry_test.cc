@@ -58,9 +58,8 @@ TEST(FailpointRegistry, CountStopsTheLastTerm) {
 TEST(FailpointRegistry, ChainMovesOnWhenATermsCountIsUsedUp) {
   FailpointRegistry registry;
   MustArm(registry, "x=2*error->1*drop_completion->bad_register");
-  EXPECT_EQ(Sequence(registry, "x", 6),
-            (std::vector{kErr, kErr, ActionKind::kDropCompletion, ActionKind::kBadRegister,
-                         ActionKind::kBadRegister, ActionKind::kBadRegister}));
+  EXPECT_EQ(Sequence(registry, "x", 6), (std::vector{kErr, kErr, ActionKind::kDropCompletion, ActionKind::kBadRegister,
+                                                     ActionKind::kBadRegister, ActionKind::kBadRegister}));
 }
 
 TEST(FailpointRegistry, OffTermsPassThroughWithoutCountingAsTriggers) {
@@ -74,8 +73,7 @@ TEST(FailpointRegistry, OffTermsPassThroughWithoutCountingAsTriggers) {
 TEST(FailpointRegistry, SkipAppliesPerTermOfTheChain) {
   FailpointRegistry registry;
   MustArm(registry, "x=1*error->2+forged_id");
-  EXPECT_EQ(Sequence(registry, "x", 5),
-            (std::vector{kErr, kOff, kOff, ActionKind::kForgedId, ActionKind::kForgedId}));
+  EXPECT_EQ(Sequence(registry, "x", 5), (std::vector{kErr, kOff, kOff, ActionKind::kForgedId, ActionKind::kForgedId}));
 }
 
 TEST(FailpointRegistry, ProbabilityTriggersAboutThatOften) {
@@ -121,9 +119,8 @@ TEST(FailpointRegistry, RangesAreDrawnPerTriggerWithinBounds) {
 
 TEST(FailpointRegistry, ArgumentsGetTheirDefaults) {
   FailpointRegistry registry;
-  MustArm(registry,
-          "e=error;en=error(ENOMEM);r=bad_register;w=wild_dma;l=leak(4096,16);s=segfault;"
-          "sw=segfault(wild);x=exit;p=print(\"hi there\");h=corrupt_heap");
+  MustArm(registry, "e=error;en=error(ENOMEM);r=bad_register;w=wild_dma;l=leak(4096,16);s=segfault;"
+                    "sw=segfault(wild);x=exit;p=print(\"hi there\");h=corrupt_heap");
   EXPECT_EQ(registry.Evaluate("e"), (Trigger{kErr, EIO, 0, ""}));
   EXPECT_EQ(registry.Evaluate("en"), (Trigger{kErr, ENOMEM, 0, ""}));
   EXPECT_EQ(registry.Evaluate("r"), (Trigger{ActionKind::kBadRegister, 0xdeadbeef, 0, ""}));
@@ -156,8 +153,7 @@ TEST(FailpointRegistry, SameSeedGivesTheSameTriggers) {
 }
 
 TEST(FailpointRegistry, DifferentSeedsGiveDifferentTriggers) {
-  EXPECT_NE(SeededSequence("seed=42;nic.*=50%error", false),
-            SeededSequence("seed=43;nic.*=50%error", false));
+  EXPECT_NE(SeededSequence("seed=42;nic.*=50%error", false), SeededSequence("seed=43;nic.*=50%error", false));
 }
 
 TEST(FailpointRegistry, SitesWithTheSameRuleHaveIndependentStreams) {
@@ -186,8 +182,9 @@ TEST(FailpointRegistry, LaterRulesWinAndGlobsSelectSites) {
 
 TEST(FailpointRegistry, FiltersSelectDeviceAndDriver) {
   FailpointRegistry registry;
-  MustArm(registry, "[device=nic0]a=error;[driver=e1000]b=error;[device=nic1]c=error;"
-                    "[device=nic?,driver=e1*]d=error;[device=nic0,driver=hda]e=error",
+  MustArm(registry,
+          "[device=nic0]a=error;[driver=e1000]b=error;[device=nic1]c=error;"
+          "[device=nic?,driver=e1*]d=error;[device=nic0,driver=hda]e=error",
           "nic0", "e1000");
   EXPECT_EQ(registry.Evaluate("a").action, kErr);
   EXPECT_EQ(registry.Evaluate("b").action, kErr);
@@ -204,8 +201,7 @@ TEST(FailpointRegistry, HostSideRulesAreArmedOnlyOnTheHostSide) {
   EXPECT_EQ(driver.Evaluate("x").action, kErr);
   FailpointRegistry host;
   MustArm(host, spec, "nic0", "e1000", ArmSide::kHost);
-  EXPECT_EQ(Sequence(host, "host.request", 3),
-            (std::vector{kOff, kOff, ActionKind::kSigkill}));
+  EXPECT_EQ(Sequence(host, "host.request", 3), (std::vector{kOff, kOff, ActionKind::kSigkill}));
   EXPECT_EQ(host.Evaluate("x").action, kOff);
 }
 
@@ -243,21 +239,19 @@ TEST(FailpointRegistry, ListShowsDeclaredSitesAndCounts) {
   EXPECT_EQ(rows[3].name, "nic.undeclared");
   EXPECT_FALSE(rows[3].declared);
   EXPECT_EQ(rows[3].hits, 1u);
-  EXPECT_EQ(FormatSiteTable(rows),
-            "SITE                   HITS    TRIGGERS  RULE\n"
-            "nic.probe                 0           0  -\n"
-            "nic.rx.complete           0           0  -\n"
-            "nic.tx.submit             3           2  nic.tx.*=1+error\n"
-            "nic.undeclared            1           0  - (undeclared)\n");
+  EXPECT_EQ(FormatSiteTable(rows), "SITE                   HITS    TRIGGERS  RULE\n"
+                                   "nic.probe                 0           0  -\n"
+                                   "nic.rx.complete           0           0  -\n"
+                                   "nic.tx.submit             3           2  nic.tx.*=1+error\n"
+                                   "nic.undeclared            1           0  - (undeclared)\n");
   registry.ResetCounts();
   EXPECT_EQ(registry.List()[2].hits, 0u);
 }
 
 TEST(FailpointRegistry, HitReturnsSiteInterpretedFaults) {
   FailpointRegistry registry;
-  MustArm(registry,
-          "e=error(ETIMEDOUT);m=malformed_reply;f=forged_id;d=duplicate_id;l=wrong_length(-3);"
-          "w=wild_dma(8192);r=bad_register(0x55);c=drop_completion;o=off");
+  MustArm(registry, "e=error(ETIMEDOUT);m=malformed_reply;f=forged_id;d=duplicate_id;l=wrong_length(-3);"
+                    "w=wild_dma(8192);r=bad_register(0x55);c=drop_completion;o=off");
   EXPECT_EQ(registry.Hit("e"), (Action{SiteFault::kError, ETIMEDOUT}));
   EXPECT_EQ(registry.Hit("m"), (Action{SiteFault::kMalformedReply, 0}));
   EXPECT_EQ(registry.Hit("f"), (Action{SiteFault::kForgedId, 0}));
@@ -277,8 +271,7 @@ TEST(FailpointRegistry, PrintLogsAndCarriesOn) {
   MustArm(registry, "a.b=print(\"reached, as planned\");c=2*print");
   EXPECT_EQ(registry.Hit("a.b"), Action{});
   EXPECT_EQ(registry.Hit("c"), Action{});
-  EXPECT_EQ(lines, (std::vector<std::string>{"failpoint a.b hit: reached, as planned",
-                                             "failpoint c hit"}));
+  EXPECT_EQ(lines, (std::vector<std::string>{"failpoint a.b hit: reached, as planned", "failpoint c hit"}));
 }
 
 TEST(FailpointRegistry, DelaySleepsAtLeastItsTime) {
@@ -337,8 +330,7 @@ TEST(FailpointRegistry, RearmingWhileOtherThreadsHit) {
     threads.emplace_back([&] {
       while (!stop.load()) {
         Action a = registry.Hit("x");
-        bool ok = a == Action{} || a == Action{SiteFault::kError, 1} ||
-                  a == Action{SiteFault::kForgedId, 0};
+        bool ok = a == Action{} || a == Action{SiteFault::kError, 1} || a == Action{SiteFault::kForgedId, 0};
         bad += !ok;
       }
     });

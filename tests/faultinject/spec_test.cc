@@ -75,8 +75,7 @@ TEST(SpecParser, AliasesMapToCanonicalActions) {
   EXPECT_EQ(spec.rules[3].terms[0].action, ActionKind::kError);
   EXPECT_EQ(spec.rules[4].terms[0].action, ActionKind::kForgedId);
   EXPECT_EQ(spec.rules[5].terms[0].action, ActionKind::kKillDuringRecovery);
-  EXPECT_EQ(FormatSpec(spec),
-            "a=abort;b=delay(5);c=delay(1);d=error(EIO);e=forged_id;f=kill_during_recovery");
+  EXPECT_EQ(FormatSpec(spec), "a=abort;b=delay(5);c=delay(1);d=error(EIO);e=forged_id;f=kill_during_recovery");
 }
 
 TEST(SpecParser, MarksHostSideRules) {
@@ -112,25 +111,22 @@ TEST_P(SpecRoundTrip, PrintsAndParsesBackEqual) {
 
 INSTANTIATE_TEST_SUITE_P(
     Valid, SpecRoundTrip,
-    testing::Values(
-        "nic.tx.submit=5+10%2*segfault", "disk.*=50%delay(1..20)->abort", "seed=1234;a=off",
-        "seed=0", "seed=18446744073709551615", "", "  ;\n; ", "a=segfault(null)", "a=segfault(wild)", "x.y=abort",
-        "x=hang", "x=deadlock", "x=exit", "x=exit(3)", "x=exit(0..255)", "x=leak(4096,16)",
-        "x=leak(4096..65536,64,abort)", "x=leak(1,1,stop)", "x=corrupt_heap",
-        "x=corrupt_heap(double_free)", "x=corrupt_heap(header)", "x=error", "x=error(5)",
-        "x=error(ETIMEDOUT)", "x=error(1..10)", "x=malformed_reply", "x=forged_id",
-        "x=duplicate_id", "x=wrong_length(-8)", "x=wrong_length(-4..4)", "x=wild_dma",
-        "x=wild_dma(0x100000)", "x=bad_register(0xdeadbeef)", "x=bad_register(0..0xffff)",
-        "x=drop_completion", "x=print", "x=print(hello)", "x=print(\"hello, world\")",
-        "x=print(\"quote \\\" and backslash \\\\\")", "x=print(\"42\")", "x=print(42)",
-        "x=0.5%abort", "x=0.0001%abort", "x=100%abort", "x=0%abort", "x=12.25%3*abort",
-        "x=1+abort", "x=18446744073709551615+abort", "x=3*off->1*print->abort",
-        "a.*.c?=1%segfault->2%abort->hang", "[device=nic0]nic.*=abort",
-        "[driver=e1000]nic.*=abort", "[device=nic?,driver=e1000]nic.*=abort",
-        "[driver=e1000,device=nic1]nic.*=abort", "seed=99\n[device=disk0]disk.write=2*error(EIO)\n",
-        "host.request=100+1*sigkill", "host.r=sigstop(10)->sigcont", "host.r=sigstop",
-        "host.recovery.probe=kill_during_recovery", "ns::site/name-1=abort",
-        "a = 1+ 2% 3* delay ( 1..5 ) -> abort"));
+    testing::Values("nic.tx.submit=5+10%2*segfault", "disk.*=50%delay(1..20)->abort", "seed=1234;a=off", "seed=0",
+                    "seed=18446744073709551615", "", "  ;\n; ", "a=segfault(null)", "a=segfault(wild)", "x.y=abort",
+                    "x=hang", "x=deadlock", "x=exit", "x=exit(3)", "x=exit(0..255)", "x=leak(4096,16)",
+                    "x=leak(4096..65536,64,abort)", "x=leak(1,1,stop)", "x=corrupt_heap", "x=corrupt_heap(double_free)",
+                    "x=corrupt_heap(header)", "x=error", "x=error(5)", "x=error(ETIMEDOUT)", "x=error(1..10)",
+                    "x=malformed_reply", "x=forged_id", "x=duplicate_id", "x=wrong_length(-8)", "x=wrong_length(-4..4)",
+                    "x=wild_dma", "x=wild_dma(0x100000)", "x=bad_register(0xdeadbeef)", "x=bad_register(0..0xffff)",
+                    "x=drop_completion", "x=print", "x=print(hello)", "x=print(\"hello, world\")",
+                    "x=print(\"quote \\\" and backslash \\\\\")", "x=print(\"42\")", "x=print(42)", "x=0.5%abort",
+                    "x=0.0001%abort", "x=100%abort", "x=0%abort", "x=12.25%3*abort", "x=1+abort",
+                    "x=18446744073709551615+abort", "x=3*off->1*print->abort", "a.*.c?=1%segfault->2%abort->hang",
+                    "[device=nic0]nic.*=abort", "[driver=e1000]nic.*=abort", "[device=nic?,driver=e1000]nic.*=abort",
+                    "[driver=e1000,device=nic1]nic.*=abort", "seed=99\n[device=disk0]disk.write=2*error(EIO)\n",
+                    "host.request=100+1*sigkill", "host.r=sigstop(10)->sigcont", "host.r=sigstop",
+                    "host.recovery.probe=kill_during_recovery", "ns::site/name-1=abort",
+                    "a = 1+ 2% 3* delay ( 1..5 ) -> abort"));
 
 // Random well-formed Specs, built as values: printing then parsing gives them back.
 class RandomSpecs {
@@ -184,8 +180,7 @@ class RandomSpecs {
   }
 
   Arg NextArg(const ActionInfo& info, const ArgSchema& schema) {
-    static const char* const kTexts[] = {"hello", "two words", "q\"uote", "back\\slash",
-                                         "42", "-x", "", "a.b:c/d-e_f"};
+    static const char* const kTexts[] = {"hello", "two words", "q\"uote", "back\\slash", "42", "-x", "", "a.b:c/d-e_f"};
     static const char* const kErrnos[] = {"EIO", "ENOMEM", "ETIMEDOUT"};
     switch (schema.type) {
       case ArgType::kNumber: {
@@ -238,8 +233,12 @@ TEST(SpecParser, SurvivesMutatedInput) {
       char c = kAlphabet[rng() % (sizeof kAlphabet - 1)];
       switch (rng() % 3) {
         case 0: text.insert(at, 1, c); break;
-        case 1: if (at < text.size()) text.erase(at, 1); break;
-        default: if (at < text.size()) text[at] = c; break;
+        case 1:
+          if (at < text.size()) text.erase(at, 1);
+          break;
+        default:
+          if (at < text.size()) text[at] = c;
+          break;
       }
     }
     Result<Spec> spec = ParseSpec(text);
@@ -269,8 +268,7 @@ TEST_P(SpecErrors, ReportsTheExactColumn) {
   Result<Spec> spec = ParseSpec(bad.text);
   ASSERT_FALSE(spec.has_value()) << bad.text;
   EXPECT_EQ(spec.error().code, Errc::kParse);
-  EXPECT_EQ(ErrorPosition(spec.error()), std::make_pair(bad.line, bad.column))
-      << spec.error().message;
+  EXPECT_EQ(ErrorPosition(spec.error()), std::make_pair(bad.line, bad.column)) << spec.error().message;
   EXPECT_NE(spec.error().message.find(bad.what), std::string::npos) << spec.error().message;
 }
 
@@ -278,57 +276,43 @@ INSTANTIATE_TEST_SUITE_P(
     Invalid, SpecErrors,
     testing::Values(
         BadSpec{"nic.tx.submit=5+10%2*segfalt", 1, 22, "unknown action 'segfalt'"},
-        BadSpec{"nic.tx.submit", 1, 14, "expected '='"},
-        BadSpec{"=abort", 1, 1, "expected a site pattern"},
-        BadSpec{"a=", 1, 3, "expected an action"},
-        BadSpec{"a=5abort", 1, 4, "expected '+'"},
+        BadSpec{"nic.tx.submit", 1, 14, "expected '='"}, BadSpec{"=abort", 1, 1, "expected a site pattern"},
+        BadSpec{"a=", 1, 3, "expected an action"}, BadSpec{"a=5abort", 1, 4, "expected '+'"},
         BadSpec{"a=10%5+abort", 1, 6, "skip count (N+) must come first"},
         BadSpec{"a=2*10%abort", 1, 5, "probability must come before the count"},
-        BadSpec{"a=0*abort", 1, 3, "at least 1"},
-        BadSpec{"a=101%abort", 1, 3, "at most 100%"},
-        BadSpec{"a=0.00001%abort", 1, 3, "at most 4 decimals"},
-        BadSpec{"a=1.5+abort", 1, 3, "whole number"},
-        BadSpec{"a=delay", 1, 3, "delay needs 1 argument"},
-        BadSpec{"a=delay(abc)", 1, 9, "ms must be a number"},
-        BadSpec{"a=delay(20..1)", 1, 13, "upper end is below"},
-        BadSpec{"a=delay(1,2)", 1, 11, "at most 1 argument"},
-        BadSpec{"a=abort(1)", 1, 9, "at most 0 argument"},
-        BadSpec{"a=segfault(maybe)", 1, 12, "one of: null|wild"},
-        BadSpec{"a=error(EWHAT)", 1, 9, "errno"},
-        BadSpec{"a=print(\"open", 1, 9, "unterminated string"},
-        BadSpec{"a=delay(5", 1, 10, "expected ',' or ')'"},
-        BadSpec{"a=abort b=abort", 1, 9, "expected ';'"},
+        BadSpec{"a=0*abort", 1, 3, "at least 1"}, BadSpec{"a=101%abort", 1, 3, "at most 100%"},
+        BadSpec{"a=0.00001%abort", 1, 3, "at most 4 decimals"}, BadSpec{"a=1.5+abort", 1, 3, "whole number"},
+        BadSpec{"a=delay", 1, 3, "delay needs 1 argument"}, BadSpec{"a=delay(abc)", 1, 9, "ms must be a number"},
+        BadSpec{"a=delay(20..1)", 1, 13, "upper end is below"}, BadSpec{"a=delay(1,2)", 1, 11, "at most 1 argument"},
+        BadSpec{"a=abort(1)", 1, 9, "at most 0 argument"}, BadSpec{"a=segfault(maybe)", 1, 12, "one of: null|wild"},
+        BadSpec{"a=error(EWHAT)", 1, 9, "errno"}, BadSpec{"a=print(\"open", 1, 9, "unterminated string"},
+        BadSpec{"a=delay(5", 1, 10, "expected ',' or ')'"}, BadSpec{"a=abort b=abort", 1, 9, "expected ';'"},
         BadSpec{"a=abort;\nb=abort->\n", 2, 10, "expected an action"},
         BadSpec{"a=abort\n\n  b=segfault->sigkill", 3, 15, "cannot mix host-side"},
         BadSpec{"[device=nic0 x=abort", 1, 14, "expected ',' or ']'"},
         BadSpec{"[vendor=x]x=abort", 1, 2, "expected 'device' or 'driver'"},
         BadSpec{"[device=a,device=b]x=abort", 1, 11, "given twice"},
-        BadSpec{"seed=1;seed=2", 1, 8, "seed is given twice"},
-        BadSpec{"seed=x", 1, 6, "expected a number"},
+        BadSpec{"seed=1;seed=2", 1, 8, "seed is given twice"}, BadSpec{"seed=x", 1, 6, "expected a number"},
         BadSpec{"seed=18446744073709551616", 1, 6, "too large"},
-        BadSpec{"a=99999999999999999999+abort", 1, 3, "too large"},
-        BadSpec{"a=wild_dma(0x)", 1, 14, "hex digits"},
-        BadSpec{"a=leak(4096)", 1, 8, "leak needs 2 argument"},
-        BadSpec{"a=leak(-1,4)", 1, 8, "cannot be negative"},
+        BadSpec{"a=99999999999999999999+abort", 1, 3, "too large"}, BadSpec{"a=wild_dma(0x)", 1, 14, "hex digits"},
+        BadSpec{"a=leak(4096)", 1, 8, "leak needs 2 argument"}, BadSpec{"a=leak(-1,4)", 1, 8, "cannot be negative"},
         BadSpec{"a=exit(0..256)", 1, 8, "code is at most 255"},
         BadSpec{"a=leak(1,2000000)", 1, 10, "limit_mib is at most 1048576"}));
 
 TEST(SpecErrors, MessageShowsTheLineWithACaret) {
   Result<Spec> spec = ParseSpec("seed=1\nnic.tx=5+10%2*segfalt\n");
   ASSERT_FALSE(spec.has_value());
-  EXPECT_EQ(spec.error().message,
-            "spec:2:15: unknown action 'segfalt'\n"
-            "  nic.tx=5+10%2*segfalt\n"
-            "                ^");
+  EXPECT_EQ(spec.error().message, "spec:2:15: unknown action 'segfalt'\n"
+                                  "  nic.tx=5+10%2*segfalt\n"
+                                  "                ^");
 }
 
 TEST(SpecErrors, CaretFollowsTabsInTheLine) {
   Result<Spec> spec = ParseSpec("\tx =\tbogus");
   ASSERT_FALSE(spec.has_value());
-  EXPECT_EQ(spec.error().message,
-            "spec:1:6: unknown action 'bogus'\n"
-            "  \tx =\tbogus\n"
-            "  \t   \t^");
+  EXPECT_EQ(spec.error().message, "spec:1:6: unknown action 'bogus'\n"
+                                  "  \tx =\tbogus\n"
+                                  "  \t   \t^");
 }
 
 TEST(Glob, MatchesStarsAndQuestionMarks) {

@@ -32,10 +32,10 @@ using umbra::proto::DriverToHost;
 using umbra::proto::HostToDriver;
 
 enum Op : uint8_t {
-  kRawDatagram,  // len, bytes: sent as they are
+  kRawDatagram,    // len, bytes: sent as they are
   kParsedMessage,  // len, bytes: sent only if they parse as a DriverToHost
-  kHeartbeat,    // u32 seq
-  kProbeDone,    // i32 status
+  kHeartbeat,      // u32 seq
+  kProbeDone,      // i32 status
   kAttached,
   kReply,        // u8 id, i32 status, len, body
   kLog,          // u8 level, len, text
@@ -84,13 +84,16 @@ struct Driver {
       if (!fds) return false;
       if (!m.has_attach()) continue;
       const auto& d = m.attach().data();
-      umbra::ipc::DataLayoutInfo layout{.region_size = d.region_size(), .submit_ring_offset = d.submit_ring_offset(),
+      umbra::ipc::DataLayoutInfo layout{.region_size = d.region_size(),
+                                        .submit_ring_offset = d.submit_ring_offset(),
                                         .complete_ring_offset = d.complete_ring_offset(),
-                                        .ring_entries = d.ring_entries(), .pool_offset = d.pool_offset(),
-                                        .pool_size = d.pool_size(), .buffer_size = d.buffer_size()};
+                                        .ring_entries = d.ring_entries(),
+                                        .pool_offset = d.pool_offset(),
+                                        .pool_size = d.pool_size(),
+                                        .buffer_size = d.buffer_size()};
       if (fds->size() < 3) return false;
-      auto ch = umbra::ipc::DataChannel::Attach(layout, std::move((*fds)[0]), std::move((*fds)[1]),
-                                                std::move((*fds)[2]));
+      auto ch =
+          umbra::ipc::DataChannel::Attach(layout, std::move((*fds)[0]), std::move((*fds)[1]), std::move((*fds)[2]));
       if (!ch) return false;
       data = std::move(*ch);
       return true;
@@ -112,9 +115,18 @@ void Driver::Play(Input& in) {
       case kParsedMessage:
         if (m.ParseFromString(in.bytes(in.u8()))) Send(m);
         break;
-      case kHeartbeat: m.mutable_heartbeat()->set_seq(in.get<uint32_t>()); Send(m); break;
-      case kProbeDone: m.mutable_probe_done()->set_status(in.u8() < 200 ? 0 : in.get<int32_t>()); Send(m); break;
-      case kAttached: m.mutable_attached(); Send(m); break;
+      case kHeartbeat:
+        m.mutable_heartbeat()->set_seq(in.get<uint32_t>());
+        Send(m);
+        break;
+      case kProbeDone:
+        m.mutable_probe_done()->set_status(in.u8() < 200 ? 0 : in.get<int32_t>());
+        Send(m);
+        break;
+      case kAttached:
+        m.mutable_attached();
+        Send(m);
+        break;
       case kReply: {
         auto* r = m.mutable_reply();
         r->set_id(in.u8());
@@ -130,7 +142,10 @@ void Driver::Play(Input& in) {
         Send(m);
         break;
       }
-      case kCrash: m.mutable_crash()->set_signal(in.get<int32_t>()); Send(m); break;
+      case kCrash:
+        m.mutable_crash()->set_signal(in.get<int32_t>());
+        Send(m);
+        break;
       case kPokeRegion: {
         const uint32_t off = in.get<uint32_t>();
         const uint64_t v = in.get<uint64_t>();

@@ -117,8 +117,7 @@ std::optional<LayerTable> ParseLayerTable(std::string_view markdown, std::string
   };
   std::istringstream in{std::string(markdown)};
   std::string line;
-  while (std::getline(in, line) && Trim(line) != kHeader) {
-  }
+  while (std::getline(in, line) && Trim(line) != kHeader) {}
   if (!in) return fail("no table with the header '" + std::string(kHeader) + "'");
   LayerTable table;
   while (std::getline(in, line)) {
@@ -203,8 +202,8 @@ std::vector<std::string> CheckLayout(const fs::path& root, const LayerTable& tab
   for (const IncludeEdge& e : edges) {
     const auto& allowed = table.at(e.from);
     if (allowed && !allowed->contains(e.to)) {
-      problems.push_back(e.file + " includes " + e.include + ", but " + e.from + " may include only: " +
-                         JoinNames(*allowed));
+      problems.push_back(e.file + " includes " + e.include + ", but " + e.from +
+                         " may include only: " + JoinNames(*allowed));
     }
   }
   for (const std::string& cycle : FindCycles(edges)) problems.push_back("include cycle: " + cycle);

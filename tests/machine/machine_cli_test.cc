@@ -55,8 +55,8 @@ class CliTest : public ::testing::Test {
 constexpr const char* kMachineHead = "name: \"m\"\nbuses { name: \"platform\" }\n";
 
 TEST_F(CliTest, ValidateSaysOkForEveryRunnableExample) {
-  for (const char* f : {"machines/echo-links.textproto", "machines/small.textproto",
-                        "campaigns/echo-failstop.textproto"}) {
+  for (const char* f :
+       {"machines/echo-links.textproto", "machines/small.textproto", "campaigns/echo-failstop.textproto"}) {
     auto r = Umbra("validate " + Example(f));
     EXPECT_EQ(r.code, 0) << f << ": " << r.out;
     EXPECT_EQ(r.out, "OK\n") << f;
@@ -122,8 +122,7 @@ TEST_F(CliTest, ValidateRefusesAHardwareSettingTheDeviceDoesNotKnow) {
   auto path = Write("hw.textproto", OneNic("settings { key: \"maq\" value: \"02:00:00:00:00:01\" }"));
   auto r = Umbra("validate " + path);
   EXPECT_EQ(r.code, 78) << r.out;
-  EXPECT_NE(r.out.find("devices[0].settings[\"maq\"]: unknown setting 'maq' for umbra,e1000-emu"),
-            std::string::npos)
+  EXPECT_NE(r.out.find("devices[0].settings[\"maq\"]: unknown setting 'maq' for umbra,e1000-emu"), std::string::npos)
       << r.out;
   auto bad_mac = Write("mac.textproto", OneNic("settings { key: \"mac\" value: \"02:00\" }"));
   r = Umbra("validate " + bad_mac);
@@ -135,11 +134,11 @@ TEST_F(CliTest, ValidateRefusesARecoverySettingOutOfRangeNamingTheField) {
   auto path = Write("hb.textproto", OneNic("recovery {\n    heartbeat_period_ms: 1\n  }"));
   auto r = Umbra("validate " + path);
   EXPECT_EQ(r.code, 78) << r.out;
-  EXPECT_NE(r.out.find(path + ":5:5: devices[0].recovery.heartbeat_period_ms: 1 is out of range"),
-            std::string::npos)
+  EXPECT_NE(r.out.find(path + ":5:5: devices[0].recovery.heartbeat_period_ms: 1 is out of range"), std::string::npos)
       << r.out;
-  auto twice = Write("twice.textproto", std::string(kMachineHead) +
-                                            "settings { heartbeat_period_ms: 20 recovery { heartbeat_period_ms: 10 } }\n");
+  auto twice =
+      Write("twice.textproto",
+            std::string(kMachineHead) + "settings { heartbeat_period_ms: 20 recovery { heartbeat_period_ms: 10 } }\n");
   r = Umbra("validate " + twice);
   EXPECT_EQ(r.code, 78) << r.out;
   EXPECT_NE(r.out.find("settings.recovery.heartbeat_period_ms: given twice"), std::string::npos) << r.out;
@@ -170,13 +169,12 @@ TEST_F(CliTest, ValidateUnknownFieldIs65) {
 }
 
 TEST_F(CliTest, ValidateCycleIs78AndNamesTheCycle) {
-  auto path = Write("cycle.textproto", std::string(kMachineHead) +
-                                           "devices { name: \"a\" bus: \"platform\" }\n"
-                                           "devices { name: \"b\" bus: \"platform\" }\n"
-                                           "devices { name: \"c\" bus: \"platform\" }\n"
-                                           "links { consumer: \"a\" supplier: \"b\" }\n"
-                                           "links { consumer: \"b\" supplier: \"c\" }\n"
-                                           "links { consumer: \"c\" supplier: \"a\" }\n");
+  auto path = Write("cycle.textproto", std::string(kMachineHead) + "devices { name: \"a\" bus: \"platform\" }\n"
+                                                                   "devices { name: \"b\" bus: \"platform\" }\n"
+                                                                   "devices { name: \"c\" bus: \"platform\" }\n"
+                                                                   "links { consumer: \"a\" supplier: \"b\" }\n"
+                                                                   "links { consumer: \"b\" supplier: \"c\" }\n"
+                                                                   "links { consumer: \"c\" supplier: \"a\" }\n");
   auto r = Umbra("validate " + path);
   EXPECT_EQ(r.code, 78) << r.out;
   EXPECT_NE(r.out.find(path + ":8:"), std::string::npos) << r.out;

@@ -271,7 +271,8 @@ TEST(MachineTest, ReadsAndLinkChangesRaceWithRecovery) {
         if (n[j].kind == NoticeKind::kDriverBack && n[j].device == "echo0") return true;
       }
       return false;
-    })) << "recovery " << i;
+    })) << "recovery "
+        << i;
   }
   stop = true;
   reader.join();
@@ -331,14 +332,15 @@ TEST(HardwareRegistryTest, MakesHardwareByCompatibleAndRefusesTwice) {
   HardwareRegistry registry;
   RegisterBuiltinHardware(registry);
   EXPECT_TRUE(registry.Has("umbra,e1000-emu"));
-  EXPECT_FALSE(registry.Register("umbra,e1000-emu", [](const HardwareSpec&) {
-                 return Result<std::unique_ptr<Hardware>>(nullptr);
-               }).has_value());
+  EXPECT_FALSE(
+      registry
+          .Register("umbra,e1000-emu", [](const HardwareSpec&) { return Result<std::unique_ptr<Hardware>>(nullptr); })
+          .has_value());
   auto none = registry.Create({.device = "echo0", .compatible = {"umbra,echo"}});
   ASSERT_TRUE(none.has_value());
   EXPECT_EQ(none->get(), nullptr) << "nothing to emulate for echo";
-  auto nic = registry.Create({.device = "nic0", .compatible = {"vendor,x", "umbra,e1000-emu"},
-                              .settings = {{"mac", "02:00:00:00:00:07"}}});
+  auto nic = registry.Create(
+      {.device = "nic0", .compatible = {"vendor,x", "umbra,e1000-emu"}, .settings = {{"mac", "02:00:00:00:00:07"}}});
   ASSERT_TRUE(nic.has_value()) << nic.error().ToString();
   auto* n = dynamic_cast<NicHardware*>(nic->get());
   ASSERT_NE(n, nullptr);

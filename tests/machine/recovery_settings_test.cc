@@ -47,7 +47,8 @@ TEST(RecoverySettings, ADeviceOverridesTheMachineFieldByField) {
   auto m = Parse(std::string(R"(settings { recovery {
     heartbeat_period_ms: 10 request_deadline_ms: 500
     restart_budget { max_restarts: 4 window_ms: 2000 }
-    backoff { initial_ms: 3 max_ms: 40 crash_loop_ms: 20 stable_ms: 800 } } })") + kTwoDevices);
+    backoff { initial_ms: 3 max_ms: 40 crash_loop_ms: 20 stable_ms: 800 } } })") +
+                 kTwoDevices);
   ASSERT_TRUE(m);
   const RecoverySettings a = ResolveRecovery(*m, m->devices(0));
   EXPECT_EQ(a.warm_standby, WarmStandby::kOn);
@@ -76,7 +77,8 @@ TEST(RecoverySettings, ADeviceOverridesTheMachineFieldByField) {
 
 TEST(RecoverySettings, TheOlderMachineWideSpellingsStillWork) {
   auto m = Parse(std::string(R"(settings { heartbeat_period_ms: 30
-    restart_budget { max_restarts: 3 window_ms: 1000 backoff_ms: 7 } })") + kTwoDevices);
+    restart_budget { max_restarts: 3 window_ms: 1000 backoff_ms: 7 } })") +
+                 kTwoDevices);
   ASSERT_TRUE(m);
   const RecoverySettings a = ResolveRecovery(*m, m->devices(0));
   EXPECT_EQ(a.heartbeat_period_ns, 30 * kMs);
@@ -96,16 +98,19 @@ TEST(RecoverySettings, TheDefaultMachineRunsWithWarmStandbyAndATenMillisecondHea
 
 TEST(RecoverySettings, OutOfRangeOrGivenTwiceIsRefusedWithLineAndField) {
   auto low = model::ParseMachine(std::string(R"(settings {
-  recovery { backoff { initial_ms: 100 max_ms: 10 } } })") + kTwoDevices, "m.textproto");
+  recovery { backoff { initial_ms: 100 max_ms: 10 } } })") +
+                                     kTwoDevices,
+                                 "m.textproto");
   ASSERT_FALSE(low.has_value());
   EXPECT_NE(low.error().message.find("m.textproto:2:"), std::string::npos) << low.error().message;
   EXPECT_NE(low.error().message.find("settings.recovery.backoff.max_ms: shorter than initial_ms"), std::string::npos)
       << low.error().message;
   auto twice = model::ParseMachine(std::string(R"(settings { recovery {
-  restart_budget { backoff_ms: 5 } backoff { initial_ms: 5 } } })") + kTwoDevices, "m.textproto");
+  restart_budget { backoff_ms: 5 } backoff { initial_ms: 5 } } })") +
+                                       kTwoDevices,
+                                   "m.textproto");
   ASSERT_FALSE(twice.has_value());
-  EXPECT_NE(twice.error().message.find("backoff.initial_ms: given twice"), std::string::npos)
-      << twice.error().message;
+  EXPECT_NE(twice.error().message.find("backoff.initial_ms: given twice"), std::string::npos) << twice.error().message;
 }
 
 }  // namespace

@@ -214,9 +214,8 @@ TEST_F(ReportCliTest, ExportRefusesAnUnknownFormat) {
 
 TEST_F(ReportCliTest, CampaignTraceFromWorkerProcessesIsOneReportableTrace) {
   const std::string trace = dir_.File("campaign.trace");
-  Ran c = Umbra("campaign --workload echo-stream --fault sigkill --runs 2 --seed 5 --units 30 --jobs 2 --trace " +
-                    trace,
-                dir_);
+  Ran c = Umbra(
+      "campaign --workload echo-stream --fault sigkill --runs 2 --seed 5 --units 30 --jobs 2 --trace " + trace, dir_);
   ASSERT_EQ(c.rc, 0) << c.out << c.err;
   EXPECT_TRUE(Has(c.err, "trace " + trace + ": ")) << c.err;
   for (const auto& e : std::filesystem::directory_iterator(dir_.path())) {

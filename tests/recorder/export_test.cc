@@ -55,8 +55,7 @@ TEST(ExportChromeTest, EveryEventHasTheRequiredTraceEventFields) {
     EXPECT_EQ(Field(e, "tid").kind, Json::Kind::kNumber);
     phases_seen.insert(ph);
     if (ph == "M") {
-      if (Field(e, "name").string == "process_name")
-        process_names.insert(Field(Field(e, "args"), "name").string);
+      if (Field(e, "name").string == "process_name") process_names.insert(Field(Field(e, "args"), "name").string);
       continue;
     }
     ASSERT_TRUE(Has(e, "ts"));
@@ -172,8 +171,8 @@ TEST(HtmlReportTest, ThroughputSeriesDropsToZeroDuringTheGap) {
   Trace trace = Timeline();
   auto bins = Throughput(trace, 0, 30 * kMs, 37 * kMs - 1, 1 * kMs);
   ASSERT_EQ(bins.size(), 7u);
-  EXPECT_GT(bins[0].per_second, 0);      // 30–31 ms: up to the crash
-  EXPECT_EQ(bins[2].per_second, 0);      // 32–33 ms: down
+  EXPECT_GT(bins[0].per_second, 0);              // 30–31 ms: up to the crash
+  EXPECT_EQ(bins[2].per_second, 0);              // 32–33 ms: down
   EXPECT_DOUBLE_EQ(bins[5].per_second, 10'000);  // 35–36 ms: 10 per ms once back
 }
 

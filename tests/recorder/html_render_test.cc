@@ -50,8 +50,8 @@ bool RunChromium(const TempDir& dir, const std::string& what, const std::string&
   std::string cmd = std::string(kChromium) +
                     " --headless --no-sandbox --disable-gpu --disable-quic --no-first-run"
                     " --disable-background-networking --disable-component-update --disable-sync"
-                    " --user-data-dir=" + dir.File("profile") + " " + what + " file://" + html_path + " > " +
-                    stdout_path + " 2>/dev/null";
+                    " --user-data-dir=" +
+                    dir.File("profile") + " " + what + " file://" + html_path + " > " + stdout_path + " 2>/dev/null";
   return std::system(cmd.c_str()) == 0;
 }
 

@@ -74,7 +74,9 @@ struct Json {
         if (pos >= s.size()) Error("bad escape");
         char e = s[pos++];
         switch (e) {
-          case '"': case '\\': case '/': out.push_back(e); break;
+          case '"':
+          case '\\':
+          case '/': out.push_back(e); break;
           case 'n': out.push_back('\n'); break;
           case 't': out.push_back('\t'); break;
           case 'r': out.push_back('\r'); break;
@@ -108,7 +110,10 @@ struct Json {
           Expect(':');
           v.object[key] = Value();
           Space();
-          if (pos < s.size() && s[pos] == ',') { ++pos; continue; }
+          if (pos < s.size() && s[pos] == ',') {
+            ++pos;
+            continue;
+          }
           Expect('}');
           return v;
         }
@@ -121,7 +126,10 @@ struct Json {
         for (;;) {
           v.array.push_back(Value());
           Space();
-          if (pos < s.size() && s[pos] == ',') { ++pos; continue; }
+          if (pos < s.size() && s[pos] == ',') {
+            ++pos;
+            continue;
+          }
           Expect(']');
           return v;
         }
@@ -131,8 +139,15 @@ struct Json {
         v.string = String();
         return v;
       }
-      if (Literal("true")) { v.kind = Kind::kBool; v.boolean = true; return v; }
-      if (Literal("false")) { v.kind = Kind::kBool; return v; }
+      if (Literal("true")) {
+        v.kind = Kind::kBool;
+        v.boolean = true;
+        return v;
+      }
+      if (Literal("false")) {
+        v.kind = Kind::kBool;
+        return v;
+      }
       if (Literal("null")) return v;
       const char* begin = s.data() + pos;
       char* end = nullptr;

@@ -21,8 +21,8 @@ struct Image {
 namespace png_detail {
 
 inline uint32_t Be32(const std::string& s, size_t at) {
-  return (uint32_t(uint8_t(s[at])) << 24) | (uint32_t(uint8_t(s[at + 1])) << 16) |
-         (uint32_t(uint8_t(s[at + 2])) << 8) | uint32_t(uint8_t(s[at + 3]));
+  return (uint32_t(uint8_t(s[at])) << 24) | (uint32_t(uint8_t(s[at + 1])) << 16) | (uint32_t(uint8_t(s[at + 2])) << 8) |
+         uint32_t(uint8_t(s[at + 3]));
 }
 
 inline uint8_t Paeth(int a, int b, int c) {
@@ -31,8 +31,7 @@ inline uint8_t Paeth(int a, int b, int c) {
 }
 
 // Undoes the per-row filters in place; `raw` holds height × (1 + stride) bytes.
-inline bool Unfilter(std::vector<uint8_t>& raw, uint32_t height, size_t stride, size_t bpp,
-                     std::vector<uint8_t>& out) {
+inline bool Unfilter(std::vector<uint8_t>& raw, uint32_t height, size_t stride, size_t bpp, std::vector<uint8_t>& out) {
   out.assign(size_t{height} * stride, 0);
   for (uint32_t y = 0; y < height; ++y) {
     const uint8_t filter = raw[y * (stride + 1)];

@@ -103,9 +103,8 @@ TEST(RecorderTest, FlushWritesEverythingRecordedSoFarBeforeClose) {
 
 TEST(RecorderTest, FullBufferCountsEventsAsLostWithoutBlocking) {
   TempDir dir;
-  auto rec = Recorder::Create({.path = dir.File("t.trace"),
-                               .buffer_records = 8,
-                               .flush_period = std::chrono::hours(1)});
+  auto rec =
+      Recorder::Create({.path = dir.File("t.trace"), .buffer_records = 8, .flush_period = std::chrono::hours(1)});
   ASSERT_TRUE(rec);
   DeviceId d = (*rec)->RegisterDevice("disk0", "block");
   for (int i = 0; i < 100; ++i) (*rec)->RequestSubmitted(d, RequestOp::kWrite, i);
@@ -121,8 +120,7 @@ TEST(RecorderTest, FullBufferCountsEventsAsLostWithoutBlocking) {
   ASSERT_EQ(trace->events.size(), 12u);
   EXPECT_EQ(trace->lost_events, 92u);
   // The first eight were kept, in order.
-  for (int i = 0; i < 8; ++i)
-    EXPECT_EQ(std::get<RequestSubmitted>(trace->events[i].body).size, uint64_t(i));
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(std::get<RequestSubmitted>(trace->events[i].body).size, uint64_t(i));
   auto report = Analyze(*trace);
   ASSERT_TRUE(report);
   ASSERT_FALSE(report->warnings.empty());
@@ -134,8 +132,7 @@ TEST(RecorderTest, SamplingKeepsOneInNAndTheRateIsInTheHeader) {
   auto rec = Recorder::Create({.path = dir.File("t.trace"), .sampling_rate = 4});
   ASSERT_TRUE(rec);
   DeviceId d = (*rec)->RegisterDevice("nic0", "net");
-  for (int i = 0; i < 100; ++i)
-    (*rec)->RequestCompleted(d, RequestOp::kReceive, 64, 100, RequestOutcome::kOk);
+  for (int i = 0; i < 100; ++i) (*rec)->RequestCompleted(d, RequestOp::kReceive, 64, 100, RequestOutcome::kOk);
   (*rec)->Detected(d, DetectionReason::kDeadline);  // never sampled
   ASSERT_TRUE((*rec)->Close());
 
@@ -209,9 +206,7 @@ TEST(RecorderTest, PhaseScopeEndsAbortedUnlessDone) {
   auto rec = Recorder::Create({.path = dir.File("t.trace")});
   ASSERT_TRUE(rec);
   DeviceId d = (*rec)->RegisterDevice("nic0", "net");
-  {
-    PhaseScope phase(**rec, d, RecoveryPhase::kProbe);
-  }
+  { PhaseScope phase(**rec, d, RecoveryPhase::kProbe); }
   {
     PhaseScope phase(**rec, d, RecoveryPhase::kProbe);
     phase.Done();
@@ -247,9 +242,8 @@ TEST(RecorderTest, CreateRejectsBadOptions) {
 
 TEST(RecorderTest, ConcurrentProducersLoseNothingThatWasNotCounted) {
   TempDir dir;
-  auto rec = Recorder::Create({.path = dir.File("t.trace"),
-                               .buffer_records = 1024,
-                               .flush_period = std::chrono::milliseconds(1)});
+  auto rec = Recorder::Create(
+      {.path = dir.File("t.trace"), .buffer_records = 1024, .flush_period = std::chrono::milliseconds(1)});
   ASSERT_TRUE(rec);
   Recorder& r = **rec;
   constexpr int kThreads = 4;

@@ -75,8 +75,7 @@ inline void FullRecovery(TraceBuilder& b, DeviceId d, int64_t fault, std::string
   b.At(fault, d, FaultInjected{"nic.tx.entry", std::move(action), 7});
   int64_t t = fault + 50 * kUs;
   b.At(t, d, Detected{DetectionReason::kSignal, 11});
-  for (int p = 0; p < kPhaseCount; ++p, t += 10 * kUs)
-    b.Phase(d, RecoveryPhase(p), t, t + 10 * kUs);
+  for (int p = 0; p < kPhaseCount; ++p, t += 10 * kUs) b.Phase(d, RecoveryPhase(p), t, t + 10 * kUs);
 }
 
 }  // namespace umbra::recorder::testing

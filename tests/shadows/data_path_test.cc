@@ -33,8 +33,9 @@ class PumpShadow final : public Shadow {
  public:
   explicit PumpShadow(runtime::DriverHost& host)
       : Shadow(host, Options{.class_name = "pump"}),
-        path_(host, *this, {.submit = [this] { PostMore(); },
-                            .completed = [this](const runtime::Completion& c, const Posted& p) { Take(c, p); }}) {}
+        path_(host, *this,
+              {.submit = [this] { PostMore(); },
+               .completed = [this](const runtime::Completion& c, const Posted& p) { Take(c, p); }}) {}
   ~PumpShadow() override {
     Stop();
     path_.Stop();
@@ -63,8 +64,8 @@ class PumpShadow final : public Shadow {
     std::byte want[kPayload];
     Fill(want, p.tag);
     for (auto& b : want) b = ~b;
-    const bool same = c.status == 0 && c.length == kPayload &&
-                      std::memcmp(host().buffer(p.buffer), want, kPayload) == 0;
+    const bool same =
+        c.status == 0 && c.length == kPayload && std::memcmp(host().buffer(p.buffer), want, kPayload) == 0;
     ++(same ? ok : wrong);
   }
 

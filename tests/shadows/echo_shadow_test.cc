@@ -70,8 +70,10 @@ TEST_F(EchoShadowTest, ClientSeesNoErrorWhileTheDriverIsKilledManyTimes) {
   std::atomic<int> errors{0}, served{0};
   std::thread client([&] {
     for (uint8_t i = 0; !done; ++i) {
-      if (EchoOnce(*s, i)) ++served;
-      else ++errors;
+      if (EchoOnce(*s, i))
+        ++served;
+      else
+        ++errors;
     }
   });
   // Joined however the test body ends (an ASSERT returns early).

@@ -47,7 +47,9 @@ class FakeHost final : public runtime::Host {
   void FreeBuffer(uint32_t) override {}
   std::byte* buffer(uint32_t) override { return nullptr; }
   uint32_t buffer_size() const override { return 0; }
-  Result<size_t> Submit(std::span<const runtime::Request>) override { return Fail(Errc::kInvalidArgument, "the fake host has no data path"); }
+  Result<size_t> Submit(std::span<const runtime::Request>) override {
+    return Fail(Errc::kInvalidArgument, "the fake host has no data path");
+  }
   size_t Poll(std::span<runtime::Completion>) override { return 0; }
   size_t Wait(std::span<runtime::Completion>, int64_t) override { return 0; }
 

@@ -39,16 +39,16 @@
 namespace umbra::shadows {
 
 enum class DriverFault {
-  kSegfault,     // SIGSEGV from the host
-  kAbort,        // SIGABRT
-  kSigkill,      // SIGKILL
-  kStopped,      // SIGSTOP: a hang the heartbeat finds
+  kSegfault,  // SIGSEGV from the host
+  kAbort,     // SIGABRT
+  kSigkill,   // SIGKILL
+  kStopped,   // SIGSTOP: a hang the heartbeat finds
   // Driver-side, at the class's request site (the next request hits it):
-  kCrashInRequest,  // a null dereference
-  kAbortInRequest,  // a failed assertion
-  kSpinInRequest,   // an endless loop: the heartbeat stops
-  kExitInRequest,   // exit(3): the channel closes
-  kLostRequest,     // the request is never completed: the request deadline
+  kCrashInRequest,    // a null dereference
+  kAbortInRequest,    // a failed assertion
+  kSpinInRequest,     // an endless loop: the heartbeat stops
+  kExitInRequest,     // exit(3): the channel closes
+  kLostRequest,       // the request is never completed: the request deadline
   kForgedCompletion,  // a completion for an id never issued: a protocol violation
 };
 
@@ -86,8 +86,7 @@ class KillFixture {
                                     DriverFault::kStopped};
     if (options_.request_site.empty()) return out;
     for (DriverFault f : {DriverFault::kCrashInRequest, DriverFault::kAbortInRequest, DriverFault::kSpinInRequest,
-                          DriverFault::kExitInRequest, DriverFault::kLostRequest,
-                          DriverFault::kForgedCompletion}) {
+                          DriverFault::kExitInRequest, DriverFault::kLostRequest, DriverFault::kForgedCompletion}) {
       out.push_back(f);
     }
     return out;

@@ -91,8 +91,8 @@ class UpgradeTest : public ::testing::Test {
   std::string Build(const std::string& name, const char* from = UMBRA_FAULTY_DRIVER) {
     const fs::path p = dir_ / name;
     fs::copy_file(from, p, fs::copy_options::overwrite_existing);
-    fs::permissions(p, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                           fs::perms::others_read | fs::perms::others_exec);
+    fs::permissions(p, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                           fs::perms::others_exec);
     return p.string();
   }
 
@@ -105,8 +105,10 @@ class UpgradeTest : public ::testing::Test {
         auto r = shadow_->Echo(data);
         bool right = r.has_value();
         for (size_t i = 0; right && i < data.size(); ++i) right = data[i] == ~std::byte(seed + i);
-        if (right) ++served_;
-        else ++wrong_;
+        if (right)
+          ++served_;
+        else
+          ++wrong_;
       }
     });
     const int64_t until = MonotonicNanos() + 5 * kSec;

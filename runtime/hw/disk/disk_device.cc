@@ -20,9 +20,9 @@ namespace umbra::hw::disk {
 // Single writer (the hardware thread, or a caller holding mu_); readers load
 // relaxed. Add() is a load and a store, not a locked RMW: cheap on the data path.
 struct DiskDevice::Counters {
-  std::atomic<uint64_t> reads{0}, writes{0}, fua_writes{0}, flushes{0}, discards{0},
-      identifies{0}, bytes_read{0}, bytes_written{0}, refused{0}, no_device{0}, io_errors{0},
-      writeback_blocks{0}, evictions{0}, background_writebacks{0}, syncs{0}, interrupts{0}, batches{0};
+  std::atomic<uint64_t> reads{0}, writes{0}, fua_writes{0}, flushes{0}, discards{0}, identifies{0}, bytes_read{0},
+      bytes_written{0}, refused{0}, no_device{0}, io_errors{0}, writeback_blocks{0}, evictions{0},
+      background_writebacks{0}, syncs{0}, interrupts{0}, batches{0};
 
   static void Add(std::atomic<uint64_t>& counter, uint64_t n = 1) {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -39,8 +39,8 @@ Result<void> CheckOptions(const DiskOptions& o) {
   if (o.max_queue_depth < kMinQueueDepth || o.max_queue_depth > kMaxQueueDepth ||
       !std::has_single_bit(o.max_queue_depth)) {
     return Fail(Errc::kInvalidArgument, "disk " + o.name + ": max queue depth must be a power of two in [" +
-                                            std::to_string(kMinQueueDepth) + ", " +
-                                            std::to_string(kMaxQueueDepth) + "]");
+                                            std::to_string(kMinQueueDepth) + ", " + std::to_string(kMaxQueueDepth) +
+                                            "]");
   }
   if (o.max_transfer_bytes < o.block_size || o.max_transfer_bytes % o.block_size != 0) {
     return Fail(Errc::kInvalidArgument, "disk " + o.name + ": max transfer must be whole blocks");
@@ -56,16 +56,14 @@ Result<void> CheckOptions(const DiskOptions& o) {
     return Fail(Errc::kInvalidArgument, "disk " + o.name + ": write-back start must be a percentage (0..100)");
   }
   if (o.hw_cpu < -1 || o.hw_cpu >= std::min(get_nprocs_conf(), CPU_SETSIZE)) {
-    return Fail(Errc::kInvalidArgument, "disk " + o.name + ": there is no CPU " + std::to_string(o.hw_cpu) +
-                                            " to run the hardware thread on");
+    return Fail(Errc::kInvalidArgument,
+                "disk " + o.name + ": there is no CPU " + std::to_string(o.hw_cpu) + " to run the hardware thread on");
   }
   return {};
 }
 
 // True when [offset, offset+length) lies inside [0, size) (overflow-safe).
-bool InRange(uint64_t offset, uint64_t length, uint64_t size) {
-  return offset <= size && length <= size - offset;
-}
+bool InRange(uint64_t offset, uint64_t length, uint64_t size) { return offset <= size && length <= size - offset; }
 
 void CopyName(char* out, size_t size, std::string_view name) {
   std::memset(out, 0, size);
@@ -81,33 +79,26 @@ Result<std::unique_ptr<DiskDevice>> DiskDevice::Create(DiskOptions options) {
   if (options.cache_bytes != 0) {
     cache = UMBRA_TRY(WriteCache::Create(options.block_size, options.cache_bytes / options.block_size));
   }
-  auto mem = UMBRA_TRY(DeviceMemory::Create(options.name + "-regs-dma", kRegisterWindowSize, kDmaPoolOffset,
-                                            options.dma_size));
+  auto mem = UMBRA_TRY(
+      DeviceMemory::Create(options.name + "-regs-dma", kRegisterWindowSize, kDmaPoolOffset, options.dma_size));
   auto wake = UMBRA_TRY(ipc::EventFd::Create());
   auto device = std::unique_ptr<DiskDevice>(
-      new DiskDevice(std::move(options), std::move(image), std::move(cache), std::move(mem),
-                     std::move(wake)));
+      new DiskDevice(std::move(options), std::move(image), std::move(cache), std::move(mem), std::move(wake)));
   std::lock_guard lock(device->mu_);
   device->PowerOnRegisters();
   return device;
 }
 
-DiskDevice::DiskDevice(DiskOptions options, std::unique_ptr<ImageFile> image,
-                       std::unique_ptr<WriteCache> cache, DeviceMemory mem, ipc::EventFd wake)
-    : options_(std::move(options)),
-      capacity_blocks_(image->capacity_blocks()),
-      max_transfer_blocks_(options_.max_transfer_bytes / options_.block_size),
-      image_(std::move(image)),
+DiskDevice::DiskDevice(DiskOptions options, std::unique_ptr<ImageFile> image, std::unique_ptr<WriteCache> cache,
+                       DeviceMemory mem, ipc::EventFd wake)
+    : options_(std::move(options)), capacity_blocks_(image->capacity_blocks()),
+      max_transfer_blocks_(options_.max_transfer_bytes / options_.block_size), image_(std::move(image)),
       cache_(std::move(cache)),
       writeback_start_blocks_(cache_ == nullptr || options_.writeback_start_percent >= 100
                                   ? UINT64_MAX
                                   : cache_->capacity_blocks() * options_.writeback_start_percent / 100),
-      mem_(std::move(mem)),
-      regs_(mem_.region->at<DiskRegisters>(0)),
-      tag_busy_(options_.tag_limit, 0),
-      cq_slot_tag_(kMaxQueueDepth, kNoTag),
-      staged_(kMaxQueueDepth),
-      counters_(std::make_unique<Counters>()),
+      mem_(std::move(mem)), regs_(mem_.region->at<DiskRegisters>(0)), tag_busy_(options_.tag_limit, 0),
+      cq_slot_tag_(kMaxQueueDepth, kNoTag), staged_(kMaxQueueDepth), counters_(std::make_unique<Counters>()),
       thread_(std::move(wake)) {}
 
 DiskDevice::~DiskDevice() { Stop(); }
@@ -116,9 +107,7 @@ Resources DiskDevice::resources() const { return mem_.resources(); }
 
 DiskRegisters* DiskDevice::registers() const { return regs_; }
 
-std::span<std::byte> DiskDevice::dma() const {
-  return {mem_.region->data() + kDmaPoolOffset, options_.dma_size};
-}
+std::span<std::byte> DiskDevice::dma() const { return {mem_.region->data() + kDmaPoolOffset, options_.dma_size}; }
 
 std::byte* DiskDevice::DmaAt(uint64_t offset) const { return mem_.region->data() + kDmaPoolOffset + offset; }
 
@@ -135,16 +124,13 @@ void DiskDevice::MapHostMemory(std::span<std::byte> memory) {
 // ---- lifecycle ----
 
 void DiskDevice::Start() {
-  thread_.Start(options_.name, [this] { Run(); }, options_.hw_cpu);
+  thread_.Start(
+      options_.name, [this] { Run(); }, options_.hw_cpu);
 }
 
-int64_t DiskDevice::thread_cpu_ns() const {
-  return thread_.cpu_ns();
-}
+int64_t DiskDevice::thread_cpu_ns() const { return thread_.cpu_ns(); }
 
-void DiskDevice::Stop() {
-  thread_.Stop();
-}
+void DiskDevice::Stop() { thread_.Stop(); }
 
 std::unique_lock<std::mutex> DiskDevice::LockFromOutside() const {
   waiters_.fetch_add(1, std::memory_order_acq_rel);
@@ -175,8 +161,7 @@ void DiskDevice::PowerOnRegisters() {
   regs_->max_queue_depth.store(options_.max_queue_depth, std::memory_order_relaxed);
   regs_->max_transfer_blocks.store(max_transfer_blocks_, std::memory_order_relaxed);
   regs_->tag_limit.store(options_.tag_limit, std::memory_order_relaxed);
-  regs_->features.store(kFeatureFua | kFeatureDiscard | (cache_ ? kFeatureWriteCache : 0),
-                        std::memory_order_relaxed);
+  regs_->features.store(kFeatureFua | kFeatureDiscard | (cache_ ? kFeatureWriteCache : 0), std::memory_order_relaxed);
   regs_->dma_size.store(options_.dma_size, std::memory_order_relaxed);
   regs_->control.store(0, std::memory_order_relaxed);
   const uint32_t wc = options_.write_cache_power_on == WriteCachePowerOn::kEnabled ? kWriteCacheEnable : 0;
@@ -244,8 +229,7 @@ void DiskDevice::Sleep() {
   }
   if (!pending) {
     pollfd fds[2] = {{mem_.doorbell.fd(), POLLIN, 0}, {thread_.wake().fd(), POLLIN, 0}};
-    while (::poll(fds, 2, -1) < 0 && errno == EINTR) {
-    }
+    while (::poll(fds, 2, -1) < 0 && errno == EINTR) {}
     mem_.doorbell.Drain();
     thread_.wake().Drain();
   }
@@ -318,12 +302,12 @@ void DiskDevice::EnableQueues() {
   const uint32_t depth = regs_->queue_depth.load(std::memory_order_acquire);
   const uint32_t removed = removed_.load(std::memory_order_relaxed) ? kStatusRemoved : 0;
   const uint32_t cache = cache_on_ ? kStatusCacheOn : 0;
-  const bool ok = depth >= kMinQueueDepth && depth <= options_.max_queue_depth && std::has_single_bit(depth) &&
-                  sq % kQueueAlignment == 0 && cq % kQueueAlignment == 0 &&
-                  InRange(sq, uint64_t{depth} * sizeof(DiskCommand), options_.dma_size) &&
-                  InRange(cq, uint64_t{depth} * sizeof(DiskCompletion), options_.dma_size) &&
-                  (sq + uint64_t{depth} * sizeof(DiskCommand) <= cq ||
-                   cq + uint64_t{depth} * sizeof(DiskCompletion) <= sq);
+  const bool ok =
+      depth >= kMinQueueDepth && depth <= options_.max_queue_depth && std::has_single_bit(depth) &&
+      sq % kQueueAlignment == 0 && cq % kQueueAlignment == 0 &&
+      InRange(sq, uint64_t{depth} * sizeof(DiskCommand), options_.dma_size) &&
+      InRange(cq, uint64_t{depth} * sizeof(DiskCompletion), options_.dma_size) &&
+      (sq + uint64_t{depth} * sizeof(DiskCommand) <= cq || cq + uint64_t{depth} * sizeof(DiskCompletion) <= sq);
   enabled_ = false;
   if (!ok) {
     Refuse(FaultKind::kQueueConfig, Status::kInvalidBuffer, DiskCommand{});
@@ -493,13 +477,10 @@ Status DiskDevice::Validate(const DiskCommand& c) const {
   switch (opcode) {
     case Opcode::kRead:
     case Opcode::kWrite:
-    case Opcode::kWriteFua:
-      io = true;
-      break;
+    case Opcode::kWriteFua: io = true; break;
     case Opcode::kFlush:
     case Opcode::kDiscard:
-    case Opcode::kIdentify:
-      break;
+    case Opcode::kIdentify: break;
   }
   if (c.tag >= options_.tag_limit) return Status::kInvalidTag;
   if (tag_busy_[c.tag] != 0) return Status::kDuplicateTag;
@@ -560,9 +541,8 @@ Status DiskDevice::Write(const DiskCommand& c) {
     return Status::kIoError;
   }
   if (cache_) {
-    cache_->ForEachInRange(c.lba, c.num_blocks, [&](uint64_t lba, std::byte* data) {
-      std::memcpy(data, buffer + (lba - c.lba) * bs, bs);
-    });
+    cache_->ForEachInRange(c.lba, c.num_blocks,
+                           [&](uint64_t lba, std::byte* data) { std::memcpy(data, buffer + (lba - c.lba) * bs, bs); });
   }
   return Status::kOk;
 }
@@ -579,9 +559,8 @@ Status DiskDevice::WriteFua(const DiskCommand& c) {
   }
   // Cached copies of these blocks would otherwise shadow the newer data.
   if (cache_) {
-    cache_->ForEachInRange(c.lba, c.num_blocks, [&](uint64_t lba, std::byte* data) {
-      std::memcpy(data, buffer + (lba - c.lba) * bs, bs);
-    });
+    cache_->ForEachInRange(c.lba, c.num_blocks,
+                           [&](uint64_t lba, std::byte* data) { std::memcpy(data, buffer + (lba - c.lba) * bs, bs); });
   }
   return Synced();
 }
@@ -684,9 +663,8 @@ Result<std::vector<std::byte>> DiskDevice::ReadCurrent(uint64_t lba, uint32_t bl
   auto lock = LockFromOutside();
   UMBRA_TRY(image_->Read(out, lba * bs));
   if (cache_) {
-    cache_->ForEachInRange(lba, blocks, [&](uint64_t at, const std::byte* data) {
-      std::memcpy(out.data() + (at - lba) * bs, data, bs);
-    });
+    cache_->ForEachInRange(
+        lba, blocks, [&](uint64_t at, const std::byte* data) { std::memcpy(out.data() + (at - lba) * bs, data, bs); });
   }
   return out;
 }
@@ -703,7 +681,8 @@ uint64_t DiskDevice::cached_blocks() const {
 
 Result<void> DiskDevice::WriteBackCache() {
   auto lock = LockFromOutside();
-  if (removed_.load(std::memory_order_relaxed)) return Fail(Errc::kNoDevice, "disk " + options_.name + " was unplugged");
+  if (removed_.load(std::memory_order_relaxed))
+    return Fail(Errc::kNoDevice, "disk " + options_.name + " was unplugged");
   if (WriteBackLocked() != Status::kOk) return Fail(Errc::kIo, "disk " + options_.name + ": write-back failed");
   return {};
 }

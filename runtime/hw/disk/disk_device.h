@@ -86,20 +86,20 @@ struct DiskFault {
 };
 
 struct DiskOptions {
-  std::string name = "disk0";          // names the shared region
-  std::string image_path;              // the backing image (required)
-  uint64_t capacity_blocks = 0;        // blocks of a new image; 0: an existing image's size
-  uint32_t block_size = 4096;          // 512 or 4096
-  uint64_t dma_size = 4 << 20;         // bytes in the DMA pool
-  uint32_t max_queue_depth = 128;      // power of two, <= kMaxQueueDepth
+  std::string name = "disk0";             // names the shared region
+  std::string image_path;                 // the backing image (required)
+  uint64_t capacity_blocks = 0;           // blocks of a new image; 0: an existing image's size
+  uint32_t block_size = 4096;             // 512 or 4096
+  uint64_t dma_size = 4 << 20;            // bytes in the DMA pool
+  uint32_t max_queue_depth = 128;         // power of two, <= kMaxQueueDepth
   uint32_t max_transfer_bytes = 1 << 20;  // per read/write; a multiple of block_size
-  uint32_t tag_limit = 1024;           // tags are < tag_limit (<= 65536)
-  uint64_t cache_bytes = 16 << 20;     // volatile write cache; 0: the disk has none
+  uint32_t tag_limit = 1024;              // tags are < tag_limit (<= 65536)
+  uint64_t cache_bytes = 16 << 20;        // volatile write cache; 0: the disk has none
   WriteCachePowerOn write_cache_power_on = WriteCachePowerOn::kEnabled;
   SyncMode sync = SyncMode::kNone;
   CompletionOrder completion_order = CompletionOrder::kSubmission;
-  int64_t spin_ns = 120'000;           // how long the idle hardware thread polls (taking turns) before sleeping
-  int64_t post_interval_ns = 20'000;   // a long batch posts the completions it has every this often
+  int64_t spin_ns = 120'000;          // how long the idle hardware thread polls (taking turns) before sleeping
+  int64_t post_interval_ns = 20'000;  // a long batch posts the completions it has every this often
   // While more than this share of the cache is dirty, the hardware thread
   // writes back the oldest blocks between batches and when idle, as a disk
   // destages in the background. 100: only a flush or a full cache writes back.
@@ -114,22 +114,22 @@ struct DiskOptions {
 // Monotonic counters since creation (Reset does not clear them).
 struct DiskCounters {
   uint64_t reads = 0;
-  uint64_t writes = 0;      // kWrite, cached or not
+  uint64_t writes = 0;  // kWrite, cached or not
   uint64_t fua_writes = 0;
   uint64_t flushes = 0;
   uint64_t discards = 0;
   uint64_t identifies = 0;
   uint64_t bytes_read = 0;
-  uint64_t bytes_written = 0;  // by kWrite and kWriteFua
-  uint64_t refused = 0;        // commands refused by validation (also in faults())
-  uint64_t no_device = 0;      // commands failed with kNoDevice after Unplug
-  uint64_t io_errors = 0;      // commands failed with kIoError
-  uint64_t writeback_blocks = 0;  // blocks written from the cache to the image
-  uint64_t evictions = 0;      // write-backs forced by a full cache
+  uint64_t bytes_written = 0;          // by kWrite and kWriteFua
+  uint64_t refused = 0;                // commands refused by validation (also in faults())
+  uint64_t no_device = 0;              // commands failed with kNoDevice after Unplug
+  uint64_t io_errors = 0;              // commands failed with kIoError
+  uint64_t writeback_blocks = 0;       // blocks written from the cache to the image
+  uint64_t evictions = 0;              // write-backs forced by a full cache
   uint64_t background_writebacks = 0;  // rounds of background write-back
-  uint64_t syncs = 0;          // fdatasync calls
-  uint64_t interrupts = 0;     // interrupt eventfd signals
-  uint64_t batches = 0;        // times the device consumed commands from the SQ
+  uint64_t syncs = 0;                  // fdatasync calls
+  uint64_t interrupts = 0;             // interrupt eventfd signals
+  uint64_t batches = 0;                // times the device consumed commands from the SQ
 };
 
 class DiskDevice final : public Device {
@@ -189,8 +189,8 @@ class DiskDevice final : public Device {
   };
   static constexpr uint32_t kNoTag = ~uint32_t{0};
 
-  DiskDevice(DiskOptions options, std::unique_ptr<ImageFile> image, std::unique_ptr<WriteCache> cache,
-             DeviceMemory mem, ipc::EventFd wake);
+  DiskDevice(DiskOptions options, std::unique_ptr<ImageFile> image, std::unique_ptr<WriteCache> cache, DeviceMemory mem,
+             ipc::EventFd wake);
 
   // Hardware thread.
   void Run();
@@ -235,11 +235,11 @@ class DiskDevice final : public Device {
   const DiskOptions options_;
   const uint64_t capacity_blocks_;
   const uint32_t max_transfer_blocks_;
-  std::unique_ptr<ImageFile> image_;   // the backing store; outlives every driver
-  std::unique_ptr<WriteCache> cache_;  // the volatile cache; null when cache_bytes is 0
+  std::unique_ptr<ImageFile> image_;       // the backing store; outlives every driver
+  std::unique_ptr<WriteCache> cache_;      // the volatile cache; null when cache_bytes is 0
   const uint64_t writeback_start_blocks_;  // more dirty than this: write back (UINT64_MAX: never)
-  DeviceMemory mem_;        // registers + DMA pool, doorbell, interrupt: handed to each driver
-  DiskRegisters* regs_;     // into mem_.region
+  DeviceMemory mem_;                       // registers + DMA pool, doorbell, interrupt: handed to each driver
+  DiskRegisters* regs_;                    // into mem_.region
 
   // Everything below is the device's internal state, guarded by mu_.
   mutable std::mutex mu_;
@@ -256,10 +256,10 @@ class DiskDevice final : public Device {
   uint32_t cq_head_ = 0;  // the last valid cq_head the driver wrote
   uint32_t last_bad_sq_tail_ = 0;
   uint32_t last_bad_cq_head_ = 0;
-  std::vector<uint8_t> tag_busy_;        // per tag: outstanding
-  std::vector<uint32_t> cq_slot_tag_;    // per CQ slot: the tag its completion frees
-  std::vector<Staged> staged_;           // one batch of completions
-  std::span<std::byte> host_memory_;     // mapped by the host for DMA (MapHostMemory)
+  std::vector<uint8_t> tag_busy_;      // per tag: outstanding
+  std::vector<uint32_t> cq_slot_tag_;  // per CQ slot: the tag its completion frees
+  std::vector<Staged> staged_;         // one batch of completions
+  std::span<std::byte> host_memory_;   // mapped by the host for DMA (MapHostMemory)
 
   std::atomic<bool> removed_{false};
   // Callers waiting for mu_ (Reset, Unplug, helpers): the hardware thread

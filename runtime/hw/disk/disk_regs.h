@@ -112,10 +112,10 @@ struct DiskRegisters {
   std::atomic<uint32_t> reserved0;    // 0x4C
 
   // ---- queue pointers ----
-  std::atomic<uint32_t> sq_tail;          // 0x50 driver: next SQ index it will fill
-  std::atomic<uint32_t> sq_head;          // 0x54 device: next SQ index it will consume
-  std::atomic<uint32_t> cq_tail;          // 0x58 device: next CQ index it will fill
-  std::atomic<uint32_t> cq_head;          // 0x5C driver: next CQ index it will consume
+  std::atomic<uint32_t> sq_tail;  // 0x50 driver: next SQ index it will fill
+  std::atomic<uint32_t> sq_head;  // 0x54 device: next SQ index it will consume
+  std::atomic<uint32_t> cq_tail;  // 0x58 device: next CQ index it will fill
+  std::atomic<uint32_t> cq_head;  // 0x5C driver: next CQ index it will consume
   // doorbell_wanted: the device sets it before it sleeps and clears it when
   // it wakes; a driver that overwrites it only risks not waking the device.
   std::atomic<uint32_t> doorbell_wanted;  // 0x60 device: 1 while it sleeps (ring), 0 while polling

@@ -39,8 +39,7 @@ class TestDriver {
   TestDriver(DiskRegisters* regs, std::span<std::byte> dma, int doorbell_fd, int interrupt_fd)
       : regs_(regs), dma_(dma), doorbell_fd_(doorbell_fd), interrupt_fd_(interrupt_fd) {}
 
-  static DiskCommand Io(Opcode op, uint16_t tag, uint64_t lba, uint32_t blocks, uint64_t offset,
-                        uint64_t length) {
+  static DiskCommand Io(Opcode op, uint16_t tag, uint64_t lba, uint32_t blocks, uint64_t offset, uint64_t length) {
     DiskCommand c{};
     c.opcode = static_cast<uint8_t>(op);
     c.tag = tag;
@@ -129,8 +128,7 @@ class TestDriver {
 
   // Waits (spinning for `spin_ns`, then on the interrupt) until at least
   // `count` more completions were reaped into `out`. False on timeout.
-  bool WaitFor(size_t count, std::vector<DiskCompletion>& out, int64_t timeout_ns,
-               int64_t spin_ns = 20'000) {
+  bool WaitFor(size_t count, std::vector<DiskCompletion>& out, int64_t timeout_ns, int64_t spin_ns = 20'000) {
     const int64_t start = MonotonicNanos();
     size_t got = 0;
     Spin spin(spin_ns);

@@ -14,8 +14,7 @@ namespace umbra::hw::disk {
 Result<std::unique_ptr<ImageFile>> ImageFile::Open(const std::string& path, uint32_t block_size,
                                                    uint64_t capacity_blocks) {
   if (block_size != 512 && block_size != 4096) {
-    return Fail(Errc::kInvalidArgument,
-                "disk block size " + std::to_string(block_size) + " is not 512 or 4096");
+    return Fail(Errc::kInvalidArgument, "disk block size " + std::to_string(block_size) + " is not 512 or 4096");
   }
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
   const bool created = !fd && errno == ENOENT;
@@ -43,13 +42,11 @@ Result<std::unique_ptr<ImageFile>> ImageFile::Open(const std::string& path, uint
   const auto size = static_cast<uint64_t>(st.st_size);
   if (size == 0 || size % block_size != 0) {
     return Fail(Errc::kInvalidArgument, "disk image " + path + " is " + std::to_string(size) +
-                                            " bytes, not a non-zero multiple of " +
-                                            std::to_string(block_size));
+                                            " bytes, not a non-zero multiple of " + std::to_string(block_size));
   }
   if (capacity_blocks != 0 && capacity_blocks != size / block_size) {
-    return Fail(Errc::kInvalidArgument, "disk image " + path + " has " +
-                                            std::to_string(size / block_size) + " blocks, expected " +
-                                            std::to_string(capacity_blocks));
+    return Fail(Errc::kInvalidArgument, "disk image " + path + " has " + std::to_string(size / block_size) +
+                                            " blocks, expected " + std::to_string(capacity_blocks));
   }
   return std::unique_ptr<ImageFile>(new ImageFile(std::move(fd), path, block_size, size / block_size));
 }
@@ -57,8 +54,7 @@ Result<std::unique_ptr<ImageFile>> ImageFile::Open(const std::string& path, uint
 Result<void> ImageFile::Read(std::span<std::byte> out, uint64_t offset) const {
   size_t done = 0;
   while (done < out.size()) {
-    ssize_t n = ::pread(fd_.get(), out.data() + done, out.size() - done,
-                        static_cast<off_t>(offset + done));
+    ssize_t n = ::pread(fd_.get(), out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return FailErrno("read disk image " + path_);
     if (n == 0) {  // past the end of a truncated file: zeros
@@ -73,8 +69,7 @@ Result<void> ImageFile::Read(std::span<std::byte> out, uint64_t offset) const {
 Result<void> ImageFile::Write(std::span<const std::byte> data, uint64_t offset) const {
   size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = ::pwrite(fd_.get(), data.data() + done, data.size() - done,
-                         static_cast<off_t>(offset + done));
+    ssize_t n = ::pwrite(fd_.get(), data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return FailErrno("write disk image " + path_, n < 0 ? errno : EIO);
     done += static_cast<size_t>(n);

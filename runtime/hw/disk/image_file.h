@@ -48,8 +48,7 @@ class ImageFile {
 
  private:
   ImageFile(UniqueFd fd, std::string path, uint32_t block_size, uint64_t capacity_blocks)
-      : fd_(std::move(fd)), path_(std::move(path)), block_size_(block_size),
-        capacity_blocks_(capacity_blocks) {}
+      : fd_(std::move(fd)), path_(std::move(path)), block_size_(block_size), capacity_blocks_(capacity_blocks) {}
 
   UniqueFd fd_;  // the open image; the file outlives the device
   std::string path_;

@@ -24,15 +24,9 @@ Result<std::unique_ptr<WriteCache>> WriteCache::Create(uint32_t block_size, uint
 }
 
 WriteCache::WriteCache(uint32_t block_size, uint64_t capacity, uint64_t table_size)
-    : block_size_(block_size),
-      capacity_(capacity),
-      table_mask_(table_size - 1),
-      data_(std::make_unique_for_overwrite<std::byte[]>(capacity * block_size)),
-      slot_lba_(capacity),
-      slot_entry_(capacity),
-      order_(capacity),
-      iov_(kMaxIov),
-      table_(table_size, Entry{kEmpty, 0}) {}
+    : block_size_(block_size), capacity_(capacity), table_mask_(table_size - 1),
+      data_(std::make_unique_for_overwrite<std::byte[]>(capacity * block_size)), slot_lba_(capacity),
+      slot_entry_(capacity), order_(capacity), iov_(kMaxIov), table_(table_size, Entry{kEmpty, 0}) {}
 
 size_t WriteCache::Home(uint64_t lba) const { return Hash(lba) >> 20 & table_mask_; }
 

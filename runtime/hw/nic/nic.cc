@@ -58,16 +58,14 @@ Result<std::unique_ptr<Nic>> Nic::Create(NicOptions options, std::unique_ptr<Nic
   if (!backend) return Fail(Errc::kInvalidArgument, "nic " + options.name + ": no backend");
   const uint64_t mac = options.permanent_mac;
   if (mac == 0 || (mac >> 48) != 0 || NicMacIsMulticast(mac)) {
-    return Fail(Errc::kInvalidArgument,
-                "nic " + options.name + ": permanent MAC must be a unicast 48-bit address");
+    return Fail(Errc::kInvalidArgument, "nic " + options.name + ": permanent MAC must be a unicast 48-bit address");
   }
   if (options.dma_size == 0 || options.dma_size > kMaxDmaSize) {
     return Fail(Errc::kInvalidArgument, "nic " + options.name + ": DMA pool must be 1 B..1 GiB");
   }
-  options.dma_size = (options.dma_size + kNicRegisterWindowSize - 1) / kNicRegisterWindowSize *
-                     kNicRegisterWindowSize;
-  auto mem = UMBRA_TRY(DeviceMemory::Create(options.name + "-nic", kNicRegisterWindowSize,
-                                            kNicRegisterWindowSize, options.dma_size));
+  options.dma_size = (options.dma_size + kNicRegisterWindowSize - 1) / kNicRegisterWindowSize * kNicRegisterWindowSize;
+  auto mem = UMBRA_TRY(
+      DeviceMemory::Create(options.name + "-nic", kNicRegisterWindowSize, kNicRegisterWindowSize, options.dma_size));
   auto wake = UMBRA_TRY(ipc::EventFd::Create());
   new (mem.region->data()) NicRegisters();
   std::unique_ptr<Nic> nic(new Nic(std::move(options), std::move(backend), std::move(mem), std::move(wake)));
@@ -81,13 +79,9 @@ Result<std::unique_ptr<Nic>> Nic::Create(NicOptions options, std::unique_ptr<Nic
 }
 
 Nic::Nic(NicOptions options, std::unique_ptr<NicBackend> backend, DeviceMemory mem, ipc::EventFd wake)
-    : options_(std::move(options)),
-      backend_(std::move(backend)),
-      mem_(std::move(mem)),
-      regs_(mem_.region->at<NicRegisters>(0)),
-      dma_(mem_.region->data() + kNicRegisterWindowSize),
-      wake_(std::move(wake)),
-      link_(options_.initial_link) {}
+    : options_(std::move(options)), backend_(std::move(backend)), mem_(std::move(mem)),
+      regs_(mem_.region->at<NicRegisters>(0)), dma_(mem_.region->data() + kNicRegisterWindowSize),
+      wake_(std::move(wake)), link_(options_.initial_link) {}
 
 Nic::~Nic() {
   Stop();
@@ -145,8 +139,7 @@ NicSnapshot Nic::snapshot() const {
 
 NicStats Nic::stats() const {
   NicStats s;
-  for (uint32_t i = 0; i < kNicStatCount; ++i)
-    s.counters[i] = stats_[i].load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < kNicStatCount; ++i) s.counters[i] = stats_[i].load(std::memory_order_relaxed);
   return s;
 }
 
@@ -204,8 +197,7 @@ void Nic::WaitForWork() {
     return;
   }
   pollfd fds[2] = {{mem_.doorbell.fd(), POLLIN, 0}, {wake_.fd(), POLLIN, 0}};
-  while (::poll(fds, 2, -1) < 0 && errno == EINTR) {
-  }
+  while (::poll(fds, 2, -1) < 0 && errno == EINTR) {}
   regs_->device_idle.store(0, std::memory_order_relaxed);
 }
 
@@ -244,8 +236,7 @@ void Nic::LatchControl(uint32_t ctrl) {
   if (!want_tx) tx_.enabled = false;
   if (want_rx && !rx_.enabled) LatchRxRing();
   if (!want_rx) rx_.enabled = false;
-  const uint32_t enables =
-      (tx_.enabled ? kNicCtrlTxEnable : 0u) | (rx_.enabled ? kNicCtrlRxEnable : 0u);
+  const uint32_t enables = (tx_.enabled ? kNicCtrlTxEnable : 0u) | (rx_.enabled ? kNicCtrlRxEnable : 0u);
   enables_.store(enables, std::memory_order_relaxed);
   // A refused enable reads back as 0, like a bit the hardware did not take.
   if (enables != ctrl) regs_->ctrl.store(enables, std::memory_order_relaxed);
@@ -478,15 +469,13 @@ void Nic::DeliverFrames(std::span<const FrameView> frames) {
     --available;
     if (!RangeInPool(buffer, capacity)) {
       Fault(NicFault::kDescriptorBuffer, buffer);
-      desc.meta.store(NicDescMeta(0, 0, kNicDescStatusDone | kNicDescStatusError),
-                      std::memory_order_release);
+      desc.meta.store(NicDescMeta(0, 0, kNicDescStatusDone | kNicDescStatusError), std::memory_order_release);
       rx_.head = next;
       ++errors;
       continue;
     }
     std::memcpy(dma_ + buffer, frame.data(), frame.size());
-    desc.meta.store(NicDescMeta(static_cast<uint32_t>(frame.size()), 0,
-                                kNicDescStatusDone | kNicDescStatusEop),
+    desc.meta.store(NicDescMeta(static_cast<uint32_t>(frame.size()), 0, kNicDescStatusDone | kNicDescStatusEop),
                     std::memory_order_release);
     rx_.head = next;
     ++received;
@@ -500,8 +489,7 @@ void Nic::DeliverFrames(std::span<const FrameView> frames) {
   if (missed > 0) AddStat(kNicStatRxMissed, missed);
   if (filtered > 0) AddStat(kNicStatRxFiltered, filtered);
   if (errors > 0) AddStat(kNicStatRxErrors, errors);
-  uint32_t causes =
-      (received > 0 ? kNicIntRx : 0u) | (missed > 0 && receiving ? kNicIntRxMissed : 0u);
+  uint32_t causes = (received > 0 ? kNicIntRx : 0u) | (missed > 0 && receiving ? kNicIntRxMissed : 0u);
   if (causes != 0) Raise(causes);
 }
 
@@ -597,25 +585,23 @@ bool Nic::RangeInPool(uint64_t offset, uint64_t length) const {
 }
 
 uint64_t Nic::ReadMac() const {
-  return NicMacFromRegs(regs_->mac_lo.load(std::memory_order_relaxed),
-                        regs_->mac_hi.load(std::memory_order_relaxed));
+  return NicMacFromRegs(regs_->mac_lo.load(std::memory_order_relaxed), regs_->mac_hi.load(std::memory_order_relaxed));
 }
 
 // ---------------------------------------------------------------------------
 
 std::string FormatMac(uint64_t mac) {
   char buf[18];
-  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", unsigned(mac & 0xFF),
-                unsigned((mac >> 8) & 0xFF), unsigned((mac >> 16) & 0xFF),
-                unsigned((mac >> 24) & 0xFF), unsigned((mac >> 32) & 0xFF),
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", unsigned(mac & 0xFF), unsigned((mac >> 8) & 0xFF),
+                unsigned((mac >> 16) & 0xFF), unsigned((mac >> 24) & 0xFF), unsigned((mac >> 32) & 0xFF),
                 unsigned((mac >> 40) & 0xFF));
   return buf;
 }
 
 std::string NicSnapshot::ToString() const {
   char buf[96];
-  std::snprintf(buf, sizeof buf, " mtu=%u rx_ctrl=%#x int_mask=%#x enables=%#x mc=[", mtu, rx_ctrl,
-                int_mask, ctrl_enables);
+  std::snprintf(buf, sizeof buf, " mtu=%u rx_ctrl=%#x int_mask=%#x enables=%#x mc=[", mtu, rx_ctrl, int_mask,
+                ctrl_enables);
   std::string s = "mac=" + FormatMac(mac) + buf;
   for (uint32_t i = 0; i < mc_count && i < kNicMulticastSlots; ++i) {
     if (i > 0) s += ' ';
@@ -626,8 +612,7 @@ std::string NicSnapshot::ToString() const {
 
 NicSnapshot ReadRawSnapshot(const NicRegisters& regs) {
   NicSnapshot s;
-  s.mac = NicMacFromRegs(regs.mac_lo.load(std::memory_order_relaxed),
-                         regs.mac_hi.load(std::memory_order_relaxed));
+  s.mac = NicMacFromRegs(regs.mac_lo.load(std::memory_order_relaxed), regs.mac_hi.load(std::memory_order_relaxed));
   s.mtu = regs.mtu.load(std::memory_order_relaxed);
   s.rx_ctrl = regs.rx_ctrl.load(std::memory_order_relaxed);
   s.mc_count = regs.mc_count.load(std::memory_order_relaxed);
@@ -635,8 +620,7 @@ NicSnapshot ReadRawSnapshot(const NicRegisters& regs) {
     s.mc_table[i] = regs.mc_table[i].load(std::memory_order_relaxed);
   }
   s.int_mask = regs.int_mask.load(std::memory_order_relaxed);
-  s.ctrl_enables =
-      regs.ctrl.load(std::memory_order_relaxed) & (kNicCtrlTxEnable | kNicCtrlRxEnable);
+  s.ctrl_enables = regs.ctrl.load(std::memory_order_relaxed) & (kNicCtrlTxEnable | kNicCtrlRxEnable);
   return s;
 }
 

@@ -60,9 +60,9 @@ enum class NicFault {
 const char* NicFaultName(NicFault fault);
 
 struct NicOptions {
-  std::string name = "nic0";          // names the memfd; shows in /proc/<pid>/maps
+  std::string name = "nic0";                // names the memfd; shows in /proc/<pid>/maps
   uint64_t permanent_mac = 0x010000000002;  // 02:00:00:00:00:01 (NicMacFromRegs layout)
-  uint64_t dma_size = 4u << 20;       // bytes of DMA pool after the register page
+  uint64_t dma_size = 4u << 20;             // bytes of DMA pool after the register page
   LinkState initial_link = LinkState::kUp;
   NicSpeed speed = NicSpeed::k10Gbps;
   // Called on the thread that found the fault (the hardware thread or the
@@ -80,8 +80,7 @@ struct NicStats {
 
 class Nic final : public Device, private FrameSink {
  public:
-  static Result<std::unique_ptr<Nic>> Create(NicOptions options,
-                                             std::unique_ptr<NicBackend> backend);
+  static Result<std::unique_ptr<Nic>> Create(NicOptions options, std::unique_ptr<NicBackend> backend);
   ~Nic() override;
   Nic(const Nic&) = delete;
   Nic& operator=(const Nic&) = delete;
@@ -178,19 +177,19 @@ class Nic final : public Device, private FrameSink {
   uint64_t ReadMac() const;
 
   const NicOptions options_;
-  const std::unique_ptr<NicBackend> backend_;         // the cable; detached in ~Nic
-  const DeviceMemory mem_;                            // registers + DMA, doorbell, interrupt; outlives drivers
-  NicRegisters* const regs_;                          // in mem_.region
-  std::byte* const dma_;                              // in mem_.region
-  const ipc::EventFd wake_;                           // Stop() → hardware thread
+  const std::unique_ptr<NicBackend> backend_;  // the cable; detached in ~Nic
+  const DeviceMemory mem_;                     // registers + DMA, doorbell, interrupt; outlives drivers
+  NicRegisters* const regs_;                   // in mem_.region
+  std::byte* const dma_;                       // in mem_.region
+  const ipc::EventFd wake_;                    // Stop() → hardware thread
 
   std::mutex tx_mu_;  // taken before rx_mu_
   TxState tx_;
   mutable std::mutex rx_mu_;
   RxState rx_;
 
-  std::atomic<uint32_t> int_mask_{0};   // effective mask; written under both locks
-  std::atomic<uint32_t> enables_{0};    // latched kNicCtrl{Tx,Rx}Enable; written under both locks
+  std::atomic<uint32_t> int_mask_{0};  // effective mask; written under both locks
+  std::atomic<uint32_t> enables_{0};   // latched kNicCtrl{Tx,Rx}Enable; written under both locks
   std::atomic<LinkState> link_;
   std::atomic<uint64_t> faults_{0};
   std::atomic<uint64_t> irq_signals_{0};

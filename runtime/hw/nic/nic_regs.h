@@ -72,10 +72,10 @@ inline constexpr uint32_t kNicStatusSpeedMask = 0xFu << kNicStatusSpeedShift;
 enum class NicSpeed : uint32_t { k10Mbps = 0, k100Mbps = 1, k1Gbps = 2, k10Gbps = 3 };
 
 // rx_ctrl (driver writes): which frames the receive filter accepts.
-inline constexpr uint32_t kNicRxUnicast = 1u << 0;             // frames to our MAC
-inline constexpr uint32_t kNicRxPromiscuous = 1u << 1;         // every frame
+inline constexpr uint32_t kNicRxUnicast = 1u << 0;               // frames to our MAC
+inline constexpr uint32_t kNicRxPromiscuous = 1u << 1;           // every frame
 inline constexpr uint32_t kNicRxMulticastPromiscuous = 1u << 2;  // every multicast frame
-inline constexpr uint32_t kNicRxBroadcast = 1u << 3;           // ff:ff:ff:ff:ff:ff
+inline constexpr uint32_t kNicRxBroadcast = 1u << 3;             // ff:ff:ff:ff:ff:ff
 inline constexpr uint32_t kNicRxKnownBits =
     kNicRxUnicast | kNicRxPromiscuous | kNicRxMulticastPromiscuous | kNicRxBroadcast;
 
@@ -84,20 +84,19 @@ inline constexpr uint32_t kNicIntTxDone = 1u << 0;      // TX descriptors comple
 inline constexpr uint32_t kNicIntRx = 1u << 1;          // frames written to the RX ring
 inline constexpr uint32_t kNicIntLinkChange = 1u << 2;  // status.link changed
 inline constexpr uint32_t kNicIntRxMissed = 1u << 3;    // a frame found no RX descriptor
-inline constexpr uint32_t kNicIntKnownBits =
-    kNicIntTxDone | kNicIntRx | kNicIntLinkChange | kNicIntRxMissed;
+inline constexpr uint32_t kNicIntKnownBits = kNicIntTxDone | kNicIntRx | kNicIntLinkChange | kNicIntRxMissed;
 
 // Hardware statistics counters: indices into NicRegisters::stats. The device
 // keeps them across driver crashes and clears them only on reset.
 enum NicStat : uint32_t {
   kNicStatTxFrames = 0,
   kNicStatTxOctets,
-  kNicStatTxErrors,   // descriptors completed with kNicDescStatusError, frames dropped on link down
+  kNicStatTxErrors,  // descriptors completed with kNicDescStatusError, frames dropped on link down
   kNicStatRxFrames,
   kNicStatRxOctets,
-  kNicStatRxMissed,   // no RX descriptor, or the receiver was off
-  kNicStatRxFiltered, // refused by the address filter
-  kNicStatRxErrors,   // too short, longer than mtu, bigger than the buffer, bad descriptor
+  kNicStatRxMissed,    // no RX descriptor, or the receiver was off
+  kNicStatRxFiltered,  // refused by the address filter
+  kNicStatRxErrors,    // too short, longer than mtu, bigger than the buffer, bad descriptor
   kNicStatCount,
 };
 
@@ -106,9 +105,9 @@ enum NicStat : uint32_t {
 // who writes a field; the other side only reads it.
 struct NicRegisters {
   // Identification (device, read-only).
-  std::atomic<uint32_t> magic;    // kNicMagic
-  std::atomic<uint32_t> version;  // kNicVersion
-  std::atomic<uint64_t> dma_size; // bytes in the DMA pool
+  std::atomic<uint32_t> magic;     // kNicMagic
+  std::atomic<uint32_t> version;   // kNicVersion
+  std::atomic<uint64_t> dma_size;  // bytes in the DMA pool
 
   // Control and status.
   std::atomic<uint32_t> ctrl;    // driver: kNicCtrl*; unknown bits are refused
@@ -222,9 +221,7 @@ constexpr uint64_t NicMacToU64(const uint8_t (&mac)[6]) {
 }
 constexpr uint32_t NicMacLo(uint64_t mac) { return static_cast<uint32_t>(mac); }
 constexpr uint32_t NicMacHi(uint64_t mac) { return static_cast<uint32_t>((mac >> 32) & 0xFFFF); }
-constexpr uint64_t NicMacFromRegs(uint32_t lo, uint32_t hi) {
-  return uint64_t{lo} | (uint64_t{hi & 0xFFFF} << 32);
-}
+constexpr uint64_t NicMacFromRegs(uint32_t lo, uint32_t hi) { return uint64_t{lo} | (uint64_t{hi & 0xFFFF} << 32); }
 constexpr bool NicMacIsMulticast(uint64_t mac) { return (mac & 1) != 0; }
 
 }  // namespace umbra::hw::nic

@@ -92,8 +92,8 @@ Result<void> ConfigureInNamespace(const TapOptions& o) {
   UMBRA_TRY(RunIp({"link", "set", "dev", o.name, "netns", o.netns}));
   UMBRA_TRY(RunIp({"-n", o.netns, "link", "set", "dev", o.name, "mtu", std::to_string(o.mtu)}));
   if (!o.ipv4_address.empty()) {
-    UMBRA_TRY(RunIp({"-n", o.netns, "addr", "add",
-                     o.ipv4_address + "/" + std::to_string(o.prefix_length), "dev", o.name}));
+    UMBRA_TRY(
+        RunIp({"-n", o.netns, "addr", "add", o.ipv4_address + "/" + std::to_string(o.prefix_length), "dev", o.name}));
   }
   UMBRA_TRY(RunIp({"-n", o.netns, "link", "set", "dev", o.name, "up"}));
   return {};
@@ -105,21 +105,19 @@ Result<std::unique_ptr<TapBackend>> TapBackend::Create(TapOptions options) {
   if (options.name.empty() || options.name.size() >= IFNAMSIZ) {
     return Fail(Errc::kInvalidArgument, "tap: interface name must be 1..15 characters");
   }
-  if (options.prefix_length < 0 || options.prefix_length > 32 || options.mtu < kNicMinMtu ||
-      options.mtu > kNicMaxMtu) {
+  if (options.prefix_length < 0 || options.prefix_length > 32 || options.mtu < kNicMinMtu || options.mtu > kNicMaxMtu) {
     return Fail(Errc::kInvalidArgument, "tap: prefix length or MTU out of range");
   }
   UniqueFd fd(open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
   if (!fd) {
-    return Fail(Errc::kUnavailable,
-                std::string("tap: cannot open /dev/net/tun: ") + std::strerror(errno));
+    return Fail(Errc::kUnavailable, std::string("tap: cannot open /dev/net/tun: ") + std::strerror(errno));
   }
   ifreq ifr{};
   ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
   std::strncpy(ifr.ifr_name, options.name.c_str(), IFNAMSIZ - 1);
   if (ioctl(fd.get(), TUNSETIFF, &ifr) != 0) {
-    return Fail(Errc::kUnavailable, "tap: cannot create " + options.name +
-                                        " (needs CAP_NET_ADMIN): " + std::strerror(errno));
+    return Fail(Errc::kUnavailable,
+                "tap: cannot create " + options.name + " (needs CAP_NET_ADMIN): " + std::strerror(errno));
   }
   if (options.netns.empty()) {
     UMBRA_TRY(ConfigureHere(options));
@@ -127,8 +125,7 @@ Result<std::unique_ptr<TapBackend>> TapBackend::Create(TapOptions options) {
     UMBRA_TRY(ConfigureInNamespace(options));
   }
   auto wake = UMBRA_TRY(ipc::EventFd::Create());
-  std::unique_ptr<TapBackend> tap(
-      new TapBackend(std::move(options), std::move(fd), std::move(wake)));
+  std::unique_ptr<TapBackend> tap(new TapBackend(std::move(options), std::move(fd), std::move(wake)));
   tap->reader_ = std::thread([t = tap.get()] { t->ReadLoop(); });
   return tap;
 }

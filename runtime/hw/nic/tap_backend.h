@@ -36,7 +36,7 @@ struct TapOptions {
   // When set, the interface is moved into this existing network namespace
   // (`ip netns add <name>`) before it is configured.
   std::string netns;
-  std::string ipv4_address;     // Linux's side of the link; empty: no address
+  std::string ipv4_address;  // Linux's side of the link; empty: no address
   int prefix_length = 24;
   uint32_t mtu = 1500;
 };
@@ -66,8 +66,8 @@ class TapBackend final : public NicBackend {
   void Deliver(std::span<const FrameView> frames);
 
   const TapOptions options_;
-  const UniqueFd fd_;         // the TAP queue; closing it deletes the interface
-  const ipc::EventFd wake_;   // tells the reader thread to exit
+  const UniqueFd fd_;        // the TAP queue; closing it deletes the interface
+  const ipc::EventFd wake_;  // tells the reader thread to exit
 
   std::mutex mu_;
   FrameSink* sink_ = nullptr;  // guarded by mu_; not owned, detaches before it dies

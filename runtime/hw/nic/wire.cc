@@ -50,17 +50,13 @@ void WirePort::SetLink(LinkState state) {
   }
 }
 
-uint64_t WirePort::dropped() const {
-  return cable_->dropped[side_].load(std::memory_order_relaxed);
-}
+uint64_t WirePort::dropped() const { return cable_->dropped[side_].load(std::memory_order_relaxed); }
 
 // ---------------------------------------------------------------------------
 
-Result<std::unique_ptr<PeerEndpoint>> PeerEndpoint::Create(std::unique_ptr<NicBackend> port,
-                                                           PeerOptions options) {
+Result<std::unique_ptr<PeerEndpoint>> PeerEndpoint::Create(std::unique_ptr<NicBackend> port, PeerOptions options) {
   if (!port) return Fail(Errc::kInvalidArgument, "peer endpoint: no port");
-  if (options.queue_frames == 0 || options.max_frame < kNicEthHeaderSize ||
-      options.max_frame > 65535) {
+  if (options.queue_frames == 0 || options.max_frame < kNicEthHeaderSize || options.max_frame > 65535) {
     return Fail(Errc::kInvalidArgument, "peer endpoint: queue_frames must be > 0 and max_frame "
                                         "between 14 and 65535 bytes");
   }
@@ -70,9 +66,7 @@ Result<std::unique_ptr<PeerEndpoint>> PeerEndpoint::Create(std::unique_ptr<NicBa
 }
 
 PeerEndpoint::PeerEndpoint(std::unique_ptr<NicBackend> port, PeerOptions options)
-    : port_(std::move(port)),
-      options_(options),
-      storage_(options.queue_frames * options.max_frame),
+    : port_(std::move(port)), options_(options), storage_(options.queue_frames * options.max_frame),
       lengths_(options.queue_frames) {}
 
 PeerEndpoint::~PeerEndpoint() { port_->Attach(nullptr); }
@@ -82,8 +76,7 @@ Result<void> PeerEndpoint::Send(FrameView frame) { return SendBatch({&frame, 1})
 Result<void> PeerEndpoint::SendBatch(std::span<const FrameView> frames) {
   for (FrameView f : frames) {
     if (f.size() < kNicEthHeaderSize || f.size() > options_.max_frame) {
-      return Fail(Errc::kInvalidArgument,
-                  "peer endpoint: frame of " + std::to_string(f.size()) + " bytes");
+      return Fail(Errc::kInvalidArgument, "peer endpoint: frame of " + std::to_string(f.size()) + " bytes");
     }
   }
   port_->Transmit(frames);
@@ -100,8 +93,8 @@ Result<size_t> PeerEndpoint::Receive(std::span<std::byte> out, int64_t timeout_n
   }
   const size_t length = lengths_[head_];
   if (out.size() < length) {
-    return Fail(Errc::kInvalidArgument, "peer endpoint: a " + std::to_string(length) +
-                                            "-byte frame does not fit the buffer");
+    return Fail(Errc::kInvalidArgument,
+                "peer endpoint: a " + std::to_string(length) + "-byte frame does not fit the buffer");
   }
   std::memcpy(out.data(), storage_.data() + head_ * options_.max_frame, length);
   head_ = head_ + 1 == options_.queue_frames ? 0 : head_ + 1;

@@ -50,14 +50,13 @@ class WirePort final : public NicBackend {
 };
 
 struct PeerOptions {
-  size_t queue_frames = 256;               // frames buffered for Receive
-  size_t max_frame = kNicMaxFrameSize;     // bigger frames are refused / dropped
+  size_t queue_frames = 256;            // frames buffered for Receive
+  size_t max_frame = kNicMaxFrameSize;  // bigger frames are refused / dropped
 };
 
 class PeerEndpoint final : private FrameSink {
  public:
-  static Result<std::unique_ptr<PeerEndpoint>> Create(std::unique_ptr<NicBackend> port,
-                                                      PeerOptions options = {});
+  static Result<std::unique_ptr<PeerEndpoint>> Create(std::unique_ptr<NicBackend> port, PeerOptions options = {});
   ~PeerEndpoint();
   PeerEndpoint(const PeerEndpoint&) = delete;
   PeerEndpoint& operator=(const PeerEndpoint&) = delete;

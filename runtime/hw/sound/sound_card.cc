@@ -61,20 +61,20 @@ struct SoundCard::Stream {
   uint64_t buffer_offset = 0;  // pool-relative
   uint64_t buffer_frames = 0;
   int64_t start_ns = 0;
-  uint64_t period_index = 0;   // periods completed since start
+  uint64_t period_index = 0;  // periods completed since start
   uint64_t hw_ptr = 0;
   uint64_t xruns = 0;
   uint64_t xrun_frames = 0;
   bool in_xrun = false;
-  uint64_t lost_upto = 0;      // capture: frames before this were counted as lost
+  uint64_t lost_upto = 0;                  // capture: frames before this were counted as lost
   std::optional<int64_t> clock_origin_ns;  // first start since Create(); survives Reset()
   // Playback: the period being played, copied out of the ring at its start.
   std::vector<std::byte> period_buf;
-  uint64_t fetched = 0;        // frames of period_buf taken from the ring (or passed: see holes)
+  uint64_t fetched = 0;  // frames of period_buf taken from the ring (or passed: see holes)
   // Frames of the period the DAC had passed before the driver wrote them:
   // silence inside [0, fetched), played as an underrun.
   std::vector<std::pair<uint64_t, uint64_t>> holes;
-  bool final_period = false;   // draining: period_buf holds the last frames
+  bool final_period = false;  // draining: period_buf holds the last frames
 
   bool running() const { return state != SoundStreamState::kStopped; }
   std::byte* slot(std::byte* dma, uint64_t frame) const {
@@ -87,24 +87,20 @@ Result<std::unique_ptr<SoundCard>> SoundCard::Create(SoundCardOptions options) {
     return Fail(Errc::kInvalidArgument, "sound card: dma_size must be in 1..4 GiB");
   if (options.clock == ClockMode::kRealTime && !(options.speed > 0 && std::isfinite(options.speed)))
     return Fail(Errc::kInvalidArgument, "sound card: speed must be a positive number");
-  auto mem = UMBRA_TRY(DeviceMemory::Create(options.name + "-regs-dma", kSoundRegistersSize, kSoundRegistersSize,
-                                            options.dma_size));
+  auto mem = UMBRA_TRY(
+      DeviceMemory::Create(options.name + "-regs-dma", kSoundRegistersSize, kSoundRegistersSize, options.dma_size));
   auto wake = UMBRA_TRY(ipc::EventFd::Create());
   int timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (timer < 0) return FailErrno("sound card: timerfd_create");
-  std::unique_ptr<SoundCard> card(new SoundCard(std::move(options), std::move(mem), std::move(wake),
-                                                UniqueFd(timer)));
+  std::unique_ptr<SoundCard> card(new SoundCard(std::move(options), std::move(mem), std::move(wake), UniqueFd(timer)));
   std::lock_guard lock(card->mu_);
   card->PowerOn();
   return card;
 }
 
 SoundCard::SoundCard(SoundCardOptions options, DeviceMemory mem, ipc::EventFd wake, UniqueFd timer)
-    : options_(std::move(options)),
-      mem_(std::move(mem)),
-      regs_(new (mem_.region->data()) SoundRegs()),
-      wake_(std::move(wake)),
-      timer_(std::move(timer)) {
+    : options_(std::move(options)), mem_(std::move(mem)), regs_(new (mem_.region->data()) SoundRegs()),
+      wake_(std::move(wake)), timer_(std::move(timer)) {
   for (int i = 0; i < 2; ++i) {
     auto s = std::make_unique<Stream>();
     s->index = i;
@@ -296,13 +292,15 @@ uint64_t SoundCard::EmitPeriod(Stream& s, uint64_t upto) {
   uint64_t at = 0, silent = 0;
   for (const auto& [first, end] : s.holes) {
     if (first >= upto) break;
-    if (first > at) options_.speaker->Play(std::span(s.period_buf).subspan(at * s.frame_bytes, (first - at) * s.frame_bytes));
+    if (first > at)
+      options_.speaker->Play(std::span(s.period_buf).subspan(at * s.frame_bytes, (first - at) * s.frame_bytes));
     const uint64_t hole_end = std::min(end, upto);
     options_.speaker->Underrun(hole_end - first);
     silent += hole_end - first;
     at = hole_end;
   }
-  if (upto > at) options_.speaker->Play(std::span(s.period_buf).subspan(at * s.frame_bytes, (upto - at) * s.frame_bytes));
+  if (upto > at)
+    options_.speaker->Play(std::span(s.period_buf).subspan(at * s.frame_bytes, (upto - at) * s.frame_bytes));
   s.holes.clear();
   return silent;
 }
@@ -329,8 +327,7 @@ bool SoundCard::TakeCommand(Stream& s, int64_t now) {
 
 void SoundCard::ExecuteCommand(Stream& s, uint32_t command, int64_t now) {
   switch (command) {
-    case static_cast<uint32_t>(SoundCommand::kNone):
-      return;
+    case static_cast<uint32_t>(SoundCommand::kNone): return;
     case static_cast<uint32_t>(SoundCommand::kStart):
       if (!s.running()) StartStream(s, now);
       return;
@@ -517,8 +514,7 @@ void SoundCard::CompletePlayback(Stream& s) {
   if (s.final_period) {
     StopStream(s);
     bits |= kIntStopped;
-  } else if (s.state == SoundStreamState::kDraining &&
-             s.regs->appl_ptr.load(std::memory_order_acquire) == s.hw_ptr) {
+  } else if (s.state == SoundStreamState::kDraining && s.regs->appl_ptr.load(std::memory_order_acquire) == s.hw_ptr) {
     StopStream(s);  // drained exactly on a period boundary
     bits |= kIntStopped;
   } else {
@@ -593,12 +589,9 @@ void SoundCard::ApplyVolume(Stream& s, uint64_t frames) {
   }
   if (volume_ == kSoundMaxVolume) return;
   switch (s.format.format) {
-    case SoundFormat::kS16Le:
-      return ScaleSamples<int16_t, int32_t>(p, samples, volume_);
-    case SoundFormat::kS32Le:
-      return ScaleSamples<int32_t, int64_t>(p, samples, volume_);
-    case SoundFormat::kFloatLe:
-      return ScaleSamples<float, float>(p, samples, volume_);
+    case SoundFormat::kS16Le: return ScaleSamples<int16_t, int32_t>(p, samples, volume_);
+    case SoundFormat::kS32Le: return ScaleSamples<int32_t, int64_t>(p, samples, volume_);
+    case SoundFormat::kFloatLe: return ScaleSamples<float, float>(p, samples, volume_);
   }
 }
 

@@ -57,10 +57,10 @@ struct SoundFault {
 
 struct SoundCardOptions {
   std::string name = "snd0";
-  uint64_t dma_size = 1 << 20;           // bytes in the DMA pool
+  uint64_t dma_size = 1 << 20;  // bytes in the DMA pool
   ClockMode clock = ClockMode::kRealTime;
-  double speed = 1.0;                    // kRealTime: virtual seconds per real second
-  std::unique_ptr<AudioSink> speaker;    // null: played frames are discarded
+  double speed = 1.0;                       // kRealTime: virtual seconds per real second
+  std::unique_ptr<AudioSink> speaker;       // null: played frames are discarded
   std::unique_ptr<AudioSource> microphone;  // null: capture records silence
   std::function<void(const SoundFault&)> on_fault;
 };
@@ -140,25 +140,25 @@ class SoundCard final : public Device {
   int64_t VirtualNowLocked() const;
   int64_t RealDeadline(int64_t virtual_ns) const;
 
-  SoundCardOptions options_;                       // owns the backends for the card's lifetime
-  DeviceMemory mem_;                               // registers + DMA, doorbell, interrupt: shared with each driver
-  SoundRegs* regs_;                                // inside mem_.region
-  ipc::EventFd wake_;                              // Stop() -> hardware thread
-  UniqueFd timer_;                                 // timerfd armed at absolute period deadlines
+  SoundCardOptions options_;  // owns the backends for the card's lifetime
+  DeviceMemory mem_;          // registers + DMA, doorbell, interrupt: shared with each driver
+  SoundRegs* regs_;           // inside mem_.region
+  ipc::EventFd wake_;         // Stop() -> hardware thread
+  UniqueFd timer_;            // timerfd armed at absolute period deadlines
 
-  mutable std::mutex mu_;                          // the card's state below
-  std::vector<std::unique_ptr<Stream>> streams_;   // [SoundStream]; owned, fixed after Create
+  mutable std::mutex mu_;                         // the card's state below
+  std::vector<std::unique_ptr<Stream>> streams_;  // [SoundStream]; owned, fixed after Create
   uint32_t volume_ = kSoundMaxVolume;
   bool mute_ = false;
-  uint32_t refused_volume_ = 0;                    // last refused raw value (one fault per change)
+  uint32_t refused_volume_ = 0;  // last refused raw value (one fault per change)
   uint32_t refused_mute_ = 0;
-  int64_t virtual_ns_ = 0;                         // kManual clock; kRealTime base at Start()
-  int64_t real_base_ns_ = 0;                       // kRealTime: real time at virtual_ns_
+  int64_t virtual_ns_ = 0;    // kManual clock; kRealTime base at Start()
+  int64_t real_base_ns_ = 0;  // kRealTime: real time at virtual_ns_
   bool running_ = false;
 
   std::atomic<uint64_t> faults_{0};
   std::atomic<bool> stop_{false};
-  std::thread thread_;                             // the hardware thread (kRealTime, after Start)
+  std::thread thread_;  // the hardware thread (kRealTime, after Start)
 };
 
 }  // namespace umbra::hw::sound

@@ -70,8 +70,7 @@ enum class SoundFormat : uint32_t {
 };
 
 // Sample rates the card accepts (Hz).
-inline constexpr uint32_t kSoundRates[] = {8000,  11025, 16000, 22050, 32000,
-                                           44100, 48000, 88200, 96000, 192000};
+inline constexpr uint32_t kSoundRates[] = {8000, 11025, 16000, 22050, 32000, 44100, 48000, 88200, 96000, 192000};
 inline constexpr uint32_t kSoundMaxChannels = 8;
 inline constexpr uint32_t kSoundMinPeriodFrames = 16;
 inline constexpr uint32_t kSoundMaxPeriodFrames = 1u << 16;
@@ -171,7 +170,7 @@ struct SoundRegs {
                                      //    eventfd; lets a busy card see work without a syscall
   std::atomic<uint32_t> reserved0;
   uint8_t reserved1[128 - 56];
-  SoundStreamRegs streams[2];        // indexed by SoundStream
+  SoundStreamRegs streams[2];  // indexed by SoundStream
   uint8_t reserved2[4096 - 384];
 };
 
@@ -192,11 +191,9 @@ static_assert(__builtin_offsetof(SoundRegs, streams) == 128);
 // Bytes per sample of a valid format, 0 for an unknown one.
 constexpr uint32_t SoundSampleBytes(uint32_t format) {
   switch (format) {
-    case static_cast<uint32_t>(SoundFormat::kS16Le):
-      return 2;
+    case static_cast<uint32_t>(SoundFormat::kS16Le): return 2;
     case static_cast<uint32_t>(SoundFormat::kS32Le):
-    case static_cast<uint32_t>(SoundFormat::kFloatLe):
-      return 4;
+    case static_cast<uint32_t>(SoundFormat::kFloatLe): return 4;
   }
   return 0;
 }

@@ -41,7 +41,8 @@ Result<SoundFormat> FormatOf(uint16_t tag, uint16_t bits, const std::string& nam
   if (tag == kTagFloat && bits == 32) return SoundFormat::kFloatLe;
   if (tag != kTagPcm && tag != kTagFloat)
     return Malformed(name, fmt::format("unsupported format tag 0x{:04x} (need PCM 1, float 3 or "
-                                       "extensible 0xfffe)", tag));
+                                       "extensible 0xfffe)",
+                                       tag));
   return Malformed(name, fmt::format("unsupported {} bits per sample for format tag {}", bits, tag));
 }
 
@@ -70,8 +71,8 @@ Result<FmtChunk> ParseFmt(const std::byte* p, uint32_t size, const std::string& 
   chunk.format.rate = rate;
   chunk.block_align = block_align;
   if (block_align != chunk.format.frame_bytes())
-    return Malformed(name, fmt::format("block align {} does not match {} channels x {} bytes",
-                                       block_align, channels, chunk.format.sample_bytes()));
+    return Malformed(name, fmt::format("block align {} does not match {} channels x {} bytes", block_align, channels,
+                                       chunk.format.sample_bytes()));
   return chunk;
 }
 
@@ -79,12 +80,9 @@ Result<FmtChunk> ParseFmt(const std::byte* p, uint32_t size, const std::string& 
 
 const char* SoundFormatName(SoundFormat format) {
   switch (format) {
-    case SoundFormat::kS16Le:
-      return "s16le";
-    case SoundFormat::kS32Le:
-      return "s32le";
-    case SoundFormat::kFloatLe:
-      return "float32le";
+    case SoundFormat::kS16Le: return "s16le";
+    case SoundFormat::kS32Le: return "s32le";
+    case SoundFormat::kFloatLe: return "float32le";
   }
   return "unknown";
 }
@@ -111,11 +109,11 @@ Result<WavFile> ParseWav(std::span<const std::byte> bytes, const std::string& na
     } else if (IsTag(chunk, "data")) {
       if (!header) return Malformed(name, "data chunk before fmt chunk");
       if (size > bytes.size() - body)
-        return Malformed(name, fmt::format("data chunk declares {} bytes, only {} in the file", size,
-                                           bytes.size() - body));
+        return Malformed(name,
+                         fmt::format("data chunk declares {} bytes, only {} in the file", size, bytes.size() - body));
       if (size % header->block_align != 0)
-        return Malformed(name, fmt::format("data chunk of {} bytes is not a whole number of {}-byte frames",
-                                           size, header->block_align));
+        return Malformed(name, fmt::format("data chunk of {} bytes is not a whole number of {}-byte frames", size,
+                                           header->block_align));
       WavFile wav;
       wav.format = header->format;
       wav.data.assign(chunk + 8, chunk + 8 + size);

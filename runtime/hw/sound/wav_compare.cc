@@ -35,8 +35,7 @@ class ReferenceIndex {
     size_t bytes = window_ * ref_.format.frame_bytes();
     auto it = index_.find(HashBytes(p, bytes));
     if (it == index_.end()) return std::nullopt;
-    if (std::memcmp(ref_.data.data() + it->second * ref_.format.frame_bytes(), p, bytes) != 0)
-      return std::nullopt;
+    if (std::memcmp(ref_.data.data() + it->second * ref_.format.frame_bytes(), p, bytes) != 0) return std::nullopt;
     return it->second;
   }
 
@@ -60,8 +59,7 @@ class Comparator {
  public:
   Comparator(const WavFile& ref, const WavFile& out, CompareOptions options)
       : ref_(ref), out_(out), fb_(ref.format.frame_bytes()),
-        window_(std::max<uint64_t>(1, std::min<uint64_t>(options.window_frames, ref.frames()))),
-        index_(ref, window_) {}
+        window_(std::max<uint64_t>(1, std::min<uint64_t>(options.window_frames, ref.frames()))), index_(ref, window_) {}
 
   CompareReport Run() {
     uint64_t n = std::min(ref_.frames(), out_.frames());
@@ -172,14 +170,10 @@ class Comparator {
 
 const char* MismatchKindName(MismatchKind kind) {
   switch (kind) {
-    case MismatchKind::kShifted:
-      return "shifted";
-    case MismatchKind::kRepeated:
-      return "repeated";
-    case MismatchKind::kCorrupted:
-      return "corrupted";
-    case MismatchKind::kExtra:
-      return "extra";
+    case MismatchKind::kShifted: return "shifted";
+    case MismatchKind::kRepeated: return "repeated";
+    case MismatchKind::kCorrupted: return "corrupted";
+    case MismatchKind::kExtra: return "extra";
   }
   return "unknown";
 }
@@ -197,13 +191,13 @@ uint64_t CompareReport::gap_frames() const {
 }
 
 std::string CompareReport::ToString() const {
-  std::string s = fmt::format("compared {} frames, {} gap(s) totalling {} frames, {} mismatch run(s)",
-                              compared_frames, gaps.size(), gap_frames(), mismatches.size());
+  std::string s = fmt::format("compared {} frames, {} gap(s) totalling {} frames, {} mismatch run(s)", compared_frames,
+                              gaps.size(), gap_frames(), mismatches.size());
   if (missing_tail) s += fmt::format(", output {} frames short", missing_tail);
   s += "\n";
   for (const AudioGap& g : gaps)
-    s += fmt::format("  gap      frames [{}, {})  at {:.3f} ms for {:.3f} ms\n", g.first_frame, g.end_frame,
-                     g.first_ms, g.duration_ms);
+    s += fmt::format("  gap      frames [{}, {})  at {:.3f} ms for {:.3f} ms\n", g.first_frame, g.end_frame, g.first_ms,
+                     g.duration_ms);
   for (const AudioMismatch& m : mismatches)
     s += fmt::format("  {:9} frames [{}, {})  offset {}\n", MismatchKindName(m.kind), m.first_frame, m.end_frame,
                      m.offset);
@@ -212,8 +206,8 @@ std::string CompareReport::ToString() const {
 
 Result<CompareReport> CompareAudio(const WavFile& reference, const WavFile& output, CompareOptions options) {
   if (!(reference.format == output.format))
-    return Fail(Errc::kInvalidArgument, fmt::format("cannot compare {} with {}", reference.format.ToString(),
-                                                    output.format.ToString()));
+    return Fail(Errc::kInvalidArgument,
+                fmt::format("cannot compare {} with {}", reference.format.ToString(), output.format.ToString()));
   if (reference.format.frame_bytes() == 0) return Fail(Errc::kInvalidArgument, "invalid audio format");
   return Comparator(reference, output, options).Run();
 }
@@ -229,7 +223,8 @@ WavFile GenerateTestSignal(const AudioFormat& format, uint64_t frames) {
     for (uint32_t c = 0; c < format.channels; ++c) {
       double n = static_cast<double>(i);
       double tone = (std::sin(kTau * f1 * n + c) + 0.6 * std::sin(kTau * f2 * n + 2.0 * c) +
-                     0.3 * std::sin(kTau * f3 * n + 3.0 * c)) / 1.9 * 0.5;
+                     0.3 * std::sin(kTau * f3 * n + 3.0 * c)) /
+                    1.9 * 0.5;
       // The frame index, in the low bits: channel c carries the next 7 (15)
       // bits of it, so a stereo frame alone names its position modulo 2^14.
       uint64_t tag16 = c < 4 ? i >> (7 * c) : i + 29u * c;
@@ -251,7 +246,8 @@ WavFile GenerateTestSignal(const AudioFormat& format, uint64_t frames) {
           break;
         }
         case SoundFormat::kFloatLe: {
-          float v = static_cast<float>(std::round(tone * 4096) / 4096 + static_cast<double>(tag % 1024 + 1) / (1 << 22));
+          float v =
+              static_cast<float>(std::round(tone * 4096) / 4096 + static_cast<double>(tag % 1024 + 1) / (1 << 22));
           std::memcpy(p, &v, 4);
           p += 4;
           break;

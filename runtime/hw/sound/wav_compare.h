@@ -53,12 +53,12 @@ struct AudioMismatch {
   MismatchKind kind = MismatchKind::kCorrupted;
   uint64_t first_frame = 0;  // output frames [first_frame, end_frame)
   uint64_t end_frame = 0;
-  int64_t offset = 0;        // kShifted/kRepeated: reference position - output position
+  int64_t offset = 0;  // kShifted/kRepeated: reference position - output position
 };
 
 struct CompareReport {
-  uint64_t compared_frames = 0;   // min(reference, output) frames
-  uint64_t missing_tail = 0;      // reference frames beyond the end of the output
+  uint64_t compared_frames = 0;  // min(reference, output) frames
+  uint64_t missing_tail = 0;     // reference frames beyond the end of the output
   std::vector<AudioGap> gaps;
   std::vector<AudioMismatch> mismatches;
 
@@ -79,8 +79,7 @@ struct CompareOptions {
 };
 
 // Fails with kInvalidArgument when the formats differ.
-Result<CompareReport> CompareAudio(const WavFile& reference, const WavFile& output,
-                                   CompareOptions options = {});
+Result<CompareReport> CompareAudio(const WavFile& reference, const WavFile& output, CompareOptions options = {});
 
 // A multi-tone signal (three incommensurate tones, a different mix per
 // channel) in which every frame is non-silent and every short window of

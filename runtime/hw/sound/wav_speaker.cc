@@ -7,12 +7,9 @@ namespace umbra::hw::sound {
 
 const char* SilenceReasonName(SilenceReason reason) {
   switch (reason) {
-    case SilenceReason::kUnderrun:
-      return "underrun";
-    case SilenceReason::kStopped:
-      return "stopped";
-    case SilenceReason::kFormatMismatch:
-      return "format-mismatch";
+    case SilenceReason::kUnderrun: return "underrun";
+    case SilenceReason::kStopped: return "stopped";
+    case SilenceReason::kFormatMismatch: return "format-mismatch";
   }
   return "unknown";
 }

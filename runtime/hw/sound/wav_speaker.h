@@ -74,9 +74,9 @@ class WavSpeaker final : public AudioSink {
   WavSpeakerOptions options_;
   std::unique_ptr<WavWriter> writer_;  // created at the first Begin(), when the format is known
   bool format_mismatch_ = false;
-  uint32_t stream_frame_bytes_ = 1;    // of the current stream (the file's may differ)
+  uint32_t stream_frame_bytes_ = 1;  // of the current stream (the file's may differ)
   std::atomic<uint64_t> frames_{0};
-  mutable std::mutex mu_;              // guards silences_ and error_ (rarely touched)
+  mutable std::mutex mu_;  // guards silences_ and error_ (rarely touched)
   std::vector<SilenceRange> silences_;
   std::optional<Error> error_;
 };

@@ -26,11 +26,10 @@ Result<std::unique_ptr<UartDevice>> UartDevice::Create(UartOptions options) {
   if (options.rx_keep_bytes < kMinRingSize) {
     return Fail(Errc::kInvalidArgument, "uart rx_keep_bytes must be >= " + std::to_string(kMinRingSize));
   }
-  auto mem = UMBRA_TRY(DeviceMemory::Create(options.name + "-regs-dma", kRegisterWindowSize, kDmaPoolOffset,
-                                            options.dma_size));
+  auto mem = UMBRA_TRY(
+      DeviceMemory::Create(options.name + "-regs-dma", kRegisterWindowSize, kDmaPoolOffset, options.dma_size));
   auto wake = UMBRA_TRY(ipc::EventFd::Create());
-  auto device = std::unique_ptr<UartDevice>(new UartDevice(std::move(options), std::move(mem),
-                                                           std::move(wake)));
+  auto device = std::unique_ptr<UartDevice>(new UartDevice(std::move(options), std::move(mem), std::move(wake)));
   UartDevice* d = device.get();
   device->line_.set_wake([d] { d->wake_.Signal(); });
   std::lock_guard lock(device->mu_);
@@ -41,11 +40,8 @@ Result<std::unique_ptr<UartDevice>> UartDevice::Create(UartOptions options) {
 }
 
 UartDevice::UartDevice(UartOptions options, DeviceMemory mem, ipc::EventFd wake)
-    : options_(std::move(options)),
-      mem_(std::move(mem)),
-      wake_(std::move(wake)),
-      regs_(mem_.region->at<UartRegisters>(0)),
-      line_(options_.line_capacity) {}
+    : options_(std::move(options)), mem_(std::move(mem)), wake_(std::move(wake)),
+      regs_(mem_.region->at<UartRegisters>(0)), line_(options_.line_capacity) {}
 
 UartDevice::~UartDevice() { Stop(); }
 
@@ -137,8 +133,11 @@ void UartDevice::PowerOnRegisters() {
 ReceivePositions UartDevice::receive_positions() {
   std::lock_guard lock(mu_);
   if (enabled_) ObserveRxHead();
-  return ReceivePositions{.total = rx_total_, .acked = rx_acked_, .consumed = rx_consumed_,
-                          .generation = rx_generation_, .enabled = enabled_};
+  return ReceivePositions{.total = rx_total_,
+                          .acked = rx_acked_,
+                          .consumed = rx_consumed_,
+                          .generation = rx_generation_,
+                          .enabled = enabled_};
 }
 
 void UartDevice::AcknowledgeReceived(uint64_t position) {
@@ -196,8 +195,8 @@ int64_t UartDevice::Step() {
 }
 
 bool UartDevice::RingOk(uint64_t offset, uint32_t size) const {
-  return size >= kMinRingSize && size <= kMaxRingSize && std::has_single_bit(size) &&
-         offset % kRingAlignment == 0 && offset <= options_.dma_size && size <= options_.dma_size - offset;
+  return size >= kMinRingSize && size <= kMaxRingSize && std::has_single_bit(size) && offset % kRingAlignment == 0 &&
+         offset <= options_.dma_size && size <= options_.dma_size - offset;
 }
 
 void UartDevice::ApplyControl() {
@@ -217,8 +216,8 @@ void UartDevice::ApplyControl() {
   const uint64_t rx_off = regs_->rx_offset.load(std::memory_order_relaxed);
   const uint32_t tx_size = regs_->tx_size.load(std::memory_order_relaxed);
   const uint32_t rx_size = regs_->rx_size.load(std::memory_order_relaxed);
-  const bool overlap = RingOk(tx_off, tx_size) && RingOk(rx_off, rx_size) &&
-                       tx_off < rx_off + rx_size && rx_off < tx_off + tx_size;
+  const bool overlap =
+      RingOk(tx_off, tx_size) && RingOk(rx_off, rx_size) && tx_off < rx_off + rx_size && rx_off < tx_off + tx_size;
   if (!RingOk(tx_off, tx_size) || !RingOk(rx_off, rx_size) || overlap) {
     ++counters_.ring_config_faults;
     regs_->status.store(kStatusConfigError, std::memory_order_release);
@@ -251,8 +250,8 @@ void UartDevice::ApplyLineRequest() {
   const uint32_t data_bits = regs_->data_bits.load(std::memory_order_relaxed);
   const uint32_t parity = regs_->parity.load(std::memory_order_relaxed);
   const uint32_t stop_bits = regs_->stop_bits.load(std::memory_order_relaxed);
-  const bool ok = divisor >= 1 && divisor <= kMaxDivisor && data_bits >= 5 && data_bits <= 8 &&
-                  parity <= kMaxParity && stop_bits >= 1 && stop_bits <= 2;
+  const bool ok = divisor >= 1 && divisor <= kMaxDivisor && data_bits >= 5 && data_bits <= 8 && parity <= kMaxParity &&
+                  stop_bits >= 1 && stop_bits <= 2;
   if (!ok) {
     ++counters_.line_config_faults;
     regs_->status.fetch_or(kStatusLineError, std::memory_order_relaxed);
@@ -295,7 +294,8 @@ int64_t UartDevice::Transmit(int64_t now) {
   regs_->tx_head.store(tx_head_, std::memory_order_release);
   if (n > 0) Raise(kIntTx);
   if (n == pending) return -1;
-  if (options_.paced && n < pending && line_.DeviceSpace() > 0) return std::max<int64_t>(1, next_tx_ns_ + frame_ns - now);
+  if (options_.paced && n < pending && line_.DeviceSpace() > 0)
+    return std::max<int64_t>(1, next_tx_ns_ + frame_ns - now);
   return kFarEndFullPollNs;
 }
 

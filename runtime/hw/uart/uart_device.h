@@ -53,16 +53,16 @@ namespace umbra::hw::uart {
 
 // What was refused.
 enum class FaultKind {
-  kRingConfig,    // enable with a bad ring offset or size
-  kLineConfig,    // a line request with a bad divisor, data bits, parity or stop bits
-  kRingPointer,   // tx_tail or rx_head outside the ring's valid window
+  kRingConfig,   // enable with a bad ring offset or size
+  kLineConfig,   // a line request with a bad divisor, data bits, parity or stop bits
+  kRingPointer,  // tx_tail or rx_head outside the ring's valid window
 };
 
 struct UartOptions {
-  std::string name = "uart0";     // names the shared region and the hardware thread
-  uint64_t dma_size = 64 << 10;   // bytes in the DMA pool
+  std::string name = "uart0";       // names the shared region and the hardware thread
+  uint64_t dma_size = 64 << 10;     // bytes in the DMA pool
   size_t line_capacity = 64 << 10;  // bytes the line holds each way
-  bool paced = false;             // transmit at the baud rate
+  bool paced = false;               // transmit at the baud rate
   // Received bytes kept after the acknowledged position; the receiver takes
   // no more from the line while this many are unacknowledged (flow control).
   size_t rx_keep_bytes = 64 << 10;
@@ -130,9 +130,9 @@ class UartDevice final : public Device {
   bool RingOk(uint64_t offset, uint32_t size) const;
 
   const UartOptions options_;
-  DeviceMemory mem_;        // registers + DMA pool, doorbell, interrupt: handed to every driver
-  ipc::EventFd wake_;       // line activity, Stop: wakes the hardware thread
-  UartRegisters* regs_;     // points into mem_.region
+  DeviceMemory mem_;     // registers + DMA pool, doorbell, interrupt: handed to every driver
+  ipc::EventFd wake_;    // line activity, Stop: wakes the hardware thread
+  UartRegisters* regs_;  // points into mem_.region
   Line line_;
 
   mutable std::mutex mu_;  // the device state below; held by the hardware thread per pass
@@ -152,15 +152,15 @@ class UartDevice final : public Device {
   // [rx_kept_from_, rx_total_) is rx_kept_[p - rx_kept_from_]. All but the
   // ring's and the driver's (rx_ring_next_, rx_consumed_, rx_head_seen_)
   // survive Reset.
-  uint64_t rx_total_ = 0;        // bytes taken from the line: the next one's position
-  uint64_t rx_acked_ = 0;        // the reader has every byte before this
-  bool reader_acks_ = false;     // AcknowledgeReceived was called (else: consumed = acknowledged)
-  uint64_t rx_kept_from_ = 0;    // position of rx_kept_[0]
+  uint64_t rx_total_ = 0;      // bytes taken from the line: the next one's position
+  uint64_t rx_acked_ = 0;      // the reader has every byte before this
+  bool reader_acks_ = false;   // AcknowledgeReceived was called (else: consumed = acknowledged)
+  uint64_t rx_kept_from_ = 0;  // position of rx_kept_[0]
   std::deque<std::byte> rx_kept_;
-  uint64_t rx_ring_next_ = 0;    // position of the next byte into the ring
-  uint64_t rx_consumed_ = 0;     // position of the byte at the driver's rx_head
-  uint32_t rx_head_seen_ = 0;    // the last rx_head accepted
-  uint64_t rx_generation_ = 0;   // enables since creation
+  uint64_t rx_ring_next_ = 0;   // position of the next byte into the ring
+  uint64_t rx_consumed_ = 0;    // position of the byte at the driver's rx_head
+  uint32_t rx_head_seen_ = 0;   // the last rx_head accepted
+  uint64_t rx_generation_ = 0;  // enables since creation
   UartCounters counters_;
 
   std::atomic<bool> stop_{false};

@@ -102,22 +102,22 @@ class FuseFile::Impl {
   std::shared_mutex patch_mu_;
   std::mutex writes_mu_;
   std::condition_variable writes_cv_;
-  uint64_t writes_in_disk_ = 0;        // guarded by writes_mu_
-  std::atomic<uint64_t> in_disk_{0};   // Pending objects not answered yet
+  uint64_t writes_in_disk_ = 0;       // guarded by writes_mu_
+  std::atomic<uint64_t> in_disk_{0};  // Pending objects not answered yet
   // Pieces the disk took and the reaper has not reaped yet (may go below 0
   // for a moment: a completion can be reaped before its Submit returned).
   // The reaper waits for it here, not in the disk: the disk's Reap, with
   // nothing submitted, looks again only every millisecond.
   std::mutex queued_mu_;
   std::condition_variable queued_cv_;
-  int64_t queued_ = 0;                 // guarded by queued_mu_
+  int64_t queued_ = 0;  // guarded by queued_mu_
   std::atomic<bool> stop_reaper_{false};
-  fuse_session* session_ = nullptr;    // owned: fuse_session_destroy in Stop
+  fuse_session* session_ = nullptr;  // owned: fuse_session_destroy in Stop
   bool mounted_ = false;
-  timespec started_{};    // the file's times: when it appeared
-  dev_t conn_ = 0;        // the mount's device: its minor is the FUSE connection's number
-  std::thread reaper_;    // answers reads and writes as the disk completes them
-  std::thread loop_;      // runs fuse_session_loop_mt until the connection ends
+  timespec started_{};  // the file's times: when it appeared
+  dev_t conn_ = 0;      // the mount's device: its minor is the FUSE connection's number
+  std::thread reaper_;  // answers reads and writes as the disk completes them
+  std::thread loop_;    // runs fuse_session_loop_mt until the connection ends
   std::future<void> loop_done_;
 };
 

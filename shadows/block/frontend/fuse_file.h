@@ -35,8 +35,8 @@
 namespace umbra::shadows::block {
 
 struct FuseFileOptions {
-  std::string path;          // where the file appears; made if missing
-  unsigned max_threads = 64; // libfuse worker threads (they only queue: few are busy at once)
+  std::string path;           // where the file appears; made if missing
+  unsigned max_threads = 64;  // libfuse worker threads (they only queue: few are busy at once)
   // Let the kernel cache the file's pages (faster buffered I/O; fsync still
   // reaches the disk). Off: every read and write goes to the disk.
   bool kernel_cache = true;

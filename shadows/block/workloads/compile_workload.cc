@@ -31,8 +31,8 @@ std::string CompileReport::ToString() const {
 }
 
 CompileWorkload::CompileWorkload(Disk& disk, CompileOptions options)
-    : disk_(disk), options_(options), block_size_(disk.block_size()), rng_(options.seed),
-      version_(options.sources, 0) {}
+    : disk_(disk), options_(options), block_size_(disk.block_size()), rng_(options.seed), version_(options.sources, 0) {
+}
 
 void CompileWorkload::Problem(uint64_t* counter, const std::string& what) {
   ++*counter;
@@ -80,7 +80,8 @@ Result<std::vector<std::byte>> CompileWorkload::ReadFile(uint32_t slot, const st
   if (h.magic != kFileMagic || name != h.name || h.size > image.size() - block_size_) {
     return Fail(Errc::kNotFound, name + ": no such file in slot " + std::to_string(slot));
   }
-  std::vector<std::byte> bytes(image.begin() + block_size_, image.begin() + block_size_ + static_cast<ptrdiff_t>(h.size));
+  std::vector<std::byte> bytes(image.begin() + block_size_,
+                               image.begin() + block_size_ + static_cast<ptrdiff_t>(h.size));
   if (Checksum(bytes) != h.checksum) return Fail(Errc::kParse, name + ": checksum mismatch");
   return bytes;
 }

@@ -74,7 +74,6 @@ void DiskWorkload::TearDown() {
   shadow_.reset();  // its destructor gives pool buffers back: before the Supervisor stops
 }
 
-
 // ---- disk-verifier ----
 
 std::vector<SiteUse> DiskVerifierWorkload::sites(uint64_t units) const {
@@ -83,8 +82,8 @@ std::vector<SiteUse> DiskVerifierWorkload::sites(uint64_t units) const {
 
 WorkResult DiskVerifierWorkload::Run(WorkloadContext& ctx) {
   WorkResult r;
-  shadows::block::VerifyWorkload w(disk(), {.blocks = kVerifyBlocks, .queue_depth = 8, .seed = ctx.seed(),
-                                            .io_timeout_ns = 5 * kSec});
+  shadows::block::VerifyWorkload w(
+      disk(), {.blocks = kVerifyBlocks, .queue_depth = 8, .seed = ctx.seed(), .io_timeout_ns = 5 * kSec});
   while (r.units_done < ctx.units()) {
     const uint64_t n = std::min(kOpsPerBatch, ctx.units() - r.units_done);
     const shadows::block::VerifyReport& rep = w.Run(n);

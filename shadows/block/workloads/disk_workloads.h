@@ -48,8 +48,8 @@ class DiskWorkload : public SingleDeviceWorkload {
   shadows::block::BlockShadow& disk() { return *shadow_; }
 
  private:
-  std::string dir_;                                 // scratch directory holding the image; removed last
-  std::unique_ptr<hw::disk::DiskDevice> device_;    // outlives the run's Supervisor's host, which points at it
+  std::string dir_;                                      // scratch directory holding the image; removed last
+  std::unique_ptr<hw::disk::DiskDevice> device_;         // outlives the run's Supervisor's host, which points at it
   std::unique_ptr<shadows::block::BlockShadow> shadow_;  // the application's disk; watched by the engine
 };
 

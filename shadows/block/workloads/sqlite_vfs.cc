@@ -101,17 +101,13 @@ int XGetLastError(sqlite3_vfs*, int, char*) { return 0; }
 }  // namespace
 
 BlockVfs::BlockVfs(Disk& disk, Options options, uint32_t block_size, uint64_t extent_blocks)
-    : disk_(disk),
-      options_(std::move(options)),
-      block_size_(block_size),
-      extent_blocks_(extent_blocks),
-      headers_(options_.files),
-      delete_on_close_(options_.files, 0),
-      scratch_(block_size) {}
+    : disk_(disk), options_(std::move(options)), block_size_(block_size), extent_blocks_(extent_blocks),
+      headers_(options_.files), delete_on_close_(options_.files, 0), scratch_(block_size) {}
 
 Result<std::unique_ptr<BlockVfs>> BlockVfs::Create(Disk& disk, Options options) {
   const uint32_t bs = disk.block_size();
-  if (options.blocks == 0) options.blocks = disk.capacity_blocks() - std::min(options.first_lba, disk.capacity_blocks());
+  if (options.blocks == 0)
+    options.blocks = disk.capacity_blocks() - std::min(options.first_lba, disk.capacity_blocks());
   if (options.files == 0 || options.blocks / options.files < 2 || bs < sizeof(Header)) {
     return Fail(Errc::kInvalidArgument, "block VFS: region of " + std::to_string(options.blocks) +
                                             " blocks too small for " + std::to_string(options.files) + " files");

@@ -39,12 +39,12 @@ struct SqliteWorkloadOptions {
 };
 
 struct SqliteReport {
-  uint64_t committed = 0;       // transactions whose COMMIT succeeded
-  uint64_t failed = 0;          // transactions SQLite reported an error for
-  bool integrity_ok = false;    // the last Check's PRAGMA integrity_check
-  uint64_t missing_txns = 0;    // committed, not in the log
-  uint64_t missing_rows = 0;    // committed, not in the table
-  uint64_t wrong_rows = 0;      // a value other than the last committed one
+  uint64_t committed = 0;     // transactions whose COMMIT succeeded
+  uint64_t failed = 0;        // transactions SQLite reported an error for
+  bool integrity_ok = false;  // the last Check's PRAGMA integrity_check
+  uint64_t missing_txns = 0;  // committed, not in the log
+  uint64_t missing_rows = 0;  // committed, not in the table
+  uint64_t wrong_rows = 0;    // a value other than the last committed one
   std::string first_error;
   bool clean() const {
     return failed == 0 && integrity_ok && missing_txns == 0 && missing_rows == 0 && wrong_rows == 0;

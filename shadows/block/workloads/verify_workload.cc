@@ -45,13 +45,8 @@ std::string VerifyReport::ToString() const {
 }
 
 VerifyWorkload::VerifyWorkload(Disk& disk, VerifyOptions options)
-    : disk_(disk),
-      options_(options),
-      block_size_(disk.block_size()),
-      rng_(options.seed),
-      gen_(options.blocks, 0),
-      in_flight_(options.blocks, 0),
-      slots_(std::max<uint32_t>(1, options.queue_depth)) {
+    : disk_(disk), options_(options), block_size_(disk.block_size()), rng_(options.seed), gen_(options.blocks, 0),
+      in_flight_(options.blocks, 0), slots_(std::max<uint32_t>(1, options.queue_depth)) {
   options_.max_blocks = std::clamp<uint32_t>(options_.max_blocks, 1, std::max<uint32_t>(1, disk.max_io_blocks()));
   buffers_.resize(slots_.size() * options_.max_blocks * block_size_);
   for (size_t i = 0; i < slots_.size(); ++i) {
@@ -130,8 +125,8 @@ void VerifyWorkload::Finish(Slot& slot, const IoDone& done) {
   slot.busy = false;
   const Io& io = slot.io;
   if (done.status != 0) {
-    Problem(&report_.errors, std::string(umbra::block::OpName(io.op)) + " failed: " +
-                                 ErrcName(static_cast<Errc>(done.status)));
+    Problem(&report_.errors,
+            std::string(umbra::block::OpName(io.op)) + " failed: " + ErrcName(static_cast<Errc>(done.status)));
   }
   if (io.op == umbra::block::kFlush) return;
   const uint64_t rel = io.lba - options_.first_lba;
@@ -156,13 +151,12 @@ VerifyReport VerifyWorkload::Run(uint64_t ops) {
       if (slot.busy) continue;
       const double c = coin(rng_);
       Io& io = slot.io;
-      io.op = c < options_.flush_fraction ? umbra::block::kFlush
+      io.op = c < options_.flush_fraction                            ? umbra::block::kFlush
               : c < options_.flush_fraction + options_.read_fraction ? umbra::block::kRead
-              : coin(rng_) < options_.fua_fraction ? umbra::block::kWriteFua
-                                                    : umbra::block::kWrite;
-      io.blocks = io.op == umbra::block::kFlush
-                      ? 0
-                      : std::uniform_int_distribution<uint32_t>(1, options_.max_blocks)(rng_);
+              : coin(rng_) < options_.fua_fraction                   ? umbra::block::kWriteFua
+                                                                     : umbra::block::kWrite;
+      io.blocks =
+          io.op == umbra::block::kFlush ? 0 : std::uniform_int_distribution<uint32_t>(1, options_.max_blocks)(rng_);
       if (io.op != umbra::block::kFlush) {
         io.blocks = static_cast<uint32_t>(std::min<uint64_t>(io.blocks, options_.blocks));
         bool found = false;

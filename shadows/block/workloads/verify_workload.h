@@ -29,9 +29,9 @@ namespace umbra::shadows::block {
 
 struct VerifyOptions {
   uint64_t first_lba = 0;
-  uint64_t blocks = 1024;       // the region the workload owns
-  uint32_t queue_depth = 8;     // requests kept in flight
-  uint32_t max_blocks = 4;      // largest request, in blocks
+  uint64_t blocks = 1024;    // the region the workload owns
+  uint32_t queue_depth = 8;  // requests kept in flight
+  uint32_t max_blocks = 4;   // largest request, in blocks
   double read_fraction = 0.4;
   double flush_fraction = 0.03;
   double fua_fraction = 0.05;
@@ -42,10 +42,10 @@ struct VerifyOptions {
 struct VerifyReport {
   uint64_t ops = 0, reads = 0, writes = 0, flushes = 0;
   uint64_t blocks_verified = 0;
-  uint64_t errors = 0;        // requests that completed with an error (the client saw a failure)
-  uint64_t lost = 0;          // a block older than its last acknowledged write
-  uint64_t misdirected = 0;   // a block carrying another address
-  uint64_t corrupt = 0;       // damaged bytes
+  uint64_t errors = 0;       // requests that completed with an error (the client saw a failure)
+  uint64_t lost = 0;         // a block older than its last acknowledged write
+  uint64_t misdirected = 0;  // a block carrying another address
+  uint64_t corrupt = 0;      // damaged bytes
   std::string first_problem;
   bool clean() const { return errors == 0 && lost == 0 && misdirected == 0 && corrupt == 0; }
   std::string ToString() const;

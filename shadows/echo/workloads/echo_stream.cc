@@ -19,8 +19,8 @@ uint8_t PayloadByte(uint64_t seed, uint64_t unit, size_t i) {
 
 std::vector<SiteUse> EchoStreamWorkload::sites(uint64_t units) const {
   const uint64_t calls = units / kTagEvery + 1;
-  return {{"sdk.request", units},  {"sdk.request.exit", units}, {"sdk.complete", units},
-          {"sdk.call", calls},     {"sdk.call.exit", calls},    {std::string(kHostSite), units}};
+  return {{"sdk.request", units}, {"sdk.request.exit", units}, {"sdk.complete", units},
+          {"sdk.call", calls},    {"sdk.call.exit", calls},    {std::string(kHostSite), units}};
 }
 
 Result<void> EchoStreamWorkload::SetUp(WorkloadContext& ctx) {
@@ -69,20 +69,18 @@ WorkResult EchoStreamWorkload::Run(WorkloadContext& ctx) {
   }
   // The check reads the driver directly.
   const std::string want = shadow_->Tag();
-  const Result<std::string> have =
-      ReadFromDriver<std::string>(*shadow_, [this] { return shadow_->DriverTag(); });
+  const Result<std::string> have = ReadFromDriver<std::string>(*shadow_, [this] { return shadow_->DriverTag(); });
   const bool tag_ok = have && *have == want;
   r.verified = mismatches == 0 && r.units_done == ctx.units() && tag_ok;
   r.wrong_data = mismatches;
   r.verification = std::to_string(r.units_done) + "/" + std::to_string(ctx.units()) + " units, " +
-                   std::to_string(mismatches) + " corrupted, driver tag " +
-                   (have ? "'" + *have + "'" : "unreadable") + (tag_ok ? " matches" : " != '" + want + "'");
+                   std::to_string(mismatches) + " corrupted, driver tag " + (have ? "'" + *have + "'" : "unreadable") +
+                   (tag_ok ? " matches" : " != '" + want + "'");
   return r;
 }
 
 void EchoStreamWorkload::TearDown() {
   if (shadow_) shadow_->Stop();
 }
-
 
 }  // namespace umbra::faultinject::campaign

@@ -38,10 +38,10 @@ class TapFrontend::Impl final : public hw::nic::FrameSink {
     UMBRA_TRY(nic_.SetRxMode({.promiscuous = true}));
     UMBRA_TRY(nic_.Up());
     tap_ = UMBRA_TRY(hw::nic::TapBackend::Create({.name = options.name,
-                                                   .netns = options.netns,
-                                                   .ipv4_address = options.ipv4_address,
-                                                   .prefix_length = options.prefix_length,
-                                                   .mtu = options.mtu}));
+                                                  .netns = options.netns,
+                                                  .ipv4_address = options.ipv4_address,
+                                                  .prefix_length = options.prefix_length,
+                                                  .mtu = options.mtu}));
     tap_->Attach(this);
     pump_ = std::thread([this] { Pump(); });
     return {};
@@ -107,7 +107,7 @@ class TapFrontend::Impl final : public hw::nic::FrameSink {
     return *got;
   }
 
-  Interface& nic_;  // not owned; outlives the frontend
+  Interface& nic_;                            // not owned; outlives the frontend
   std::unique_ptr<hw::nic::TapBackend> tap_;  // the Linux interface
   std::mutex mu_;
   std::deque<std::vector<std::byte>> queue_;  // guarded by mu_

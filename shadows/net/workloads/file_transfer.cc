@@ -37,14 +37,12 @@ uint64_t GetMac(const std::byte* p) {
 }
 
 // Writes a frame into `buf`; returns its length (at least 60 bytes, like Ethernet).
-size_t Build(std::byte* buf, uint64_t dst, uint64_t src, Type type, uint32_t seq,
-             std::span<const std::byte> payload) {
+size_t Build(std::byte* buf, uint64_t dst, uint64_t src, Type type, uint32_t seq, std::span<const std::byte> payload) {
   PutMac(buf, dst);
   PutMac(buf + 6, src);
   buf[12] = std::byte(kFileTransferEthertype >> 8);
   buf[13] = std::byte(kFileTransferEthertype & 0xFF);
-  Header h{.type = static_cast<uint8_t>(type), .pad = {}, .seq = seq,
-           .length = static_cast<uint32_t>(payload.size())};
+  Header h{.type = static_cast<uint8_t>(type), .pad = {}, .seq = seq, .length = static_cast<uint32_t>(payload.size())};
   std::memcpy(buf + kEth, &h, sizeof h);
   if (!payload.empty()) std::memcpy(buf + kHdr, payload.data(), payload.size());
   const size_t len = kHdr + payload.size();
@@ -77,8 +75,7 @@ uint64_t Fnv1a(std::span<const std::byte> data, uint64_t hash) {
 
 // ---------------- PeerPort ----------------
 
-PeerPort::PeerPort(hw::nic::PeerEndpoint& peer, uint64_t mac)
-    : peer_(peer), mac_(mac), storage_(kSlots * kSlotSize) {}
+PeerPort::PeerPort(hw::nic::PeerEndpoint& peer, uint64_t mac) : peer_(peer), mac_(mac), storage_(kSlots * kSlotSize) {}
 
 Result<size_t> PeerPort::Send(std::span<const FrameView> frames) {
   UMBRA_TRY(peer_.SendBatch(frames));
@@ -133,8 +130,7 @@ Result<FileTransferStats> SendFile(FramePort& port, uint64_t peer_mac, std::span
                     data.subspan(off, std::min<size_t>(o.chunk, data.size() - off)));
       } else {
         const FinBody fin{.bytes = st.bytes, .checksum = st.checksum};
-        len = Build(buf, peer_mac, port.mac(), Type::kFin, seq,
-                    std::as_bytes(std::span<const FinBody>(&fin, 1)));
+        len = Build(buf, peer_mac, port.mac(), Type::kFin, seq, std::as_bytes(std::span<const FinBody>(&fin, 1)));
       }
       batch[n++] = FrameView(buf, len);
     }
@@ -170,8 +166,7 @@ Result<FileTransferStats> SendFile(FramePort& port, uint64_t peer_mac, std::span
 
 // ---------------- receiver ----------------
 
-Result<FileTransferStats> ReceiveFile(FramePort& port, const FileTransferOptions& o,
-                                      std::vector<std::byte>* out) {
+Result<FileTransferStats> ReceiveFile(FramePort& port, const FileTransferOptions& o, std::vector<std::byte>* out) {
   FileTransferStats st;
   st.checksum = Fnv1a({});
   const int64_t start = MonotonicNanos();

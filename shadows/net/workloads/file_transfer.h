@@ -78,18 +78,18 @@ class PeerPort final : public FramePort {
 };
 
 struct FileTransferOptions {
-  uint32_t chunk = 1024;         // payload bytes per DATA frame
-  uint32_t window = 32;          // DATA frames in flight
-  int64_t rto_ns = 20'000'000;   // no ACK progress for this long: go back
+  uint32_t chunk = 1024;                 // payload bytes per DATA frame
+  uint32_t window = 32;                  // DATA frames in flight
+  int64_t rto_ns = 20'000'000;           // no ACK progress for this long: go back
   int64_t timeout_ns = 120'000'000'000;  // the whole transfer
   int64_t linger_ns = 100'000'000;       // receiver: keep acking FINs this long
 };
 
 struct FileTransferStats {
   uint64_t bytes = 0;
-  uint64_t checksum = 0;       // FNV-1a 64 of the bytes
+  uint64_t checksum = 0;  // FNV-1a 64 of the bytes
   uint64_t frames_sent = 0;
-  uint64_t retransmits = 0;    // go-back events
+  uint64_t retransmits = 0;  // go-back events
   int64_t elapsed_ns = 0;
 };
 

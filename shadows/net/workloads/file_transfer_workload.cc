@@ -61,8 +61,8 @@ class StoppablePort final : public FramePort {
   bool stopped() const { return stopped_; }
 
  private:
-  FramePort& inner_;                // the peer's port; outlives this one
-  const std::atomic<bool>& stop_;   // set by the sender's thread
+  FramePort& inner_;               // the peer's port; outlives this one
+  const std::atomic<bool>& stop_;  // set by the sender's thread
   bool stopped_ = false;
 };
 
@@ -90,8 +90,12 @@ std::vector<SiteUse> FileTransferWorkload::sites(uint64_t units) const {
   // per frame sent, an ACK received per 10..30 frames, interrupts rarely
   // (the driver mostly reaps on the next transmit).
   const uint64_t acks = units / 16 + 1;
-  return {{"sdk.request", units}, {"sdk.request.exit", units}, {"sdk.complete", units},
-          {"nic.tx", units},      {"nic.rx", acks},            {"nic.irq", 2},
+  return {{"sdk.request", units},
+          {"sdk.request.exit", units},
+          {"sdk.complete", units},
+          {"nic.tx", units},
+          {"nic.rx", acks},
+          {"nic.irq", 2},
           {std::string(kHostSite), units}};
 }
 
@@ -156,6 +160,5 @@ void FileTransferWorkload::TearDown() {
   shadow_->Stop();
   shadow_.reset();  // its destructor gives pool buffers back: before the Supervisor stops
 }
-
 
 }  // namespace umbra::faultinject::campaign

@@ -29,9 +29,9 @@
 namespace umbra::sound {
 
 struct FifoPlayerOptions {
-  std::string path;      // the FIFO, made (mode 0600) if missing, removed at the end
-  PcmParams raw;         // the stream's parameters for raw PCM
-  int idle_ms = 500;     // silence on the pipe that ends a stream
+  std::string path;   // the FIFO, made (mode 0600) if missing, removed at the end
+  PcmParams raw;      // the stream's parameters for raw PCM
+  int idle_ms = 500;  // silence on the pipe that ends a stream
 };
 
 class FifoPlayer {

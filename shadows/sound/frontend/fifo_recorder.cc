@@ -32,8 +32,7 @@ void ConsumeSigpipe() {
   sigemptyset(&pipe);
   sigaddset(&pipe, SIGPIPE);
   const timespec none{};
-  while (::sigtimedwait(&pipe, nullptr, &none) == SIGPIPE) {
-  }
+  while (::sigtimedwait(&pipe, nullptr, &none) == SIGPIPE) {}
 }
 
 }  // namespace
@@ -110,8 +109,7 @@ void FifoRecorder::Record(int fd) {
   }
   ++streams_;
   bool reading = options_.container == CaptureContainer::kRaw || WriteAll(fd, StreamingWavHeader(options_.params));
-  std::vector<std::byte> chunk(size_t{options_.params.period_frames} * kPeriodsPerRead *
-                               options_.params.frame_bytes());
+  std::vector<std::byte> chunk(size_t{options_.params.period_frames} * kPeriodsPerRead * options_.params.frame_bytes());
   while (reading && !stop_) {
     auto frames = pcm_.Read(chunk);
     if (!frames) break;  // the device is gone

@@ -15,12 +15,12 @@ namespace umbra::faultinject::campaign {
 namespace {
 
 constexpr int64_t kSec = 1'000'000'000;
-constexpr double kClockSpeed = 16.0;       // virtual seconds of audio per real second
-constexpr uint64_t kDecodedFrame = 1152;   // frames per player write (an MP3 frame)
+constexpr double kClockSpeed = 16.0;      // virtual seconds of audio per real second
+constexpr uint64_t kDecodedFrame = 1152;  // frames per player write (an MP3 frame)
 constexpr hw::sound::AudioFormat kFormat{48000, 2, hw::sound::SoundFormat::kS16Le};
 constexpr sound::PcmParams kParams{.period_frames = 480, .periods = 8};
-constexpr uint32_t kQueuePeriods = 2;            // SoundShadowOptions::queue_periods
-constexpr int64_t kDetectSlackNs = 30'000'000;   // hang to detection: three campaign heartbeats
+constexpr uint32_t kQueuePeriods = 2;           // SoundShadowOptions::queue_periods
+constexpr int64_t kDetectSlackNs = 30'000'000;  // hang to detection: three campaign heartbeats
 
 // Frames the card's clock plays while the driver is down: from detection
 // (for a hang: from the heartbeats the watchdog waited for) to passive again.
@@ -91,8 +91,8 @@ std::vector<SiteUse> AudioPlaybackWorkload::sites(uint64_t units) const {
   // about 2.4 periods played, each an interrupt. The calls are the player's
   // open, parameters, prepare, start, drain and close.
   const uint64_t periods = units * kDecodedFrame / kParams.period_frames + 1;
-  return {{"sdk.request", periods}, {"sdk.request.exit", periods}, {"sdk.complete", periods},
-          {"sdk.call", 5},          {"sdk.call.exit", 5},          {"snd.write", periods},
+  return {{"sdk.request", periods}, {"sdk.request.exit", periods},  {"sdk.complete", periods},
+          {"sdk.call", 5},          {"sdk.call.exit", 5},           {"snd.write", periods},
           {"snd.irq", periods},     {std::string(kHostSite), units}};
 }
 
@@ -115,7 +115,8 @@ Result<void> AudioPlaybackWorkload::SetUp(WorkloadContext& ctx) {
   o.data = {.ring_entries = 256, .buffer_size = 4096, .buffer_count = 64};
   o.hw = card_.get();
   host_ = UMBRA_TRY(ctx.AddDevice(std::move(o)));
-  shadow_ = UMBRA_TRY(sound::SoundShadow::Create(*host_, {.queue_periods = kQueuePeriods, .clock_speed = kClockSpeed}, ctx.mode()));
+  shadow_ = UMBRA_TRY(
+      sound::SoundShadow::Create(*host_, {.queue_periods = kQueuePeriods, .clock_speed = kClockSpeed}, ctx.mode()));
   UMBRA_TRY(shadow_->Open(5 * kSec));
   UMBRA_TRY(shadow_->WaitUntilPassive(5 * kSec));
   ctx.Watch(*shadow_);
@@ -139,10 +140,11 @@ WorkResult AudioPlaybackWorkload::Run(WorkloadContext& ctx) {
   // The speaker writes its file when the card first plays: no file content
   // means nothing was played (the whole track fell into a recovery gap).
   std::error_code ec;
-  auto out = std::filesystem::file_size(speaker_path_, ec) == 0 && !ec ? Result<hw::sound::WavFile>(
-                                                                              hw::sound::WavFile{kFormat, {}})
-                                                                        : hw::sound::ReadWav(speaker_path_);
-  auto cmp = out ? hw::sound::CompareAudio(track, *out) : Result<hw::sound::CompareReport>(std::unexpected(out.error()));
+  auto out = std::filesystem::file_size(speaker_path_, ec) == 0 && !ec
+                 ? Result<hw::sound::WavFile>(hw::sound::WavFile{kFormat, {}})
+                 : hw::sound::ReadWav(speaker_path_);
+  auto cmp =
+      out ? hw::sound::CompareAudio(track, *out) : Result<hw::sound::CompareReport>(std::unexpected(out.error()));
   if (!cmp) {
     r.verification = "speaker output unreadable: " + cmp.error().ToString();
     return r;
@@ -153,16 +155,17 @@ WorkResult AudioPlaybackWorkload::Run(WorkloadContext& ctx) {
   // card's clock passed while it was down (they arrive late and are skipped).
   // More missing would be a stream that never came back.
   const uint64_t dropped = played ? played->dropped_frames : 0;
-  const uint64_t lost_bound = dropped + DownFrames(shadow_->recoveries()) +
-                              uint64_t{kParams.periods + kQueuePeriods} * kParams.period_frames;
+  const uint64_t lost_bound =
+      dropped + DownFrames(shadow_->recoveries()) + uint64_t{kParams.periods + kQueuePeriods} * kParams.period_frames;
   const bool all_written = played && played->frames == track.frames();
   r.verified = all_written && cmp->clean() && cmp->missing_tail <= lost_bound;
   r.wrong_data = cmp->mismatches.size();
   r.verification = std::to_string(played ? played->frames : 0) + "/" + std::to_string(track.frames()) +
-                   " frames written, " + std::to_string(dropped) + " dropped; speaker: " +
-                   std::to_string(cmp->gaps.size()) + " gaps (" + std::to_string(cmp->gap_frames()) + " frames), " +
-                   std::to_string(cmp->mismatches.size()) + " mismatches, " + std::to_string(cmp->missing_tail) +
-                   " missing at the end (at most " + std::to_string(lost_bound) + ")" + FirstMismatch(*cmp);
+                   " frames written, " + std::to_string(dropped) +
+                   " dropped; speaker: " + std::to_string(cmp->gaps.size()) + " gaps (" +
+                   std::to_string(cmp->gap_frames()) + " frames), " + std::to_string(cmp->mismatches.size()) +
+                   " mismatches, " + std::to_string(cmp->missing_tail) + " missing at the end (at most " +
+                   std::to_string(lost_bound) + ")" + FirstMismatch(*cmp);
   return r;
 }
 
@@ -184,6 +187,5 @@ void AudioPlaybackWorkload::TearDown() {
   shadow_->shadows::Shadow::Stop();
   shadow_.reset();  // its destructor gives pool buffers back: before the Supervisor stops
 }
-
 
 }  // namespace umbra::faultinject::campaign

@@ -44,9 +44,9 @@ class AudioPlaybackWorkload : public SingleDeviceWorkload {
   std::optional<std::string> Unseen(FaultType fault, const WorkResult& result) const override;
 
  private:
-  std::string speaker_path_;                        // the card's output; removed last
-  std::unique_ptr<hw::sound::SoundCard> card_;      // outlives the run's Supervisor's host, which points at it
-  std::unique_ptr<sound::SoundShadow> shadow_;      // the player's device; watched by the engine
+  std::string speaker_path_;                    // the card's output; removed last
+  std::unique_ptr<hw::sound::SoundCard> card_;  // outlives the run's Supervisor's host, which points at it
+  std::unique_ptr<sound::SoundShadow> shadow_;  // the player's device; watched by the engine
 };
 
 }  // namespace umbra::faultinject::campaign

@@ -41,7 +41,10 @@ bool Executable(const std::string& name) {
 std::string ShellQuote(std::string_view s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "'\\''"; else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -105,8 +108,11 @@ Result<AppStats> Speak(Pcm& pcm, std::string_view text, std::string espeak_binar
     s.note = "generated signal instead of speech: " + speech.error().ToString();
     wav = hw::sound::GenerateTestSignal({22050, 1, hw::sound::SoundFormat::kS16Le}, 22050 * 2);
   }
-  PcmParams params{.rate = wav.format.rate, .channels = wav.format.channels, .format = wav.format.format,
-                   .period_frames = wav.format.rate / 200, .periods = 4};
+  PcmParams params{.rate = wav.format.rate,
+                   .channels = wav.format.channels,
+                   .format = wav.format.format,
+                   .period_frames = wav.format.rate / 200,
+                   .periods = 4};
   UMBRA_TRY(pcm.OpenPlayback(params));
   // Streamed in as a synthesizer produces it: one utterance chunk at a time.
   UMBRA_TRY(WriteAll(pcm, wav.data, size_t{params.period_frames} * 2 * wav.format.frame_bytes()));

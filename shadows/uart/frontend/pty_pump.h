@@ -59,8 +59,8 @@ class PtyPump {
   PtyPump(PtyPumpOptions options, UniqueFd master, UniqueFd slave, std::string pty, WriteFn write, ReadFn read)
       : options_(std::move(options)), master_(std::move(master)), slave_(std::move(slave)), pty_(std::move(pty)),
         write_(std::move(write)), read_(std::move(read)) {}
-  void IntoStream();  // pty → write_
-  void OutOfStream(); // read_ → pty
+  void IntoStream();   // pty → write_
+  void OutOfStream();  // read_ → pty
 
   const PtyPumpOptions options_;
   UniqueFd master_;

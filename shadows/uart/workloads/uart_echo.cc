@@ -45,9 +45,8 @@ UartEchoWorkload::~UartEchoWorkload() {
 
 std::vector<SiteUse> UartEchoWorkload::sites(uint64_t units) const {
   // A write request per chunk; the echo comes back in one or two reads.
-  return {{"sdk.request", units},     {"sdk.request.exit", units}, {"sdk.complete", units},
-          {"uart.tx", units},         {"uart.rx", units},          {"uart.interrupt", units},
-          {std::string(kHostSite), units}};
+  return {{"sdk.request", units}, {"sdk.request.exit", units}, {"sdk.complete", units},        {"uart.tx", units},
+          {"uart.rx", units},     {"uart.interrupt", units},   {std::string(kHostSite), units}};
 }
 
 Result<void> UartEchoWorkload::SetUp(WorkloadContext& ctx) {
@@ -122,19 +121,20 @@ WorkResult UartEchoWorkload::Run(WorkloadContext& ctx) {
   r.verified = r.units_done == ctx.units() && mismatched == 0 && framing == 0 && line_ok;
   r.wrong_data = mismatched + framing;
   r.verification = std::to_string(r.units_done) + "/" + std::to_string(ctx.units()) + " chunks echoed, " +
-                   std::to_string(mismatched) + " changed, " + std::to_string(framing) + " framing errors, driver line " +
-                   (line_ok ? "as set" : "not as set") + "; far end got " + std::to_string(far_got.load()) +
-                   " bytes, sent back " + std::to_string(far_sent.load()) + "; " + ReceiveSummary();
+                   std::to_string(mismatched) + " changed, " + std::to_string(framing) +
+                   " framing errors, driver line " + (line_ok ? "as set" : "not as set") + "; far end got " +
+                   std::to_string(far_got.load()) + " bytes, sent back " + std::to_string(far_sent.load()) + "; " +
+                   ReceiveSummary();
   return r;
 }
 
 std::string UartEchoWorkload::ReceiveSummary() const {
   const shadows::uart::UartReceiveStats rx = shadow_->receive_stats();
   return "shadow received " + std::to_string(rx.bytes) + " (duplicates " + std::to_string(rx.duplicates) +
-         ", refused reads " + std::to_string(rx.impossible) + " and gaps " + std::to_string(rx.gaps) + ", stale " + std::to_string(rx.stale) +
-         ", rx lost=" + std::to_string(rx.lost) +
-         "), uart rx_total " + std::to_string(uart_->registers()->rx_total.load(std::memory_order_acquire)) +
-         ", shadow " + std::string(shadows::ShadowStateName(shadow_->state()));
+         ", refused reads " + std::to_string(rx.impossible) + " and gaps " + std::to_string(rx.gaps) + ", stale " +
+         std::to_string(rx.stale) + ", rx lost=" + std::to_string(rx.lost) + "), uart rx_total " +
+         std::to_string(uart_->registers()->rx_total.load(std::memory_order_acquire)) + ", shadow " +
+         std::string(shadows::ShadowStateName(shadow_->state()));
 }
 
 void UartEchoWorkload::TearDown() {
@@ -142,6 +142,5 @@ void UartEchoWorkload::TearDown() {
   shadow_->Stop();
   shadow_.reset();  // before the Supervisor stops and destroys the host
 }
-
 
 }  // namespace umbra::faultinject::campaign

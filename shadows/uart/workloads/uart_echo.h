@@ -49,7 +49,7 @@ class UartEchoWorkload : public SingleDeviceWorkload {
   // What the shadow received and the UART's receive count, for the record.
   std::string ReceiveSummary() const;
 
-  std::unique_ptr<hw::uart::UartDevice> uart_;        // outlives the run's Supervisor's host, which points at it
+  std::unique_ptr<hw::uart::UartDevice> uart_;         // outlives the run's Supervisor's host, which points at it
   std::unique_ptr<shadows::uart::UartShadow> shadow_;  // the application's port; watched by the engine
 };
 

@@ -102,31 +102,48 @@ using Attack = std::function<std::string(Context&, long)>;
 
 const std::map<std::string, Attack>& Attacks() {
   static const std::map<std::string, Attack> attacks = {
-      {"kill", [](Context&, long pid) { return kill(static_cast<pid_t>(pid), SIGKILL) == 0 ? std::string("succeeded") : Blocked("kill"); }},
-      {"stop", [](Context&, long pid) { return kill(static_cast<pid_t>(pid), SIGSTOP) == 0 ? std::string("succeeded") : Blocked("kill"); }},
-      {"pidfd-signal", [](Context&, long pid) {
+      {"kill",
+       [](Context&, long pid) {
+         return kill(static_cast<pid_t>(pid), SIGKILL) == 0 ? std::string("succeeded") : Blocked("kill");
+       }},
+      {"stop",
+       [](Context&, long pid) {
+         return kill(static_cast<pid_t>(pid), SIGSTOP) == 0 ? std::string("succeeded") : Blocked("kill");
+       }},
+      {"pidfd-signal",
+       [](Context&, long pid) {
          const long fd = syscall(SYS_pidfd_open, pid, 0);
          if (fd < 0) return Blocked("pidfd_open");
-         return syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0) == 0 ? std::string("succeeded") : Blocked("pidfd_send_signal");
+         return syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0) == 0 ? std::string("succeeded")
+                                                                             : Blocked("pidfd_send_signal");
        }},
       {"proc-mem", [](Context&, long pid) { return OpenFile("/proc/" + std::to_string(pid) + "/mem", O_RDWR); }},
-      {"proc-environ", [](Context&, long pid) { return OpenFile("/proc/" + std::to_string(pid) + "/environ", O_RDONLY); }},
+      {"proc-environ",
+       [](Context&, long pid) { return OpenFile("/proc/" + std::to_string(pid) + "/environ", O_RDONLY); }},
       {"proc-fd", [](Context&, long pid) { return OpenFile("/proc/" + std::to_string(pid) + "/fd/0", O_RDWR); }},
-      {"process-vm-readv", [](Context&, long pid) {
+      {"process-vm-readv",
+       [](Context&, long pid) {
          char buf[64];
          iovec local{buf, sizeof buf}, remote{reinterpret_cast<void*>(0x400000), sizeof buf};
-         return process_vm_readv(static_cast<pid_t>(pid), &local, 1, &remote, 1, 0) > 0 ? std::string("succeeded") : Blocked("process_vm_readv");
+         return process_vm_readv(static_cast<pid_t>(pid), &local, 1, &remote, 1, 0) > 0 ? std::string("succeeded")
+                                                                                        : Blocked("process_vm_readv");
        }},
-      {"ptrace", [](Context&, long pid) {
-         return ptrace(PTRACE_ATTACH, static_cast<pid_t>(pid), nullptr, nullptr) == 0 ? std::string("succeeded") : Blocked("ptrace");
+      {"ptrace",
+       [](Context&, long pid) {
+         return ptrace(PTRACE_ATTACH, static_cast<pid_t>(pid), nullptr, nullptr) == 0 ? std::string("succeeded")
+                                                                                      : Blocked("ptrace");
        }},
       {"read-shadow", [](Context&, long) { return OpenFile("/etc/shadow", O_RDONLY); }},
       {"create-file", [](Context&, long) { return OpenFile("/umbra-hostile-was-here", O_WRONLY | O_CREAT); }},
       {"create-tmp-file", [](Context&, long) { return OpenFile("/tmp/scratch", O_WRONLY | O_CREAT); }},
       {"setsid", [](Context&, long) { return setsid() >= 0 ? std::string("succeeded") : Blocked("setsid"); }},
       {"setpgid", [](Context&, long) { return setpgid(0, 0) == 0 ? std::string("succeeded") : Blocked("setpgid"); }},
-      {"mount", [](Context&, long) { return mount("none", "/tmp", "tmpfs", 0, nullptr) == 0 ? std::string("succeeded") : Blocked("mount"); }},
-      {"socket", [](Context&, long) {
+      {"mount",
+       [](Context&, long) {
+         return mount("none", "/tmp", "tmpfs", 0, nullptr) == 0 ? std::string("succeeded") : Blocked("mount");
+       }},
+      {"socket",
+       [](Context&, long) {
          const int s = socket(AF_INET, SOCK_STREAM, 0);
          if (s < 0) return Blocked("socket");
          close(s);
@@ -137,15 +154,16 @@ const std::map<std::string, Attack>& Attacks() {
       {"memory-bomb", [](Context&, long limit) { return MemoryBomb(limit); }},
       {"leftover-scribbler", [](Context& ctx, long) { return LeftoverScribbler(ctx); }},
       // A helper thread spins for ever while the SDK's loop keeps heartbeating.
-      {"spin", [](Context&, long) {
+      {"spin",
+       [](Context&, long) {
          std::thread([] {
            volatile bool forever = true;
-           while (forever) {
-           }
+           while (forever) {}
          }).detach();
          return std::string("succeeded: spinning");
        }},
-      {"log-flood", [](Context& ctx, long n) {
+      {"log-flood",
+       [](Context& ctx, long n) {
          for (long i = 0; i < n; ++i) ctx.Log(umbra::sdk::LogLevel::kDebug, "flood");
          return "succeeded: " + std::to_string(n) + " log lines";
        }},

@@ -162,9 +162,7 @@ TEST_F(HostileDriverTest, EveryCgroupIsRemovedWhenTheDevicesStop) {
   }
 }
 
-TEST_F(HostileDriverTest, LeavingTheProcessGroupIsRefused) {
-  ExpectDeniedCall("setsid", 0, "setsid");
-}
+TEST_F(HostileDriverTest, LeavingTheProcessGroupIsRefused) { ExpectDeniedCall("setsid", 0, "setsid"); }
 
 TEST_F(HostileDriverTest, SetpgidIsRefused) { ExpectDeniedCall("setpgid", 0, "setpgid"); }
 

@@ -25,8 +25,7 @@ class RingMemory {
   explicit RingMemory(uint32_t entries)
       : bytes_(SpscRing<Rec>::BytesFor(entries) + 64),
         base_(reinterpret_cast<std::byte*>((reinterpret_cast<uintptr_t>(bytes_.data()) + 63) & ~uintptr_t{63})),
-        producer_(base_, entries),
-        consumer_(base_, entries) {
+        producer_(base_, entries), consumer_(base_, entries) {
     producer_.Reset();
     consumer_.AdoptIndices(0);
   }
@@ -251,8 +250,13 @@ TEST(ControlChannel, OversizedDatagramIsProtocolViolation) {
 }
 
 TEST(DataChannel, LayoutFromAHostilePeerIsValidated) {
-  DataLayoutInfo l{.region_size = 4096, .submit_ring_offset = 0, .complete_ring_offset = 1024,
-                   .ring_entries = 3, .pool_offset = 2048, .pool_size = 1024, .buffer_size = 256};
+  DataLayoutInfo l{.region_size = 4096,
+                   .submit_ring_offset = 0,
+                   .complete_ring_offset = 1024,
+                   .ring_entries = 3,
+                   .pool_offset = 2048,
+                   .pool_size = 1024,
+                   .buffer_size = 256};
   EXPECT_FALSE(l.Validate().has_value()) << "entries not a power of two";
   l.ring_entries = 4;
   EXPECT_TRUE(l.Validate().has_value());

@@ -115,13 +115,12 @@ TEST_F(ConcurrencyTest, RemovalIsNotStarvedByAStreamOfHandleUsers) {
       while (h.Access([](Device&) -> Result<void> {
         std::this_thread::yield();
         return {};
-      })) {
-      }
+      })) {}
     });
   }
   while (running.load() < 4) std::this_thread::yield();
   ASSERT_TRUE(model_->RemoveDevice("busy"));  // returns: not starved
-  for (auto& u : users) u.join();           // and every user noticed
+  for (auto& u : users) u.join();             // and every user noticed
   EXPECT_FALSE(h.alive());
 }
 

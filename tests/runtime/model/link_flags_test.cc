@@ -13,11 +13,11 @@ void ExpectInvalid(LinkFlags flags, const std::string& fragment) {
 }
 
 TEST(LinkFlags, ValidCombinationsAreAccepted) {
-  for (LinkFlags f : {LinkFlags(), LinkFlags(LinkFlag::kManaged), LinkFlags(LinkFlag::kStateless),
-                      LinkFlag::kManaged | LinkFlag::kOptional, LinkFlag::kManaged | LinkFlag::kAutoRemoveConsumer,
-                      LinkFlag::kManaged | LinkFlag::kAutoRemoveSupplier,
-                      LinkFlag::kAutoProbeConsumer | LinkFlag::kOptional,
-                      LinkFlag::kOptional | LinkFlag::kAutoRemoveSupplier}) {
+  for (LinkFlags f :
+       {LinkFlags(), LinkFlags(LinkFlag::kManaged), LinkFlags(LinkFlag::kStateless),
+        LinkFlag::kManaged | LinkFlag::kOptional, LinkFlag::kManaged | LinkFlag::kAutoRemoveConsumer,
+        LinkFlag::kManaged | LinkFlag::kAutoRemoveSupplier, LinkFlag::kAutoProbeConsumer | LinkFlag::kOptional,
+        LinkFlag::kOptional | LinkFlag::kAutoRemoveSupplier}) {
     EXPECT_TRUE(ValidateLinkFlags(f)) << f.ToString();
   }
 }

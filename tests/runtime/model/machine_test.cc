@@ -74,13 +74,12 @@ TEST(Machine, TextUnknownFieldNamesTheField) {
 }
 
 TEST(Machine, TextSemanticErrorsNameLineAndFieldPath) {
-  std::string text =
-      "buses { name: \"platform\" }\n"
-      "devices { name: \"nic0\" bus: \"platform\" }\n"
-      "devices {\n"
-      "  name: \"disk0\"\n"
-      "  bus: \"pcie\"\n"
-      "}\n";
+  std::string text = "buses { name: \"platform\" }\n"
+                     "devices { name: \"nic0\" bus: \"platform\" }\n"
+                     "devices {\n"
+                     "  name: \"disk0\"\n"
+                     "  bus: \"pcie\"\n"
+                     "}\n";
   EXPECT_EQ(ParseError(text, "m.textproto"), "m.textproto:5:3: devices[1].bus: unknown bus \"pcie\"");
 }
 
@@ -90,18 +89,18 @@ TEST(Machine, DuplicateNamesAreRefused) {
 }
 
 TEST(Machine, LinkErrorsNameTheLink) {
-  std::string base =
-      "buses { name: \"p\" }\n"
-      "devices { name: \"a\" bus: \"p\" }\n"
-      "devices { name: \"b\" bus: \"p\" }\n"
-      "devices { name: \"c\" bus: \"p\" }\n"
-      "links { consumer: \"a\" supplier: \"b\" }\n"
-      "links { consumer: \"b\" supplier: \"c\" }\n";
+  std::string base = "buses { name: \"p\" }\n"
+                     "devices { name: \"a\" bus: \"p\" }\n"
+                     "devices { name: \"b\" bus: \"p\" }\n"
+                     "devices { name: \"c\" bus: \"p\" }\n"
+                     "links { consumer: \"a\" supplier: \"b\" }\n"
+                     "links { consumer: \"b\" supplier: \"c\" }\n";
   EXPECT_EQ(ParseError(base + "links { consumer: \"c\" supplier: \"a\" }\n", "m.textproto"),
             "m.textproto:7:1: links[2]: link c -> a would close a cycle: c -> a -> b -> c");
   EXPECT_EQ(ParseError(base + "links { consumer: \"c\" supplier: \"zz\" }\n", "m.textproto"),
             "m.textproto:7:23: links[2].supplier: unknown device \"zz\"");
-  std::string bad_flag = ParseError(base + "links { consumer: \"c\" supplier: \"a\" flags: \"optonal\" }\n", "m.textproto");
+  std::string bad_flag =
+      ParseError(base + "links { consumer: \"c\" supplier: \"a\" flags: \"optonal\" }\n", "m.textproto");
   EXPECT_TRUE(bad_flag.starts_with("m.textproto:7:")) << bad_flag;
   EXPECT_NE(bad_flag.find("links[2].flags[0]: unknown link flag \"optonal\""), std::string::npos) << bad_flag;
   EXPECT_EQ(ParseError(base + "links { consumer: \"c\" supplier: \"a\" flags: \"stateless\" flags: \"optional\" }\n",

@@ -31,7 +31,8 @@ TEST_F(ModelTest, DeviceRegisteredAfterItsDriverBindsAtOnce) {
 TEST_F(ModelTest, MostSpecificCompatibleWins) {
   AddDrv("generic", {"umbra,generic-nic"});
   AddDrv("specific", {"umbra,e1000"});
-  ASSERT_TRUE(model_->AddDevice({.name = "nic0", .bus = "platform", .compatible = {"umbra,e1000", "umbra,generic-nic"}}));
+  ASSERT_TRUE(
+      model_->AddDevice({.name = "nic0", .bus = "platform", .compatible = {"umbra,e1000", "umbra,generic-nic"}}));
   EXPECT_EQ(Attr("/devices/platform/nic0/driver"), "specific");
 }
 

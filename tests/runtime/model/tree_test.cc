@@ -94,21 +94,22 @@ TEST_F(TreeTest, BindAndUnbindThroughDriverAttributes) {
 
 TEST_F(TreeTest, CustomAttributesValidateInTheirStore) {
   int mtu = 1500;
-  ASSERT_TRUE(model_->AddAttribute(
-      "/devices/platform/nic0",
-      Attribute{.name = "mtu",
-                .mode = AttrMode::kReadWrite,
-                .show = [&] { return Result<std::string>(std::to_string(mtu)); },
-                .store = [&](std::string_view v) -> Result<void> {
-                  int x = 0;
-                  for (char c : v) {
-                    if (c < '0' || c > '9') return Fail(Errc::kInvalidArgument, "mtu must be a number");
-                    x = x * 10 + (c - '0');
-                  }
-                  if (x < 68 || x > 9000) return Fail(Errc::kInvalidArgument, "mtu must be in 68..9000");
-                  mtu = x;
-                  return {};
-                }}));
+  ASSERT_TRUE(model_->AddAttribute("/devices/platform/nic0",
+                                   Attribute{.name = "mtu",
+                                             .mode = AttrMode::kReadWrite,
+                                             .show = [&] { return Result<std::string>(std::to_string(mtu)); },
+                                             .store = [&](std::string_view v) -> Result<void> {
+                                               int x = 0;
+                                               for (char c : v) {
+                                                 if (c < '0' || c > '9')
+                                                   return Fail(Errc::kInvalidArgument, "mtu must be a number");
+                                                 x = x * 10 + (c - '0');
+                                               }
+                                               if (x < 68 || x > 9000)
+                                                 return Fail(Errc::kInvalidArgument, "mtu must be in 68..9000");
+                                               mtu = x;
+                                               return {};
+                                             }}));
   EXPECT_EQ(Attr("/class/net/nic0/mtu"), "1500");
   ASSERT_TRUE(model_->Write("/class/net/nic0/mtu", "9000"));
   EXPECT_EQ(mtu, 9000);
@@ -116,16 +117,17 @@ TEST_F(TreeTest, CustomAttributesValidateInTheirStore) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message, "/class/net/nic0/mtu: mtu must be in 68..9000");
   EXPECT_EQ(mtu, 9000);
-  EXPECT_EQ(model_->AddAttribute("/devices/platform/nic0", Attribute{.name = "state", .mode = AttrMode::kReadOnly,
-                                                                     .show = [] { return Result<std::string>(""); }})
+  EXPECT_EQ(model_
+                ->AddAttribute("/devices/platform/nic0", Attribute{.name = "state",
+                                                                   .mode = AttrMode::kReadOnly,
+                                                                   .show = [] { return Result<std::string>(""); }})
                 .error()
                 .code,
             Errc::kAlreadyExists);
   EXPECT_EQ(model_->AddAttribute("/devices", Attribute{.name = "x"}).error().code, Errc::kInvalidArgument);
-  EXPECT_EQ(model_->AddAttribute("/devices/platform/nic0", Attribute{.name = "ro", .mode = AttrMode::kReadOnly})
-                .error()
-                .code,
-            Errc::kInvalidArgument);  // no show function
+  EXPECT_EQ(
+      model_->AddAttribute("/devices/platform/nic0", Attribute{.name = "ro", .mode = AttrMode::kReadOnly}).error().code,
+      Errc::kInvalidArgument);  // no show function
 }
 
 TEST_F(TreeTest, CustomAttributeFunctionsMayCallBackIntoTheModel) {

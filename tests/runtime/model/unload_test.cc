@@ -61,7 +61,9 @@ TEST_F(UnloadTest, TimersAreCancelledBeforeDeferredCallbacksRun) {
 
 TEST_F(UnloadTest, ADroppedTimerRegistrationIsNotCancelled) {
   int cancelled = 0;
-  { TimerRegistration t = drv_->work().AddTimer([&] { ++cancelled; }); }
+  {
+    TimerRegistration t = drv_->work().AddTimer([&] { ++cancelled; });
+  }
   ASSERT_TRUE(model_->UnloadDriver("e1000", 100ms));
   EXPECT_EQ(cancelled, 0);
 }

@@ -8,9 +8,9 @@ namespace umbra::runtime {
 namespace {
 
 TEST(RequestCookie, RoundTripsIndexAndTag) {
-  for (const RequestCookie c : {RequestCookie{.index = 0, .tag = 1}, RequestCookie{.index = 7, .tag = 3},
-                                RequestCookie{.index = UINT32_MAX, .tag = UINT32_MAX},
-                                RequestCookie{.index = 4096, .tag = 0x8000'0001}}) {
+  for (const RequestCookie c :
+       {RequestCookie{.index = 0, .tag = 1}, RequestCookie{.index = 7, .tag = 3},
+        RequestCookie{.index = UINT32_MAX, .tag = UINT32_MAX}, RequestCookie{.index = 4096, .tag = 0x8000'0001}}) {
     EXPECT_EQ(RequestCookie::Decode(c.Encode()), c) << c.index << "/" << c.tag;
   }
   EXPECT_EQ(RequestCookie::Decode(0x0000'0005'0000'0009ull), (RequestCookie{.index = 9, .tag = 5}));

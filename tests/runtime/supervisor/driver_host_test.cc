@@ -29,9 +29,21 @@ constexpr int64_t kMs = 1'000'000;
 constexpr int64_t kSec = 1'000'000'000;
 
 enum FaultOp : uint16_t {
-  kSegfault = 10, kAbort = 11, kSelfKill = 12, kExit = 13, kHang = 14, kForgeId = 15,
-  kOverlongCompletion = 16, kCorruptRing = 17, kGarbageDatagram = 18, kOversizedDatagram = 19,
-  kLogFlood = 20, kDuplicateCompletion = 21, kUnknownReply = 22, kSelfStop = 23, kBadStatus = 24,
+  kSegfault = 10,
+  kAbort = 11,
+  kSelfKill = 12,
+  kExit = 13,
+  kHang = 14,
+  kForgeId = 15,
+  kOverlongCompletion = 16,
+  kCorruptRing = 17,
+  kGarbageDatagram = 18,
+  kOversizedDatagram = 19,
+  kLogFlood = 20,
+  kDuplicateCompletion = 21,
+  kUnknownReply = 22,
+  kSelfStop = 23,
+  kBadStatus = 24,
 };
 
 DriverHostOptions Options(const char* name, const char* binary = UMBRA_FAULTY_DRIVER) {
@@ -106,8 +118,7 @@ int CountChildrenIn(char wanted) {
     if (close == std::string::npos) continue;
     char state = 0;
     int ppid = 0;
-    if (sscanf(all.c_str() + close + 2, "%c %d", &state, &ppid) == 2 && ppid == getpid() &&
-        state == wanted) {
+    if (sscanf(all.c_str() + close + 2, "%c %d", &state, &ppid) == 2 && ppid == getpid() && state == wanted) {
       ++zombies;
     }
   }
@@ -147,8 +158,7 @@ class DriverHostTest : public ::testing::Test {
       return c;
     }
     const int64_t deadline = MonotonicNanos() + timeout;
-    while (MonotonicNanos() < deadline && h.Wait({&c, 1}, deadline - MonotonicNanos()) == 0) {
-    }
+    while (MonotonicNanos() < deadline && h.Wait({&c, 1}, deadline - MonotonicNanos()) == 0) {}
     h.FreeBuffer(buf);
     return c;
   }
@@ -179,8 +189,7 @@ TEST_F(DriverHostTest, EchoServesBothChannels) {
   DriverHost& h = Start(Options("echo0", UMBRA_ECHO_DRIVER));
   uint32_t buf = *h.AllocBuffer();
   for (int i = 0; i < 100; ++i) h.buffer(buf)[i] = std::byte(i);
-  Request r{.op = drivers::EchoDriver::kEcho, .offset = buf, .length = 100, .capacity = 100,
-            .cookie = 5};
+  Request r{.op = drivers::EchoDriver::kEcho, .offset = buf, .length = 100, .capacity = 100, .cookie = 5};
   ASSERT_EQ(*h.Submit({&r, 1}), 1u);
   Completion c;
   ASSERT_EQ(h.Wait({&c, 1}, 5 * kSec), 1u);
@@ -203,8 +212,10 @@ TEST_F(DriverHostTest, EchoServesBothChannels) {
 TEST_F(DriverHostTest, CallBatchRunsInOrderAndStopsAtTheFirstFailure) {
   using drivers::EchoDriver;
   DriverHost& h = Start(Options("echo0", UMBRA_ECHO_DRIVER));
-  auto replies = h.CallBatch({{EchoDriver::kSetTag, "red"}, {EchoDriver::kGetTag, ""},
-                              {EchoDriver::kSetTag, "green"}, {EchoDriver::kGetTag, ""}},
+  auto replies = h.CallBatch({{EchoDriver::kSetTag, "red"},
+                              {EchoDriver::kGetTag, ""},
+                              {EchoDriver::kSetTag, "green"},
+                              {EchoDriver::kGetTag, ""}},
                              kSec);
   ASSERT_TRUE(replies.has_value()) << replies.error().ToString();
   ASSERT_EQ(replies->size(), 4u);
@@ -345,8 +356,10 @@ TEST_P(CrashTest, DetectedWithTheRightReasonAndServingAgainAtRandomPoints) {
     while (done < reqs.size() && MonotonicNanos() < deadline) {
       size_t n = h.Wait(out, kSec);
       for (size_t i = 0; i < n; ++i) {
-        if (out[i].status == static_cast<int32_t>(Errc::kInterrupted)) ++interrupted;
-        else EXPECT_EQ(out[i].status, 0);
+        if (out[i].status == static_cast<int32_t>(Errc::kInterrupted))
+          ++interrupted;
+        else
+          EXPECT_EQ(out[i].status, 0);
       }
       done += n;
     }
@@ -362,14 +375,13 @@ TEST_P(CrashTest, DetectedWithTheRightReasonAndServingAgainAtRandomPoints) {
   EXPECT_EQ(h.stats().restarts, 5u);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Faults, CrashTest,
-    ::testing::Values(CrashCase{"segfault", kSegfault, 0, DetectReason::kSignal, SIGSEGV},
-                      CrashCase{"abort", kAbort, 0, DetectReason::kSignal, SIGABRT},
-                      CrashCase{"sigkill", kSelfKill, 0, DetectReason::kSignal, SIGKILL},
-                      CrashCase{"exit0", kExit, 0, DetectReason::kExit, 0},
-                      CrashCase{"exit1", kExit, 1, DetectReason::kExit, 1}),
-    [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Faults, CrashTest,
+                         ::testing::Values(CrashCase{"segfault", kSegfault, 0, DetectReason::kSignal, SIGSEGV},
+                                           CrashCase{"abort", kAbort, 0, DetectReason::kSignal, SIGABRT},
+                                           CrashCase{"sigkill", kSelfKill, 0, DetectReason::kSignal, SIGKILL},
+                                           CrashCase{"exit0", kExit, 0, DetectReason::kExit, 0},
+                                           CrashCase{"exit1", kExit, 1, DetectReason::kExit, 1}),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 TEST_F(DriverHostTest, HangInAHandlerIsDetectedByTheHeartbeatAndKilled) {
   auto o = Options("dev0");
@@ -409,8 +421,7 @@ TEST_F(DriverHostTest, ADriverKeptBusyBackToBackStillSendsHeartbeats) {
     queued -= got;
     served += got;
   }
-  EXPECT_TRUE(h.detections().empty()) << h.detections()[0].ToString() << " after " << served
-                                      << " requests";
+  EXPECT_TRUE(h.detections().empty()) << h.detections()[0].ToString() << " after " << served << " requests";
   EXPECT_GT(served, 1000u);
 }
 
@@ -474,14 +485,11 @@ TEST_P(HostileTest, HostSurvivesAndRecoversTheDriver) {
 
 INSTANTIATE_TEST_SUITE_P(
     Misbehaviour, HostileTest,
-    ::testing::Values(HostileCase{"forged_id", kForgeId},
-                      HostileCase{"overlong_completion", kOverlongCompletion},
-                      HostileCase{"corrupt_ring", kCorruptRing},
-                      HostileCase{"garbage_datagram", kGarbageDatagram},
+    ::testing::Values(HostileCase{"forged_id", kForgeId}, HostileCase{"overlong_completion", kOverlongCompletion},
+                      HostileCase{"corrupt_ring", kCorruptRing}, HostileCase{"garbage_datagram", kGarbageDatagram},
                       HostileCase{"oversized_datagram", kOversizedDatagram},
                       HostileCase{"duplicate_completion", kDuplicateCompletion},
-                      HostileCase{"unknown_reply", kUnknownReply},
-                      HostileCase{"bad_status", kBadStatus}),
+                      HostileCase{"unknown_reply", kUnknownReply}, HostileCase{"bad_status", kBadStatus}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST_F(DriverHostTest, LogFloodIsRateLimitedAndTheDriverKeepsServing) {

@@ -122,7 +122,9 @@ TEST(ExitWatchTest, AThreadStartedAfterTheWatchWasMadeIsWatchedToo) {
   if (pid == 0) {
     char c;
     (void)read(go[0], &c, 1);
-    std::thread t([] { for (;;) CpuRelax(); });
+    std::thread t([] {
+      for (;;) CpuRelax();
+    });
     for (;;) pause();
   }
   ASSERT_GT(pid, 0);

@@ -67,8 +67,7 @@ class FaultyDriver : public umbra::drivers::EchoDriver {
 
   // Crashes while a shadow replays the tag into instances listed in the
   // "crash_replay_on" setting ("2,3"): a double fault during recovery.
-  umbra::Result<std::string> OnCall(umbra::sdk::Context& ctx, uint32_t method,
-                                    std::string_view body) override {
+  umbra::Result<std::string> OnCall(umbra::sdk::Context& ctx, uint32_t method, std::string_view body) override {
     auto it = ctx.device().settings.find("crash_replay_on");
     if (method == kSetTag && it != ctx.device().settings.end()) {
       const std::string me = std::to_string(ctx.device().instance);
@@ -90,8 +89,7 @@ class FaultyDriver : public umbra::drivers::EchoDriver {
       case kExit: std::exit(static_cast<int>(req.arg));
       case kHang: {
         volatile bool forever = true;
-        while (forever) {
-        }
+        while (forever) {}
         break;
       }
       case kForgeId: {

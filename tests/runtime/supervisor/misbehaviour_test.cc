@@ -35,9 +35,9 @@ TEST(MisbehaviourWatch, ACpuHeldWhileIdleForAWholeWindowIsAHog) {
 TEST(MisbehaviourWatch, LittleCpuWhileIdleOrMuchWhileBusyIsFine) {
   MisbehaviourWatch w({.idle_cpu_window_ns = 100 * kMs, .idle_cpu_share = 0.5});
   EXPECT_FALSE(w.OnTick(0, true, 0));
-  EXPECT_FALSE(w.OnTick(100 * kMs, true, 10 * kMs));  // 10% of a CPU
-  EXPECT_FALSE(w.OnTick(150 * kMs, false, 60 * kMs)); // busy: the stretch ends
-  EXPECT_FALSE(w.OnTick(200 * kMs, true, 110 * kMs)); // a new stretch begins
+  EXPECT_FALSE(w.OnTick(100 * kMs, true, 10 * kMs));   // 10% of a CPU
+  EXPECT_FALSE(w.OnTick(150 * kMs, false, 60 * kMs));  // busy: the stretch ends
+  EXPECT_FALSE(w.OnTick(200 * kMs, true, 110 * kMs));  // a new stretch begins
   EXPECT_FALSE(w.OnTick(250 * kMs, false, 160 * kMs));
 }
 

@@ -8,8 +8,11 @@ namespace {
 constexpr int64_t kMs = 1'000'000;
 
 TEST(RestartPolicy, FirstRestartIsImmediateThenBacksOffExponentiallyUpToTheCap) {
-  RestartPolicy p({.budget = 100, .window_ns = 1000 * kMs, .backoff_initial_ns = 1 * kMs,
-                   .backoff_max_ns = 8 * kMs, .stable_period_ns = 10'000 * kMs});
+  RestartPolicy p({.budget = 100,
+                   .window_ns = 1000 * kMs,
+                   .backoff_initial_ns = 1 * kMs,
+                   .backoff_max_ns = 8 * kMs,
+                   .stable_period_ns = 10'000 * kMs});
   int64_t now = 0;
   std::vector<int64_t> delays;
   for (int i = 0; i < 6; ++i) {
@@ -53,8 +56,11 @@ TEST(RestartPolicy, CrashesAfterARunLongerThanTheCrashLoopAreRestartedAtOnceEver
   // Regression: the backoff used to double on every restart less than a
   // second apart, so a demo with a fault every few hundred ms waited 10, 20,
   // 40 ms for drivers that had been serving fine.
-  RestartPolicy p({.budget = 100, .window_ns = 10'000 * kMs, .backoff_initial_ns = 10 * kMs,
-                   .crash_loop_ns = 100 * kMs, .stable_period_ns = 1000 * kMs});
+  RestartPolicy p({.budget = 100,
+                   .window_ns = 10'000 * kMs,
+                   .backoff_initial_ns = 10 * kMs,
+                   .crash_loop_ns = 100 * kMs,
+                   .stable_period_ns = 1000 * kMs});
   int64_t now = 0;
   for (int i = 0; i < 10; ++i) {
     const int64_t ready = now + kMs;
@@ -66,13 +72,16 @@ TEST(RestartPolicy, CrashesAfterARunLongerThanTheCrashLoopAreRestartedAtOnceEver
 }
 
 TEST(RestartPolicy, CrashLoopBacksOffUntilADriverOutlivesTheLoopThreshold) {
-  RestartPolicy p({.budget = 100, .window_ns = 10'000 * kMs, .backoff_initial_ns = 10 * kMs,
-                   .backoff_max_ns = 1000 * kMs, .crash_loop_ns = 100 * kMs,
+  RestartPolicy p({.budget = 100,
+                   .window_ns = 10'000 * kMs,
+                   .backoff_initial_ns = 10 * kMs,
+                   .backoff_max_ns = 1000 * kMs,
+                   .crash_loop_ns = 100 * kMs,
                    .stable_period_ns = 1000 * kMs});
   EXPECT_EQ(p.OnCrash(1000 * kMs, 500 * kMs).delay_ns, 0);          // after a long run
   EXPECT_EQ(p.OnCrash(1005 * kMs, 1001 * kMs).delay_ns, 10 * kMs);  // 4 ms up: a loop
   EXPECT_EQ(p.OnCrash(1030 * kMs, 1016 * kMs).delay_ns, 20 * kMs);
-  auto d = p.OnCrash(1060 * kMs, -1);                               // never became ready
+  auto d = p.OnCrash(1060 * kMs, -1);  // never became ready
   EXPECT_EQ(d.delay_ns, 40 * kMs);
   EXPECT_EQ(d.verdict, RestartPolicy::Verdict::kBackoff);
   EXPECT_EQ(p.OnCrash(1400 * kMs, 1101 * kMs).delay_ns, 0) << "up 299 ms: the loop is over";
@@ -80,8 +89,11 @@ TEST(RestartPolicy, CrashLoopBacksOffUntilADriverOutlivesTheLoopThreshold) {
 }
 
 TEST(RestartPolicy, BudgetStartsOverAfterAStablePeriod) {
-  RestartPolicy p({.budget = 3, .window_ns = 60'000 * kMs, .backoff_initial_ns = 0,
-                   .crash_loop_ns = 100 * kMs, .stable_period_ns = 1000 * kMs});
+  RestartPolicy p({.budget = 3,
+                   .window_ns = 60'000 * kMs,
+                   .backoff_initial_ns = 0,
+                   .crash_loop_ns = 100 * kMs,
+                   .stable_period_ns = 1000 * kMs});
   EXPECT_FALSE(p.OnCrash(1 * kMs, 0).give_up);
   EXPECT_FALSE(p.OnCrash(2 * kMs, 1 * kMs).give_up);
   EXPECT_FALSE(p.OnCrash(3 * kMs, 2 * kMs).give_up);

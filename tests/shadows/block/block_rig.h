@@ -92,9 +92,9 @@ class BlockRig {
   std::string dir_;
   std::unique_ptr<hw::disk::DiskDevice> disk_;  // outlives the supervisor, whose host points at it
   runtime::Supervisor sup_;
-  runtime::DriverHost* host_ = nullptr;         // owned by sup_
+  runtime::DriverHost* host_ = nullptr;  // owned by sup_
   std::unique_ptr<BlockShadow> shadow_;
-  std::unique_ptr<KillFixture> kill_;           // points at host_ and shadow_
+  std::unique_ptr<KillFixture> kill_;  // points at host_ and shadow_
 };
 
 }  // namespace umbra::shadows::block

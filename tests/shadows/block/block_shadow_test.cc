@@ -314,9 +314,9 @@ TEST(BlockShadowTest, HotUnplugFailsPendingAndNewRequestsAndKeepsAcknowledgedDat
   // A queue of requests in flight when the disk goes away.
   std::vector<std::byte> bufs(16 * 4096);
   for (uint32_t i = 0; i < 16; ++i) {
-    ASSERT_TRUE(d.Submit({.op = proto::kRead, .lba = i, .blocks = 1, .data = bufs.data() + i * 4096, .user_data = i},
-                         kSec)
-                    .has_value());
+    ASSERT_TRUE(
+        d.Submit({.op = proto::kRead, .lba = i, .blocks = 1, .data = bufs.data() + i * 4096, .user_data = i}, kSec)
+            .has_value());
   }
   rig.disk().Unplug(hwd::UnplugMode::kSurprise);
   IoDone done[16];
@@ -382,10 +382,10 @@ TEST(BlockShadowTest, RestartOnlyModeShowsTheCrashesToSqlite) {
 void SubmitAWriteTheDriverLoses(BlockRig& rig, uint64_t lba, std::vector<std::byte>& data) {
   ASSERT_TRUE(rig.shadow().WaitUntilPassive(10 * kSec).has_value());
   ASSERT_TRUE(rig.host().SetFailpoints("disk.submit=0+1*drop_completion").has_value());
-  ASSERT_TRUE(rig.shadow()
-                  .Submit({.op = umbra::block::kWrite, .lba = lba, .blocks = 1, .data = data.data(), .user_data = 1},
-                          kSec)
-                  .has_value());
+  ASSERT_TRUE(
+      rig.shadow()
+          .Submit({.op = umbra::block::kWrite, .lba = lba, .blocks = 1, .data = data.data(), .user_data = 1}, kSec)
+          .has_value());
 }
 
 // The driver loses a write at disk.submit (never gives it to the device) and
@@ -406,7 +406,7 @@ TEST(BlockShadowTest, FlushDoesNotCoverAWriteTheDriverLost) {
   ASSERT_EQ(*n, 1u);
   EXPECT_EQ(done[0].user_data, 2u) << "the flush completes; the write is lost";
   ASSERT_TRUE(rig.host().SetFailpoints("").has_value());  // the next drivers lose nothing
-  n = d.Reap(done, 1, 10 * kSec);  // after the hang is detected and the write sent again
+  n = d.Reap(done, 1, 10 * kSec);                         // after the hang is detected and the write sent again
   ASSERT_TRUE(n.has_value()) << n.error().ToString();
   EXPECT_EQ(done[0].user_data, 1u);
   EXPECT_EQ(done[0].status, 0);

@@ -231,8 +231,8 @@ TEST(NetShadowTest, InvalidSettingsAreRefusedAndNotLogged) {
 TEST(NetShadowTest, DoubleFaultDuringReplayRecovers) {
   NetRig rig;
   // Heartbeats slow enough that the 300 ms replay step below is not a hang.
-  ASSERT_NO_FATAL_FAILURE(rig.Build(shadows::RecoveryMode::kShadow,
-                                    [](auto& o) { o.heartbeat_period_ns = 250 * kMs; }));
+  ASSERT_NO_FATAL_FAILURE(
+      rig.Build(shadows::RecoveryMode::kShadow, [](auto& o) { o.heartbeat_period_ns = 250 * kMs; }));
   ASSERT_TRUE(rig.shadow->SetMtu(1280).has_value());
   ASSERT_TRUE(rig.shadow->SetRxMode({.promiscuous = true}).has_value());
   ASSERT_TRUE(rig.shadow->Up().has_value());
@@ -241,9 +241,8 @@ TEST(NetShadowTest, DoubleFaultDuringReplayRecovers) {
   ASSERT_TRUE(rig.host->SetFailpoints("nic.set_mtu=1*delay(300)").has_value());
   rig.host->Kill(SIGKILL);
   const int64_t deadline = MonotonicNanos() + 10 * kSec;
-  while (MonotonicNanos() < deadline &&
-         !(rig.host->state() == runtime::DeviceState::kRunning && rig.host->instance() >= 2 &&
-           !rig.shadow->passive())) {
+  while (MonotonicNanos() < deadline && !(rig.host->state() == runtime::DeviceState::kRunning &&
+                                          rig.host->instance() >= 2 && !rig.shadow->passive())) {
     usleep(100);
   }
   usleep(50'000);  // inside the replay's delayed set-MTU
@@ -281,8 +280,8 @@ TEST(NetShadowTest, BudgetSpentFailsEveryCallCleanly) {
 
 TEST(NetShadowTest, RestartOnlyModeShowsTheCrashAndLosesTheConfiguration) {
   NetRig rig;
-  ASSERT_NO_FATAL_FAILURE(rig.Build(shadows::RecoveryMode::kRestartOnly,
-                                    [](auto& o) { o.restart.backoff_initial_ns = 50 * kMs; }));
+  ASSERT_NO_FATAL_FAILURE(
+      rig.Build(shadows::RecoveryMode::kRestartOnly, [](auto& o) { o.restart.backoff_initial_ns = 50 * kMs; }));
   ASSERT_TRUE(rig.shadow->SetRxMode({.promiscuous = true}).has_value());
   ASSERT_TRUE(rig.shadow->Up().has_value());
   rig.host->Kill(SIGKILL);

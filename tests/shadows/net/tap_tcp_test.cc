@@ -95,10 +95,10 @@ struct TapRig {
   Side a, b;
 
   // Returns an empty string when built, or what failed.
-  std::string BuildSide(Side& side, const std::string& tap_name, const std::string& netns,
-                        const std::string& address, uint64_t mac, const char* device_name) {
-    auto tap = hw::nic::TapBackend::Create(
-        {.name = tap_name, .netns = netns, .ipv4_address = address, .prefix_length = 24});
+  std::string BuildSide(Side& side, const std::string& tap_name, const std::string& netns, const std::string& address,
+                        uint64_t mac, const char* device_name) {
+    auto tap =
+        hw::nic::TapBackend::Create({.name = tap_name, .netns = netns, .ipv4_address = address, .prefix_length = 24});
     if (!tap) return tap.error().ToString();
     auto nic = hw::nic::Nic::Create({.name = device_name, .permanent_mac = mac}, std::move(*tap));
     if (!nic) return "nic: " + nic.error().ToString();
@@ -135,7 +135,9 @@ class Bridge {
  public:
   Bridge(Interface& a, Interface& b) : a_(a), b_(b) {}
   ~Bridge() { Stop(); }
-  void Start() { thread_ = std::thread([this] { Run(); }); }
+  void Start() {
+    thread_ = std::thread([this] { Run(); });
+  }
   void Stop() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
@@ -365,8 +367,8 @@ TEST(NetTapTcpTest, FiftyMebibytesOfTcpSurviveRepeatedDriverCrashesOnBothSides) 
   server_thread.join();
   bridge.Stop();
   const double seconds = static_cast<double>(MonotonicNanos() - start) / 1e9;
-  std::printf("[tap-tcp] %zu bytes in %.1f s (%.1f MB/s) across %d driver kills; %lu frames bridged\n",
-              kStreamBytes, seconds, static_cast<double>(kStreamBytes) / seconds / 1e6, kills,
+  std::printf("[tap-tcp] %zu bytes in %.1f s (%.1f MB/s) across %d driver kills; %lu frames bridged\n", kStreamBytes,
+              seconds, static_cast<double>(kStreamBytes) / seconds / 1e6, kills,
               static_cast<unsigned long>(bridge.forwarded()));
 
   ASSERT_EQ(client.error, "");

@@ -66,14 +66,13 @@ class NetRecordingTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove(path_); }
 
   void Build(uint32_t sampling_rate) {
-    path_ = (std::filesystem::temp_directory_path() /
-             ("umbra-net-recording-" + std::to_string(getpid()) + ".trace"))
+    path_ = (std::filesystem::temp_directory_path() / ("umbra-net-recording-" + std::to_string(getpid()) + ".trace"))
                 .string();
     auto r = recorder::Recorder::Create({.path = path_, .sampling_rate = sampling_rate});
     ASSERT_TRUE(r.has_value()) << r.error().ToString();
     rec_ = std::move(*r);
-    ASSERT_NO_FATAL_FAILURE(rig_.Build(shadows::RecoveryMode::kShadow,
-                                       [&](runtime::DriverHostOptions& o) { o.recorder = rec_.get(); }));
+    ASSERT_NO_FATAL_FAILURE(
+        rig_.Build(shadows::RecoveryMode::kShadow, [&](runtime::DriverHostOptions& o) { o.recorder = rec_.get(); }));
     ASSERT_TRUE(rig_.shadow->Up().has_value());
   }
 

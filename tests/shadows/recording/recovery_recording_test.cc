@@ -26,8 +26,7 @@ constexpr int64_t kMs = 1'000'000;
 constexpr int64_t kSec = 1'000'000'000;
 
 std::string TempTrace(const char* name) {
-  return (std::filesystem::temp_directory_path() /
-          (std::string(name) + "-" + std::to_string(getpid()) + ".trace"))
+  return (std::filesystem::temp_directory_path() / (std::string(name) + "-" + std::to_string(getpid()) + ".trace"))
       .string();
 }
 
@@ -48,20 +47,16 @@ runtime::DriverHostOptions EchoOptions(recorder::Recorder* rec) {
 // shadow core records phases and dispositions, the class its requests.
 class RecordingClient {
  public:
-  RecordingClient(echo::EchoShadow& shadow, runtime::DriverHost& host)
-      : shadow_(shadow), host_(host) {}
+  RecordingClient(echo::EchoShadow& shadow, runtime::DriverHost& host) : shadow_(shadow), host_(host) {}
 
   bool EchoOnce() {
     std::vector<std::byte> data(64, std::byte{7});
     const int64_t begin = MonotonicNanos();
-    host_.recorder().RequestSubmitted(host_.recorder_device(), recorder::RequestOp::kOther,
-                                      data.size(), begin);
+    host_.recorder().RequestSubmitted(host_.recorder_device(), recorder::RequestOp::kOther, data.size(), begin);
     const bool ok = shadow_.Echo(data).has_value();
     const int64_t end = MonotonicNanos();
-    host_.recorder().RequestCompleted(host_.recorder_device(), recorder::RequestOp::kOther,
-                                      data.size(), end - begin,
-                                      ok ? recorder::RequestOutcome::kOk : recorder::RequestOutcome::kFailed,
-                                      end);
+    host_.recorder().RequestCompleted(host_.recorder_device(), recorder::RequestOp::kOther, data.size(), end - begin,
+                                      ok ? recorder::RequestOutcome::kOk : recorder::RequestOutcome::kFailed, end);
     return ok;
   }
 

@@ -41,8 +41,8 @@ inline std::string ScratchPath(const std::string& name) {
 }
 
 struct SoundRigOptions {
-  double speed = 4.0;                   // the card's clock: virtual seconds per real second
-  std::string speaker_path;             // empty: a scratch file
+  double speed = 4.0;                            // the card's clock: virtual seconds per real second
+  std::string speaker_path;                      // empty: a scratch file
   std::optional<hw::sound::WavFile> microphone;  // what the microphone hears
   shadows::RecoveryMode mode = shadows::RecoveryMode::kShadow;
   int64_t heartbeat_ns = 20 * kMs;
@@ -61,8 +61,8 @@ struct SoundRig {
   std::unique_ptr<SoundShadow> shadow;
 
   Result<void> Build(SoundRigOptions o = {}) {
-    speaker_path = o.speaker_path.empty() ? ScratchPath("speaker-" + std::to_string(MonotonicNanos()) + ".wav")
-                                          : o.speaker_path;
+    speaker_path =
+        o.speaker_path.empty() ? ScratchPath("speaker-" + std::to_string(MonotonicNanos()) + ".wav") : o.speaker_path;
     auto sp = UMBRA_TRY(hw::sound::WavSpeaker::Create({.path = speaker_path}));
     speaker = sp.get();
     hw::sound::SoundCardOptions co;

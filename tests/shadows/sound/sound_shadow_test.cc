@@ -83,8 +83,9 @@ TEST(SoundShadowTest, PlaybackSurvivesCrashesAbortsKillsAndHangsWithoutShiftedSa
   EXPECT_EQ(report->missing_tail, 0u) << report->ToString();
   const PcmStatus st = rig.shadow->Status(Direction::kPlayback);
   EXPECT_EQ(st.position, in.frames()) << "the application's position counts every frame";
-  for (const auto& g : report->gaps) std::printf("gap at %.1f ms: %llu frames (%.2f ms audio)\n", g.first_ms,
-                                                 static_cast<unsigned long long>(g.frames()), g.duration_ms);
+  for (const auto& g : report->gaps)
+    std::printf("gap at %.1f ms: %llu frames (%.2f ms audio)\n", g.first_ms,
+                static_cast<unsigned long long>(g.frames()), g.duration_ms);
 }
 
 TEST(SoundShadowTest, RealTimePlaybackAcrossOneCrashIsClean) {
@@ -102,8 +103,8 @@ TEST(SoundShadowTest, RealTimePlaybackAcrossOneCrashIsClean) {
   auto report = CompareSpeaker(rig, in);
   ASSERT_TRUE(report.has_value());
   EXPECT_TRUE(report->clean()) << report->ToString();
-  for (const auto& g : report->gaps) std::printf("real-time gap: %llu frames = %.2f ms\n",
-                                                 static_cast<unsigned long long>(g.frames()), g.duration_ms);
+  for (const auto& g : report->gaps)
+    std::printf("real-time gap: %llu frames = %.2f ms\n", static_cast<unsigned long long>(g.frames()), g.duration_ms);
 }
 
 TEST(SoundShadowTest, SoxSeesTheSpeakerFileAndItsLength) {
@@ -148,7 +149,10 @@ CaptureCheck CheckCapture(const WavFile& source, const WavFile& captured, const 
     const bool in_gap = g < gaps.size() && gaps[g].first <= i;
     const auto got = captured.frame(i);
     if (in_gap) {
-      if (hw::sound::IsSilentFrame(got)) ++c.silent_in_gaps; else ++c.wrong;
+      if (hw::sound::IsSilentFrame(got))
+        ++c.silent_in_gaps;
+      else
+        ++c.wrong;
     } else if (!std::equal(got.begin(), got.end(), source.frame(i).begin())) {
       ++c.wrong;
     }
@@ -219,8 +223,8 @@ struct CardSnapshot {
 CardSnapshot Snapshot(SoundRig& rig) {
   const auto& r = *rig.card->registers();
   const auto& s = r.streams[0];
-  return {s.rate.load(), s.channels.load(), s.format.load(), s.period_frames.load(), s.periods.load(),
-          r.volume.load(), r.mute.load()};
+  return {s.rate.load(),    s.channels.load(), s.format.load(), s.period_frames.load(),
+          s.periods.load(), r.volume.load(),   r.mute.load()};
 }
 
 TEST(SoundShadowTest, ParametersAndVolumeAfterRecoveryEqualThoseBefore) {
@@ -246,8 +250,8 @@ TEST(SoundShadowTest, ParametersAndVolumeAfterRecoveryEqualThoseBefore) {
 
 TEST(SoundShadowTest, VolumeSetWhileRecoveringIsAnsweredAndReplayed) {
   SoundRig rig;
-  ASSERT_TRUE(rig.Build({.tweak = [](runtime::DriverHostOptions& o) { o.restart.backoff_initial_ns = 50 * kMs; }})
-                  .has_value());
+  ASSERT_TRUE(
+      rig.Build({.tweak = [](runtime::DriverHostOptions& o) { o.restart.backoff_initial_ns = 50 * kMs; }}).has_value());
   Pcm& pcm = *rig.shadow;
   ASSERT_TRUE(pcm.SetVolume(80).has_value());
   ASSERT_TRUE(rig.KillAndRecover(SIGKILL).has_value());
@@ -317,8 +321,8 @@ TEST_P(SoundFailpointTest, PlaybackOutsideTheGapsEqualsTheSignalAndThePlayerSees
   size_t as_expected = 0;
   for (const auto& r : records) {
     EXPECT_TRUE(r.succeeded) << r.failure;
-    as_expected += r.detection.reason == fc.reason &&
-                   (fc.reason != runtime::DetectReason::kSignal || r.detection.code == fc.code);
+    as_expected +=
+        r.detection.reason == fc.reason && (fc.reason != runtime::DetectReason::kSignal || r.detection.code == fc.code);
   }
   EXPECT_GE(as_expected, 1u) << "first detection: " << records[0].detection.ToString();
   auto report = CompareSpeaker(rig, in);
@@ -333,8 +337,8 @@ TEST_P(SoundFailpointTest, PlaybackOutsideTheGapsEqualsTheSignalAndThePlayerSees
   }
   const PcmStatus st = rig.shadow->Status(Direction::kPlayback);
   EXPECT_EQ(st.position, in.frames()) << "the application's position counts every frame";
-  std::printf("%s: %zu recoveries, %zu gaps, %.1f ms of audio missing\n", fc.name, records.size(),
-              report->gaps.size(), report->gap_frames() * 1000.0 / kFormat.rate);
+  std::printf("%s: %zu recoveries, %zu gaps, %.1f ms of audio missing\n", fc.name, records.size(), report->gaps.size(),
+              report->gap_frames() * 1000.0 / kFormat.rate);
 }
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -354,8 +358,8 @@ INSTANTIATE_TEST_SUITE_P(
         // The driver's appl_ptr corrupted far past the ring: the card refuses
         // it and stops the stream; the driver fails its writes, and the
         // shadow turns the failed write into a restart.
-        FailpointCase{"ApplPtrTheCardRefuses", "seed=4;snd.write=250+1*bad_register",
-                      runtime::DetectReason::kSignal, SIGKILL},
+        FailpointCase{"ApplPtrTheCardRefuses", "seed=4;snd.write=250+1*bad_register", runtime::DetectReason::kSignal,
+                      SIGKILL},
         FailpointCase{"WriteError", "seed=5;snd.write=250+1*error", runtime::DetectReason::kSignal, SIGKILL},
         // A write the driver never completes: the request deadline finds it.
         FailpointCase{"LostWriteCompletion", "seed=6;snd.write=250+1*drop_completion",
@@ -402,7 +406,8 @@ TEST(SoundAppsTest, Mp3StylePlayerRunsToCompletionAcrossCrashes) {
   SoundRig rig;
   ASSERT_TRUE(rig.Build().has_value());
   const auto track = hw::sound::GenerateTestSignal({44100, 2, hw::sound::SoundFormat::kS16Le}, 44100 * 3);
-  RunAcrossCrashes(rig, [&] { return workloads::PlayTrack(*rig.shadow, track, {.period_frames = 441}); }, 2);
+  RunAcrossCrashes(
+      rig, [&] { return workloads::PlayTrack(*rig.shadow, track, {.period_frames = 441}); }, 2);
   rig.card->FlushBackends();
   auto out = hw::sound::ReadWav(rig.speaker_path);
   ASSERT_TRUE(out.has_value());
@@ -416,29 +421,36 @@ TEST(SoundAppsTest, AudioRecorderRunsToCompletionAcrossCrashes) {
   SoundRig rig;
   ASSERT_TRUE(rig.Build({.microphone = source}).has_value());
   hw::sound::WavFile got;
-  RunAcrossCrashes(rig, [&] { return workloads::RecordAudio(*rig.shadow, 48000 * 3, {}, &got); }, 2);
+  RunAcrossCrashes(
+      rig, [&] { return workloads::RecordAudio(*rig.shadow, 48000 * 3, {}, &got); }, 2);
   EXPECT_EQ(got.frames(), 48000u * 3);
 }
 
 TEST(SoundAppsTest, SpeechSynthesizerRunsToCompletionAcrossCrashes) {
   SoundRig rig;
   ASSERT_TRUE(rig.Build().has_value());
-  RunAcrossCrashes(rig, [&] {
-    return workloads::Speak(*rig.shadow,
-                            "Shadow drivers hide the failure of a device driver from the applications that use it. "
-                            "This sentence is spoken while the sound driver is crashed again and again.");
-  }, 1);
+  RunAcrossCrashes(
+      rig,
+      [&] {
+        return workloads::Speak(*rig.shadow,
+                                "Shadow drivers hide the failure of a device driver from the applications that use it. "
+                                "This sentence is spoken while the sound driver is crashed again and again.");
+      },
+      1);
 }
 
 TEST(SoundAppsTest, GameLikeClientRunsToCompletionAcrossCrashes) {
   SoundRig rig;
   ASSERT_TRUE(rig.Build().has_value());
   uint64_t events = 0;
-  RunAcrossCrashes(rig, [&]() -> Result<workloads::AppStats> {
-    auto s = workloads::PlayGame(*rig.shadow, 400, 5, {});
-    if (s) events = s->events;
-    return s;
-  }, 2);
+  RunAcrossCrashes(
+      rig,
+      [&]() -> Result<workloads::AppStats> {
+        auto s = workloads::PlayGame(*rig.shadow, 400, 5, {});
+        if (s) events = s->events;
+        return s;
+      },
+      2);
   EXPECT_GT(events, 0u);
 }
 

@@ -89,8 +89,7 @@ class UartShadowTest : public ::testing::Test {
 
   // The far end: reads until `expected` bytes arrived (or nothing comes for
   // 3 s) and checks each against the stream; returns the count verified.
-  uint64_t VerifyAtFarEnd(const std::atomic<uint64_t>& expected, std::atomic<bool>& writer_done,
-                          uint64_t* mismatches) {
+  uint64_t VerifyAtFarEnd(const std::atomic<uint64_t>& expected, std::atomic<bool>& writer_done, uint64_t* mismatches) {
     uint64_t got = 0;
     std::vector<std::byte> buf(4096);
     int64_t last = MonotonicNanos();

@@ -74,8 +74,7 @@ TEST_F(UartReceiveTest, ReadsWithAWrongLengthAreRefusedNeverPassedOn) {
   o.request_deadline_ns = 500 * kMs;
   auto s = Make(std::move(o));
   OpenWithLine(*s);
-  ASSERT_TRUE(host_->SetFailpoints("seed=4;sdk.complete=3%wrong_length(7)")
-                  .has_value());
+  ASSERT_TRUE(host_->SetFailpoints("seed=4;sdk.complete=3%wrong_length(7)").has_value());
   const uint64_t total = 48 << 10;
   const Received r = Flood(*s, total, 100, 300, [](const std::atomic<bool>&) {});
   EXPECT_EQ(r.bytes, total) << "every byte the far end sent";

@@ -115,7 +115,7 @@ TEST_F(DiskDeviceTest, CachedWriteIsLostOnReset) {
   ASSERT_EQ(Write(5, 1, 2), Status::kOk);
   EXPECT_TRUE(disk_->IsCached(5));
   EXPECT_EQ(disk_->cached_blocks(), 1u);
-  EXPECT_EQ(Durable(5, 1), Pattern(5, 1, 1));        // only generation 1 is on the image
+  EXPECT_EQ(Durable(5, 1), Pattern(5, 1, 1));  // only generation 1 is on the image
   EXPECT_EQ(*disk_->ReadCurrent(5, 1), Pattern(5, 1, 2));
   ResetAndReprogram();
   EXPECT_FALSE(disk_->IsCached(5));
@@ -136,7 +136,7 @@ TEST_F(DiskDeviceTest, FlushMakesWritesDurable) {
 
 TEST_F(DiskDeviceTest, FuaWriteSurvivesResetAndUpdatesCachedCopy) {
   StartDisk(Options());
-  ASSERT_EQ(Write(6, 2, 1), Status::kOk);               // cached
+  ASSERT_EQ(Write(6, 2, 1), Status::kOk);                     // cached
   ASSERT_EQ(Write(7, 1, 2, Opcode::kWriteFua), Status::kOk);  // overlaps block 7
   EXPECT_EQ(Durable(7, 1), Pattern(7, 1, 2));
   EXPECT_EQ(Read(7, 1), Pattern(7, 1, 2));  // the cached copy does not shadow the FUA data
@@ -237,7 +237,7 @@ TEST_F(DiskDeviceTest, BackgroundWriteBackDestagesTheOldestAndKeepsTheRestVolati
   EXPECT_EQ(disk_->counters().evictions, 0u);
   EXPECT_GE(disk_->counters().background_writebacks, 1u);
   EXPECT_EQ(Durable(300, 2), Pattern(300, 2, 7));  // the two oldest
-  EXPECT_EQ(Durable(302, 4), Zeros(4));           // the newest are only cached
+  EXPECT_EQ(Durable(302, 4), Zeros(4));            // the newest are only cached
   disk_->Reset();                                  // a power cut loses those, and only those
   EXPECT_EQ(disk_->cached_blocks(), 0u);
   EXPECT_EQ(Durable(300, 2), Pattern(300, 2, 7));
@@ -330,8 +330,7 @@ TEST_F(DiskDeviceTest, HotUnplugFailsEveryCommandAndKeepsTheImage) {
   EXPECT_NE(disk_->registers()->int_cause.load() & kIntStatus, 0u);
   EXPECT_EQ(Write(3, 1, 5, Opcode::kWriteFua), Status::kNoDevice);
   EXPECT_EQ(Flush(), Status::kNoDevice);
-  EXPECT_EQ(driver_->Run(TestDriver::Io(Opcode::kRead, 1, 1, 1, driver_->DataOffset(0), Bs())),
-            Status::kNoDevice);
+  EXPECT_EQ(driver_->Run(TestDriver::Io(Opcode::kRead, 1, 1, 1, driver_->DataOffset(0), Bs())), Status::kNoDevice);
   EXPECT_EQ(disk_->counters().no_device, 3u);
   EXPECT_EQ(disk_->faults(), 0u);
   EXPECT_EQ(Durable(1, 1), Pattern(1, 1, 1));
@@ -364,9 +363,9 @@ TEST_P(DiskOrderTest, ManyTagsInFlightCompleteOnceEach) {
   for (uint32_t i = 0; i < kCount; ++i) Fill(i, 300 + i, 1, 4);
   // Tags are the driver's choice: use sparse ones.
   for (uint32_t i = 0; i < kCount; ++i) {
-    driver_->Submit(TestDriver::Io(Opcode::kWrite, static_cast<uint16_t>(i * 7 + 3), 300 + i, 1,
-                                   driver_->DataOffset(i), Bs()),
-                    false);
+    driver_->Submit(
+        TestDriver::Io(Opcode::kWrite, static_cast<uint16_t>(i * 7 + 3), 300 + i, 1, driver_->DataOffset(i), Bs()),
+        false);
   }
   driver_->Ring();
   std::vector<DiskCompletion> done;

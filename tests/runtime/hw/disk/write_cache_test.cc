@@ -121,7 +121,7 @@ TEST_F(WriteCacheTest, WriteBackOldestDestagesInTheOrderBlocksBecameDirty) {
   std::vector<uint64_t> seen;
   cache->ForEachInRange(0, 1000, [&](uint64_t lba, std::byte*) { seen.push_back(lba); });
   EXPECT_EQ(seen, (std::vector<uint64_t>{50, 9, 21, 100, 101, 102, 103, 104}));  // oldest first
-  ASSERT_EQ(*cache->WriteBackOldest(*image_, 100), 8u);  // more than it holds: all
+  ASSERT_EQ(*cache->WriteBackOldest(*image_, 100), 8u);                          // more than it holds: all
   EXPECT_TRUE(cache->empty());
   EXPECT_EQ(StampAt(104), 104u);
 }

@@ -37,8 +37,8 @@ class NicHostileTest : public ::testing::Test {
     auto peer = PeerEndpoint::Create(std::move(ports->second));
     ASSERT_TRUE(peer.has_value());
     peer_ = std::move(*peer);
-    driver_ = std::make_unique<TestDriver>(nic_->registers(), nic_->dma(), nic_->doorbell().fd(),
-                                           nic_->interrupt().fd());
+    driver_ =
+        std::make_unique<TestDriver>(nic_->registers(), nic_->dma(), nic_->doorbell().fd(), nic_->interrupt().fd());
     nic_->Start();
     ASSERT_TRUE(driver_->Open());
   }
@@ -81,11 +81,9 @@ class NicHostileTest : public ::testing::Test {
 
 TEST_F(NicHostileTest, TxDescriptorOutsideThePoolIsRefused) {
   const uint64_t pool = nic_->dma_size();
-  EXPECT_EQ(PostRawTx(pool - 10, NicDescMeta(100, kNicDescCmdEop, 0)),
-            kNicDescStatusDone | kNicDescStatusError);
+  EXPECT_EQ(PostRawTx(pool - 10, NicDescMeta(100, kNicDescCmdEop, 0)), kNicDescStatusDone | kNicDescStatusError);
   EXPECT_EQ(last_fault(), NicFault::kDescriptorBuffer);
-  EXPECT_EQ(PostRawTx(UINT64_MAX - 5, NicDescMeta(100, kNicDescCmdEop, 0)),
-            kNicDescStatusDone | kNicDescStatusError);
+  EXPECT_EQ(PostRawTx(UINT64_MAX - 5, NicDescMeta(100, kNicDescCmdEop, 0)), kNicDescStatusDone | kNicDescStatusError);
   EXPECT_EQ(nic_->faults(), 2u);
   EXPECT_EQ(reported_.load(), 2u);
   EXPECT_EQ(peer_->received(), 0u);
@@ -105,10 +103,8 @@ TEST_F(NicHostileTest, TxLengthAboveTheLargestFrameIsRefused) {
 }
 
 TEST_F(NicHostileTest, UnknownOrMissingTxCommandIsRefused) {
-  EXPECT_EQ(PostRawTx(driver_->tx_buffer(0), NicDescMeta(60, 0, 0)),
-            kNicDescStatusDone | kNicDescStatusError);
-  EXPECT_EQ(PostRawTx(driver_->tx_buffer(0), NicDescMeta(60, 0xF1, 0)),
-            kNicDescStatusDone | kNicDescStatusError);
+  EXPECT_EQ(PostRawTx(driver_->tx_buffer(0), NicDescMeta(60, 0, 0)), kNicDescStatusDone | kNicDescStatusError);
+  EXPECT_EQ(PostRawTx(driver_->tx_buffer(0), NicDescMeta(60, 0xF1, 0)), kNicDescStatusDone | kNicDescStatusError);
   EXPECT_EQ(last_fault(), NicFault::kDescriptorCommand);
   EXPECT_EQ(nic_->faults(), 2u);
   ExpectStillServes();
@@ -139,8 +135,8 @@ TEST_F(NicHostileTest, RingsOutsideThePoolAreNotEnabled) {
     uint32_t size;
   };
   const uint64_t pool = nic_->dma_size();
-  for (Ring bad : {Ring{pool - 16, 64}, Ring{8, 64}, Ring{0, 0}, Ring{0, 1}, Ring{0, 100000},
-                   Ring{UINT64_MAX - 15, 2}}) {
+  for (Ring bad :
+       {Ring{pool - 16, 64}, Ring{8, 64}, Ring{0, 0}, Ring{0, 1}, Ring{0, 100000}, Ring{UINT64_MAX - 15, 2}}) {
     ASSERT_TRUE(driver_->SoftwareReset());
     const uint64_t before = nic_->faults();
     regs().tx_ring_base.store(bad.base);
@@ -185,7 +181,12 @@ TEST_F(NicHostileTest, GarbageConfigurationRegistersAreRefusedAndReadBackOld) {
   };
   const std::vector<Garbage> cases = {
       {"multicast mac", [&] { regs().mac_lo.store(0x01); }, NicFault::kMacAddress},
-      {"zero mac", [&] { regs().mac_lo.store(0); regs().mac_hi.store(0); }, NicFault::kMacAddress},
+      {"zero mac",
+       [&] {
+         regs().mac_lo.store(0);
+         regs().mac_hi.store(0);
+       },
+       NicFault::kMacAddress},
       {"mtu 0", [&] { regs().mtu.store(0); }, NicFault::kMtu},
       {"mtu huge", [&] { regs().mtu.store(100000); }, NicFault::kMtu},
       {"rx_ctrl bits", [&] { regs().rx_ctrl.store(0xFFFF0000); }, NicFault::kRxControl},
@@ -242,8 +243,7 @@ TEST_F(NicHostileTest, RandomScribblesNeverHurtTheHost) {
   EXPECT_GT(nic_->faults(), 0u);
   EXPECT_EQ(nic_->faults(), reported_.load());
   nic_->Reset();
-  driver_ = std::make_unique<TestDriver>(regs(), nic_->dma(), nic_->doorbell().fd(),
-                                         nic_->interrupt().fd());
+  driver_ = std::make_unique<TestDriver>(regs(), nic_->dma(), nic_->doorbell().fd(), nic_->interrupt().fd());
   ASSERT_TRUE(driver_->Open());
   // Frames the scribbling driver caused may still sit in the peer's queue.
   peer_->Drain(1'000'000, [](FrameView) {});
@@ -296,8 +296,7 @@ TEST_F(NicHostileTest, ResetRacingTheDataPathIsSafe) {
   nic_->SetLink(LinkState::kUp);
   nic_->Reset();
   peer_->Drain(1'000'000, [](FrameView) {});
-  driver_ = std::make_unique<TestDriver>(regs(), nic_->dma(), nic_->doorbell().fd(),
-                                         nic_->interrupt().fd());
+  driver_ = std::make_unique<TestDriver>(regs(), nic_->dma(), nic_->doorbell().fd(), nic_->interrupt().fd());
   ASSERT_TRUE(driver_->Open());
   ExpectStillServes();
 }
@@ -349,10 +348,8 @@ TEST(NicWireResetTest, ResettingBothEndsOfAWireAtOnceNeverDeadlocks) {
   for (auto& t : threads) t.join();
   // A driver racing resets writes stale values (counted as faults); what
   // matters is that both ends still work once programmed again.
-  TestDriver da(nics[0]->registers(), nics[0]->dma(), nics[0]->doorbell().fd(),
-                nics[0]->interrupt().fd());
-  TestDriver db(nics[1]->registers(), nics[1]->dma(), nics[1]->doorbell().fd(),
-                nics[1]->interrupt().fd());
+  TestDriver da(nics[0]->registers(), nics[0]->dma(), nics[0]->doorbell().fd(), nics[0]->interrupt().fd());
+  TestDriver db(nics[1]->registers(), nics[1]->dma(), nics[1]->doorbell().fd(), nics[1]->interrupt().fd());
   nics[0]->Reset();
   nics[1]->Reset();
   ASSERT_TRUE(da.Open());

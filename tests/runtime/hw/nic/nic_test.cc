@@ -20,7 +20,7 @@ constexpr uint64_t kNicMac = 0x010000000002;   // 02:00:00:00:00:01
 constexpr uint64_t kPeerMac = 0x020000000002;  // 02:00:00:00:00:02
 constexpr uint64_t kOtherMac = 0x990000000002;
 constexpr uint64_t kBroadcast = 0xFFFFFFFFFFFF;
-constexpr uint64_t kGroupA = 0x0100005E0001;   // 01:00:5e:00:00:01 (byte 0 = 0x01)
+constexpr uint64_t kGroupA = 0x0100005E0001;  // 01:00:5e:00:00:01 (byte 0 = 0x01)
 constexpr uint64_t kGroupB = 0x0200005E0001;
 
 class NicTest : public ::testing::Test {
@@ -39,8 +39,7 @@ class NicTest : public ::testing::Test {
   }
 
   std::unique_ptr<TestDriver> MakeDriver() {
-    return std::make_unique<TestDriver>(nic_->registers(), nic_->dma(), nic_->doorbell().fd(),
-                                        nic_->interrupt().fd());
+    return std::make_unique<TestDriver>(nic_->registers(), nic_->dma(), nic_->doorbell().fd(), nic_->interrupt().fd());
   }
 
   std::vector<std::byte> PeerReceive() {
@@ -51,9 +50,7 @@ class NicTest : public ::testing::Test {
     return buf;
   }
 
-  void SendFromPeer(const std::vector<std::byte>& frame) {
-    ASSERT_TRUE(peer_->Send(frame).has_value());
-  }
+  void SendFromPeer(const std::vector<std::byte>& frame) { ASSERT_TRUE(peer_->Send(frame).has_value()); }
 
   std::unique_ptr<Nic> nic_;
   std::unique_ptr<PeerEndpoint> peer_;
@@ -90,8 +87,7 @@ TEST_F(NicTest, TransmittedFramesReachThePeerAndComplete) {
     EXPECT_EQ(PeerReceive(), f);
     octets += f.size();
   }
-  ASSERT_TRUE(TestDriver::SpinUntil([&] { return driver_->ReapTx() > 0 && driver_->TxIdle(); }) ||
-              driver_->TxIdle());
+  ASSERT_TRUE(TestDriver::SpinUntil([&] { return driver_->ReapTx() > 0 && driver_->TxIdle(); }) || driver_->TxIdle());
   EXPECT_EQ(nic_->stats()[kNicStatTxFrames], 10u);
   EXPECT_EQ(nic_->stats()[kNicStatTxOctets], octets);
   EXPECT_EQ(nic_->registers().stats[kNicStatTxFrames].load(), 10u);
@@ -137,16 +133,15 @@ TEST_P(NicFilterTest, AcceptsExactlyWhatRxCtrlAndTheTableSay) {
 
 INSTANTIATE_TEST_SUITE_P(
     Filters, NicFilterTest,
-    ::testing::Values(
-        FilterCase{"unicast_to_us", kNicRxUnicast, kNicMac, true},
-        FilterCase{"unicast_off", 0, kNicMac, false},
-        FilterCase{"unicast_to_other", kNicRxUnicast | kNicRxBroadcast, kOtherMac, false},
-        FilterCase{"promiscuous_other", kNicRxPromiscuous, kOtherMac, true},
-        FilterCase{"broadcast_on", kNicRxBroadcast, kBroadcast, true},
-        FilterCase{"broadcast_off", kNicRxUnicast, kBroadcast, false},
-        FilterCase{"multicast_in_table", 0, kGroupA, true},
-        FilterCase{"multicast_not_in_table", kNicRxUnicast, kGroupB | 1, false},
-        FilterCase{"multicast_promiscuous", kNicRxMulticastPromiscuous, kGroupB | 1, true}),
+    ::testing::Values(FilterCase{"unicast_to_us", kNicRxUnicast, kNicMac, true},
+                      FilterCase{"unicast_off", 0, kNicMac, false},
+                      FilterCase{"unicast_to_other", kNicRxUnicast | kNicRxBroadcast, kOtherMac, false},
+                      FilterCase{"promiscuous_other", kNicRxPromiscuous, kOtherMac, true},
+                      FilterCase{"broadcast_on", kNicRxBroadcast, kBroadcast, true},
+                      FilterCase{"broadcast_off", kNicRxUnicast, kBroadcast, false},
+                      FilterCase{"multicast_in_table", 0, kGroupA, true},
+                      FilterCase{"multicast_not_in_table", kNicRxUnicast, kGroupB | 1, false},
+                      FilterCase{"multicast_promiscuous", kNicRxMulticastPromiscuous, kGroupB | 1, true}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST_F(NicTest, FramesLongerThanTheMtuAreErrorsUntilTheMtuGrows) {
@@ -375,8 +370,7 @@ TEST(NicRunOnceTest, DeviceWorkOnTheCallersThread) {
   auto nic = Nic::Create({.permanent_mac = kNicMac}, std::move(ports->first));
   auto peer = PeerEndpoint::Create(std::move(ports->second));
   ASSERT_TRUE(nic.has_value() && peer.has_value());
-  TestDriver d((*nic)->registers(), (*nic)->dma(), (*nic)->doorbell().fd(),
-               (*nic)->interrupt().fd());
+  TestDriver d((*nic)->registers(), (*nic)->dma(), (*nic)->doorbell().fd(), (*nic)->interrupt().fd());
   ASSERT_TRUE(d.Open(kNicRxUnicast, TestDriver::kAllInterrupts, TestDriver::Wait::kNo));
   EXPECT_EQ((*nic)->RunOnce(), 0u);
   EXPECT_EQ((*nic)->snapshot().ctrl_enables, kNicCtrlTxEnable | kNicCtrlRxEnable);

@@ -31,9 +31,7 @@ constexpr uint64_t kNicMac = 0x010000000002;
 constexpr uint16_t kTestEthertype = 0x88B5;  // IEEE local experimental
 
 std::string Subnet() { return "10.213." + std::to_string(getpid() % 200) + "."; }
-std::string TapName(const char* tag) {
-  return std::string("umbt") + tag + std::to_string(getpid() % 100000);
-}
+std::string TapName(const char* tag) { return std::string("umbt") + tag + std::to_string(getpid() % 100000); }
 
 class TapTest : public ::testing::Test {
  protected:
@@ -41,16 +39,15 @@ class TapTest : public ::testing::Test {
   void Bring(TapOptions options) {
     auto tap = TapBackend::Create(options);
     if (!tap && tap.error().code == Errc::kUnavailable) {
-      GTEST_SKIP() << "cannot create a TAP device (needs root and /dev/net/tun): "
-                   << tap.error().message;
+      GTEST_SKIP() << "cannot create a TAP device (needs root and /dev/net/tun): " << tap.error().message;
     }
     ASSERT_TRUE(tap.has_value()) << tap.error().ToString();
     tap_ = tap->get();
     auto nic = Nic::Create({.name = "nic-tap", .permanent_mac = kNicMac}, std::move(*tap));
     ASSERT_TRUE(nic.has_value());
     nic_ = std::move(*nic);
-    driver_ = std::make_unique<TestDriver>(nic_->registers(), nic_->dma(), nic_->doorbell().fd(),
-                                           nic_->interrupt().fd());
+    driver_ =
+        std::make_unique<TestDriver>(nic_->registers(), nic_->dma(), nic_->doorbell().fd(), nic_->interrupt().fd());
     nic_->Start();
     ASSERT_TRUE(driver_->Open(kNicRxUnicast | kNicRxBroadcast));
   }

@@ -24,24 +24,16 @@ class TestDriver {
   static constexpr uint32_t kBufferSize = 9216;
   static constexpr uint32_t kAllInterrupts = kNicIntKnownBits;
 
-  TestDriver(NicRegisters& regs, std::byte* dma, int doorbell_fd, int interrupt_fd,
-             uint32_t ring_size = 64)
-      : regs_(regs), dma_(dma), doorbell_fd_(doorbell_fd), interrupt_fd_(interrupt_fd),
-        ring_size_(ring_size) {}
+  TestDriver(NicRegisters& regs, std::byte* dma, int doorbell_fd, int interrupt_fd, uint32_t ring_size = 64)
+      : regs_(regs), dma_(dma), doorbell_fd_(doorbell_fd), interrupt_fd_(interrupt_fd), ring_size_(ring_size) {}
 
   uint64_t tx_ring_offset() const { return 0; }
   uint64_t rx_ring_offset() const { return uint64_t{ring_size_} * sizeof(NicDescriptor); }
   uint64_t tx_buffer(uint32_t i) const { return 2 * rx_ring_offset() + uint64_t{i} * kBufferSize; }
-  uint64_t rx_buffer(uint32_t i) const {
-    return tx_buffer(ring_size_) + uint64_t{i} * kBufferSize;
-  }
+  uint64_t rx_buffer(uint32_t i) const { return tx_buffer(ring_size_) + uint64_t{i} * kBufferSize; }
   uint64_t dma_bytes_needed() const { return rx_buffer(ring_size_); }
-  NicDescriptor* tx_ring() const {
-    return reinterpret_cast<NicDescriptor*>(dma_ + tx_ring_offset());
-  }
-  NicDescriptor* rx_ring() const {
-    return reinterpret_cast<NicDescriptor*>(dma_ + rx_ring_offset());
-  }
+  NicDescriptor* tx_ring() const { return reinterpret_cast<NicDescriptor*>(dma_ + tx_ring_offset()); }
+  NicDescriptor* rx_ring() const { return reinterpret_cast<NicDescriptor*>(dma_ + rx_ring_offset()); }
 
   void Ring() const {
     const uint64_t one = 1;
@@ -69,8 +61,8 @@ class TestDriver {
   // Programs rings, filter and interrupts; gives every RX buffer but one to
   // the device; enables TX and RX.
   enum class Wait { kForAck, kNo };
-  bool Open(uint32_t rx_ctrl = kNicRxUnicast | kNicRxBroadcast,
-            uint32_t int_mask = kAllInterrupts, Wait wait = Wait::kForAck) {
+  bool Open(uint32_t rx_ctrl = kNicRxUnicast | kNicRxBroadcast, uint32_t int_mask = kAllInterrupts,
+            Wait wait = Wait::kForAck) {
     tx_tail_ = tx_clean_ = rx_next_ = 0;
     regs_.tx_ring_base.store(tx_ring_offset());
     regs_.tx_ring_size.store(ring_size_);
@@ -100,8 +92,7 @@ class TestDriver {
     if (next == tx_clean_) return false;
     std::memcpy(dma_ + tx_buffer(tx_tail_), frame, length);
     tx_ring()[tx_tail_].buffer.store(tx_buffer(tx_tail_), std::memory_order_relaxed);
-    tx_ring()[tx_tail_].meta.store(NicDescMeta(length, kNicDescCmdEop, 0),
-                                   std::memory_order_relaxed);
+    tx_ring()[tx_tail_].meta.store(NicDescMeta(length, kNicDescCmdEop, 0), std::memory_order_relaxed);
     tx_tail_ = next;
     return true;
   }
@@ -201,8 +192,8 @@ class TestDriver {
 
 // A frame to `dst` from `src` with `ethertype` and `payload_size` bytes of
 // payload filled with `fill`.
-inline std::vector<std::byte> MakeFrame(uint64_t dst, uint64_t src, uint16_t ethertype,
-                                        size_t payload_size, uint8_t fill = 0xAB) {
+inline std::vector<std::byte> MakeFrame(uint64_t dst, uint64_t src, uint16_t ethertype, size_t payload_size,
+                                        uint8_t fill = 0xAB) {
   std::vector<std::byte> f(kNicEthHeaderSize + payload_size, std::byte{fill});
   for (int i = 0; i < 6; ++i) {
     f[i] = std::byte(dst >> (8 * i));

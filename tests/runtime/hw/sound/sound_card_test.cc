@@ -32,8 +32,8 @@ struct Bench {
   std::string path;
 };
 
-Bench MakeCard(const std::string& name, ClockMode clock, double speed = 1.0,
-               std::unique_ptr<AudioSource> mic = nullptr, std::vector<SoundFault>* faults = nullptr) {
+Bench MakeCard(const std::string& name, ClockMode clock, double speed = 1.0, std::unique_ptr<AudioSource> mic = nullptr,
+               std::vector<SoundFault>* faults = nullptr) {
   Bench b;
   b.path = TempPath(name + ".wav");
   auto speaker = WavSpeaker::Create({.path = b.path, .silence_log_path = b.path + ".silences"});
@@ -191,7 +191,7 @@ TEST(SoundCard, StreamStoppedByResetShowsAsSilenceForTheTimeItWasStopped) {
     ASSERT_TRUE(b.card->Advance(1));
     d.FillPlayback(src);
   }
-  b.card->Reset();                         // the driver died; 12.5 ms pass
+  b.card->Reset();  // the driver died; 12.5 ms pass
   ASSERT_TRUE(b.card->AdvanceTime(12'500'000));
   d.Configure(SoundStream::kPlayback, kFormat, kPeriod, kPeriods, 0);
   d.Command(SoundStream::kPlayback, SoundCommand::kStart);
@@ -243,7 +243,8 @@ TEST(SoundCard, CaptureRestartedAfterResetResumesAtTheClockPosition) {
   d.DrainCapture(captured);
   ASSERT_EQ(captured.frames(), 3u * kPeriod);
   // Stream frame p after the restart is source frame start + p.
-  EXPECT_EQ(0, std::memcmp(captured.data.data(), src.data.data() + start * kFormat.frame_bytes(), captured.data.size()));
+  EXPECT_EQ(0,
+            std::memcmp(captured.data.data(), src.data.data() + start * kFormat.frame_bytes(), captured.data.size()));
 }
 
 TEST(SoundCard, SpeakerLogsAStreamInAnotherFormatAsSilence) {

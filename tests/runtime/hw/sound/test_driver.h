@@ -23,8 +23,8 @@ namespace umbra::hw::sound::testing {
 // A file in this test process's scratch directory, removed at exit.
 inline std::string TempPath(const std::string& name) {
   static const struct Dir {
-    std::filesystem::path path = std::filesystem::temp_directory_path() /
-                                 ("umbra-sound-test-" + std::to_string(::getpid()));
+    std::filesystem::path path =
+        std::filesystem::temp_directory_path() / ("umbra-sound-test-" + std::to_string(::getpid()));
     Dir() { std::filesystem::create_directories(path); }
     ~Dir() {
       std::error_code ignored;

@@ -79,7 +79,12 @@ TEST(WavParse, MalformedFilesAreRefusedWithAClearMessage) {
       {"bad block align", [&](auto& b) { put16(b, 32, 3); }, "block align 3"},
       {"short fmt", [&](auto& b) { put32(b, 16, 12); }, "fmt chunk is 12 bytes"},
       {"data too long", [&](auto& b) { put32(b, 40, 1000); }, "declares 1000 bytes"},
-      {"partial frame", [&](auto& b) { put32(b, 40, 38); b.resize(44 + 38); }, "not a whole number"},
+      {"partial frame",
+       [&](auto& b) {
+         put32(b, 40, 38);
+         b.resize(44 + 38);
+       },
+       "not a whole number"},
       {"no data", [](auto& b) { b.resize(36); }, "no data chunk"},
   };
   for (const Malformed& c : cases) {

@@ -192,14 +192,14 @@ TEST_F(UartDeviceTest, RefusesHostileRingConfigurations) {
     uint64_t rx_off;
     uint32_t rx_size;
   } cases[] = {
-      {0, 100, 1024, 256},         // not a power of two
-      {0, 8, 1024, 256},           // too small
-      {0, 1u << 17, 1024, 256},    // too large
-      {32, 256, 1024, 256},        // misaligned
-      {4096, 256, 1024, 256},      // outside the pool
-      {3968, 256, 1024, 256},      // runs off the end
+      {0, 100, 1024, 256},           // not a power of two
+      {0, 8, 1024, 256},             // too small
+      {0, 1u << 17, 1024, 256},      // too large
+      {32, 256, 1024, 256},          // misaligned
+      {4096, 256, 1024, 256},        // outside the pool
+      {3968, 256, 1024, 256},        // runs off the end
       {~0ull - 63, 256, 1024, 256},  // wraps around
-      {0, 256, 128, 256},          // rings overlap
+      {0, 256, 128, 256},            // rings overlap
   };
   uint64_t faults = 0;
   for (const Case& c : cases) {
