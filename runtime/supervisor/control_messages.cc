@@ -54,6 +54,13 @@ void DriverHost::Impl::AwaitExitStatus(const std::shared_ptr<Instance>& inst, De
   inst->exit_grace.expires_after(Nanos(kExitStatusGraceNs));
   inst->exit_grace.async_wait([this, inst](const boost::system::error_code& ec) {
     if (ec || inst->phase == Instance::Phase::kDead) return;
+    // On a loaded machine the loop can come back after the grace with the
+    // exit already there: take its status rather than the fallback's guess.
+    if (HasExited(*inst)) {
+      inst->pid_watch.cancel();
+      OnExited(inst);
+      return;
+    }
     OnDetect(inst, *inst->fallback);
   });
 }

@@ -245,6 +245,9 @@ class DriverHost::Impl {
   void EndPhase(recorder::RecoveryPhase phase);
   void WatchExit(const std::shared_ptr<Instance>& inst);
   void OnExited(const std::shared_ptr<Instance>& inst);
+  // True when the driver process has exited and waits to be reaped (it is
+  // not reaped here): the loop may run a timer before the exit's wake-up.
+  static bool HasExited(const Instance& inst);
   // A killed driver may still be running on another core for a moment (the
   // kernel delivers SIGKILL at its next entry, and a virtual CPU can be
   // descheduled in between): until it has left user space it can still write

@@ -47,7 +47,13 @@ void DriverHost::Impl::WatchExit(const std::shared_ptr<Instance>& inst) {
                              });
 }
 
+bool DriverHost::Impl::HasExited(const Instance& inst) {
+  siginfo_t info;
+  return WaitPidfd(inst.pidfd.get(), info, WNOHANG | WNOWAIT) == 0 && info.si_pid != 0;
+}
+
 void DriverHost::Impl::OnExited(const std::shared_ptr<Instance>& inst) {
+  if (inst->reaped) return;  // by the exit grace's timer, before this wake-up ran
   siginfo_t info;
   if (WaitPidfd(inst->pidfd.get(), info, WNOHANG) != 0 || info.si_pid == 0) {
     WatchExit(inst);  // spurious
