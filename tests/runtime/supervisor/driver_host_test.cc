@@ -21,6 +21,7 @@
 #include "drivers/echo/echo_driver.h"
 #include "base/clock.h"
 #include "runtime/supervisor/supervisor.h"
+#include "tests/runtime/supervisor/faulty_ops.h"
 
 namespace umbra::runtime {
 namespace {
@@ -28,23 +29,7 @@ namespace {
 constexpr int64_t kMs = 1'000'000;
 constexpr int64_t kSec = 1'000'000'000;
 
-enum FaultOp : uint16_t {
-  kSegfault = 10,
-  kAbort = 11,
-  kSelfKill = 12,
-  kExit = 13,
-  kHang = 14,
-  kForgeId = 15,
-  kOverlongCompletion = 16,
-  kCorruptRing = 17,
-  kGarbageDatagram = 18,
-  kOversizedDatagram = 19,
-  kLogFlood = 20,
-  kDuplicateCompletion = 21,
-  kUnknownReply = 22,
-  kSelfStop = 23,
-  kBadStatus = 24,
-};
+using enum umbra::testing::FaultOp;
 
 DriverHostOptions Options(const char* name, const char* binary = UMBRA_FAULTY_DRIVER) {
   DriverHostOptions o;

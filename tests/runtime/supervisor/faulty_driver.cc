@@ -12,6 +12,7 @@
 
 #include "drivers/echo/echo_driver.h"
 #include "runtime/ipc/spsc_ring.h"
+#include "tests/runtime/supervisor/faulty_ops.h"
 
 namespace {
 
@@ -26,23 +27,7 @@ bool NameSays(const char* what) { return g_program.find(what) != std::string::np
 
 class FaultyDriver : public umbra::drivers::EchoDriver {
  public:
-  enum FaultOp : uint16_t {
-    kSegfault = 10,
-    kAbort = 11,
-    kSelfKill = 12,
-    kExit = 13,
-    kHang = 14,
-    kForgeId = 15,
-    kOverlongCompletion = 16,
-    kCorruptRing = 17,
-    kGarbageDatagram = 18,
-    kOversizedDatagram = 19,
-    kLogFlood = 20,
-    kDuplicateCompletion = 21,
-    kUnknownReply = 22,
-    kSelfStop = 23,
-    kBadStatus = 24,
-  };
+  using enum umbra::testing::FaultOp;
 
   std::string_view name() const override { return "faulty"; }
   std::string_view version() const override { return NameSays("v2") ? "2.0" : "1.0"; }
